@@ -1,0 +1,1 @@
+//! The reader: buffers and records out of byte slices.
