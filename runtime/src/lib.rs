@@ -1,11 +1,19 @@
 //! The evtrace engine: Event Tracing for Windows' model on Linux.
 //!
 //! - [`provider`]: registration, enable state, the event write entry points.
-//! - [`session`]: session properties and modes, buffers, the flusher.
+//! - [`session`]: session properties and modes, buffers, the flusher, the controller operations.
 //! - [`etl`]: the `.etl` file format, pure (no I/O policy).
 //! - [`consume`]: reading log files back, merged by time and decoded.
+#![warn(missing_docs)]
 
+pub mod clock;
+pub mod consume;
+mod error;
 pub mod etl;
 mod guid;
+pub mod provider;
+pub mod session;
+mod sink;
 
+pub use error::{Error, ErrorCode, Result};
 pub use guid::{Guid, ParseGuidError};

@@ -1,0 +1,185 @@
+//! The three ETW clock types, read the Linux way.
+//!
+//! | ETW ClientContext | here | PerfFreq in the file |
+//! |---|---|---|
+//! | 1, performance counter (default) | `CLOCK_MONOTONIC`, ns | 1 000 000 000 |
+//! | 2, system time | `CLOCK_REALTIME` as FILETIME (100 ns since 1601) | 10 000 000 |
+//! | 3, CPU cycle counter | `rdtsc`, frequency calibrated against `CLOCK_MONOTONIC` | calibrated |
+//!
+//! Clock 3 falls back to system time where the TSC is not invariant or not x86, as ETW
+//! falls back where the cycle counter is unsupported.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// 100 ns intervals between 1601-01-01 and 1970-01-01.
+pub const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
+
+/// Which clock stamps a session's events (ETW's `Wnode.ClientContext`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ClockType {
+    /// 1: the performance counter; here `CLOCK_MONOTONIC` in nanoseconds. The default.
+    #[default]
+    PerfCounter,
+    /// 2: system time, in FILETIME units.
+    SystemTime,
+    /// 3: the CPU cycle counter (TSC).
+    CpuCycle,
+}
+
+impl ClockType {
+    /// The ETW `ClientContext` number (1, 2 or 3).
+    pub fn number(self) -> u32 {
+        match self {
+            ClockType::PerfCounter => 1,
+            ClockType::SystemTime => 2,
+            ClockType::CpuCycle => 3,
+        }
+    }
+
+    /// The clock type of an ETW `ClientContext` number.
+    pub fn from_number(n: u32) -> Option<ClockType> {
+        match n {
+            1 => Some(ClockType::PerfCounter),
+            2 => Some(ClockType::SystemTime),
+            3 => Some(ClockType::CpuCycle),
+            _ => None,
+        }
+    }
+
+    /// The clock actually used: CPU cycles fall back to system time without an invariant TSC.
+    pub fn effective(self) -> ClockType {
+        match self {
+            ClockType::CpuCycle if tsc_frequency().is_none() => ClockType::SystemTime,
+            other => other,
+        }
+    }
+
+    /// Ticks per second of this clock, as written in the file's PerfFreq.
+    pub fn frequency(self) -> i64 {
+        match self.effective() {
+            ClockType::PerfCounter => 1_000_000_000,
+            ClockType::SystemTime => 10_000_000,
+            ClockType::CpuCycle => tsc_frequency().unwrap_or(10_000_000) as i64,
+        }
+    }
+
+    /// Reads the clock. Callers use [`ClockType::effective`] first, so this is one branch and the read.
+    #[inline(always)]
+    pub fn now(self) -> i64 {
+        match self {
+            ClockType::PerfCounter => monotonic_ns(),
+            ClockType::SystemTime => filetime_now(),
+            ClockType::CpuCycle => rdtsc(),
+        }
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (the vDSO makes this a user-space read).
+#[inline(always)]
+pub fn monotonic_ns() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec and CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// The current time as a Windows FILETIME (100 ns intervals since 1601-01-01 UTC).
+#[inline(always)]
+pub fn filetime_now() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec and CLOCK_REALTIME always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    FILETIME_UNIX_EPOCH + ts.tv_sec * 10_000_000 + ts.tv_nsec / 100
+}
+
+/// Converts a FILETIME to a `SystemTime`.
+pub fn filetime_to_system(ft: i64) -> SystemTime {
+    let since_unix = ft - FILETIME_UNIX_EPOCH;
+    if since_unix >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(since_unix as u64 * 100)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(since_unix.unsigned_abs() * 100)
+    }
+}
+
+/// Converts a `SystemTime` to a FILETIME.
+pub fn system_to_filetime(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => FILETIME_UNIX_EPOCH + (d.as_nanos() / 100) as i64,
+        Err(e) => FILETIME_UNIX_EPOCH - (e.duration().as_nanos() / 100) as i64,
+    }
+}
+
+/// The time stamp counter, or system time where there is none.
+#[inline(always)]
+pub fn rdtsc() -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: RDTSC has no preconditions on x86_64; it only reads a counter.
+        unsafe { core::arch::x86_64::_rdtsc() as i64 }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        filetime_now()
+    }
+}
+
+/// The TSC frequency in Hz, if the TSC is invariant (constant and non-stop) on this machine.
+/// Calibrated once against `CLOCK_MONOTONIC` over 20 ms.
+pub fn tsc_frequency() -> Option<u64> {
+    static FREQ: OnceLock<Option<u64>> = OnceLock::new();
+    *FREQ.get_or_init(|| {
+        if !cfg!(target_arch = "x86_64") {
+            return None;
+        }
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let flags = cpuinfo.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+        let invariant = flags.split_whitespace().any(|f| f == "constant_tsc")
+            && flags.split_whitespace().any(|f| f == "nonstop_tsc");
+        if !invariant {
+            return None;
+        }
+        let (t0, c0) = (monotonic_ns(), rdtsc());
+        std::thread::sleep(Duration::from_millis(20));
+        let (t1, c1) = (monotonic_ns(), rdtsc());
+        let ns = (t1 - t0).max(1) as u128;
+        Some(((c1 - c0).max(0) as u128 * 1_000_000_000 / ns) as u64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filetime_round_trips_through_system_time() {
+        let ft = filetime_now();
+        let back = system_to_filetime(filetime_to_system(ft));
+        assert_eq!(ft, back);
+        assert_eq!(system_to_filetime(UNIX_EPOCH), FILETIME_UNIX_EPOCH);
+    }
+
+    #[test]
+    fn clocks_advance_at_their_stated_frequency() {
+        for clock in [ClockType::PerfCounter, ClockType::SystemTime, ClockType::CpuCycle] {
+            let c = clock.effective();
+            let (a, t0) = (c.now(), monotonic_ns());
+            std::thread::sleep(Duration::from_millis(30));
+            let (b, t1) = (c.now(), monotonic_ns());
+            let measured_ns = (b - a) as f64 * 1e9 / c.frequency() as f64;
+            let real_ns = (t1 - t0) as f64;
+            let ratio = measured_ns / real_ns;
+            assert!((0.9..1.1).contains(&ratio), "{clock:?}: ratio {ratio}");
+        }
+    }
+
+    #[test]
+    fn clock_numbers_match_etw() {
+        for n in 1..=3 {
+            assert_eq!(ClockType::from_number(n).unwrap().number(), n);
+        }
+        assert_eq!(ClockType::from_number(0), None);
+        assert_eq!(ClockType::from_number(4), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! Errors of the controller and write APIs, named after the Win32 codes ETW returns.
+
+use std::fmt;
+
+/// The Win32 error code an ETW function would return for the same mistake.
+///
+/// Tools and scripts written against ETW test these codes; the [`Error`] that carries one also
+/// says, in a sentence, what was wrong and what is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `ERROR_INVALID_PARAMETER` (87): a bad size, mode combination or argument.
+    InvalidParameter,
+    /// `ERROR_ALREADY_EXISTS` (183): the session name (or the reserved session) is in use.
+    AlreadyExists,
+    /// `ERROR_BAD_PATHNAME` (161): the log file is unusable (in use, folder missing, none given).
+    BadPathname,
+    /// `ERROR_INVALID_NAME` (123): a malformed name, e.g. a NEWFILE file name without `%d`.
+    InvalidName,
+    /// `ERROR_NO_SYSTEM_RESOURCES` (1450): a session or provider limit is reached.
+    NoSystemResources,
+    /// `ERROR_WMI_INSTANCE_NOT_FOUND` (4201): no running session has that name.
+    InstanceNotFound,
+    /// `ERROR_ACCESS_DENIED` (5): the caller may not do this (e.g. stop a NONSTOPPABLE session).
+    AccessDenied,
+    /// `ERROR_DISK_FULL` (112): no room on the disk for the file's reserved size.
+    DiskFull,
+    /// `ERROR_NOT_SUPPORTED` (50): the operation does not apply to this kind of session.
+    NotSupported,
+    /// `ERROR_INVALID_TIME` (1901): a time window whose end is before its start.
+    InvalidTime,
+    /// `ERROR_ARITHMETIC_OVERFLOW` (534): an event over 64 KB.
+    ArithmeticOverflow,
+    /// `ERROR_MORE_DATA` (234): an event larger than the session's buffer.
+    MoreData,
+    /// `ERROR_NOT_ENOUGH_MEMORY` (8): no free buffer; the event was dropped and counted.
+    NotEnoughMemory,
+    /// `ERROR_LOG_FILE_FULL` (1502): the real-time backlog or the log file is full.
+    LogFileFull,
+    /// `ERROR_WRITE_FAULT` and friends: the operating system refused an I/O.
+    Io,
+}
+
+impl ErrorCode {
+    /// The Win32 name, e.g. `ERROR_INVALID_PARAMETER`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidParameter => "ERROR_INVALID_PARAMETER",
+            ErrorCode::AlreadyExists => "ERROR_ALREADY_EXISTS",
+            ErrorCode::BadPathname => "ERROR_BAD_PATHNAME",
+            ErrorCode::InvalidName => "ERROR_INVALID_NAME",
+            ErrorCode::NoSystemResources => "ERROR_NO_SYSTEM_RESOURCES",
+            ErrorCode::InstanceNotFound => "ERROR_WMI_INSTANCE_NOT_FOUND",
+            ErrorCode::AccessDenied => "ERROR_ACCESS_DENIED",
+            ErrorCode::DiskFull => "ERROR_DISK_FULL",
+            ErrorCode::NotSupported => "ERROR_NOT_SUPPORTED",
+            ErrorCode::InvalidTime => "ERROR_INVALID_TIME",
+            ErrorCode::ArithmeticOverflow => "ERROR_ARITHMETIC_OVERFLOW",
+            ErrorCode::MoreData => "ERROR_MORE_DATA",
+            ErrorCode::NotEnoughMemory => "ERROR_NOT_ENOUGH_MEMORY",
+            ErrorCode::LogFileFull => "ERROR_LOG_FILE_FULL",
+            ErrorCode::Io => "ERROR_WRITE_FAULT",
+        }
+    }
+
+    /// The numeric Win32 code.
+    pub fn win32(self) -> u32 {
+        match self {
+            ErrorCode::InvalidParameter => 87,
+            ErrorCode::AlreadyExists => 183,
+            ErrorCode::BadPathname => 161,
+            ErrorCode::InvalidName => 123,
+            ErrorCode::NoSystemResources => 1450,
+            ErrorCode::InstanceNotFound => 4201,
+            ErrorCode::AccessDenied => 5,
+            ErrorCode::DiskFull => 112,
+            ErrorCode::NotSupported => 50,
+            ErrorCode::InvalidTime => 1901,
+            ErrorCode::ArithmeticOverflow => 534,
+            ErrorCode::MoreData => 234,
+            ErrorCode::NotEnoughMemory => 8,
+            ErrorCode::LogFileFull => 1502,
+            ErrorCode::Io => 29,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An error with its ETW code and a sentence that says what was wrong and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Error {
+    /// An error of `code` explained by `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+        Error { code, message: message.into() }
+    }
+
+    /// The ETW error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The explanation, without the code.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::InvalidParameter, message)
+    }
+
+    pub(crate) fn io(what: &str, path: &std::path::Path, err: std::io::Error) -> Error {
+        let code = match err.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => ErrorCode::DiskFull,
+            Some(libc::EACCES) | Some(libc::EPERM) => ErrorCode::AccessDenied,
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::EISDIR) => ErrorCode::BadPathname,
+            _ => ErrorCode::Io,
+        };
+        Error::new(code, format!("{what} {}: {err}", path.display()))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result of the controller and write APIs.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,520 @@
+//! The buffer pool and per-processor lock-free reserve/commit.
+//!
+//! Each processor slot has a current buffer. A writer reserves space with a compare-exchange on
+//! the buffer's `reserved` offset, copies its record, and commits with one atomic add. A writer
+//! that does not fit seals the buffer (sets [`SEALED`] on `reserved`, freezing its final length
+//! `F`) and installs a fresh buffer from the pool; anyone who finds a sealed buffer in the slot
+//! helps install one, so no writer ever waits for another.
+//!
+//! Completion without a counter of writers: `committed` starts at the header size and each writer
+//! adds its length; the sealer adds `COMPLETE - F`. The sum reaches exactly [`COMPLETE`] once the
+//! buffer is sealed and every reservation is committed, and whoever's add makes it so hands the
+//! buffer on. No buffer is ever reused before that.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::etl::BUFFER_HEADER_SIZE;
+
+/// Set in `reserved` when the buffer takes no more reservations.
+pub(crate) const SEALED: u32 = 1 << 31;
+/// `committed` equals this exactly when a sealed buffer has all its reservations committed.
+const COMPLETE: u32 = 1 << 31;
+
+/// One trace buffer: `cap` bytes of which the first [`BUFFER_HEADER_SIZE`] are the header.
+pub(crate) struct Buffer {
+    reserved: AtomicU32,
+    committed: AtomicU32,
+    /// Processor slot the buffer was installed for (its ProcessorIndex in the file).
+    pub(crate) cpu: AtomicU32,
+    /// Completion order within the session (its SequenceNumber in the file).
+    pub(crate) sequence: AtomicU64,
+    pub(crate) index: u32,
+    cap: u32,
+    data: NonNull<u8>,
+}
+
+// SAFETY: the data pointer is owned by the buffer; concurrent access to it follows the
+// reserve/commit protocol (disjoint reserved ranges, and whole-buffer access only after completion).
+unsafe impl Send for Buffer {}
+// SAFETY: as above.
+unsafe impl Sync for Buffer {}
+
+impl Buffer {
+    fn new(index: u32, cap: usize) -> Buffer {
+        let data = Box::into_raw(vec![0u8; cap].into_boxed_slice()) as *mut u8;
+        Buffer {
+            reserved: AtomicU32::new(SEALED | BUFFER_HEADER_SIZE as u32),
+            committed: AtomicU32::new(COMPLETE),
+            cpu: AtomicU32::new(0),
+            sequence: AtomicU64::new(0),
+            index,
+            cap: cap as u32,
+            // SAFETY: Box::into_raw never returns null.
+            data: unsafe { NonNull::new_unchecked(data) },
+        }
+    }
+
+    /// Bytes used (header included) of a completed buffer.
+    pub(crate) fn used(&self) -> usize {
+        (self.reserved.load(Ordering::Acquire) & !SEALED) as usize
+    }
+
+    /// Capacity in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap as usize
+    }
+
+    /// The whole buffer, for the one owner of a completed buffer (flusher or snapshot).
+    ///
+    /// # Safety
+    /// The caller must own the buffer: it is complete (handed on by [`commit`]) and not yet back
+    /// in the free pool, so no writer can reserve in it.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn bytes_mut(&self) -> &mut [u8] {
+        // SAFETY: per the contract, nobody else accesses the buffer now.
+        unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr(), self.cap as usize) }
+    }
+
+    /// Reopens an owned buffer for slot `cpu` with `prefix` bytes already written after the header.
+    fn reopen(&self, cpu: u32, prefix: u32) {
+        let start = BUFFER_HEADER_SIZE as u32 + prefix;
+        self.cpu.store(cpu, Ordering::Relaxed);
+        self.committed.store(start, Ordering::Relaxed);
+        // Release: a writer that reserves here sees the fields above.
+        self.reserved.store(start, Ordering::Release);
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // SAFETY: `data` came from Box::into_raw of a boxed slice of `cap` bytes.
+        unsafe {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.data.as_ptr(), self.cap as usize)));
+        }
+    }
+}
+
+/// A reserved range of a buffer, to be filled then committed.
+pub(crate) struct Reservation<'a> {
+    pub(crate) buffer: &'a Buffer,
+    offset: u32,
+    len: u32,
+}
+
+impl Reservation<'_> {
+    /// The reserved bytes.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: the compare-exchange in `reserve` gave this reservation exclusive use of
+        // [offset, offset + len), which lies inside the buffer (checked against `cap`).
+        unsafe { std::slice::from_raw_parts_mut(self.buffer.data.as_ptr().add(self.offset as usize), self.len as usize) }
+    }
+}
+
+/// Why a reservation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReserveError {
+    /// No free buffer and the pool is at its maximum.
+    NoBuffer,
+    /// The slot is closed: the session is stopping.
+    Closed,
+}
+
+/// A processor slot: its current buffer and the losses not yet reported in band.
+#[repr(align(128))]
+pub(crate) struct CpuSlot {
+    current: AtomicPtr<Buffer>,
+    /// Events dropped on this slot since its last buffer switch; written as a loss record at the
+    /// head of the next buffer.
+    pub(crate) pending_lost: AtomicU64,
+}
+
+/// Marker pointer of a closed slot (never dereferenced).
+fn closed() -> *mut Buffer {
+    std::ptr::dangling_mut::<Buffer>()
+}
+
+/// Where completed buffers go, and what the pool does when it has no free one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PoolMode {
+    /// Completed buffers wait in `full` for the flusher, which returns them.
+    Flushed,
+    /// `full` is a ring: with no free buffer, the oldest completed one is reused.
+    Ring,
+}
+
+/// All buffers of a session, with their free list and completed queue.
+pub(crate) struct Pool {
+    buffers: Box<[OnceLock<Box<Buffer>>]>,
+    allocated: AtomicU32,
+    buffer_bytes: usize,
+    free: ArrayQueue<u32>,
+    /// Completed buffers, oldest first.
+    pub(crate) full: ArrayQueue<u32>,
+    mode: PoolMode,
+    completed: AtomicU64,
+    /// Buffers reused while still holding unsaved events (ring mode only).
+    pub(crate) overwritten: AtomicU64,
+    pub(crate) slots: Box<[CpuSlot]>,
+    /// The thread to wake when a buffer completes (the flusher).
+    pub(crate) waker: OnceLock<std::thread::Thread>,
+}
+
+/// What the pool needs from its session to write a loss record at a buffer's head.
+pub(crate) trait LossStamp {
+    /// Writes a loss record for `count` events into `dst` and returns its length; `dst` has room
+    /// for [`crate::etl::LOST_RECORD_SIZE`] bytes.
+    fn write_loss(&self, dst: &mut [u8], count: u64) -> usize;
+}
+
+impl Pool {
+    /// A pool of `minimum` buffers growing to `maximum`, each `buffer_bytes`, for `slots` slots.
+    pub(crate) fn new(minimum: u32, maximum: u32, buffer_bytes: usize, slots: usize, mode: PoolMode) -> Pool {
+        let max = maximum.max(minimum).max(1) as usize;
+        let pool = Pool {
+            buffers: (0..max).map(|_| OnceLock::new()).collect(),
+            allocated: AtomicU32::new(0),
+            buffer_bytes,
+            free: ArrayQueue::new(max),
+            full: ArrayQueue::new(max),
+            mode,
+            completed: AtomicU64::new(0),
+            overwritten: AtomicU64::new(0),
+            slots: (0..slots)
+                .map(|_| CpuSlot { current: AtomicPtr::new(std::ptr::null_mut()), pending_lost: AtomicU64::new(0) })
+                .collect(),
+            waker: OnceLock::new(),
+        };
+        for _ in 0..minimum {
+            if let Some(i) = pool.allocate() {
+                let _ = pool.free.push(i);
+            }
+        }
+        pool
+    }
+
+    /// The buffer with this index (allocated).
+    #[inline(always)]
+    pub(crate) fn buffer(&self, index: u32) -> &Buffer {
+        self.buffers[index as usize].get().expect("published buffer index")
+    }
+
+    /// Buffers allocated so far.
+    pub(crate) fn allocated(&self) -> u32 {
+        self.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Free buffers now.
+    pub(crate) fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Buffer size in KB.
+    pub(crate) fn capacity_kb(&self) -> usize {
+        self.buffer_bytes / 1024
+    }
+
+    /// Largest record that fits in one buffer.
+    pub(crate) fn max_record(&self) -> usize {
+        self.buffer_bytes - BUFFER_HEADER_SIZE
+    }
+
+    fn allocate(&self) -> Option<u32> {
+        let max = self.buffers.len() as u32;
+        let i = self.allocated.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).ok()?;
+        let _ = self.buffers[i as usize].set(Box::new(Buffer::new(i, self.buffer_bytes)));
+        Some(i)
+    }
+
+    fn take_free(&self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if let Some(i) = self.allocate() {
+            return Some(i);
+        }
+        if self.mode == PoolMode::Ring {
+            let i = self.full.pop()?;
+            self.overwritten.fetch_add(1, Ordering::Relaxed);
+            return Some(i);
+        }
+        None
+    }
+
+    /// Gives a buffer that was handed on back to the free list.
+    pub(crate) fn release(&self, index: u32) {
+        // Never full: the queue holds every buffer at most once.
+        let _ = self.free.push(index);
+    }
+
+    /// Reserves `len` bytes (a multiple of 8) in slot `cpu`'s current buffer.
+    #[inline]
+    pub(crate) fn reserve(&self, cpu: usize, len: u32, stamp: &impl LossStamp) -> Result<Reservation<'_>, ReserveError> {
+        let slot = &self.slots[cpu];
+        loop {
+            let p = slot.current.load(Ordering::Acquire);
+            if p.is_null() {
+                self.install(cpu, p, stamp)?;
+                continue;
+            }
+            if p == closed() {
+                return Err(ReserveError::Closed);
+            }
+            // SAFETY: buffers are owned by the pool, which outlives every reservation (the
+            // session frees the pool only after a grace period, see `quiesce`).
+            let buf = unsafe { &*p };
+            let off = buf.reserved.load(Ordering::Relaxed);
+            if off & SEALED != 0 {
+                self.install(cpu, p, stamp)?;
+                continue;
+            }
+            let end = off + len;
+            if end > buf.cap {
+                if buf.reserved.compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    self.seal_commit(buf, off);
+                }
+                continue;
+            }
+            if buf.reserved.compare_exchange_weak(off, end, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return Ok(Reservation { buffer: buf, offset: off, len });
+            }
+        }
+    }
+
+    /// Commits a filled reservation.
+    #[inline]
+    pub(crate) fn commit(&self, r: Reservation<'_>) {
+        let v = r.buffer.committed.fetch_add(r.len, Ordering::AcqRel).wrapping_add(r.len);
+        if v == COMPLETE {
+            self.complete(r.buffer);
+        }
+    }
+
+    fn seal_commit(&self, buf: &Buffer, final_len: u32) {
+        let add = COMPLETE.wrapping_sub(final_len);
+        let v = buf.committed.fetch_add(add, Ordering::AcqRel).wrapping_add(add);
+        if v == COMPLETE {
+            self.complete(buf);
+        }
+    }
+
+    #[cold]
+    fn complete(&self, buf: &Buffer) {
+        buf.sequence.store(self.completed.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+        // Never full: the queue holds every buffer at most once.
+        let _ = self.full.push(buf.index);
+        if let Some(t) = self.waker.get() {
+            t.unpark();
+        }
+    }
+
+    /// Replaces slot `cpu`'s buffer `old` (sealed, or null) with a fresh one.
+    #[cold]
+    fn install(&self, cpu: usize, old: *mut Buffer, stamp: &impl LossStamp) -> Result<(), ReserveError> {
+        let slot = &self.slots[cpu];
+        if slot.current.load(Ordering::Acquire) != old {
+            return Ok(());
+        }
+        let Some(i) = self.take_free() else {
+            return Err(ReserveError::NoBuffer);
+        };
+        let buf = self.buffer(i);
+        let lost = slot.pending_lost.swap(0, Ordering::AcqRel);
+        let mut prefix = 0;
+        if lost != 0 {
+            // SAFETY: the buffer came off the free list (or the ring) and is not yet visible to
+            // writers of this session through any slot we publish; stale pointers to it see
+            // `reserved` sealed until `reopen` below.
+            let bytes = unsafe { buf.bytes_mut() };
+            prefix = stamp.write_loss(&mut bytes[BUFFER_HEADER_SIZE..], lost) as u32;
+        }
+        buf.reopen(cpu as u32, prefix);
+        let fresh = buf as *const Buffer as *mut Buffer;
+        if slot.current.compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            // Someone else installed first. Writers holding a stale pointer may already use this
+            // buffer, so it cannot go back to the free list: seal it and let it flow like any other.
+            self.seal_now(buf);
+        }
+        Ok(())
+    }
+
+    /// Seals a buffer now if it holds any record; it completes once its writers commit.
+    fn seal_now(&self, buf: &Buffer) {
+        loop {
+            let off = buf.reserved.load(Ordering::Acquire);
+            if off & SEALED != 0 {
+                return;
+            }
+            if buf.reserved.compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                self.seal_commit(buf, off);
+                return;
+            }
+        }
+    }
+
+    /// Seals every slot's current buffer that holds records (flush timer, explicit flush, stop),
+    /// so that it reaches `full` as soon as its writers commit. Empty buffers stay open.
+    pub(crate) fn seal_all(&self) {
+        for slot in self.slots.iter() {
+            let p = slot.current.load(Ordering::Acquire);
+            if p.is_null() || p == closed() {
+                continue;
+            }
+            // SAFETY: see `reserve`.
+            let buf = unsafe { &*p };
+            let off = buf.reserved.load(Ordering::Acquire);
+            if off & SEALED == 0 && off as usize > BUFFER_HEADER_SIZE {
+                self.seal_now(buf);
+            }
+        }
+    }
+
+    /// Closes every slot: later reservations fail with [`ReserveError::Closed`]. Open buffers are
+    /// sealed (empty ones too, so every buffer ends in `full` or free).
+    pub(crate) fn close(&self) {
+        for slot in self.slots.iter() {
+            let p = slot.current.swap(closed(), Ordering::AcqRel);
+            if p.is_null() || p == closed() {
+                continue;
+            }
+            // SAFETY: see `reserve`.
+            let buf = unsafe { &*p };
+            self.seal_now(buf);
+        }
+    }
+
+    /// Events dropped on every slot and not yet written as loss records.
+    pub(crate) fn take_pending_lost(&self) -> u64 {
+        self.slots.iter().map(|s| s.pending_lost.swap(0, Ordering::AcqRel)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    struct NoStamp;
+    impl LossStamp for NoStamp {
+        fn write_loss(&self, _dst: &mut [u8], _count: u64) -> usize {
+            0
+        }
+    }
+
+    /// Writers fill records with (thread, sequence) patterns; a drainer checks every completed
+    /// buffer: records intact (no torn or interleaved bytes), and written + lost = attempted.
+    #[test]
+    fn many_threads_reserve_and_commit_without_tearing() {
+        const THREADS: u64 = 6;
+        const PER_THREAD: u64 = 40_000;
+        let pool = Arc::new(Pool::new(4, 16, 4096, 2, PoolMode::Flushed));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let drainer = {
+            let (pool, done) = (pool.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut seen = std::collections::HashMap::<u64, Vec<u64>>::new();
+                loop {
+                    let finished = done.load(Ordering::Acquire);
+                    while let Some(i) = pool.full.pop() {
+                        let b = pool.buffer(i);
+                        let used = b.used();
+                        // SAFETY: popped from `full`: we own it until release.
+                        let bytes = unsafe { b.bytes_mut() };
+                        let mut off = BUFFER_HEADER_SIZE;
+                        while off < used {
+                            let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap()) as usize;
+                            let t = u64::from_le_bytes(bytes[off + 8..off + 16].try_into().unwrap());
+                            let n = u64::from_le_bytes(bytes[off + 16..off + 24].try_into().unwrap());
+                            for k in (24..len).step_by(8) {
+                                let w = u64::from_le_bytes(bytes[off + k..off + k + 8].try_into().unwrap());
+                                assert_eq!(w, t ^ n, "torn record");
+                            }
+                            seen.entry(t).or_default().push(n);
+                            off += len;
+                        }
+                        pool.release(i);
+                    }
+                    if finished {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+                seen
+            })
+        };
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    let mut lost = 0u64;
+                    for n in 0..PER_THREAD {
+                        let len = 24 + 8 * (n % 7) as u32;
+                        match pool.reserve((t % 2) as usize, len, &NoStamp) {
+                            Ok(mut r) => {
+                                let b = r.bytes();
+                                b[..4].copy_from_slice(&len.to_le_bytes());
+                                b[8..16].copy_from_slice(&t.to_le_bytes());
+                                b[16..24].copy_from_slice(&n.to_le_bytes());
+                                for k in (24..len as usize).step_by(8) {
+                                    b[k..k + 8].copy_from_slice(&(t ^ n).to_le_bytes());
+                                }
+                                pool.commit(r);
+                            }
+                            Err(ReserveError::NoBuffer) => lost += 1,
+                            Err(ReserveError::Closed) => unreachable!(),
+                        }
+                    }
+                    lost
+                })
+            })
+            .collect();
+        let lost: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        pool.close();
+        done.store(true, Ordering::Release);
+        let seen = drainer.join().unwrap();
+        let written: u64 = seen.values().map(|v| v.len() as u64).sum();
+        assert_eq!(written + lost, THREADS * PER_THREAD, "written {written} + lost {lost}");
+        for (t, mut ns) in seen {
+            let before = ns.len();
+            ns.sort_unstable();
+            ns.dedup();
+            assert_eq!(ns.len(), before, "thread {t}: a record was delivered twice");
+        }
+    }
+
+    #[test]
+    fn exhausted_pool_loses_and_counts() {
+        let pool = Pool::new(2, 2, 4096, 1, PoolMode::Flushed);
+        let mut ok = 0;
+        let mut lost = 0;
+        for _ in 0..1000 {
+            match pool.reserve(0, 64, &NoStamp) {
+                Ok(r) => {
+                    pool.commit(r);
+                    ok += 1
+                }
+                Err(_) => lost += 1,
+            }
+        }
+        // Two buffers of (4096 - 72) / 64 = 62 records each, nobody drains.
+        assert_eq!(ok, 124);
+        assert_eq!(lost, 1000 - 124);
+        assert_eq!(pool.full.len(), 1, "the first buffer is complete, the second still open");
+    }
+
+    #[test]
+    fn ring_mode_reuses_the_oldest_buffer() {
+        let pool = Pool::new(3, 3, 4096, 1, PoolMode::Ring);
+        for _ in 0..1000 {
+            let r = pool.reserve(0, 64, &NoStamp).expect("ring never runs out");
+            pool.commit(r);
+        }
+        assert!(pool.overwritten.load(Ordering::Relaxed) > 0);
+        assert!(pool.full.len() <= 3);
+    }
+}

@@ -1,0 +1,426 @@
+//! A running session's shared state, the table writers find sessions in, and the write path.
+
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::buffers::{LossStamp, Pool, ReserveError};
+use super::properties::{LogFileMode, Resolved, SessionKind};
+use super::quiesce::WriteGuard;
+use crate::clock::ClockType;
+use crate::error::{Error, ErrorCode, Result};
+use crate::etl::{self, EventDescriptor, EventHeaderFields};
+use crate::Guid;
+
+/// Session slots writers can address: one bit each in an event's enable word.
+pub(crate) const MAX_SLOTS: usize = 63;
+
+/// Running sessions by slot. A pointer is published after the session is fully built and
+/// unpublished before a grace period that precedes its release.
+static TABLE: [AtomicPtr<SessionCore>; MAX_SLOTS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SLOTS];
+
+/// Process-wide TraceMessage sequence for GLOBAL_SEQUENCE sessions of this process.
+pub(crate) static GLOBAL_SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// Lifecycle of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SessionState {
+    /// Recording.
+    Running = 0,
+    /// Stopped by a controller.
+    Stopped = 1,
+    /// A sequential file reached MaximumFileSize and the session stopped itself.
+    StoppedFileFull = 2,
+    /// A write to the log file failed (disk full, I/O error) and the session stopped itself.
+    StoppedWriteFailed = 3,
+}
+
+impl SessionState {
+    fn from_u8(v: u8) -> SessionState {
+        match v {
+            0 => SessionState::Running,
+            1 => SessionState::Stopped,
+            2 => SessionState::StoppedFileFull,
+            _ => SessionState::StoppedWriteFailed,
+        }
+    }
+}
+
+/// Loss and flow counters, updated without locks.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) events_lost: AtomicU64,
+    pub(crate) buffers_written: AtomicU64,
+    pub(crate) log_buffers_lost: AtomicU64,
+    pub(crate) real_time_buffers_lost: AtomicU64,
+}
+
+/// The state of one session shared by writers, the flusher and the controller.
+pub(crate) struct SessionCore {
+    pub(crate) slot: u8,
+    pub(crate) kind: SessionKind,
+    pub(crate) resolved: Mutex<Resolved>,
+    pub(crate) mode: LogFileMode,
+    pub(crate) name: String,
+    pub(crate) clock: ClockType,
+    pub(crate) pool: Pool,
+    pub(crate) counters: Counters,
+    pub(crate) local_sequence: AtomicU32,
+    pub(crate) state: AtomicU8,
+    pub(crate) pid: u32,
+    independent: bool,
+}
+
+impl SessionCore {
+    pub(crate) fn new(slot: u8, kind: SessionKind, resolved: Resolved) -> SessionCore {
+        let p = &resolved.props;
+        let mode = p.mode;
+        let pool_mode = if mode.contains(LogFileMode::BUFFERING) {
+            super::buffers::PoolMode::Ring
+        } else {
+            super::buffers::PoolMode::Flushed
+        };
+        let pool = Pool::new(p.minimum_buffers, p.maximum_buffers, resolved.buffer_bytes, resolved.slots, pool_mode);
+        SessionCore {
+            slot,
+            kind,
+            mode,
+            name: p.name.clone(),
+            clock: p.clock.effective(),
+            pool,
+            counters: Counters::default(),
+            local_sequence: AtomicU32::new(0),
+            state: AtomicU8::new(SessionState::Running as u8),
+            pid: std::process::id(),
+            independent: mode.contains(LogFileMode::INDEPENDENT_SESSION),
+            resolved: Mutex::new(resolved),
+        }
+    }
+
+    /// The session's state.
+    pub(crate) fn state(&self) -> SessionState {
+        SessionState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Moves Running to `to`; false if the session had already left Running.
+    pub(crate) fn leave_running(&self, to: SessionState) -> bool {
+        self.state
+            .compare_exchange(SessionState::Running as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    #[inline]
+    fn lose(&self, cpu: usize) {
+        self.counters.events_lost.fetch_add(1, Ordering::Relaxed);
+        self.pool.slots[cpu].pending_lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    fn slot_of(&self, cpu: usize) -> usize {
+        if self.pool.slots.len() == 1 {
+            0
+        } else {
+            cpu % self.pool.slots.len()
+        }
+    }
+
+    /// Publishes the session to writers.
+    pub(crate) fn publish(self: &Arc<Self>) {
+        let raw = Arc::into_raw(self.clone()) as *mut SessionCore;
+        TABLE[self.slot as usize].store(raw, Ordering::Release);
+    }
+
+    /// Unpublishes the session; returns the table's reference, to drop after a grace period.
+    pub(crate) fn unpublish(&self) -> Option<Arc<SessionCore>> {
+        let raw = TABLE[self.slot as usize].swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: the table's pointers come from Arc::into_raw in `publish`.
+        (!raw.is_null()).then(|| unsafe { Arc::from_raw(raw) })
+    }
+}
+
+impl LossStamp for SessionCore {
+    fn write_loss(&self, dst: &mut [u8], count: u64) -> usize {
+        let tid = super::quiesce::thread_id();
+        etl::write_lost_record(dst, self.clock.now(), etl::LossKind::Events, count, self.pid, tid)
+    }
+}
+
+/// Whether `slot` is free in the table.
+pub(crate) fn slot_is_free(slot: usize) -> bool {
+    TABLE[slot].load(Ordering::Acquire).is_null()
+}
+
+#[inline(always)]
+fn current_cpu() -> usize {
+    // SAFETY: sched_getcpu has no preconditions (glibc reads it from rseq or the vDSO).
+    let c = unsafe { libc::sched_getcpu() };
+    if c < 0 {
+        0
+    } else {
+        c as usize
+    }
+}
+
+/// The largest record ETW records, header included.
+pub(crate) const MAX_EVENT_SIZE: usize = 0xFFFF;
+
+fn too_large(size: usize) -> Error {
+    Error::new(
+        ErrorCode::ArithmeticOverflow,
+        format!("event of {size} bytes (header and metadata included) exceeds ETW's 64 KB limit ({MAX_EVENT_SIZE} bytes)"),
+    )
+}
+
+fn larger_than_buffer(size: usize, core: &SessionCore) -> Error {
+    Error::new(
+        ErrorCode::MoreData,
+        format!(
+            "event of {size} bytes does not fit in a {} KB buffer of session {}",
+            core.pool.capacity_kb(),
+            core.name
+        ),
+    )
+}
+
+fn no_buffer(core: &SessionCore) -> Error {
+    Error::new(
+        ErrorCode::NotEnoughMemory,
+        format!("no free buffer in session {}: the event was dropped and counted in EventsLost", core.name),
+    )
+}
+
+/// A record to put into one or more sessions.
+pub(crate) trait Record {
+    /// Bytes the record takes in `core` (before 8-byte alignment).
+    fn size(&self, core: &SessionCore) -> usize;
+    /// Writes the record for `core` at `dst` (exactly `align8(size)` bytes).
+    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32);
+}
+
+/// An EVENT_HEADER record.
+pub(crate) struct EventRecord<'a> {
+    pub(crate) provider: Guid,
+    pub(crate) descriptor: &'a EventDescriptor,
+    pub(crate) activity: Guid,
+    pub(crate) ext: &'a [u8],
+    pub(crate) payload: &'a [&'a [u8]],
+    pub(crate) size: usize,
+}
+
+impl Record for EventRecord<'_> {
+    #[inline(always)]
+    fn size(&self, _core: &SessionCore) -> usize {
+        self.size
+    }
+
+    #[inline(always)]
+    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32) {
+        let h = EventHeaderFields {
+            thread_id: tid,
+            process_id: core.pid,
+            timestamp: core.clock.now(),
+            provider_id: self.provider,
+            descriptor: *self.descriptor,
+            activity_id: self.activity,
+        };
+        etl::write_event_record(dst, &h, self.ext, self.payload);
+    }
+}
+
+/// Writes an event to every session in `mask`.
+#[inline]
+pub(crate) fn write_event(
+    mask: u64,
+    provider: Guid,
+    descriptor: &EventDescriptor,
+    activity: Guid,
+    ext: &[u8],
+    payload: &[&[u8]],
+) -> Result<()> {
+    let payload_len: usize = payload.iter().map(|p| p.len()).sum();
+    let size = etl::event_record_size(ext.len(), payload_len);
+    let rec = EventRecord { provider, descriptor, activity, ext, payload, size };
+    write_record(mask, &rec)
+}
+
+/// Puts `rec` into every session of `mask`, with ETW's rule for failures: a session without
+/// INDEPENDENT_SESSION receives the event only if every session could take it.
+#[inline]
+pub(crate) fn write_record(mask: u64, rec: &impl Record) -> Result<()> {
+    let (guard, tid) = WriteGuard::enter();
+    let cpu = current_cpu();
+    if mask & (mask - 1) == 0 {
+        // One session: the common case, no bookkeeping.
+        let p = TABLE[mask.trailing_zeros() as usize].load(Ordering::Acquire);
+        if p.is_null() {
+            return Ok(());
+        }
+        // SAFETY: published pointers stay valid until a grace period after unpublishing, and
+        // we are inside a write guard.
+        let core = unsafe { &*p };
+        return write_one(core, cpu, rec, tid);
+    }
+    write_many(&guard, mask, cpu, rec, tid)
+}
+
+/// The aligned length of `rec` in `core`, or why it cannot be recorded there (counted).
+#[inline(always)]
+fn fit(core: &SessionCore, rec: &impl Record) -> Result<usize> {
+    let size = rec.size(core);
+    let len = etl::align8(size);
+    if size > MAX_EVENT_SIZE {
+        core.counters.events_lost.fetch_add(1, Ordering::Relaxed);
+        return Err(too_large(size));
+    }
+    if len > core.pool.max_record() {
+        core.counters.events_lost.fetch_add(1, Ordering::Relaxed);
+        return Err(larger_than_buffer(size, core));
+    }
+    Ok(len)
+}
+
+#[inline(always)]
+fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
+    let slot = core.slot_of(cpu);
+    let len = fit(core, rec)?;
+    match core.pool.reserve(slot, len as u32, core) {
+        Ok(mut r) => {
+            rec.write(core, r.bytes(), tid);
+            core.pool.commit(r);
+            Ok(())
+        }
+        Err(ReserveError::NoBuffer) => {
+            core.lose(slot);
+            Err(no_buffer(core))
+        }
+        // Stopping: the session no longer takes events; nothing was accepted, nothing is lost.
+        Err(ReserveError::Closed) => Ok(()),
+    }
+}
+
+/// Calls `f` for each published session of `mask`; the references live as long as the guard.
+fn for_each_session<'g>(_guard: &'g WriteGuard, mask: u64, mut f: impl FnMut(&'g SessionCore)) {
+    let mut m = mask;
+    while m != 0 {
+        let slot = m.trailing_zeros() as usize;
+        m &= m - 1;
+        let p = TABLE[slot].load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: as in `write_record`: the guard keeps published sessions alive.
+            f(unsafe { &*p });
+        }
+    }
+}
+
+#[cold]
+fn write_many(guard: &WriteGuard, mask: u64, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
+    // Reserve everywhere first, so that a failure can withhold the event from the sessions
+    // that are not independent.
+    let mut taken = Vec::with_capacity(mask.count_ones() as usize);
+    let mut failure: Option<Error> = None;
+    for_each_session(guard, mask, |core| {
+        let slot = core.slot_of(cpu);
+        let len = match fit(core, rec) {
+            Ok(len) => len,
+            Err(e) => {
+                failure.get_or_insert(e);
+                return;
+            }
+        };
+        match core.pool.reserve(slot, len as u32, core) {
+            Ok(r) => taken.push((core, r)),
+            Err(ReserveError::NoBuffer) => {
+                core.lose(slot);
+                failure.get_or_insert_with(|| no_buffer(core));
+            }
+            Err(ReserveError::Closed) => {}
+        }
+    });
+    for (core, mut r) in taken {
+        if failure.is_none() || core.independent {
+            rec.write(core, r.bytes(), tid);
+        } else {
+            // Withheld because another session failed: the space becomes an in-band loss record.
+            write_withheld(core, r.bytes(), tid);
+            core.counters.events_lost.fetch_add(1, Ordering::Relaxed);
+        }
+        core.pool.commit(r);
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Fills a reservation with a loss record for one event. The record takes the whole reservation
+/// (its Size says so); a reservation shorter than a full loss record keeps the header only, which
+/// readers count as one lost event.
+fn write_withheld(core: &SessionCore, dst: &mut [u8], tid: u32) {
+    let mut rec = [0u8; etl::LOST_RECORD_SIZE];
+    etl::write_lost_record(&mut rec, core.clock.now(), etl::LossKind::Events, 1, core.pid, tid);
+    let n = dst.len().min(rec.len());
+    dst[..n].copy_from_slice(&rec[..n]);
+    dst[n..].fill(0);
+    let size = dst.len() as u16;
+    dst[..2].copy_from_slice(&size.to_le_bytes());
+}
+
+/// A TraceMessage record; its size depends on whether the session stamps sequence numbers.
+pub(crate) struct MessageRecord<'a> {
+    pub(crate) guid: Guid,
+    pub(crate) number: u16,
+    pub(crate) meta: &'a [u8],
+    pub(crate) args: &'a [&'a [u8]],
+    pub(crate) args_len: usize,
+}
+
+impl MessageRecord<'_> {
+    fn flags(core: &SessionCore) -> u16 {
+        use etl::message_flags::{GUID, SEQUENCE, SYSTEMINFO, TIMESTAMP};
+        let base = GUID | TIMESTAMP | SYSTEMINFO;
+        if core.mode.intersects(LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE) {
+            base | SEQUENCE
+        } else {
+            base
+        }
+    }
+}
+
+impl Record for MessageRecord<'_> {
+    fn size(&self, core: &SessionCore) -> usize {
+        etl::message_record_size(Self::flags(core), self.meta.len() + self.args_len)
+    }
+
+    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32) {
+        let flags = Self::flags(core);
+        // Taken only once the record has its space, so recorded messages number without gaps.
+        let sequence = if core.mode.contains(LogFileMode::GLOBAL_SEQUENCE) {
+            GLOBAL_SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+        } else if core.mode.contains(LogFileMode::LOCAL_SEQUENCE) {
+            core.local_sequence.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+        } else {
+            0
+        };
+        let h = etl::MessageHeaderFields {
+            flags,
+            message_number: self.number,
+            sequence,
+            guid: self.guid,
+            component_id: 0,
+            timestamp: core.clock.now(),
+            thread_id: tid,
+            process_id: core.pid,
+        };
+        let mut parts: [&[u8]; 130] = [&[]; 130];
+        parts[0] = self.meta;
+        let n = self.args.len().min(parts.len() - 1);
+        parts[1..=n].copy_from_slice(&self.args[..n]);
+        etl::write_message_record(dst, &h, &parts[..=n]);
+    }
+}
+
+/// Writes a TraceMessage record to every session in `mask`.
+pub(crate) fn write_message(mask: u64, guid: Guid, number: u16, meta: &[u8], args: &[&[u8]]) -> Result<()> {
+    let args_len = args.iter().map(|a| a.len()).sum();
+    write_record(mask, &MessageRecord { guid, number, meta, args, args_len })
+}

@@ -1,0 +1,376 @@
+//! The flusher: one thread per session that takes completed buffers to the file (or keeps them in
+//! the ring), runs the flush timer and carries out controller commands in order.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::core::{SessionCore, SessionState};
+use super::properties::LogFileMode;
+use super::quiesce;
+use crate::error::{Error, ErrorCode, Result};
+use crate::etl::{self, buffer_flags, buffer_type, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE};
+use crate::sink::{FileStats, LogFile, Placed};
+
+/// A controller request, answered on its channel once done.
+pub(crate) enum Command {
+    /// Write every buffer completed so far (the controller sealed and waited first).
+    Flush(SyncSender<Result<()>>),
+    /// Switch to another log file (a BUFFERING session dumps its ring there).
+    SwitchFile(PathBuf, SyncSender<Result<()>>),
+    /// Change the flush timer (seconds; 0 = only when full).
+    FlushTimer(u32),
+    /// Stop: write everything, finish the file, exit.
+    Stop(SyncSender<Result<()>>),
+}
+
+/// What the flusher leaves behind when it exits.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) error: Option<String>,
+}
+
+pub(crate) struct Flusher {
+    core: Arc<SessionCore>,
+    file: Option<LogFile>,
+    /// Where a BUFFERING session writes its snapshots.
+    snapshot_path: Option<PathBuf>,
+    header: LogfileHeader,
+    commands: Receiver<Command>,
+    interval: Option<Duration>,
+    outcome: Outcome,
+}
+
+impl Flusher {
+    pub(crate) fn new(
+        core: Arc<SessionCore>,
+        file: Option<LogFile>,
+        snapshot_path: Option<PathBuf>,
+        header: LogfileHeader,
+        commands: Receiver<Command>,
+        interval: Option<Duration>,
+    ) -> Flusher {
+        Flusher { core, file, snapshot_path, header, commands, interval, outcome: Outcome::default() }
+    }
+
+    pub(crate) fn run(mut self) -> Outcome {
+        let ring = self.core.mode.contains(LogFileMode::BUFFERING);
+        let mut next_tick = self.interval.map(|d| Instant::now() + d);
+        loop {
+            if !ring {
+                self.drain();
+            }
+            while let Ok(cmd) = self.commands.try_recv() {
+                match cmd {
+                    Command::Flush(ack) => {
+                        let r = if ring { self.snapshot(None) } else { self.drain_and_sync() };
+                        let _ = ack.send(r);
+                    }
+                    Command::SwitchFile(path, ack) => {
+                        let _ = ack.send(self.switch_file(path));
+                    }
+                    Command::FlushTimer(s) => {
+                        self.interval = (s != 0).then(|| Duration::from_secs(s as u64));
+                        next_tick = self.interval.map(|d| Instant::now() + d);
+                    }
+                    Command::Stop(ack) => {
+                        self.shutdown(SessionState::Stopped);
+                        let r = match &self.outcome.error {
+                            Some(e) => Err(Error::new(ErrorCode::Io, e.clone())),
+                            None => Ok(()),
+                        };
+                        let _ = ack.send(r);
+                        return self.outcome;
+                    }
+                }
+            }
+            if self.core.state() != SessionState::Running {
+                // Stopped itself (file full, write failure): wait for the controller's Stop.
+                std::thread::park_timeout(Duration::from_millis(200));
+                continue;
+            }
+            let now = Instant::now();
+            if let (Some(t), Some(d)) = (next_tick, self.interval) {
+                if now >= t {
+                    self.core.pool.seal_all();
+                    next_tick = Some(now + d);
+                }
+            }
+            let wait = next_tick.map(|t| t.saturating_duration_since(Instant::now())).unwrap_or(Duration::from_millis(500));
+            std::thread::park_timeout(wait.min(Duration::from_millis(500)));
+        }
+    }
+
+    /// Writes every completed buffer.
+    fn drain(&mut self) {
+        while let Some(i) = self.core.pool.full.pop() {
+            self.write_out(i);
+            self.core.pool.release(i);
+        }
+    }
+
+    fn write_out(&mut self, index: u32) {
+        if self.core.pool.buffer(index).used() <= BUFFER_HEADER_SIZE || self.file.is_none() {
+            return;
+        }
+        if matches!(self.core.state(), SessionState::StoppedFileFull | SessionState::StoppedWriteFailed) {
+            self.count_lost_buffer(index);
+            return;
+        }
+        let bytes = stamp(&self.core, index);
+        let Some(file) = self.file.as_mut() else { return };
+        match file.place(bytes) {
+            Ok(Placed::Written) => {
+                self.core.counters.buffers_written.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Placed::Full) => {
+                self.count_lost_buffer(index);
+                self.stop_itself(SessionState::StoppedFileFull, None);
+            }
+            Err(e) => {
+                let msg = format!("writing {}: {e}", file.path().display());
+                self.count_lost_buffer(index);
+                self.stop_itself(SessionState::StoppedWriteFailed, Some(msg));
+            }
+        }
+    }
+
+    /// A buffer that will never reach the file: LogBuffersLost, and its events in EventsLost.
+    fn count_lost_buffer(&self, index: u32) {
+        let buf = self.core.pool.buffer(index);
+        // SAFETY: the flusher owns completed buffers until it releases them.
+        let bytes = unsafe { buf.bytes_mut() };
+        let events = count_records(bytes, buf.used());
+        self.core.counters.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
+        self.core.counters.events_lost.fetch_add(events, Ordering::Relaxed);
+    }
+
+    fn drain_and_sync(&mut self) -> Result<()> {
+        self.drain();
+        if let Some(e) = &self.outcome.error {
+            return Err(Error::new(ErrorCode::Io, e.clone()));
+        }
+        Ok(())
+    }
+
+    /// The session stops on its own (full sequential file, failed write): no more events are
+    /// taken, the rest is counted as lost, the file is finished with what it holds.
+    fn stop_itself(&mut self, why: SessionState, error: Option<String>) {
+        if error.is_some() {
+            self.outcome.error = error;
+        }
+        if self.core.leave_running(why) {
+            retire(&self.core);
+            self.drain_remaining_as_lost();
+            self.finish_file();
+        }
+    }
+
+    fn drain_remaining_as_lost(&mut self) {
+        while let Some(i) = self.core.pool.full.pop() {
+            if self.core.pool.buffer(i).used() > BUFFER_HEADER_SIZE {
+                self.count_lost_buffer(i);
+            }
+            self.core.pool.release(i);
+        }
+    }
+
+    fn shutdown(&mut self, why: SessionState) {
+        if self.core.leave_running(why) {
+            retire(&self.core);
+            if self.core.mode.contains(LogFileMode::BUFFERING) {
+                // A buffering session writes nothing at stop: its ring is only saved on flush.
+                while let Some(i) = self.core.pool.full.pop() {
+                    self.core.pool.release(i);
+                }
+            } else {
+                self.drain();
+                self.write_pending_losses();
+            }
+            self.finish_file();
+        }
+    }
+
+    /// Losses not yet reported in band (no buffer came after them) get a buffer of their own.
+    fn write_pending_losses(&mut self) {
+        let lost = self.core.pool.take_pending_lost();
+        if lost == 0 || self.file.is_none() || self.outcome.error.is_some() {
+            return;
+        }
+        let cap = self.core.pool.buffer(0).capacity();
+        let mut bytes = vec![0u8; cap];
+        let n = etl::write_lost_record(
+            &mut bytes[BUFFER_HEADER_SIZE..],
+            self.core.clock.now(),
+            etl::LossKind::Events,
+            lost,
+            self.core.pid,
+            quiesce::thread_id(),
+        );
+        let used = BUFFER_HEADER_SIZE + n;
+        BufferHeader {
+            buffer_size: cap as u32,
+            saved_offset: used as u32,
+            timestamp: self.core.clock.now(),
+            sequence_number: i64::MAX / 2,
+            processor_index: 0,
+            logger_id: self.core.slot as u16 + 1,
+            flags: buffer_flags::EVENTS_LOST | buffer_flags::PROCESSOR_INDEX,
+            buffer_type: buffer_type::GENERIC,
+        }
+        .write_to(&mut bytes);
+        etl::fill_tail(&mut bytes, used);
+        if let Some(file) = self.file.as_mut() {
+            match file.place(&bytes) {
+                Ok(Placed::Written) => {
+                    self.core.counters.buffers_written.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Placed::Full) => {
+                    self.core.counters.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => self.outcome.error = Some(e.to_string()),
+            }
+        }
+    }
+
+    fn file_stats(&self) -> FileStats {
+        let c = &self.core.counters;
+        FileStats {
+            events_lost: c.events_lost.load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
+            buffers_lost: c.log_buffers_lost.load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
+            end_time: crate::clock::filetime_now(),
+        }
+    }
+
+    fn finish_file(&mut self) {
+        let stats = self.file_stats();
+        if let Some(file) = self.file.take() {
+            match file.finish(stats) {
+                Ok(files) => self.outcome.files = files,
+                Err(e) => {
+                    self.outcome.error.get_or_insert_with(|| format!("finishing the log file: {e}"));
+                }
+            }
+        }
+    }
+
+    fn switch_file(&mut self, path: PathBuf) -> Result<()> {
+        if self.core.mode.contains(LogFileMode::BUFFERING) {
+            return self.snapshot(Some(path));
+        }
+        self.drain();
+        let stats = self.file_stats();
+        match self.file.as_mut() {
+            Some(f) => f.switch(&path, self.core.kind, stats),
+            None => Err(Error::new(ErrorCode::NotSupported, "this session has no log file to switch")),
+        }
+    }
+
+    /// BUFFERING: writes the ring (oldest first) to a file, leaving the ring as it was.
+    fn snapshot(&mut self, to: Option<PathBuf>) -> Result<()> {
+        if let Some(p) = &to {
+            self.snapshot_path = Some(p.clone());
+        }
+        let Some(path) = self.snapshot_path.clone() else {
+            return Err(Error::new(
+                ErrorCode::BadPathname,
+                "a buffering session needs a log file name to save its buffers to: give one at start or in update",
+            ));
+        };
+        // Take the ring out briefly, copy it, put it back in the same order.
+        let mut taken = Vec::new();
+        while let Some(i) = self.core.pool.full.pop() {
+            taken.push(i);
+        }
+        let mut copies: Vec<(i64, Vec<u8>)> = Vec::with_capacity(taken.len());
+        for &i in &taken {
+            if self.core.pool.buffer(i).used() > BUFFER_HEADER_SIZE {
+                let bytes = stamp(&self.core, i);
+                let seq = i64::from_le_bytes(bytes[0x18..0x20].try_into().unwrap_or([0; 8]));
+                copies.push((seq, bytes.to_vec()));
+            }
+        }
+        for &i in &taken {
+            let _ = self.core.pool.full.push(i);
+        }
+        copies.sort_by_key(|(seq, _)| *seq);
+        let resolved = self.core.resolved.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut header = self.header.clone();
+        header.log_file_name = path.display().to_string();
+        let mut file = LogFile::open(&resolved, self.core.kind, &path, header)?;
+        for (_, bytes) in &copies {
+            file.place(bytes).map_err(|e| Error::io("cannot write", &path, e))?;
+        }
+        let stats = self.file_stats();
+        file.finish(stats).map_err(|e| Error::io("cannot finish", &path, e))?;
+        Ok(())
+    }
+}
+
+/// Stamps the header and tail of a completed buffer for the file.
+#[allow(clippy::mut_from_ref)]
+fn stamp(core: &SessionCore, index: u32) -> &mut [u8] {
+    let buf = core.pool.buffer(index);
+    let used = buf.used();
+    // SAFETY: `index` was popped from the completed queue: the flusher owns the buffer until it
+    // releases it.
+    let bytes = unsafe { buf.bytes_mut() };
+    let mut flags = buffer_flags::PROCESSOR_INDEX;
+    if starts_with_loss(bytes, used) {
+        flags |= buffer_flags::EVENTS_LOST;
+    }
+    BufferHeader {
+        buffer_size: buf.capacity() as u32,
+        saved_offset: used as u32,
+        timestamp: core.clock.now(),
+        sequence_number: buf.sequence.load(Ordering::Relaxed) as i64,
+        processor_index: buf.cpu.load(Ordering::Relaxed) as u16,
+        logger_id: core.slot as u16 + 1,
+        flags,
+        buffer_type: buffer_type::GENERIC,
+    }
+    .write_to(bytes);
+    etl::fill_tail(bytes, used);
+    bytes
+}
+
+/// Takes the session off the write path: providers stop sending it events, writers that are
+/// mid-write finish, and every buffer is sealed and completed.
+pub(crate) fn retire(core: &Arc<SessionCore>) {
+    crate::provider::session_stopped(core.slot);
+    let table_ref = core.unpublish();
+    core.pool.close();
+    quiesce::synchronize();
+    if quiesce::reclaim_is_safe() {
+        drop(table_ref);
+    } else {
+        // Without membarrier a preempted writer could still hold the session: keep its memory.
+        std::mem::forget(table_ref);
+    }
+}
+
+fn starts_with_loss(bytes: &[u8], used: usize) -> bool {
+    used >= BUFFER_HEADER_SIZE + etl::EVENT_HEADER_SIZE
+        && bytes[BUFFER_HEADER_SIZE + 0x18..BUFFER_HEADER_SIZE + 0x28] == etl::LOST_EVENT_PROVIDER.0
+}
+
+/// Records in a buffer: every record starts with its u16 size.
+fn count_records(bytes: &[u8], used: usize) -> u64 {
+    let mut off = BUFFER_HEADER_SIZE;
+    let mut n = 0;
+    while off + 2 <= used.min(bytes.len()) {
+        let size = u16::from_le_bytes([bytes[off], bytes[off + 1]]) as usize;
+        if size == 0 {
+            break;
+        }
+        if !(starts_with_loss(bytes, used) && off == BUFFER_HEADER_SIZE) {
+            n += 1;
+        }
+        off += etl::align8(size);
+    }
+    n
+}
+

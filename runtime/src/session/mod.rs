@@ -1,0 +1,461 @@
+//! Sessions: the controller operations of ETW (start, stop, flush, query, update, enable) for
+//! private in-process sessions and for the engine that hosts system sessions.
+//!
+//! ```no_run
+//! use evtrace_runtime::session::{LogFileMode, Session, SessionProperties};
+//! use evtrace_runtime::provider::{EnableSettings, Provider};
+//!
+//! let provider = Provider::leak("MyCompany-MyApp");
+//! let session = Session::start_private(
+//!     SessionProperties::new("MySession").log_file("trace.etl").mode(LogFileMode::SEQUENTIAL),
+//! )?;
+//! session.enable_provider(provider.guid(), EnableSettings::new(5, 0, 0))?;
+//! // ... write events ...
+//! let stats = session.stop()?;
+//! println!("{} buffers written, {} events lost", stats.buffers_written, stats.events_lost);
+//! # Ok::<(), evtrace_runtime::Error>(())
+//! ```
+
+mod buffers;
+mod core;
+mod flusher;
+pub mod properties;
+mod quiesce;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub use self::core::SessionState;
+pub(crate) use self::core::{write_event, write_message, SessionCore};
+pub use crate::clock::ClockType;
+use crate::error::{Error, ErrorCode, Result};
+use crate::etl::LogfileHeader;
+use crate::provider::EnableSettings;
+use crate::sink::LogFile;
+use crate::Guid;
+use flusher::{Command, Flusher, Outcome};
+pub use properties::{LogFileMode, SessionKind, SessionProperties};
+
+/// At most this many private sessions run in one process.
+pub const MAX_PRIVATE_SESSIONS: usize = 8;
+
+/// A session's figures, as `ControlTrace(QUERY)` returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Session name.
+    pub name: String,
+    /// Running, or why it stopped.
+    pub state: SessionState,
+    /// Logging modes in force.
+    pub mode: LogFileMode,
+    /// The clock stamping events (after any fallback).
+    pub clock: ClockType,
+    /// The log file being written (with `_<pid>` if ETW's rule added it), if any.
+    pub log_file: Option<PathBuf>,
+    /// Every file written, once stopped (several for NEWFILE).
+    pub files: Vec<PathBuf>,
+    /// Buffer size in KB.
+    pub buffer_size_kb: u32,
+    /// MinimumBuffers in force.
+    pub minimum_buffers: u32,
+    /// MaximumBuffers in force.
+    pub maximum_buffers: u32,
+    /// Flush timer in seconds (0 = only when full).
+    pub flush_timer_s: u32,
+    /// Buffers allocated (NumberOfBuffers).
+    pub number_of_buffers: u32,
+    /// Buffers free now (FreeBuffers).
+    pub free_buffers: u32,
+    /// Events not recorded: no free buffer, too large, or in a buffer the file could not take.
+    pub events_lost: u64,
+    /// Buffers written to the log file (BuffersWritten).
+    pub buffers_written: u64,
+    /// Buffers that could not be written to the log file (LogBuffersLost).
+    pub log_buffers_lost: u64,
+    /// Buffers that could not be delivered to real-time consumers (RealTimeBuffersLost).
+    pub real_time_buffers_lost: u64,
+    /// BUFFERING: ring buffers reused while still holding unsaved events.
+    pub buffers_overwritten: u64,
+    /// The flusher thread's id (LoggerThreadId).
+    pub logger_thread_id: u32,
+    /// Why the session stopped itself, if a write failed.
+    pub error: Option<String>,
+}
+
+/// Changes `ControlTrace(UPDATE)` may make. Zero and `None` mean unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionUpdate {
+    /// A new log file: the session switches to it (a BUFFERING session saves its ring there).
+    pub log_file: Option<PathBuf>,
+    /// A new flush timer in seconds; 0 = unchanged.
+    pub flush_timer_s: u32,
+    /// A new MaximumBuffers (system sessions only); 0 = unchanged.
+    pub maximum_buffers: u32,
+    /// Turn real-time delivery on or off (system sessions only).
+    pub real_time: Option<bool>,
+}
+
+struct Shared {
+    core: Arc<SessionCore>,
+    commands: SyncSender<Command>,
+    flusher: Mutex<Option<JoinHandle<Outcome>>>,
+    flusher_thread: std::thread::Thread,
+    flusher_tid: u32,
+    log_file: Mutex<Option<PathBuf>>,
+    flush_timer_s: Mutex<u32>,
+    final_stats: Mutex<Option<SessionStats>>,
+}
+
+/// Sessions of this process, running or stopped but not yet collected by their controller.
+static LIVE: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<Arc<Shared>>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Processor ids the kernel may report (the per-processor buffer slots).
+pub fn processor_count() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    if n > 0 {
+        n as usize
+    } else {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+}
+
+/// A running session, owned by its controller. Dropping it stops the session (and finishes its
+/// file), unless it was stopped already.
+pub struct Session {
+    shared: Arc<Shared>,
+}
+
+impl Session {
+    /// Starts a private (in-process) session. Up to 8 per process; file only; REAL_TIME,
+    /// PREALLOCATE, APPEND, NONSTOPPABLE and INDEPENDENT_SESSION are refused, USE_PAGED_MEMORY is
+    /// accepted and ignored. A file another process already logs to gets `_<pid>` appended.
+    pub fn start_private(props: SessionProperties) -> Result<Session> {
+        Session::start(props, SessionKind::Private)
+    }
+
+    /// Starts a session of `kind` in this process's engine.
+    pub fn start(props: SessionProperties, kind: SessionKind) -> Result<Session> {
+        let cpus = processor_count();
+        let resolved = properties::validate(props, kind, cpus)?;
+        let name = resolved.props.name.clone();
+        let mut live = live();
+        if live.iter().any(|s| s.core.name.eq_ignore_ascii_case(&name) || s.core.name.to_lowercase() == name.to_lowercase()) {
+            return Err(Error::new(ErrorCode::AlreadyExists, format!("a session named {name} is already running")));
+        }
+        if kind == SessionKind::Private
+            && live.iter().filter(|s| s.core.kind == SessionKind::Private).count() >= MAX_PRIVATE_SESSIONS
+        {
+            return Err(Error::new(
+                ErrorCode::NoSystemResources,
+                format!("cannot start {name}: a process may run at most {MAX_PRIVATE_SESSIONS} private sessions"),
+            ));
+        }
+        let slot = (0..self::core::MAX_SLOTS)
+            .find(|&i| self::core::slot_is_free(i) && !live.iter().any(|s| s.core.slot as usize == i))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::NoSystemResources,
+                    format!("cannot start {name}: all {} session slots of this process are in use", self::core::MAX_SLOTS),
+                )
+            })?;
+        quiesce::prepare();
+        let core = Arc::new(SessionCore::new(slot as u8, kind, resolved.clone()));
+        let p = &resolved.props;
+        let header = LogfileHeader {
+            buffer_size: resolved.buffer_bytes as u32,
+            number_of_processors: cpus as u32,
+            maximum_file_size: p.maximum_file_size,
+            log_file_mode: p.mode.bits(),
+            start_buffers: p.minimum_buffers,
+            perf_freq: core.clock.frequency(),
+            start_time: crate::clock::filetime_now(),
+            start_timestamp: core.clock.now(),
+            clock_type: core.clock.number(),
+            logger_name: name.clone(),
+            log_file_name: p.log_file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+            logger_id: slot as u16 + 1,
+            process_id: std::process::id(),
+            boot_time: boot_time_filetime(),
+            cpu_speed_mhz: (crate::clock::tsc_frequency().unwrap_or(0) / 1_000_000) as u32,
+            timer_resolution: 156_250,
+            ..LogfileHeader::default()
+        };
+        let file = match (&p.log_file, resolved.writes_file) {
+            (Some(path), true) => Some(LogFile::open(&resolved, kind, path, header.clone())?),
+            _ => None,
+        };
+        let log_file = file.as_ref().map(|f| f.path().to_path_buf()).or_else(|| p.log_file.clone());
+        let snapshot_path = if p.mode.contains(LogFileMode::BUFFERING) { p.log_file.clone() } else { None };
+        let (tx, rx) = sync_channel(16);
+        let (tid_tx, tid_rx) = sync_channel(1);
+        let flusher = Flusher::new(core.clone(), file, snapshot_path, header, rx, p.flush_interval());
+        let handle = std::thread::Builder::new()
+            .name(format!("evtrace-flush-{slot}"))
+            .spawn(move || {
+                let _ = tid_tx.send(quiesce::thread_id());
+                flusher.run()
+            })
+            .map_err(|e| Error::new(ErrorCode::NoSystemResources, format!("cannot start the flusher thread: {e}")))?;
+        let flusher_tid = tid_rx.recv().unwrap_or(0);
+        let _ = core.pool.waker.set(handle.thread().clone());
+        core.publish();
+        let shared = Arc::new(Shared {
+            core,
+            commands: tx,
+            flusher_thread: handle.thread().clone(),
+            flusher: Mutex::new(Some(handle)),
+            flusher_tid,
+            log_file: Mutex::new(log_file),
+            flush_timer_s: Mutex::new(p.flush_timer_s),
+            final_stats: Mutex::new(None),
+        });
+        live.push(shared.clone());
+        if kind == SessionKind::Private {
+            register_exit_hook();
+        }
+        Ok(Session { shared })
+    }
+
+    /// The session's name.
+    pub fn name(&self) -> &str {
+        &self.shared.core.name
+    }
+
+    /// The log file being written, with `_<pid>` if ETW's naming rule applied.
+    pub fn log_file(&self) -> Option<PathBuf> {
+        self.shared.log_file.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `EnableTrace`: the session wants events of provider `guid` that pass `settings`. Replaces
+    /// earlier settings of this session; stored until the provider registers if it has not yet.
+    pub fn enable_provider(&self, guid: Guid, settings: EnableSettings) -> Result<()> {
+        self.shared.running()?;
+        crate::provider::enable_for_session(self.shared.core.slot, guid, settings)
+    }
+
+    /// The session no longer wants events of provider `guid`.
+    pub fn disable_provider(&self, guid: Guid) -> Result<()> {
+        self.shared.running()?;
+        crate::provider::disable_for_session(self.shared.core.slot, guid);
+        Ok(())
+    }
+
+    /// `ControlTrace(FLUSH)`: writes every buffer holding events now (a BUFFERING session saves
+    /// its ring to its log file, and keeps it). Returns once written.
+    pub fn flush(&self) -> Result<()> {
+        self.shared.flush()
+    }
+
+    /// `ControlTrace(QUERY)`: the session's figures now.
+    pub fn query(&self) -> SessionStats {
+        self.shared.stats()
+    }
+
+    /// `ControlTrace(UPDATE)`: private sessions may change only the log file name and the flush
+    /// timer.
+    pub fn update(&self, update: SessionUpdate) -> Result<()> {
+        self.shared.update(update)
+    }
+
+    /// `ControlTrace(STOP)`: writes what the buffers hold, finishes the file and returns the final
+    /// figures. A session that stopped itself (full file, failed write) reports why in `state`.
+    pub fn stop(self) -> Result<SessionStats> {
+        self.shared.stop()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.shared.core.mode.contains(LogFileMode::NONSTOPPABLE) {
+            let _ = self.shared.stop();
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("name", &self.shared.core.name).field("slot", &self.shared.core.slot).finish()
+    }
+}
+
+impl Shared {
+    fn running(&self) -> Result<()> {
+        match self.core.state() {
+            SessionState::Running => Ok(()),
+            state => Err(Error::new(
+                ErrorCode::InstanceNotFound,
+                format!("session {} is not running ({state:?})", self.core.name),
+            )),
+        }
+    }
+
+    fn request(&self, make: impl FnOnce(SyncSender<Result<()>>) -> Command) -> Result<()> {
+        let (tx, rx) = sync_channel(1);
+        self.commands.send(make(tx)).map_err(|_| self.gone())?;
+        self.flusher_thread.unpark();
+        rx.recv().map_err(|_| self.gone())?
+    }
+
+    fn gone(&self) -> Error {
+        Error::new(ErrorCode::InstanceNotFound, format!("session {} has stopped", self.core.name))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.running()?;
+        self.core.pool.seal_all();
+        // Every write that reserved in a sealed buffer has committed after this.
+        quiesce::synchronize();
+        self.request(Command::Flush)
+    }
+
+    fn update(&self, u: SessionUpdate) -> Result<()> {
+        self.running()?;
+        let private = self.core.kind == SessionKind::Private;
+        if private && (u.maximum_buffers != 0 || u.real_time.is_some()) {
+            return Err(Error::invalid(
+                "a private session can update only its log file name and flush timer (ControlTrace UPDATE rules)",
+            ));
+        }
+        if u.maximum_buffers != 0 || u.real_time.is_some() {
+            return Err(Error::new(
+                ErrorCode::NotSupported,
+                "MaximumBuffers and REAL_TIME updates are carried out by the system-session daemon",
+            ));
+        }
+        if let Some(path) = &u.log_file {
+            let mode = self.core.mode;
+            properties::check_log_file(path, mode)?;
+            self.request(|ack| Command::SwitchFile(path.clone(), ack))?;
+            *self.log_file.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
+        }
+        if u.flush_timer_s != 0 {
+            *self.flush_timer_s.lock().unwrap_or_else(|e| e.into_inner()) = u.flush_timer_s;
+            self.commands.send(Command::FlushTimer(u.flush_timer_s)).map_err(|_| self.gone())?;
+            self.flusher_thread.unpark();
+        }
+        Ok(())
+    }
+
+    fn stop(self: &Arc<Self>) -> Result<SessionStats> {
+        if self.core.mode.contains(LogFileMode::NONSTOPPABLE) {
+            return Err(Error::new(
+                ErrorCode::AccessDenied,
+                format!("session {} is EVENT_TRACE_NONSTOPPABLE_MODE and cannot be stopped", self.core.name),
+            ));
+        }
+        let Some(handle) = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return self
+                .final_stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .ok_or_else(|| self.gone());
+        };
+        let ack = self.request(Command::Stop);
+        let outcome = handle.join().unwrap_or_default();
+        live().retain(|s| !Arc::ptr_eq(s, self));
+        let mut stats = self.stats();
+        stats.files = outcome.files;
+        stats.error = outcome.error.clone();
+        *self.final_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats.clone());
+        match (ack, stats.state) {
+            (Err(e), SessionState::Stopped) => Err(e),
+            _ => Ok(stats),
+        }
+    }
+
+    fn stats(&self) -> SessionStats {
+        let c = &self.core;
+        let r = c.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        let p = &r.props;
+        SessionStats {
+            name: c.name.clone(),
+            state: c.state(),
+            mode: c.mode,
+            clock: c.clock,
+            log_file: self.log_file.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            files: Vec::new(),
+            buffer_size_kb: p.buffer_size_kb,
+            minimum_buffers: p.minimum_buffers,
+            maximum_buffers: p.maximum_buffers,
+            flush_timer_s: *self.flush_timer_s.lock().unwrap_or_else(|e| e.into_inner()),
+            number_of_buffers: c.pool.allocated(),
+            free_buffers: c.pool.free_count() as u32,
+            events_lost: c.counters.events_lost.load(Ordering::Relaxed),
+            buffers_written: c.counters.buffers_written.load(Ordering::Relaxed),
+            log_buffers_lost: c.counters.log_buffers_lost.load(Ordering::Relaxed),
+            real_time_buffers_lost: c.counters.real_time_buffers_lost.load(Ordering::Relaxed),
+            buffers_overwritten: c.pool.overwritten.load(Ordering::Relaxed),
+            logger_thread_id: self.flusher_tid,
+            error: None,
+        }
+    }
+}
+
+fn find(name: &str) -> Result<Arc<Shared>> {
+    live()
+        .iter()
+        .find(|s| s.core.name.to_lowercase() == name.to_lowercase())
+        .cloned()
+        .ok_or_else(|| Error::new(ErrorCode::InstanceNotFound, format!("no session named {name} is running in this process")))
+}
+
+/// `ControlTrace(QUERY)` by name.
+pub fn query(name: &str) -> Result<SessionStats> {
+    Ok(find(name)?.stats())
+}
+
+/// `ControlTrace(FLUSH)` by name.
+pub fn flush(name: &str) -> Result<()> {
+    find(name)?.flush()
+}
+
+/// `ControlTrace(UPDATE)` by name.
+pub fn update(name: &str, update: SessionUpdate) -> Result<()> {
+    find(name)?.update(update)
+}
+
+/// `ControlTrace(STOP)` by name. The controller's [`Session`] handle then reports the same figures.
+pub fn stop(name: &str) -> Result<SessionStats> {
+    find(name)?.stop()
+}
+
+/// The sessions running in this process, by name.
+pub fn list() -> Vec<SessionStats> {
+    live().iter().map(|s| s.stats()).collect()
+}
+
+/// Private sessions still running when the process exits are stopped, so their files are whole.
+fn register_exit_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn stop_all() {
+        let sessions: Vec<Arc<Shared>> = live().clone();
+        for s in sessions {
+            if s.core.kind == SessionKind::Private {
+                let _ = s.stop();
+            }
+        }
+    }
+    ONCE.call_once(|| {
+        // SAFETY: registering a plain extern "C" function with no captured state.
+        unsafe { libc::atexit(stop_all) };
+    });
+}
+
+/// The boot time as a FILETIME (from /proc/stat's btime).
+fn boot_time_filetime() -> i64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let btime = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<i64>().ok()))
+        .unwrap_or(0);
+    crate::clock::FILETIME_UNIX_EPOCH + btime * 10_000_000
+}

@@ -1,0 +1,330 @@
+//! Log files: opening with ETW's naming and sharing rules, placing buffers by mode, finishing.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::etl::{self, LogfileHeader};
+use crate::session::properties::{LogFileMode, Resolved, SessionKind};
+
+/// Log files open in this process, so that two sessions of one process never share one.
+static OPEN_FILES: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+fn claim(path: &Path) -> bool {
+    let mut g = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    g.get_or_insert_with(HashSet::new).insert(absolute(path))
+}
+
+fn unclaim(path: &Path) {
+    let mut g = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(set) = g.as_mut() {
+        set.remove(&absolute(path));
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Sequential,
+    Circular,
+    NewFile,
+    Append,
+}
+
+/// What became of a buffer handed to [`LogFile::place`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placed {
+    /// Written.
+    Written,
+    /// A sequential file reached MaximumFileSize: not written, the session must stop.
+    Full,
+}
+
+/// Counters written into the header when a file is finished.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FileStats {
+    pub(crate) events_lost: u32,
+    pub(crate) buffers_lost: u32,
+    pub(crate) end_time: i64,
+}
+
+/// An open log file of a session.
+pub(crate) struct LogFile {
+    file: File,
+    path: PathBuf,
+    /// The name as configured (`%d` pattern for NEWFILE).
+    pattern: PathBuf,
+    layout: Layout,
+    buffer_bytes: u64,
+    max_bytes: Option<u64>,
+    preallocate: bool,
+    header: LogfileHeader,
+    /// Data buffers already in the file when it was opened (APPEND).
+    inherited: u64,
+    /// Data buffers written to this file by this session, rewrites included.
+    written: u64,
+    /// NEWFILE counter (the number in the current file's name).
+    counter: u32,
+    /// Every file this session wrote, in order.
+    pub(crate) files: Vec<PathBuf>,
+}
+
+impl LogFile {
+    /// Opens the session's log file, writing its header buffer. For private sessions a file that
+    /// another process holds gets `_<pid>` appended, as ETW does.
+    pub(crate) fn open(r: &Resolved, kind: SessionKind, path: &Path, header: LogfileHeader) -> Result<LogFile> {
+        let m = r.props.mode;
+        let layout = if m.contains(LogFileMode::CIRCULAR) {
+            Layout::Circular
+        } else if m.contains(LogFileMode::NEWFILE) {
+            Layout::NewFile
+        } else if m.contains(LogFileMode::APPEND) {
+            Layout::Append
+        } else {
+            Layout::Sequential
+        };
+        let mut lf = LogFile {
+            file: File::open("/dev/null").map_err(|e| Error::io("cannot open", Path::new("/dev/null"), e))?,
+            path: PathBuf::new(),
+            pattern: path.to_path_buf(),
+            layout,
+            buffer_bytes: r.buffer_bytes as u64,
+            max_bytes: r.props.maximum_file_bytes(),
+            preallocate: m.contains(LogFileMode::PREALLOCATE),
+            header,
+            inherited: 0,
+            written: 0,
+            counter: 1,
+            files: Vec::new(),
+        };
+        let first = lf.current_name();
+        lf.open_file(&first, kind)?;
+        Ok(lf)
+    }
+
+    fn current_name(&self) -> PathBuf {
+        if self.layout == Layout::NewFile {
+            let s = self.pattern.to_string_lossy().replacen("%d", &self.counter.to_string(), 1);
+            PathBuf::from(s)
+        } else {
+            self.pattern.clone()
+        }
+    }
+
+    fn open_file(&mut self, path: &Path, kind: SessionKind) -> Result<()> {
+        let mut path = path.to_path_buf();
+        if !claim(&path) {
+            return Err(Error::new(
+                ErrorCode::BadPathname,
+                format!("log file {} is already used by another session of this process", path.display()),
+            ));
+        }
+        let mut file = open_rw(&path)?;
+        if !try_lock(&file) {
+            unclaim(&path);
+            if kind == SessionKind::System {
+                return Err(Error::new(
+                    ErrorCode::BadPathname,
+                    format!("log file {} is in use by another session", path.display()),
+                ));
+            }
+            // ETW: the second process to log privately to a file name gets NAME_<pid>.
+            let mut s = path.into_os_string();
+            s.push(format!("_{}", std::process::id()));
+            path = PathBuf::from(s);
+            if !claim(&path) {
+                return Err(Error::new(ErrorCode::BadPathname, format!("log file {} is in use", path.display())));
+            }
+            file = open_rw(&path)?;
+            if !try_lock(&file) {
+                unclaim(&path);
+                return Err(Error::new(ErrorCode::BadPathname, format!("log file {} is in use", path.display())));
+            }
+        }
+        let result = self.prepare(&file, &path);
+        if let Err(e) = result {
+            unclaim(&path);
+            return Err(e);
+        }
+        self.file = file;
+        self.path = path.clone();
+        self.files.push(path);
+        Ok(())
+    }
+
+    fn prepare(&mut self, file: &File, path: &Path) -> Result<()> {
+        let len = file.metadata().map_err(|e| Error::io("cannot read", path, e))?.len();
+        self.written = 0;
+        self.inherited = 0;
+        if self.layout == Layout::Append && len > 0 {
+            self.adopt_existing(file, path, len)?;
+            return Ok(());
+        }
+        file.set_len(0).map_err(|e| Error::io("cannot truncate", path, e))?;
+        if self.preallocate {
+            let max = self.max_bytes.unwrap_or(0);
+            // SAFETY: plain syscall on a valid descriptor; no pointers.
+            let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, max as libc::off_t) };
+            if rc != 0 {
+                let err = io::Error::last_os_error();
+                return Err(Error::io(&format!("cannot reserve {max} bytes (PREALLOCATE) for"), path, err));
+            }
+        }
+        self.write_header(file, path)
+    }
+
+    /// APPEND: the existing file must match in buffer size, clock and processor count.
+    fn adopt_existing(&mut self, file: &File, path: &Path, len: u64) -> Result<()> {
+        let mut first = vec![0u8; self.buffer_bytes.min(len) as usize];
+        file.read_exact_at(&mut first, 0).map_err(|e| Error::io("cannot read", path, e))?;
+        let old = etl::parse_header_buffer(&first).map_err(|e| {
+            Error::invalid(format!("cannot append to {}: it is not a readable ETL file ({e})", path.display()))
+        })?;
+        let mismatch = |what: &str, file_v: u64, ours: u64| {
+            Error::invalid(format!(
+                "cannot append to {}: its {what} is {file_v} but the session's is {ours}; EVENT_TRACE_FILE_MODE_APPEND needs them equal",
+                path.display()
+            ))
+        };
+        if old.buffer_size as u64 != self.buffer_bytes {
+            return Err(mismatch("BufferSize (bytes)", old.buffer_size as u64, self.buffer_bytes));
+        }
+        if old.clock_type != self.header.clock_type {
+            return Err(mismatch("ClockType", old.clock_type as u64, self.header.clock_type as u64));
+        }
+        if old.number_of_processors != self.header.number_of_processors {
+            return Err(mismatch(
+                "NumberOfProcessors",
+                old.number_of_processors as u64,
+                self.header.number_of_processors as u64,
+            ));
+        }
+        // Keep the original start so time stamps convert against one origin.
+        self.header.start_time = old.start_time;
+        self.header.start_timestamp = old.start_timestamp;
+        self.header.perf_freq = old.perf_freq;
+        self.header.events_lost = old.events_lost;
+        self.header.buffers_lost = old.buffers_lost;
+        self.inherited = len.div_ceil(self.buffer_bytes).saturating_sub(1);
+        // A torn tail from a crash is cut at the last whole buffer.
+        file.set_len((self.inherited + 1) * self.buffer_bytes).map_err(|e| Error::io("cannot resize", path, e))?;
+        Ok(())
+    }
+
+    fn write_header(&mut self, file: &File, path: &Path) -> Result<()> {
+        let mut buf = vec![0u8; self.buffer_bytes as usize];
+        // As Windows counts it: the header buffer too, and every rewrite of a circular slot.
+        self.header.buffers_written = (1 + self.inherited + self.written) as u32;
+        etl::write_header_buffer(&mut buf, &self.header);
+        file.write_all_at(&buf, 0).map_err(|e| Error::io("cannot write the header of", path, e))
+    }
+
+    fn data_slots(&self) -> Option<u64> {
+        self.max_bytes.map(|m| (m / self.buffer_bytes).saturating_sub(1).max(1))
+    }
+
+    /// Writes one finished buffer where the mode puts it.
+    pub(crate) fn place(&mut self, buffer: &[u8]) -> io::Result<Placed> {
+        let index = match self.layout {
+            Layout::Circular => self.written % self.data_slots().unwrap_or(u64::MAX),
+            Layout::Sequential | Layout::Append => {
+                let n = self.inherited + self.written;
+                if let Some(slots) = self.data_slots() {
+                    if n >= slots {
+                        return Ok(Placed::Full);
+                    }
+                }
+                n
+            }
+            Layout::NewFile => {
+                if self.data_slots().is_some_and(|slots| self.written >= slots) {
+                    self.next_file()?;
+                }
+                self.written
+            }
+        };
+        self.file.write_all_at(buffer, (index + 1) * self.buffer_bytes)?;
+        self.written += 1;
+        Ok(Placed::Written)
+    }
+
+    fn next_file(&mut self) -> io::Result<()> {
+        self.finish_current(FileStats { end_time: crate::clock::filetime_now(), ..FileStats::default() })?;
+        self.counter += 1;
+        let name = self.current_name();
+        unclaim(&self.path.clone());
+        self.open_file(&name, SessionKind::System).map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    /// Switches to another file (UPDATE with a new name): finishes this one, opens that one.
+    pub(crate) fn switch(&mut self, path: &Path, kind: SessionKind, stats: FileStats) -> Result<()> {
+        self.finish_current(stats).map_err(|e| Error::io("cannot finish", &self.path.clone(), e))?;
+        let old = self.path.clone();
+        self.pattern = path.to_path_buf();
+        self.counter = 1;
+        let name = self.current_name();
+        let result = self.open_file(&name, kind);
+        if result.is_ok() {
+            unclaim(&old);
+        }
+        result
+    }
+
+    fn finish_current(&mut self, stats: FileStats) -> io::Result<()> {
+        self.header.end_time = stats.end_time;
+        self.header.events_lost = self.header.events_lost.saturating_add(stats.events_lost);
+        self.header.buffers_lost = self.header.buffers_lost.saturating_add(stats.buffers_lost);
+        let (file, path) = (self.file.try_clone()?, self.path.clone());
+        self.write_header(&file, &path).map_err(|e| io::Error::other(e.to_string()))?;
+        if self.preallocate {
+            let used = match (self.layout, self.data_slots()) {
+                (Layout::Circular, Some(slots)) => self.written.min(slots),
+                _ => self.inherited + self.written,
+            };
+            file.set_len((used + 1) * self.buffer_bytes)?;
+        }
+        file.sync_data()
+    }
+
+    /// Finishes the file: final header (end time, buffers written, losses), trim, sync.
+    pub(crate) fn finish(mut self, stats: FileStats) -> io::Result<Vec<PathBuf>> {
+        let r = self.finish_current(stats);
+        unclaim(&self.path);
+        r.map(|_| std::mem::take(&mut self.files))
+    }
+
+    /// The file being written now.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        unclaim(&self.path);
+    }
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("cannot open log file", path, e))
+}
+
+/// An exclusive advisory lock, held while the file is open: the cross-process "in use" test.
+fn try_lock(file: &File) -> bool {
+    // SAFETY: plain syscall on a valid descriptor.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
