@@ -504,7 +504,7 @@ mod tests {
         // Two buffers of (4096 - 72) / 64 = 62 records each, nobody drains.
         assert_eq!(ok, 124);
         assert_eq!(lost, 1000 - 124);
-        assert_eq!(pool.full.len(), 1, "the first buffer is complete, the second still open");
+        assert_eq!(pool.full.len(), 2, "both buffers filled, sealed and waiting for the flusher");
     }
 
     #[test]

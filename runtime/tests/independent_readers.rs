@@ -1,0 +1,153 @@
+//! Files written with the etl encoders are read by independent readers (etl-parser and
+//! dissect.etl, both from PyPI) with the right events, names, fields and times.
+//!
+//! Needs a Python with both packages: `pip install etl-parser dissect.etl`, then point
+//! `EVTRACE_PYTHON` at that interpreter (default `python3`). Skips, saying why, without one.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use evtrace_runtime::etl::{self, BufferHeader};
+use support::*;
+
+fn python() -> Option<String> {
+    let py = std::env::var("EVTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import etl.etl, dissect.etl"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        Some(py)
+    } else {
+        eprintln!(
+            "SKIP: `{py}` cannot import etl-parser and dissect.etl \
+             (pip install etl-parser dissect.etl; set EVTRACE_PYTHON)"
+        );
+        None
+    }
+}
+
+fn run(py: &str, path: &Path, extra: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/check_etl_readers.py");
+    let out = Command::new(py).arg(script).arg(path).args(extra).output().expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json from the checker")
+}
+
+fn temp(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("evtrace-{}-{name}", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Expected wall-clock time of event k (ms after the start) as dissect prints it.
+fn iso(ms: i64) -> String {
+    // START_FT is 2024-01-02T03:04:05Z.
+    format!("2024-01-02T03:04:05.{:03}000+00:00", ms)
+}
+
+fn check_etl_parser(v: &serde_json::Value) {
+    let p = &v["etl_parser"];
+    assert!(p.get("fatal").is_none(), "etl-parser failed: {p}");
+    let events = p["events"].as_array().unwrap();
+    assert_eq!(events.len(), 10, "6 Sample + 2 Other + 1 loss + 1 manifest: {p}");
+    let named: Vec<_> = events.iter().filter(|e| e.get("event").is_some()).collect();
+    assert_eq!(named.len(), 8, "{p}");
+    let samples: Vec<_> = named.iter().filter(|e| e["event"] == "Sample").collect();
+    assert_eq!(samples.len(), 6);
+    for e in samples {
+        let f = &e["fields"];
+        let n = f["u32"].as_u64().unwrap() as i64;
+        assert_eq!(f["text"], format!("event {n}"));
+        assert_eq!(f["wide"], "wïde");
+        assert_eq!(f["i8"], -n);
+        assert_eq!(f["u8"], 200);
+        assert_eq!(f["i16"], -300);
+        assert_eq!(f["u16"], 60000);
+        assert_eq!(f["i32"], -70000);
+        assert_eq!(f["i64"], -5_000_000_000i64);
+        assert_eq!(f["u64"], u64::MAX);
+        assert_eq!(f["f32"], 1.5);
+        assert_eq!(f["f64"], -0.25);
+        assert_eq!(f["flag"], true);
+        assert_eq!(f["list"], serde_json::json!([n, n + 1, n + 2]));
+        assert_eq!(e["pid"], 100);
+    }
+    assert_eq!(named.iter().filter(|e| e["event"] == "Other").count(), 2);
+    let msgs = p["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1, "{p}");
+    assert_eq!(msgs[0]["pid"], 100);
+    assert_eq!(msgs[0]["tid"], 10);
+    assert_eq!(p["header"]["BufferSize"], BUFFER_SIZE);
+}
+
+fn check_dissect(v: &serde_json::Value, exact_times: bool) {
+    let d = &v["dissect"];
+    assert!(d.get("fatal").is_none(), "dissect.etl failed: {d}");
+    assert_eq!(d["header"]["buffers_written"], 4);
+    assert_eq!(d["header"]["logger_name"], "evtrace-test");
+    assert_eq!(d["header"]["log_filename"], "/tmp/evtrace-test.etl");
+    let recs = d["records"].as_array().unwrap();
+    let kinds: Vec<_> = recs.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "EventHeader").count(), 10, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "MessageTraceHeader").count(), 1, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "SystemHeader").count(), 1, "{kinds:?}");
+    // TraceLogging events carry the provider name in their traits.
+    let tl: Vec<_> = recs.iter().filter(|r| r["ext_types"] == serde_json::json!([12, 11])).collect();
+    assert_eq!(tl.len(), 8);
+    for r in &tl {
+        assert_eq!(r["provider_names"], serde_json::json!(["Evtrace-Test"]), "{r}");
+    }
+    // Times: the CPU 0 buffer comes first in the file, its events at 1, 3, 5, 7 ms.
+    let times: Vec<_> = recs
+        .iter()
+        .filter(|r| r["kind"] == "EventHeader")
+        .map(|r| r["time"].as_str().unwrap_or("?").to_string())
+        .collect();
+    let want: Vec<_> = [1, 3, 5, 7, 2, 2, 4, 6, 9, 10].iter().map(|&ms| iso(ms)).collect();
+    if exact_times {
+        assert_eq!(times, want);
+    } else {
+        // dissect converts CPU-cycle clocks with CpuSpeedInMHz (whole MHz): same second.
+        for (t, w) in times.iter().zip(&want) {
+            assert_eq!(t[..19], w[..19], "{times:?}");
+        }
+    }
+}
+
+#[test]
+fn independent_readers_accept_our_files() {
+    let Some(py) = python() else { return };
+    for clock in [1, 2, 3] {
+        let bytes = standard_file(clock);
+        let path = temp(&format!("clock{clock}.etl"), &bytes);
+        let v = run(&py, &path, &[]);
+        check_etl_parser(&v);
+        check_dissect(&v, clock != 3);
+        std::fs::remove_file(path).ok();
+    }
+}
+
+#[test]
+fn dissect_decompresses_our_compressed_buffers() {
+    let Some(py) = python() else { return };
+    let plain = standard_file(1);
+    let mut h = header(1, 4);
+    h.log_file_mode |= 0x0400_0000;
+    let mut file = vec![0u8; BUFFER_SIZE];
+    etl::write_header_buffer(&mut file, &h);
+    let mut stored = Vec::new();
+    for buf in plain[BUFFER_SIZE..].chunks(BUFFER_SIZE) {
+        assert!(etl::compress_buffer(buf, &mut stored), "buffer compresses");
+        assert!(BufferHeader::parse(&stored).unwrap().is_compressed());
+        file.extend_from_slice(&stored);
+    }
+    assert!(file.len() < plain.len() / 2, "{} vs {}", file.len(), plain.len());
+    let path = temp("compressed.etl", &file);
+    let v = run(&py, &path, &["--no-etl-parser"]);
+    check_dissect(&v, true);
+    std::fs::remove_file(path).ok();
+}

@@ -1,0 +1,238 @@
+//! Builds small .etl files with the etl encoders, for the integration tests.
+#![allow(dead_code)]
+
+use evtrace_runtime::etl::{
+    self, buffer_flags, in_type, out_type, BufferHeader, EventDescriptor, EventHeaderFields,
+    EventSchemaBuilder, LogfileHeader, LossKind, MessageHeaderFields,
+};
+use evtrace_runtime::Guid;
+
+/// FILETIME of 2024-01-02T03:04:05Z.
+pub const START_FT: i64 = 133_487_474_450_000_000;
+pub const BUFFER_SIZE: usize = 8192;
+
+/// One record to put in a buffer.
+pub enum Rec {
+    /// A TraceLogging event: (ext items, payload, timestamp, descriptor).
+    Tl { ext: Vec<u8>, payload: Vec<u8>, ts: i64, level: u8, pid: u32, tid: u32 },
+    /// A manifest-style event (no metadata).
+    Manifest { payload: Vec<u8>, ts: i64, id: u16 },
+    /// A loss record.
+    Lost { ts: i64, kind: LossKind, count: u64 },
+    /// A TraceMessage record.
+    Msg { h: MessageHeaderFields, args: Vec<u8> },
+}
+
+pub fn provider() -> Guid {
+    Guid::from_name("Evtrace-Test")
+}
+
+/// The "Sample" event: fields of many types; returns (ext, payload builder).
+pub fn sample_ext() -> Vec<u8> {
+    let schema = EventSchemaBuilder::new("Sample")
+        .field("text", in_type::ANSI_STRING, 0)
+        .field("wide", in_type::UNICODE_STRING, 0)
+        .field("i8", in_type::INT8, 0)
+        .field("u8", in_type::UINT8, 0)
+        .field("i16", in_type::INT16, 0)
+        .field("u16", in_type::UINT16, 0)
+        .field("i32", in_type::INT32, 0)
+        .field("u32", in_type::UINT32, 0)
+        .field("i64", in_type::INT64, 0)
+        .field("u64", in_type::UINT64, 0)
+        .field("f32", in_type::FLOAT, 0)
+        .field("f64", in_type::DOUBLE, 0)
+        .field("flag", in_type::BOOL32, 0)
+        .field("id", in_type::GUID, 0)
+        .array("list", in_type::UINT32, 0)
+        .build();
+    etl::tracelogging_extended_items(&etl::provider_traits("Evtrace-Test"), &schema)
+}
+
+pub fn sample_payload(n: u32) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(format!("event {n}\0").as_bytes());
+    p.extend("wïde".encode_utf16().flat_map(u16::to_le_bytes));
+    p.extend_from_slice(&[0, 0]);
+    p.push((-(n as i8)) as u8);
+    p.push(200);
+    p.extend_from_slice(&(-300i16).to_le_bytes());
+    p.extend_from_slice(&60_000u16.to_le_bytes());
+    p.extend_from_slice(&(-70_000i32).to_le_bytes());
+    p.extend_from_slice(&n.to_le_bytes());
+    p.extend_from_slice(&(-5_000_000_000i64).to_le_bytes());
+    p.extend_from_slice(&u64::MAX.to_le_bytes());
+    p.extend_from_slice(&1.5f32.to_le_bytes());
+    p.extend_from_slice(&(-0.25f64).to_le_bytes());
+    p.extend_from_slice(&1u32.to_le_bytes());
+    p.extend_from_slice(&provider().0);
+    p.extend_from_slice(&3u16.to_le_bytes());
+    for v in [n, n + 1, n + 2] {
+        p.extend_from_slice(&v.to_le_bytes());
+    }
+    p
+}
+
+/// A second event shape: just a counted string and a hex.
+pub fn other_ext() -> Vec<u8> {
+    let schema = EventSchemaBuilder::new("Other")
+        .field("msg", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
+        .field("code", in_type::HEXINT32, 0)
+        .build();
+    etl::tracelogging_extended_items(&etl::provider_traits("Evtrace-Test"), &schema)
+}
+
+pub fn other_payload(msg: &str, code: u32) -> Vec<u8> {
+    let mut p = (msg.len() as u16).to_le_bytes().to_vec();
+    p.extend_from_slice(msg.as_bytes());
+    p.extend_from_slice(&code.to_le_bytes());
+    p
+}
+
+/// Writes one data buffer with these records.
+pub fn data_buffer(seq: i64, cpu: u16, flags: u16, recs: &[Rec]) -> Vec<u8> {
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut at = etl::BUFFER_HEADER_SIZE;
+    let mut last_ts = 0;
+    for r in recs {
+        let dst = &mut buf[at..];
+        at += match r {
+            Rec::Tl { ext, payload, ts, level, pid, tid } => {
+                last_ts = *ts;
+                let h = EventHeaderFields {
+                    thread_id: *tid,
+                    process_id: *pid,
+                    timestamp: *ts,
+                    provider_id: provider(),
+                    descriptor: EventDescriptor { channel: 11, level: *level, keyword: 0x10, ..Default::default() },
+                    activity_id: Guid::ZERO,
+                };
+                etl::write_event_record(dst, &h, ext, &[payload])
+            }
+            Rec::Manifest { payload, ts, id } => {
+                last_ts = *ts;
+                let h = EventHeaderFields {
+                    thread_id: 7,
+                    process_id: 8,
+                    timestamp: *ts,
+                    provider_id: Guid::from_name("Manifest-Provider"),
+                    descriptor: EventDescriptor { id: *id, version: 1, level: 4, opcode: 1, task: 9, keyword: 0x8000, ..Default::default() },
+                    activity_id: Guid::from_name("activity"),
+                };
+                etl::write_event_record(dst, &h, &[], &[payload])
+            }
+            Rec::Lost { ts, kind, count } => {
+                last_ts = *ts;
+                etl::write_lost_record(dst, *ts, *kind, *count, 1, 2)
+            }
+            Rec::Msg { h, args } => etl::write_message_record(dst, h, &[args]),
+        };
+    }
+    BufferHeader {
+        buffer_size: BUFFER_SIZE as u32,
+        saved_offset: at as u32,
+        timestamp: last_ts,
+        sequence_number: seq,
+        processor_index: cpu,
+        logger_id: 1,
+        flags: flags | buffer_flags::PROCESSOR_INDEX,
+        buffer_type: 0,
+    }
+    .write_to(&mut buf);
+    etl::fill_tail(&mut buf, at);
+    buf
+}
+
+/// A header with the given clock: raw timestamps start at `start_ts`.
+pub fn header(clock: u32, buffers: u32) -> LogfileHeader {
+    let (perf_freq, start_ts, mhz) = match clock {
+        1 => (1_000_000_000, 5_000_000_000, 2000),
+        2 => (10_000_000, START_FT, 2000),
+        _ => (2_400_000_000, 1_000_000, 2400),
+    };
+    LogfileHeader {
+        buffer_size: BUFFER_SIZE as u32,
+        number_of_processors: 2,
+        end_time: START_FT + 10_000_000,
+        timer_resolution: 1,
+        log_file_mode: 1,
+        buffers_written: buffers,
+        events_lost: 3,
+        buffers_lost: 1,
+        cpu_speed_mhz: mhz,
+        perf_freq,
+        start_time: START_FT,
+        start_timestamp: start_ts,
+        clock_type: clock,
+        logger_name: "evtrace-test".into(),
+        log_file_name: "/tmp/evtrace-test.etl".into(),
+        process_id: 42,
+        thread_id: 43,
+        ..Default::default()
+    }
+}
+
+/// Ticks per microsecond for the clock of [`header`].
+pub fn ticks_per_us(clock: u32) -> i64 {
+    match clock {
+        1 => 1000,
+        2 => 10,
+        _ => 2400,
+    }
+}
+
+/// A file of a header buffer and two processors' buffers: 6 "Sample" events, 2 "Other"
+/// events, one loss record, one TraceMessage and one manifest event. Event k is at
+/// start + (k+1) ms.
+pub fn standard_file(clock: u32) -> Vec<u8> {
+    let h = header(clock, 4);
+    let t = |ms: i64| h.start_timestamp + ms * 1000 * ticks_per_us(clock);
+    let tl = |n: u32, ms: i64, cpu_tid: u32| Rec::Tl {
+        ext: sample_ext(),
+        payload: sample_payload(n),
+        ts: t(ms),
+        level: 4,
+        pid: 100,
+        tid: cpu_tid,
+    };
+    let mut file = vec![0u8; BUFFER_SIZE];
+    etl::write_header_buffer(&mut file, &h);
+    // CPU 0: events at 1, 3, 5 ms, then Other at 7 ms; the message at 8 ms.
+    file.extend(data_buffer(
+        1,
+        0,
+        0,
+        &[
+            tl(0, 1, 10),
+            tl(2, 3, 10),
+            tl(4, 5, 10),
+            Rec::Tl { ext: other_ext(), payload: other_payload("héllo", 0xBEEF), ts: t(7), level: 2, pid: 100, tid: 10 },
+            Rec::Msg {
+                h: MessageHeaderFields {
+                    flags: etl::message_flags::GUID | etl::message_flags::SYSTEMINFO,
+                    message_number: 12,
+                    guid: Guid::from_name("wpp"),
+                    thread_id: 10,
+                    process_id: 100,
+                    ..Default::default()
+                },
+                args: vec![1, 2, 3, 4],
+            },
+        ],
+    ));
+    // CPU 1: a loss before its events at 2, 4, 6 ms, Other at 9 ms, a manifest event at 10 ms.
+    file.extend(data_buffer(
+        2,
+        1,
+        buffer_flags::EVENTS_LOST,
+        &[
+            Rec::Lost { ts: t(2), kind: LossKind::Events, count: 5 },
+            tl(1, 2, 11),
+            tl(3, 4, 11),
+            tl(5, 6, 11),
+            Rec::Tl { ext: other_ext(), payload: other_payload("bye", 1), ts: t(9), level: 2, pid: 100, tid: 11 },
+            Rec::Manifest { payload: vec![0xDE, 0xAD, 0xBE, 0xEF], ts: t(10), id: 300 },
+        ],
+    ));
+    file
+}
