@@ -8,19 +8,29 @@ use evtrace_runtime::etl::{
 use evtrace_runtime::Guid;
 
 /// FILETIME of 2024-01-02T03:04:05Z.
-pub const START_FT: i64 = 133_487_474_450_000_000;
+pub const START_FT: i64 = 133_486_382_450_000_000;
 pub const BUFFER_SIZE: usize = 8192;
 
 /// One record to put in a buffer.
 pub enum Rec {
     /// A TraceLogging event: (ext items, payload, timestamp, descriptor).
-    Tl { ext: Vec<u8>, payload: Vec<u8>, ts: i64, level: u8, pid: u32, tid: u32 },
+    Tl {
+        ext: Vec<u8>,
+        payload: Vec<u8>,
+        ts: i64,
+        level: u8,
+        pid: u32,
+        tid: u32,
+    },
     /// A manifest-style event (no metadata).
     Manifest { payload: Vec<u8>, ts: i64, id: u16 },
     /// A loss record.
     Lost { ts: i64, kind: LossKind, count: u64 },
     /// A TraceMessage record.
-    Msg { h: MessageHeaderFields, args: Vec<u8> },
+    Msg {
+        h: MessageHeaderFields,
+        args: Vec<u8>,
+    },
 }
 
 pub fn provider() -> Guid {
@@ -97,14 +107,26 @@ pub fn data_buffer(seq: i64, cpu: u16, flags: u16, recs: &[Rec]) -> Vec<u8> {
     for r in recs {
         let dst = &mut buf[at..];
         at += match r {
-            Rec::Tl { ext, payload, ts, level, pid, tid } => {
+            Rec::Tl {
+                ext,
+                payload,
+                ts,
+                level,
+                pid,
+                tid,
+            } => {
                 last_ts = *ts;
                 let h = EventHeaderFields {
                     thread_id: *tid,
                     process_id: *pid,
                     timestamp: *ts,
                     provider_id: provider(),
-                    descriptor: EventDescriptor { channel: 11, level: *level, keyword: 0x10, ..Default::default() },
+                    descriptor: EventDescriptor {
+                        channel: 11,
+                        level: *level,
+                        keyword: 0x10,
+                        ..Default::default()
+                    },
                     activity_id: Guid::ZERO,
                 };
                 etl::write_event_record(dst, &h, ext, &[payload])
@@ -116,7 +138,15 @@ pub fn data_buffer(seq: i64, cpu: u16, flags: u16, recs: &[Rec]) -> Vec<u8> {
                     process_id: 8,
                     timestamp: *ts,
                     provider_id: Guid::from_name("Manifest-Provider"),
-                    descriptor: EventDescriptor { id: *id, version: 1, level: 4, opcode: 1, task: 9, keyword: 0x8000, ..Default::default() },
+                    descriptor: EventDescriptor {
+                        id: *id,
+                        version: 1,
+                        level: 4,
+                        opcode: 1,
+                        task: 9,
+                        keyword: 0x8000,
+                        ..Default::default()
+                    },
                     activity_id: Guid::from_name("activity"),
                 };
                 etl::write_event_record(dst, &h, &[], &[payload])
@@ -206,7 +236,14 @@ pub fn standard_file(clock: u32) -> Vec<u8> {
             tl(0, 1, 10),
             tl(2, 3, 10),
             tl(4, 5, 10),
-            Rec::Tl { ext: other_ext(), payload: other_payload("héllo", 0xBEEF), ts: t(7), level: 2, pid: 100, tid: 10 },
+            Rec::Tl {
+                ext: other_ext(),
+                payload: other_payload("hello", 0xBEEF),
+                ts: t(7),
+                level: 2,
+                pid: 100,
+                tid: 10,
+            },
             Rec::Msg {
                 h: MessageHeaderFields {
                     flags: etl::message_flags::GUID | etl::message_flags::SYSTEMINFO,
@@ -226,12 +263,27 @@ pub fn standard_file(clock: u32) -> Vec<u8> {
         1,
         buffer_flags::EVENTS_LOST,
         &[
-            Rec::Lost { ts: t(2), kind: LossKind::Events, count: 5 },
+            Rec::Lost {
+                ts: t(2),
+                kind: LossKind::Events,
+                count: 5,
+            },
             tl(1, 2, 11),
             tl(3, 4, 11),
             tl(5, 6, 11),
-            Rec::Tl { ext: other_ext(), payload: other_payload("bye", 1), ts: t(9), level: 2, pid: 100, tid: 11 },
-            Rec::Manifest { payload: vec![0xDE, 0xAD, 0xBE, 0xEF], ts: t(10), id: 300 },
+            Rec::Tl {
+                ext: other_ext(),
+                payload: other_payload("bye", 1),
+                ts: t(9),
+                level: 2,
+                pid: 100,
+                tid: 11,
+            },
+            Rec::Manifest {
+                payload: vec![0xDE, 0xAD, 0xBE, 0xEF],
+                ts: t(10),
+                id: 300,
+            },
         ],
     ));
     file
