@@ -263,17 +263,18 @@ pub(crate) fn write_record(mask: u64, rec: &impl Record) -> Result<()> {
     write_many(&guard, mask, cpu, rec, tid)
 }
 
-/// The aligned length of `rec` in `core`, or why it cannot be recorded there (counted).
+/// The aligned length of `rec` in `core`, or why it cannot be recorded there (counted, and
+/// reported in band like any other loss).
 #[inline(always)]
-fn fit(core: &SessionCore, rec: &impl Record) -> Result<usize> {
+fn fit(core: &SessionCore, slot: usize, rec: &impl Record) -> Result<usize> {
     let size = rec.size(core);
     let len = etl::align8(size);
     if size > MAX_EVENT_SIZE {
-        core.counters.events_lost.fetch_add(1, Ordering::Relaxed);
+        core.lose(slot);
         return Err(too_large(size));
     }
     if len > core.pool.max_record() {
-        core.counters.events_lost.fetch_add(1, Ordering::Relaxed);
+        core.lose(slot);
         return Err(larger_than_buffer(size, core));
     }
     Ok(len)
@@ -282,7 +283,7 @@ fn fit(core: &SessionCore, rec: &impl Record) -> Result<usize> {
 #[inline(always)]
 fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
     let slot = core.slot_of(cpu);
-    let len = fit(core, rec)?;
+    let len = fit(core, slot, rec)?;
     match core.pool.reserve(slot, len as u32, core) {
         Ok(mut r) => {
             rec.write(core, r.bytes(), tid);
@@ -320,7 +321,7 @@ fn write_many(guard: &WriteGuard, mask: u64, cpu: usize, rec: &impl Record, tid:
     let mut failure: Option<Error> = None;
     for_each_session(guard, mask, |core| {
         let slot = core.slot_of(cpu);
-        let len = match fit(core, rec) {
+        let len = match fit(core, slot, rec) {
             Ok(len) => len,
             Err(e) => {
                 failure.get_or_insert(e);
