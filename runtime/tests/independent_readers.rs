@@ -196,3 +196,41 @@ fn dissect_decompresses_our_compressed_buffers() {
     check_dissect(&v, true);
     std::fs::remove_file(path).ok();
 }
+
+#[test]
+fn dissect_util_lzxpress_expands_our_streams() {
+    let Some(py) = python() else { return };
+    let mut inputs: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"abc".repeat(100),
+        (0..20_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect(),
+    ];
+    for len in [9, 24, 280, 70_000] {
+        let mut d = b"xyz".to_vec();
+        d.extend(std::iter::repeat_n(b'q', len));
+        inputs.push(d);
+    }
+    inputs.push(standard_file(1));
+    for (i, data) in inputs.iter().enumerate() {
+        let c = etl::xpress::compress(data);
+        let cpath = temp(&format!("x{i}.bin"), &c);
+        let out = Command::new(&py)
+            .args([
+                "-c",
+                "import sys; from dissect.util.compression import lzxpress; \
+                 sys.stdout.buffer.write(lzxpress.decompress(open(sys.argv[1],'rb').read()))",
+            ])
+            .arg(&cpath)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(&out.stdout, data, "input {i}");
+        std::fs::remove_file(cpath).ok();
+    }
+}
