@@ -20,14 +20,19 @@ fn python() -> Option<String> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if ok {
-        Some(py)
-    } else {
-        eprintln!(
-            "SKIP: `{py}` cannot import etl-parser and dissect.etl \
-             (pip install etl-parser dissect.etl; set EVTRACE_PYTHON)"
-        );
-        None
+        return Some(py);
     }
+    let why = format!(
+        "`{py}` cannot import etl-parser and dissect.etl \
+         (pip install etl-parser dissect.etl; set EVTRACE_PYTHON)"
+    );
+    // CI sets EVTRACE_REQUIRE_PYTHON so that a broken install fails instead of skipping.
+    assert!(
+        std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
+        "{why}"
+    );
+    eprintln!("SKIP: {why}");
+    None
 }
 
 fn run(py: &str, path: &Path, extra: &[&str]) -> serde_json::Value {

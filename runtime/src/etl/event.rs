@@ -260,6 +260,8 @@ pub struct EventRecord<'a> {
     pub ext: Vec<ExtItem<'a>>,
     /// The payload (user data).
     pub payload: &'a [u8],
+    /// Where the payload starts inside the record.
+    pub payload_at: usize,
 }
 
 impl<'a> EventRecord<'a> {
@@ -318,6 +320,7 @@ impl<'a> EventRecord<'a> {
             processor_time: b.u64(0x38, "ProcessorTime")?,
             ext,
             payload: &rec[at..],
+            payload_at: at,
         })
     }
 

@@ -1,0 +1,190 @@
+//! What a [`LogReader`](super::LogReader) delivers: events, messages and losses.
+
+use crate::etl::{filetime_to_rfc3339, unix_nanos_to_rfc3339, EventDescriptor, LossKind, Value};
+use crate::Guid;
+
+/// One event (`EVENT_HEADER` record).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Index of the file it came from (in the order given to the reader).
+    pub file: usize,
+    /// Provider GUID.
+    pub provider_id: Guid,
+    /// Provider name, from the TraceLogging provider traits.
+    pub provider_name: Option<String>,
+    /// Event name, from the TraceLogging schema.
+    pub name: Option<String>,
+    /// Id, version, channel, level, opcode, task, keyword.
+    pub descriptor: EventDescriptor,
+    /// `EVENT_HEADER.Flags`.
+    pub flags: u16,
+    /// `EVENT_HEADER.EventProperty`.
+    pub event_property: u16,
+    /// Process id.
+    pub process_id: u32,
+    /// Thread id.
+    pub thread_id: u32,
+    /// Processor (the buffer's processor index).
+    pub cpu: u16,
+    /// Raw timestamp.
+    pub timestamp: i64,
+    /// Wall-clock time, nanoseconds since the Unix epoch (UTC), when the header allows it.
+    pub time: Option<i64>,
+    /// Activity id (zero when none).
+    pub activity_id: Guid,
+    /// Related activity id, when recorded.
+    pub related_activity_id: Option<Guid>,
+    /// Decoded fields for TraceLogging events; `None` for manifest-based events.
+    pub fields: Option<Vec<(String, Value)>>,
+    /// Why the fields could not be decoded in full, if so.
+    pub decode_error: Option<String>,
+    /// The raw payload (user data).
+    pub payload: Vec<u8>,
+}
+
+/// One TraceMessage (WPP) record. Its text needs the TMF of `guid`; [`text`](Self::text) is
+/// filled by the formatter given to
+/// [`ReaderOptions::message_formatter`](super::ReaderOptions::message_formatter), if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// File index.
+    pub file: usize,
+    /// Processor (the buffer's processor index).
+    pub cpu: u16,
+    /// Option flags (`TRACE_MESSAGE_*`).
+    pub flags: u16,
+    /// Message number.
+    pub message_number: u16,
+    /// Sequence number, when recorded.
+    pub sequence: Option<u32>,
+    /// Message GUID, when recorded.
+    pub guid: Option<Guid>,
+    /// Component id, when recorded.
+    pub component_id: Option<u32>,
+    /// Raw timestamp: the record's own when recorded, else the previous record's in the buffer
+    /// (or the buffer's flush time).
+    pub timestamp: i64,
+    /// Whether `timestamp` was recorded in the message.
+    pub timestamp_recorded: bool,
+    /// Wall-clock time (ns since the Unix epoch), when the header allows it.
+    pub time: Option<i64>,
+    /// Thread id, when recorded.
+    pub thread_id: Option<u32>,
+    /// Process id, when recorded.
+    pub process_id: Option<u32>,
+    /// The argument bytes.
+    pub args: Vec<u8>,
+    /// Formatted text, from the message formatter hook.
+    pub text: Option<String>,
+}
+
+/// Where a loss report came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossSource {
+    /// A loss record (RTLostEvent/RTLostBuffer/RTLostFile) in the buffer.
+    Record,
+    /// The buffer's flags (0x2 events lost, 0x4 buffer lost), with no count.
+    BufferFlag,
+}
+
+/// Data lost before this point, delivered in band.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loss {
+    /// File index.
+    pub file: usize,
+    /// Processor.
+    pub cpu: u16,
+    /// What was lost.
+    pub kind: LossKind,
+    /// How many, when recorded.
+    pub count: Option<u64>,
+    /// Raw timestamp.
+    pub timestamp: i64,
+    /// Wall-clock time (ns since the Unix epoch).
+    pub time: Option<i64>,
+    /// Where the report came from.
+    pub source: LossSource,
+}
+
+/// One delivered item.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// An event.
+    Event(Event),
+    /// A TraceMessage.
+    Message(Message),
+    /// A loss report.
+    Loss(Loss),
+}
+
+impl Item {
+    /// File index.
+    pub fn file(&self) -> usize {
+        match self {
+            Item::Event(e) => e.file,
+            Item::Message(m) => m.file,
+            Item::Loss(l) => l.file,
+        }
+    }
+
+    /// Processor.
+    pub fn cpu(&self) -> u16 {
+        match self {
+            Item::Event(e) => e.cpu,
+            Item::Message(m) => m.cpu,
+            Item::Loss(l) => l.cpu,
+        }
+    }
+
+    /// Raw timestamp.
+    pub fn timestamp(&self) -> i64 {
+        match self {
+            Item::Event(e) => e.timestamp,
+            Item::Message(m) => m.timestamp,
+            Item::Loss(l) => l.timestamp,
+        }
+    }
+
+    /// Wall-clock time in ns since the Unix epoch, when known.
+    pub fn time(&self) -> Option<i64> {
+        match self {
+            Item::Event(e) => e.time,
+            Item::Message(m) => m.time,
+            Item::Loss(l) => l.time,
+        }
+    }
+
+    /// The wall-clock time as RFC 3339 UTC with nanoseconds, or the raw timestamp when the
+    /// file gives no conversion.
+    pub fn time_text(&self) -> String {
+        time_text(self.time(), self.timestamp())
+    }
+}
+
+pub(crate) fn time_text(time: Option<i64>, raw: i64) -> String {
+    match time {
+        Some(ns) => unix_nanos_to_rfc3339(ns),
+        None => format!("raw:{raw}"),
+    }
+}
+
+impl Event {
+    /// The wall-clock time as RFC 3339 text (see [`Item::time_text`]).
+    pub fn time_text(&self) -> String {
+        time_text(self.time, self.timestamp)
+    }
+
+    /// A field by name (TraceLogging events).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields
+            .as_ref()?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// A FILETIME as RFC 3339 (re-exported for presenting header times).
+pub fn filetime_text(ft: i64) -> String {
+    filetime_to_rfc3339(ft)
+}

@@ -1,0 +1,359 @@
+//! The consumer API: merge order, time conversion, windows, losses, diagnostics, file limits.
+
+mod support;
+
+use std::path::PathBuf;
+
+use evtrace_runtime::consume::{ConsumeError, Item, LogReader, LossSource};
+use evtrace_runtime::etl::{self, buffer_flags, LossKind, Value, FILETIME_UNIX_EPOCH};
+use evtrace_runtime::ErrorCode;
+use support::*;
+
+fn temp(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("evtrace-consume-{}-{name}", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+const START_NS: i64 = (START_FT - FILETIME_UNIX_EPOCH) * 100;
+
+/// (ms after start, short description) of each item.
+fn summary(items: &[Item]) -> Vec<(i64, String)> {
+    items
+        .iter()
+        .map(|it| {
+            let ms = (it.time().unwrap() - START_NS) / 1_000_000;
+            let what = match it {
+                Item::Event(e) => e
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("id{}", e.descriptor.id)),
+                Item::Message(m) => format!("msg{}", m.message_number),
+                Item::Loss(l) => format!("loss{:?}", l.count),
+            };
+            (ms, what)
+        })
+        .collect()
+}
+
+fn expected() -> Vec<(i64, String)> {
+    [
+        (1, "Sample"),
+        (2, "lossSome(5)"),
+        (2, "Sample"),
+        (3, "Sample"),
+        (4, "Sample"),
+        (5, "Sample"),
+        (6, "Sample"),
+        (7, "Other"),
+        (7, "msg12"),
+        (9, "Other"),
+        (10, "id300"),
+    ]
+    .iter()
+    .map(|(ms, s)| (*ms, s.to_string()))
+    .collect()
+}
+
+#[test]
+fn merges_processors_oldest_first_for_every_clock() {
+    for clock in [1, 2, 3] {
+        let path = temp(&format!("c{clock}.etl"), &standard_file(clock));
+        let mut r = LogReader::open(&[&path]).unwrap();
+        let items: Vec<_> = (&mut r).collect();
+        assert_eq!(summary(&items), expected(), "clock {clock}");
+        assert!(r.diagnostics().is_empty(), "{:?}", r.diagnostics());
+        let h = r.header(0).unwrap();
+        assert_eq!(h.logger_name, "evtrace-test");
+        assert_eq!(h.clock_type, clock);
+        let st = r.loss_stats();
+        assert_eq!((st.header_events_lost, st.header_buffers_lost), (3, 1));
+        assert_eq!(st.events_lost, 5);
+        assert_eq!(
+            st.uncounted_reports, 0,
+            "the flag is covered by the loss record"
+        );
+
+        let Item::Event(e) = &items[0] else { panic!() };
+        assert_eq!(e.provider_name.as_deref(), Some("Evtrace-Test"));
+        assert_eq!(e.provider_id, provider());
+        assert_eq!((e.process_id, e.thread_id, e.cpu), (100, 10, 0));
+        assert_eq!(e.descriptor.channel, 11);
+        assert_eq!(e.descriptor.keyword, 0x10);
+        assert_eq!(e.field("text"), Some(&Value::Str("event 0".into())));
+        assert_eq!(
+            e.field("list"),
+            Some(&Value::Array(vec![
+                Value::U64(0),
+                Value::U64(1),
+                Value::U64(2)
+            ]))
+        );
+        assert_eq!(e.time_text(), "2024-01-02T03:04:05.001000000Z");
+        let Item::Loss(l) = &items[1] else { panic!() };
+        assert_eq!(
+            (l.kind, l.count, l.cpu, l.source),
+            (LossKind::Events, Some(5), 1, LossSource::Record)
+        );
+        let Item::Message(m) = &items[8] else {
+            panic!()
+        };
+        assert_eq!(m.guid, Some(evtrace_runtime::Guid::from_name("wpp")));
+        assert_eq!(
+            (m.thread_id, m.process_id, m.sequence),
+            (Some(10), Some(100), None)
+        );
+        assert_eq!(m.args, [1, 2, 3, 4]);
+        assert!(!m.timestamp_recorded);
+        let Item::Event(man) = &items[10] else {
+            panic!()
+        };
+        assert_eq!(man.fields, None);
+        assert_eq!(man.payload, [0xDE, 0xAD, 0xBE, 0xEF]);
+        assert_eq!(
+            (
+                man.descriptor.id,
+                man.descriptor.version,
+                man.descriptor.task
+            ),
+            (300, 1, 9)
+        );
+        assert_eq!(
+            man.activity_id,
+            evtrace_runtime::Guid::from_name("activity")
+        );
+        std::fs::remove_file(path).ok();
+    }
+}
+
+#[test]
+fn files_merge_stably_and_windows_filter() {
+    let a = temp("a.etl", &standard_file(1));
+    let b = temp("b.etl", &standard_file(2));
+    let items: Vec<_> = LogReader::open(&[&a, &b]).unwrap().collect();
+    assert_eq!(items.len(), 22);
+    for w in items.windows(2) {
+        let (x, y) = (w[0].time().unwrap(), w[1].time().unwrap());
+        assert!(x <= y);
+        if x == y && w[0].cpu() == w[1].cpu() && w[0].file() != w[1].file() {
+            assert!(w[0].file() < w[1].file(), "equal times keep file order");
+        }
+    }
+    // Window [3 ms, 6 ms].
+    let ms = |n: i64| START_NS + n * 1_000_000;
+    let r = LogReader::options()
+        .window_unix_nanos(Some(ms(3)), Some(ms(6)))
+        .open(&[&a])
+        .unwrap();
+    let got: Vec<_> = summary(&r.collect::<Vec<_>>())
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(got, [3, 4, 5, 6]);
+    let err = LogReader::options()
+        .window_unix_nanos(Some(ms(6)), Some(ms(3)))
+        .open(&[&a])
+        .err()
+        .unwrap();
+    assert!(matches!(err, ConsumeError::InvalidTime { .. }));
+    assert_eq!(err.code(), ErrorCode::InvalidTime);
+    assert!(err.to_string().contains("INVALID_TIME"), "{err}");
+    std::fs::remove_file(a).ok();
+    std::fs::remove_file(b).ok();
+}
+
+#[test]
+fn file_limits_and_unreadable_files() {
+    let a = temp("lim.etl", &standard_file(1));
+    let many: Vec<_> = std::iter::repeat_n(&a, 65).collect();
+    assert!(matches!(
+        LogReader::open(&many),
+        Err(ConsumeError::TooManyFiles(65))
+    ));
+    assert_eq!(LogReader::open(&many[..64]).unwrap().count(), 64 * 11);
+    assert!(matches!(
+        LogReader::open::<&str>(&[]),
+        Err(ConsumeError::NoFiles)
+    ));
+    let missing = std::env::temp_dir().join("evtrace-no-such-file.etl");
+    let err = LogReader::open(&[&missing]).err().unwrap();
+    assert!(
+        err.to_string().contains("evtrace-no-such-file.etl"),
+        "{err}"
+    );
+    assert_eq!(err.code(), ErrorCode::BadPathname);
+    let junk = temp(
+        "junk.etl",
+        b"not an etl file at all, not even close to one......................................",
+    );
+    assert!(matches!(
+        LogReader::open(&[&junk]),
+        Err(ConsumeError::NotEtl { .. })
+    ));
+    let r = LogReader::options()
+        .keep_going(true)
+        .open(&[&missing, &a, &junk])
+        .unwrap();
+    assert_eq!(r.file_errors().len(), 2);
+    assert_eq!(r.count(), 11);
+    for p in [a, junk] {
+        std::fs::remove_file(p).ok();
+    }
+}
+
+#[test]
+fn circular_files_read_by_sequence_number() {
+    let h = header(1, 4);
+    let t = |ms: i64| h.start_timestamp + ms * 1_000_000;
+    let mut file = vec![0u8; BUFFER_SIZE];
+    etl::write_header_buffer(&mut file, &h);
+    // The ring wrapped: sequence 5 (newest) sits before 3 and 4.
+    for (seq, ms) in [(5, 30), (3, 10), (4, 20)] {
+        let rec = Rec::Tl {
+            ext: other_ext(),
+            payload: other_payload(&format!("s{seq}"), seq as u32),
+            ts: t(ms),
+            level: 4,
+            pid: 1,
+            tid: 1,
+        };
+        file.extend(data_buffer(seq, 0, 0, &[rec]));
+    }
+    let p = temp("circ.etl", &file);
+    let got: Vec<_> = LogReader::open(&[&p])
+        .unwrap()
+        .map(|it| match it {
+            Item::Event(e) => e.field("msg").unwrap().to_string(),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(got, ["s3", "s4", "s5"]);
+    std::fs::remove_file(p).ok();
+}
+
+#[test]
+fn compressed_corrupt_and_flagged_buffers() {
+    let plain = standard_file(1);
+    // Compressed: same items.
+    let mut file = plain[..BUFFER_SIZE].to_vec();
+    let mut stored = Vec::new();
+    for buf in plain[BUFFER_SIZE..].chunks(BUFFER_SIZE) {
+        assert!(etl::compress_buffer(buf, &mut stored));
+        file.extend_from_slice(&stored);
+    }
+    let p = temp("z.etl", &file);
+    let mut r = LogReader::open(&[&p]).unwrap();
+    assert_eq!(summary(&(&mut r).collect::<Vec<_>>()), expected());
+    assert!(r.diagnostics().is_empty());
+
+    // A corrupt buffer header: that buffer is counted, the other's events still come.
+    let mut bad = plain.clone();
+    bad[BUFFER_SIZE * 2..BUFFER_SIZE * 2 + 4].copy_from_slice(&7u32.to_le_bytes());
+    std::fs::write(&p, &bad).unwrap();
+    let mut r = LogReader::open(&[&p]).unwrap();
+    let n = (&mut r).count();
+    assert_eq!(n, 5);
+    assert_eq!(r.diagnostics().total("corrupt buffer"), 1);
+    assert_eq!(r.diagnostics().first()[0].offset, (BUFFER_SIZE * 2) as u64);
+
+    // Buffer flags without loss records are reported without a count, before the buffer.
+    let mut f = plain[..BUFFER_SIZE].to_vec();
+    let ev = Rec::Tl {
+        ext: other_ext(),
+        payload: other_payload("x", 1),
+        ts: 5_000_000_000 + 1000,
+        level: 4,
+        pid: 1,
+        tid: 1,
+    };
+    f.extend(data_buffer(1, 0, buffer_flags::BUFFER_LOST, &[ev]));
+    std::fs::write(&p, &f).unwrap();
+    let mut r = LogReader::open(&[&p]).unwrap();
+    let items: Vec<_> = (&mut r).collect();
+    assert!(
+        matches!(&items[0], Item::Loss(l) if l.kind == LossKind::Buffers && l.count.is_none() && l.source == LossSource::BufferFlag)
+    );
+    assert!(matches!(&items[1], Item::Event(_)));
+    assert_eq!(r.loss_stats().uncounted_reports, 1);
+    std::fs::remove_file(p).ok();
+}
+
+#[test]
+fn message_formatter_hook() {
+    let p = temp("fmt.etl", &standard_file(1));
+    let r = LogReader::options()
+        .message_formatter(Box::new(|m| {
+            Some(format!(
+                "message {} with {} bytes",
+                m.message_number,
+                m.args.len()
+            ))
+        }))
+        .open(&[&p])
+        .unwrap();
+    let texts: Vec<_> = r
+        .filter_map(|it| {
+            if let Item::Message(m) = it {
+                m.text
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(texts, ["message 12 with 4 bytes"]);
+    std::fs::remove_file(p).ok();
+}
+
+fn sample(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
+    if !dir.is_dir() {
+        eprintln!("SKIP: {} is missing", dir.display());
+        return None;
+    }
+    Some(dir.join(name))
+}
+
+#[test]
+fn windows_samples_through_the_reader() {
+    let Some(lx) = sample("lxcore_kernel.etl") else {
+        return;
+    };
+    let mut r = LogReader::open(&[&lx]).unwrap();
+    let items: Vec<_> = (&mut r).collect();
+    assert_eq!(items.len(), 2);
+    let Item::Event(e) = &items[0] else { panic!() };
+    assert_eq!(e.name.as_deref(), Some("BreakPoint"));
+    assert_eq!(
+        e.provider_name.as_deref(),
+        Some("Microsoft.Windows.Subsystem.LxCore")
+    );
+    // lxcore's second buffer (sequence 1, CPU 5) holds the earlier event.
+    assert_eq!(
+        e.field("Function"),
+        Some(&Value::Str("LxpDrvFsTypeMount".into()))
+    );
+    assert_eq!(e.time_text(), "2020-07-14T12:04:36.902651000Z");
+    assert_eq!(
+        r.diagnostics().total("system record"),
+        1,
+        "the header buffer's second record"
+    );
+
+    let ps = sample("powershell.etl").unwrap();
+    let items: Vec<_> = LogReader::open(&[&ps]).unwrap().collect();
+    assert_eq!(items.len(), 112);
+    assert!(items.windows(2).all(|w| w[0].time() <= w[1].time()));
+    assert!(items
+        .iter()
+        .all(|i| matches!(i, Item::Event(e) if e.fields.is_none())));
+
+    let pt = sample("primitive-types.etl").unwrap();
+    let names: Vec<_> = LogReader::open(&[&pt, &lx])
+        .unwrap()
+        .map(|i| match i {
+            Item::Event(e) => e.name.unwrap(),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(names.len(), 7);
+}
