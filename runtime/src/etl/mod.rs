@@ -49,7 +49,9 @@ pub use layout::{align8, BUFFER_HEADER_SIZE, EVENT_HEADER_SIZE};
 pub use message::{
     message_flags, message_record_size, write_message_record, MessageHeaderFields, MessageRecord,
 };
-pub use time::{filetime_to_rfc3339, unix_nanos_to_rfc3339, FILETIME_UNIX_EPOCH};
+pub use time::{
+    filetime_to_rfc3339, rfc3339_to_unix_nanos, unix_nanos_to_rfc3339, FILETIME_UNIX_EPOCH,
+};
 pub use tracelogging::{
     in_type, out_type, provider_traits, provider_traits_with_group, tracelogging_extended_items,
     EventSchemaBuilder,

@@ -61,6 +61,62 @@ pub fn filetime_to_rfc3339(ft: i64) -> String {
     )
 }
 
+/// Parses RFC 3339 text (`2024-01-02T03:04:05Z`, optional fraction of up to 9 digits, `Z` or
+/// `±hh:mm`; a space may replace `T`) into nanoseconds since the Unix epoch.
+pub fn rfc3339_to_unix_nanos(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = b.get(r)?;
+        if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(t).ok()?.parse().ok()
+    };
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut at = 19;
+    let mut frac_ns = 0i64;
+    if b.get(at) == Some(&b'.') {
+        let start = at + 1;
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        if end == start || end - start > 9 {
+            return None;
+        }
+        frac_ns = num(start..end)? * 10i64.pow(9 - (end - start) as u32);
+        at = end;
+    }
+    let offset_s = match b.get(at..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), ..] if b.len() == at + 6 && b[at + 3] == b':' => {
+            let o = num(at + 1..at + 3)? * 3600 + num(at + 4..at + 6)? * 60;
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +145,31 @@ mod tests {
         let _ = filetime_to_rfc3339(i64::MIN);
         let _ = filetime_to_rfc3339(i64::MAX);
         let _ = unix_nanos_to_rfc3339(i64::MIN);
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        let ns = 1_500_000_000_123_456_789;
+        assert_eq!(rfc3339_to_unix_nanos(&unix_nanos_to_rfc3339(ns)), Some(ns));
+        assert_eq!(rfc3339_to_unix_nanos("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            rfc3339_to_unix_nanos("1970-01-01 01:00:00.5+01:00"),
+            Some(500_000_000)
+        );
+        assert_eq!(
+            rfc3339_to_unix_nanos("1970-01-01T00:00:00-00:30"),
+            Some(1_800_000_000_000)
+        );
+        for bad in [
+            "",
+            "1970-01-01",
+            "1970-13-01T00:00:00Z",
+            "1970-01-01T00:00:00",
+            "1970-01-01T00:00:00.Z",
+            "x970-01-01T00:00:00Z",
+            "1970-01-01T00:00:00+0100",
+        ] {
+            assert_eq!(rfc3339_to_unix_nanos(bad), None, "{bad}");
+        }
     }
 }

@@ -1,0 +1,164 @@
+//! `evtrace fmt` on the Windows samples and on files written with the etl encoders.
+
+#[path = "../../runtime/tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn evtrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_evtrace"))
+        .args(args)
+        .output()
+        .expect("run evtrace")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn samples() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP: {} is missing", dir.display());
+        None
+    }
+}
+
+fn temp(name: &str, bytes: &[u8]) -> String {
+    let p = std::env::temp_dir().join(format!("evtrace-cli-{}-{name}", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn text_output_of_the_samples() {
+    let Some(dir) = samples() else { return };
+    let lx = dir.join("lxcore_kernel.etl");
+    let o = evtrace(&["fmt", lx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("[5]16F4.0B34::2020-07-14T12:04:36.902651000Z [Microsoft.Windows.Subsystem.LxCore] BreakPoint "), "{}", lines[0]);
+    assert!(
+        lines[1].contains("Function=\"LxpInstanceStart\" Line=2659"),
+        "{}",
+        lines[1]
+    );
+
+    let ps = dir.join("powershell.etl");
+    let o = evtrace(&["fmt", ps.to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 112);
+    assert!(text.lines().all(
+        |l| l.contains("[{A0C1853B-5C40-4B15-8766-3CF1C58F985A}] id=") && l.contains(" payload=0x")
+    ));
+}
+
+#[test]
+fn json_lines_of_the_samples() {
+    let Some(dir) = samples() else { return };
+    let pt = dir.join("primitive-types.etl");
+    let o = evtrace(&["fmt", "--json", pt.to_str().unwrap()]);
+    assert!(o.status.success());
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    let e = &lines[0];
+    assert_eq!(e["provider"], "solar_system");
+    assert_eq!(e["event"], "PrimitiveTypesTest");
+    assert_eq!(e["timestamp"], "2021-09-09T14:59:35.800156700Z");
+    assert_eq!(e["fields"]["string_type"], "Mercury");
+    assert_eq!(e["fields"]["int16_type"], -51);
+    assert_eq!(e["fields"]["boolean_type"], false);
+    for k in [
+        "pid", "tid", "cpu", "id", "level", "opcode", "task", "keyword", "version",
+    ] {
+        assert!(e[k].is_number(), "{k}: {e}");
+    }
+    assert!(e.get("activity_id").is_none());
+}
+
+#[test]
+fn generated_file_json_summary_window() {
+    let f = temp("gen.etl", &support::standard_file(1));
+    let o = evtrace(&["fmt", "--json", &f]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[0]["fields"]["list"], serde_json::json!([0, 1, 2]));
+    assert_eq!(lines[0]["fields"]["text"], "event 0");
+    assert_eq!(lines[1]["type"], "loss");
+    assert_eq!(lines[1]["count"], 5);
+    let msg = lines.iter().find(|l| l["type"] == "message").unwrap();
+    assert_eq!(msg["message_number"], 12);
+    assert_eq!(msg["args"], "0x01020304");
+    let man = lines.last().unwrap();
+    assert_eq!(man["id"], 300);
+    assert_eq!(man["payload"], "0xDEADBEEF");
+    assert!(man["activity_id"].is_string());
+
+    let o = evtrace(&["fmt", "--summary", &f]);
+    let s = stdout(&o);
+    assert!(s.contains("Evtrace-Test"), "{s}");
+    assert!(s.contains("Sample") && s.contains("Other"), "{s}");
+    assert!(s.contains("Lost in band: 5 events"), "{s}");
+    assert!(s.contains("Lost per headers: 3 events, 1 buffers"), "{s}");
+    assert!(s.contains("Events: 9, messages: 1"), "{s}");
+
+    let o = evtrace(&[
+        "fmt",
+        "--start",
+        "2024-01-02T03:04:05.003Z",
+        "--end",
+        "2024-01-02T03:04:05.006Z",
+        &f,
+    ]);
+    assert_eq!(stdout(&o).lines().count(), 4);
+    let o = evtrace(&[
+        "fmt",
+        "--start",
+        "2024-01-02T03:04:06Z",
+        "--end",
+        "2024-01-02T03:04:05Z",
+        &f,
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("INVALID_TIME"));
+    std::fs::remove_file(f).ok();
+}
+
+#[test]
+fn unreadable_input_fails_but_prints_what_it_can() {
+    let good = temp("good.etl", &support::standard_file(2));
+    let mut damaged = support::standard_file(2);
+    damaged.truncate(support::BUFFER_SIZE * 2 + 300);
+    let bad = temp("trunc.etl", &damaged);
+    let missing = std::env::temp_dir()
+        .join("evtrace-cli-missing.etl")
+        .display()
+        .to_string();
+    let o = evtrace(&["fmt", &good, &missing]);
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o).lines().count(), 11);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("evtrace-cli-missing.etl"));
+    let o = evtrace(&["fmt", &bad]);
+    assert!(!o.status.success());
+    assert!(stdout(&o).lines().count() >= 5, "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("trunc.etl") && err.contains("truncated buffer"),
+        "{err}"
+    );
+    std::fs::remove_file(good).ok();
+    std::fs::remove_file(bad).ok();
+}
