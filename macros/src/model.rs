@@ -1,0 +1,728 @@
+//! The parsed provider, its events and fields, and the TraceLogging metadata they encode to.
+//!
+//! Everything here is plain data: `parse` fills it from the user's tokens (after every check),
+//! `generate` turns it into code. The one table that matters is [`TYPES`], which maps the Rust
+//! type a field is declared with to its TraceLogging InType/OutType and payload encoding.
+
+use proc_macro2::{Ident, Span};
+use syn::{Attribute, Type, Visibility};
+
+/// TraceLogging InType values (`TlgIn*` in TraceLoggingProvider.h).
+pub mod in_type {
+    pub const ANSI_STRING: u8 = 2;
+    pub const INT8: u8 = 3;
+    pub const UINT8: u8 = 4;
+    pub const INT16: u8 = 5;
+    pub const UINT16: u8 = 6;
+    pub const INT32: u8 = 7;
+    pub const UINT32: u8 = 8;
+    pub const INT64: u8 = 9;
+    pub const UINT64: u8 = 10;
+    pub const FLOAT: u8 = 11;
+    pub const DOUBLE: u8 = 12;
+    pub const BOOL32: u8 = 13;
+    pub const BINARY: u8 = 14;
+    pub const GUID: u8 = 15;
+    pub const SYSTEMTIME: u8 = 18;
+    pub const COUNTED_BINARY: u8 = 25;
+    /// Flag: variable-count array, a u16 element count precedes the elements in the payload.
+    pub const VCOUNT: u8 = 0x40;
+    /// Flag: an OutType byte follows.
+    pub const CHAIN: u8 = 0x80;
+    /// The type bits.
+    pub const TYPE_MASK: u8 = 0x1F;
+
+    /// The name TraceLoggingProvider.h gives an InType, for documentation.
+    pub fn name(t: u8) -> &'static str {
+        match t & TYPE_MASK {
+            ANSI_STRING => "ANSISTRING",
+            INT8 => "INT8",
+            UINT8 => "UINT8",
+            INT16 => "INT16",
+            UINT16 => "UINT16",
+            INT32 => "INT32",
+            UINT32 => "UINT32",
+            INT64 => "INT64",
+            UINT64 => "UINT64",
+            FLOAT => "FLOAT",
+            DOUBLE => "DOUBLE",
+            BOOL32 => "BOOL32",
+            BINARY => "BINARY",
+            GUID => "GUID",
+            SYSTEMTIME => "SYSTEMTIME",
+            COUNTED_BINARY => "COUNTEDBINARY",
+            _ => "?",
+        }
+    }
+}
+
+/// TraceLogging OutType values (`TlgOut*`).
+pub mod out_type {
+    pub const DEFAULT: u8 = 0;
+    pub const HEX: u8 = 4;
+    pub const PID: u8 = 5;
+    pub const TID: u8 = 6;
+    pub const PORT: u8 = 7;
+    pub const IPV4: u8 = 8;
+    pub const IPV6: u8 = 9;
+    pub const SOCKETADDRESS: u8 = 10;
+    pub const JSON: u8 = 12;
+    pub const UTF8: u8 = 35;
+    pub const DATETIME_UTC: u8 = 38;
+
+    /// The name TraceLoggingProvider.h gives an OutType, for documentation.
+    pub fn name(t: u8) -> &'static str {
+        match t {
+            HEX => "HEX",
+            PID => "PID",
+            TID => "TID",
+            PORT => "PORT",
+            IPV4 => "IPV4",
+            IPV6 => "IPV6",
+            SOCKETADDRESS => "SOCKETADDRESS",
+            JSON => "JSON",
+            UTF8 => "UTF8",
+            DATETIME_UTC => "DATETIME_UTC",
+            _ => "?",
+        }
+    }
+}
+
+/// How a value becomes payload bytes. Each variant names one helper of `evtrace::__private`
+/// (or a std method), so the generated code stays a plain sequence of `let` statements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `to_le_bytes()`: integers and floats.
+    Le,
+    /// `to_be_bytes()`: a port, which TraceLogging stores in network order.
+    Be,
+    /// `as u64` / `as i64`, then `to_le_bytes()`: `usize` and `isize`.
+    Widen,
+    /// `__private::bool32`: 4 bytes, 0 or 1.
+    Bool32,
+    /// `__private::char_text`: the character as a NUL-terminated UTF-8 string.
+    Char,
+    /// `__private::u128_text` / `i128_text`: decimal text, NUL-terminated.
+    Int128,
+    /// `__private::ip_text`: an address of either family as text, NUL-terminated.
+    IpText,
+    /// `__private::text` + `NUL`: a `&str`'s bytes up to its first NUL, then a NUL.
+    Str,
+    /// As [`Encoding::Str`], borrowing the `String`.
+    String,
+    /// `__private::counted`: a u16 byte count, then the bytes.
+    Bytes,
+    /// `__private::array`: a u16 element count, then the elements' little-endian bytes.
+    Array,
+    /// `__private::guid`: the 16 bytes in Windows layout.
+    Guid,
+    /// `__private::systemtime`: a UTC `SYSTEMTIME` (8 x u16).
+    SystemTime,
+    /// `__private::nanos`: u64 nanoseconds, saturating.
+    Duration,
+    /// `__private::ipv4`: the 4 address bytes in network order.
+    Ipv4,
+    /// `__private::ipv6`: a u16 count of 16, then the address bytes.
+    Ipv6,
+    /// `__private::SockAddr`: a u16 count, then a Windows `sockaddr_in`/`sockaddr_in6`.
+    SocketAddr,
+}
+
+/// One row of the field-type table.
+#[derive(Debug)]
+pub struct TypeEntry {
+    /// The type as written (its last path segment), the key the table is sorted by.
+    pub name: &'static str,
+    /// InType without flags.
+    pub in_type: u8,
+    /// Default OutType (0 = none).
+    pub out_type: u8,
+    /// Payload encoding.
+    pub encoding: Encoding,
+    /// Width in bits for integers (0 for everything else); `{:x}` and `hex` need 8..=64.
+    pub int_bits: u8,
+    /// Whether `&[T]` of this type is supported (numbers only).
+    pub sliceable: bool,
+}
+
+const fn row(
+    name: &'static str,
+    in_type: u8,
+    out_type: u8,
+    encoding: Encoding,
+    int_bits: u8,
+    sliceable: bool,
+) -> TypeEntry {
+    TypeEntry {
+        name,
+        in_type,
+        out_type,
+        encoding,
+        int_bits,
+        sliceable,
+    }
+}
+
+use in_type as I;
+use out_type as O;
+use Encoding as E;
+
+/// The supported field types, sorted by name (byte order) for binary search; `&str`, `&[u8]`
+/// and `&[T]` are references and handled by [`resolve`] around this table. Why each encoding:
+/// see the crate documentation.
+#[rustfmt::skip]
+pub static TYPES: &[TypeEntry] = &[
+    row("Duration",   I::UINT64,      O::DEFAULT,       E::Duration,   0,  false),
+    row("Guid",       I::GUID,        O::DEFAULT,       E::Guid,       0,  false),
+    row("IpAddr",     I::ANSI_STRING, O::UTF8,          E::IpText,     0,  false),
+    row("Ipv4Addr",   I::UINT32,      O::IPV4,          E::Ipv4,       0,  false),
+    row("Ipv6Addr",   I::BINARY,      O::IPV6,          E::Ipv6,       0,  false),
+    row("SocketAddr", I::BINARY,      O::SOCKETADDRESS, E::SocketAddr, 0,  false),
+    row("String",     I::ANSI_STRING, O::UTF8,          E::String,     0,  false),
+    row("SystemTime", I::SYSTEMTIME,  O::DATETIME_UTC,  E::SystemTime, 0,  false),
+    row("bool",       I::BOOL32,      O::DEFAULT,       E::Bool32,     0,  false),
+    row("char",       I::ANSI_STRING, O::UTF8,          E::Char,       0,  false),
+    row("f32",        I::FLOAT,       O::DEFAULT,       E::Le,         0,  true),
+    row("f64",        I::DOUBLE,      O::DEFAULT,       E::Le,         0,  true),
+    row("i128",       I::ANSI_STRING, O::UTF8,          E::Int128,     0,  false),
+    row("i16",        I::INT16,       O::DEFAULT,       E::Le,         16, true),
+    row("i32",        I::INT32,       O::DEFAULT,       E::Le,         32, true),
+    row("i64",        I::INT64,       O::DEFAULT,       E::Le,         64, true),
+    row("i8",         I::INT8,        O::DEFAULT,       E::Le,         8,  true),
+    row("isize",      I::INT64,       O::DEFAULT,       E::Widen,      64, true),
+    row("u128",       I::ANSI_STRING, O::UTF8,          E::Int128,     0,  false),
+    row("u16",        I::UINT16,      O::DEFAULT,       E::Le,         16, true),
+    row("u32",        I::UINT32,      O::DEFAULT,       E::Le,         32, true),
+    row("u64",        I::UINT64,      O::DEFAULT,       E::Le,         64, true),
+    row("u8",         I::UINT8,       O::DEFAULT,       E::Le,         8,  true),
+    row("usize",      I::UINT64,      O::DEFAULT,       E::Widen,      64, true),
+];
+
+/// `&str`: a NUL-terminated UTF-8 string.
+pub static STR: TypeEntry = row("&str", I::ANSI_STRING, O::UTF8, E::Str, 0, false);
+/// `&[u8]`: counted binary.
+pub static BYTES: TypeEntry = row("&[u8]", I::BINARY, O::DEFAULT, E::Bytes, 0, false);
+
+/// Looks a type name up in [`TYPES`].
+pub fn lookup(name: &str) -> Option<&'static TypeEntry> {
+    TYPES
+        .binary_search_by(|e| e.name.cmp(name))
+        .ok()
+        .map(|i| &TYPES[i])
+}
+
+/// The list of supported types, for error messages.
+pub fn supported_list() -> String {
+    let mut names: Vec<&str> = TYPES.iter().map(|e| e.name).collect();
+    names.extend(["&str", "&[u8]", "&[T] of a number", "Option<T> of these"]);
+    names.join(", ")
+}
+
+/// A per-field output format (`#[field(format = ...)]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Integers shown in hexadecimal (OutType HEX).
+    Hex,
+    /// A process id (u32, OutType PID).
+    Pid,
+    /// A thread id (u32, OutType TID).
+    Tid,
+    /// A port (u16, stored big-endian, OutType PORT).
+    Port,
+    /// JSON text (strings, OutType JSON).
+    Json,
+}
+
+/// The formats by name, sorted.
+pub static FORMATS: &[(&str, Format)] = &[
+    ("hex", Format::Hex),
+    ("json", Format::Json),
+    ("pid", Format::Pid),
+    ("port", Format::Port),
+    ("tid", Format::Tid),
+];
+
+/// The resolved type of a field or message argument.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldType {
+    /// The table row of the value (the element for slices and options).
+    pub entry: &'static TypeEntry,
+    /// InType with its array flag, without the chain flag.
+    pub in_type: u8,
+    /// OutType (0 = none).
+    pub out_type: u8,
+    /// Payload encoding of one value.
+    pub encoding: Encoding,
+    /// `Option<T>`: a variable-count array of 0 or 1 element.
+    pub optional: bool,
+}
+
+impl FieldType {
+    /// A plain (non-optional) value of a table row.
+    pub fn of(entry: &'static TypeEntry) -> Self {
+        let in_type = if entry.encoding == Encoding::Array {
+            entry.in_type | in_type::VCOUNT
+        } else {
+            entry.in_type
+        };
+        FieldType {
+            entry,
+            in_type,
+            out_type: entry.out_type,
+            encoding: entry.encoding,
+            optional: false,
+        }
+    }
+
+    /// Applies a per-field format; `Err` says which types the format needs.
+    pub fn with_format(mut self, format: Format) -> Result<Self, &'static str> {
+        let e = self.entry;
+        match format {
+            Format::Hex if e.int_bits != 0 => self.out_type = out_type::HEX,
+            Format::Hex => return Err("`hex` needs an integer type of at most 64 bits"),
+            Format::Pid | Format::Tid if e.name == "u32" && self.encoding == Encoding::Le => {
+                self.out_type = if format == Format::Pid {
+                    out_type::PID
+                } else {
+                    out_type::TID
+                };
+            }
+            Format::Pid | Format::Tid => return Err("`pid` and `tid` need a `u32`"),
+            Format::Port if e.name == "u16" && self.encoding == Encoding::Le => {
+                self.out_type = out_type::PORT;
+                self.encoding = Encoding::Be;
+            }
+            Format::Port => return Err("`port` needs a `u16`"),
+            Format::Json if matches!(e.encoding, Encoding::Str | Encoding::String) => {
+                self.out_type = out_type::JSON
+            }
+            Format::Json => return Err("`json` needs a `&str` or a `String`"),
+        }
+        Ok(self)
+    }
+
+    /// Whether `{:x}` may format it (an integer of at most 64 bits, not in an array).
+    pub fn is_hexable(&self) -> bool {
+        self.entry.int_bits != 0 && self.encoding != Encoding::Array
+    }
+}
+
+/// Why a type could not be resolved.
+pub enum Unsupported {
+    /// Not in the table.
+    Type,
+    /// `Option` of something that cannot be an array element (a slice or an option).
+    OptionOf,
+    /// A slice of something other than a number.
+    SliceOf,
+}
+
+/// Resolves a type as written. Matching is by syntax (the last path segment), like the
+/// `tracelogging` macros: the generated code then passes the value to a helper that takes the
+/// real type, so a same-named type of another crate fails to compile on the user's token.
+pub fn resolve(ty: &Type) -> Result<FieldType, Unsupported> {
+    match ty {
+        Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
+            Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => Ok(FieldType::of(&STR)),
+            Type::Slice(s) => {
+                let elem = plain_name(&s.elem).ok_or(Unsupported::SliceOf)?;
+                if elem == "u8" {
+                    return Ok(FieldType::of(&BYTES));
+                }
+                match lookup(&elem) {
+                    Some(e) if e.sliceable => {
+                        let mut t = FieldType::of(e);
+                        t.in_type = e.in_type | in_type::VCOUNT;
+                        t.encoding = Encoding::Array;
+                        Ok(t)
+                    }
+                    _ => Err(Unsupported::SliceOf),
+                }
+            }
+            _ => Err(Unsupported::Type),
+        },
+        Type::Paren(p) => resolve(&p.elem),
+        Type::Group(g) => resolve(&g.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last().ok_or(Unsupported::Type)?;
+            if last.ident == "Option" {
+                let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                    return Err(Unsupported::Type);
+                };
+                let Some(syn::GenericArgument::Type(inner)) = args.args.first() else {
+                    return Err(Unsupported::Type);
+                };
+                let mut t = resolve(inner)?;
+                if t.optional || t.encoding == Encoding::Array || t.encoding == Encoding::Bytes {
+                    return Err(Unsupported::OptionOf);
+                }
+                // BINARY cannot be an array element; its counted twin can.
+                let base = if t.in_type == in_type::BINARY {
+                    in_type::COUNTED_BINARY
+                } else {
+                    t.in_type
+                };
+                t.in_type = base | in_type::VCOUNT;
+                t.optional = true;
+                return Ok(t);
+            }
+            let name = plain_name(ty).ok_or(Unsupported::Type)?;
+            lookup(&name).map(FieldType::of).ok_or(Unsupported::Type)
+        }
+        _ => Err(Unsupported::Type),
+    }
+}
+
+/// The last segment of a path type without generic arguments.
+fn plain_name(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            last.arguments.is_none().then(|| last.ident.to_string())
+        }
+        Type::Paren(p) => plain_name(&p.elem),
+        Type::Group(g) => plain_name(&g.elem),
+        _ => None,
+    }
+}
+
+/// Longest provider, event or field name, in bytes.
+pub const MAX_NAME_LEN: usize = 255;
+/// Most fields an event may have (the limit of TraceLogging decoders).
+pub const MAX_FIELDS: usize = 128;
+/// Largest metadata blob: its size is a u16.
+pub const MAX_METADATA: usize = 0xFFFF;
+/// The channel TraceLogging events use.
+pub const TRACELOGGING_CHANNEL: u8 = 11;
+
+/// Named levels (ETW-REFERENCE 4).
+pub static LEVELS: &[(&str, u8)] = &[
+    ("always", 0),
+    ("critical", 1),
+    ("error", 2),
+    ("info", 4),
+    ("information", 4),
+    ("verbose", 5),
+    ("warning", 3),
+];
+
+/// Named opcodes (winmeta.xml).
+pub static OPCODES: &[(&str, u8)] = &[
+    ("dc_start", 3),
+    ("dc_stop", 4),
+    ("extension", 5),
+    ("info", 0),
+    ("receive", 240),
+    ("reply", 6),
+    ("resume", 7),
+    ("send", 9),
+    ("start", 1),
+    ("stop", 2),
+    ("suspend", 8),
+];
+
+/// Named channels (winmeta.xml, plus TraceLogging's 11).
+pub static CHANNELS: &[(&str, u8)] = &[
+    ("admin", 16),
+    ("analytic", 18),
+    ("debug", 19),
+    ("operational", 17),
+    ("trace_logging", TRACELOGGING_CHANNEL),
+];
+
+/// The names of a table, for error messages.
+pub fn names(table: &[(&str, u8)]) -> String {
+    table
+        .iter()
+        .map(|(n, v)| format!("{n} ({v})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks a provider, event or field name: non-empty, at most [`MAX_NAME_LEN`] bytes, printable
+/// ASCII (etl-parser decodes names as ASCII; a NUL would end the name early).
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("{what} name is empty"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "{what} name is {} bytes long; the limit is {MAX_NAME_LEN}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(format!(
+            "{what} name `{}` contains {c:?}; names must be printable ASCII so that every ETL reader decodes them",
+            name.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// An event descriptor (ETW-REFERENCE 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Descriptor {
+    pub id: u16,
+    pub version: u8,
+    pub channel: u8,
+    pub level: u8,
+    pub opcode: u8,
+    pub task: u16,
+    pub keyword: u64,
+}
+
+/// One field of an event.
+pub struct Field {
+    /// The parameter name, as declared.
+    pub ident: Ident,
+    /// The type, as declared (the generated function takes exactly this type).
+    pub ty: Type,
+    /// The field name in the metadata.
+    pub name: String,
+    /// Its encoding.
+    pub kind: FieldType,
+}
+
+/// One event: a typed write function.
+pub struct Event {
+    /// The function name.
+    pub ident: Ident,
+    /// Its visibility, as declared.
+    pub vis: Visibility,
+    /// Doc comments and other attributes carried over to the function.
+    pub attrs: Vec<Attribute>,
+    /// The event name in the metadata.
+    pub name: String,
+    pub descriptor: Descriptor,
+    pub fields: Vec<Field>,
+}
+
+impl Event {
+    /// The TraceLogging event-schema blob: `u16 size`, tag byte 0, name NUL, then per field
+    /// name NUL, InType (| 0x80 when an OutType follows), OutType.
+    pub fn schema(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.schema_len());
+        v.extend_from_slice(&[0, 0, 0]);
+        v.extend_from_slice(self.name.as_bytes());
+        v.push(0);
+        for f in &self.fields {
+            v.extend_from_slice(f.name.as_bytes());
+            v.push(0);
+            if f.kind.out_type != 0 {
+                v.extend_from_slice(&[f.kind.in_type | in_type::CHAIN, f.kind.out_type]);
+            } else {
+                v.push(f.kind.in_type);
+            }
+        }
+        with_size(v)
+    }
+
+    /// The length of [`Event::schema`], which may exceed [`MAX_METADATA`] (an error).
+    pub fn schema_len(&self) -> usize {
+        let fields: usize = self
+            .fields
+            .iter()
+            .map(|f| f.name.len() + 2 + usize::from(f.kind.out_type != 0))
+            .sum();
+        3 + self.name.len() + 1 + fields
+    }
+}
+
+/// A provider: a module with one function per event.
+pub struct Provider {
+    /// The module name.
+    pub ident: Ident,
+    /// The module's visibility.
+    pub vis: Visibility,
+    /// The module's attributes (docs).
+    pub attrs: Vec<Attribute>,
+    /// The provider name.
+    pub name: String,
+    /// The GUID, bytes in Windows layout.
+    pub guid: [u8; 16],
+    /// Whether the GUID was derived from the name.
+    pub guid_from_name: bool,
+    pub events: Vec<Event>,
+    /// Items of the module that are not event declarations (`use` and the like), kept as they are.
+    pub other_items: Vec<syn::Item>,
+    /// Where the provider was declared, for spans of generated items.
+    pub span: Span,
+}
+
+impl Provider {
+    /// The TraceLogging provider-traits blob: `u16 size`, name, NUL.
+    pub fn traits(&self) -> Vec<u8> {
+        let mut v = vec![0, 0];
+        v.extend_from_slice(self.name.as_bytes());
+        v.push(0);
+        with_size(v)
+    }
+}
+
+/// Writes the blob's length into its first two bytes. The callers check [`MAX_METADATA`] first.
+pub fn with_size(mut v: Vec<u8>) -> Vec<u8> {
+    let n = v.len().min(MAX_METADATA) as u16;
+    v[..2].copy_from_slice(&n.to_le_bytes());
+    v
+}
+
+/// The EventSource namespace `482C2DB2-C390-47C8-87F8-1A15BFC130FB`, in the byte order hashed.
+const EVENTSOURCE_NAMESPACE: [u8; 16] = [
+    0x48, 0x2C, 0x2D, 0xB2, 0xC3, 0x90, 0x47, 0xC8, 0x87, 0xF8, 0x1A, 0x15, 0xBF, 0xC1, 0x30, 0xFB,
+];
+
+/// The provider GUID Windows tools derive from a name (the runtime's `Guid::from_name`, at
+/// compile time): SHA-1 over the namespace and the upper-cased name in UTF-16BE, first 16
+/// bytes taken as the Windows layout, version nibble 5.
+pub fn guid_from_name(name: &str) -> [u8; 16] {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(&EVENTSOURCE_NAMESPACE);
+    let be: Vec<u8> = name
+        .to_uppercase()
+        .encode_utf16()
+        .flat_map(u16::to_be_bytes)
+        .collect();
+    h.update(&be);
+    let mut g = [0u8; 16];
+    g.copy_from_slice(&h.digest().bytes()[..16]);
+    g[7] = (g[7] & 0x0F) | 0x50;
+    g
+}
+
+/// Parses `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (braces optional) into the Windows layout.
+pub fn parse_guid(s: &str) -> Option<[u8; 16]> {
+    let t = s.trim();
+    let t = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(t);
+    let parts: Vec<&str> = t.split('-').collect();
+    let lens = [8, 4, 4, 4, 12];
+    if parts.len() != 5
+        || parts.iter().zip(lens).any(|(p, n)| p.len() != n)
+        || !parts
+            .iter()
+            .all(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
+    {
+        return None;
+    }
+    let d1 = u32::from_str_radix(parts[0], 16).ok()?;
+    let d2 = u16::from_str_radix(parts[1], 16).ok()?;
+    let d3 = u16::from_str_radix(parts[2], 16).ok()?;
+    let tail = format!("{}{}", parts[3], parts[4]);
+    let mut g = [0u8; 16];
+    g[..4].copy_from_slice(&d1.to_le_bytes());
+    g[4..6].copy_from_slice(&d2.to_le_bytes());
+    g[6..8].copy_from_slice(&d3.to_le_bytes());
+    for (i, b) in g[8..].iter_mut().enumerate() {
+        *b = u8::from_str_radix(&tail[i * 2..i * 2 + 2], 16).ok()?;
+    }
+    Some(g)
+}
+
+/// A GUID in registry format, upper case, for documentation.
+pub fn guid_text(g: &[u8; 16]) -> String {
+    format!(
+        "{:08X}-{:04X}-{:04X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
+        u32::from_le_bytes([g[0], g[1], g[2], g[3]]),
+        u16::from_le_bytes([g[4], g[5]]),
+        u16::from_le_bytes([g[6], g[7]]),
+        g[8],
+        g[9],
+        g[10],
+        g[11],
+        g[12],
+        g[13],
+        g[14],
+        g[15]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_for_binary_search() {
+        assert!(TYPES.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(FORMATS.windows(2).all(|w| w[0].0 < w[1].0));
+        for t in [LEVELS, OPCODES, CHANNELS] {
+            assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+        for e in TYPES {
+            assert_eq!(lookup(e.name).unwrap().name, e.name);
+        }
+        assert!(lookup("u256").is_none());
+    }
+
+    #[test]
+    fn guid_from_name_matches_eventsource() {
+        // The example of TraceLoggingProvider.h's documentation.
+        assert_eq!(
+            guid_text(&guid_from_name("MyCompany.MyComponent")),
+            "CE5FA4EA-AB00-5402-8B76-9F76AC858FB5"
+        );
+        let g = parse_guid("{CE5FA4EA-AB00-5402-8B76-9F76AC858FB5}").unwrap();
+        assert_eq!(g, guid_from_name("mycompany.mycomponent"));
+        assert!(parse_guid("CE5FA4EA-AB00-5402-8B76-9F76AC858FB").is_none());
+        assert!(parse_guid("CE5FA4EA-AB00-5402-8B76-9F76AC858FBG").is_none());
+    }
+
+    fn ty(s: &str) -> Type {
+        syn::parse_str(s).unwrap()
+    }
+
+    #[test]
+    fn types_resolve_to_their_tracelogging_types() {
+        let t = |s: &str| {
+            resolve(&ty(s))
+                .map(|t| (t.in_type, t.out_type))
+                .unwrap_or((0xFF, 0xFF))
+        };
+        assert_eq!(t("u32"), (I::UINT32, 0));
+        assert_eq!(t("std::primitive::u32"), (I::UINT32, 0));
+        assert_eq!(t("&'static str"), (I::ANSI_STRING, O::UTF8));
+        assert_eq!(t("&[u8]"), (I::BINARY, 0));
+        assert_eq!(t("&[u16]"), (I::UINT16 | I::VCOUNT, 0));
+        assert_eq!(t("Option<u8>"), (I::UINT8 | I::VCOUNT, 0));
+        assert_eq!(t("Option<&str>"), (I::ANSI_STRING | I::VCOUNT, O::UTF8));
+        assert_eq!(
+            t("Option<std::net::Ipv6Addr>"),
+            (I::COUNTED_BINARY | I::VCOUNT, O::IPV6)
+        );
+        assert_eq!(t("std::time::SystemTime"), (I::SYSTEMTIME, O::DATETIME_UTC));
+        assert!(matches!(
+            resolve(&ty("Option<&[u8]>")),
+            Err(Unsupported::OptionOf)
+        ));
+        assert!(matches!(resolve(&ty("&[bool]")), Err(Unsupported::SliceOf)));
+        assert!(matches!(resolve(&ty("Vec<u8>")), Err(Unsupported::Type)));
+        assert!(matches!(resolve(&ty("&mut str")), Err(Unsupported::Type)));
+    }
+
+    #[test]
+    fn formats_apply_to_their_types_only() {
+        let u16t = FieldType::of(lookup("u16").unwrap());
+        let port = u16t.with_format(Format::Port).unwrap();
+        assert_eq!((port.out_type, port.encoding), (O::PORT, Encoding::Be));
+        assert!(u16t.with_format(Format::Pid).is_err());
+        assert!(FieldType::of(&STR).with_format(Format::Hex).is_err());
+        assert_eq!(
+            FieldType::of(&STR)
+                .with_format(Format::Json)
+                .unwrap()
+                .out_type,
+            O::JSON
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("event", "Copied").is_ok());
+        assert!(check_name("event", "").is_err());
+        assert!(check_name("event", "a\0b").is_err());
+        assert!(check_name("event", "größe").is_err());
+        assert!(check_name("event", &"x".repeat(256)).is_err());
+    }
+}
