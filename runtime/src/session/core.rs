@@ -294,8 +294,19 @@ fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Res
             core.lose(slot);
             Err(no_buffer(core))
         }
-        // Stopping: the session no longer takes events; nothing was accepted, nothing is lost.
-        Err(ReserveError::Closed) => Ok(()),
+        Err(ReserveError::Closed) => {
+            closed(core, slot);
+            Ok(())
+        }
+    }
+}
+
+/// A write that found the session closing. After a controller's stop the event simply came too
+/// late; after the session stopped itself (full file, failed write) it is a loss, and counted.
+#[cold]
+fn closed(core: &SessionCore, slot: usize) {
+    if matches!(core.state(), SessionState::StoppedFileFull | SessionState::StoppedWriteFailed) {
+        core.lose(slot);
     }
 }
 
@@ -334,7 +345,7 @@ fn write_many(guard: &WriteGuard, mask: u64, cpu: usize, rec: &impl Record, tid:
                 core.lose(slot);
                 failure.get_or_insert_with(|| no_buffer(core));
             }
-            Err(ReserveError::Closed) => {}
+            Err(ReserveError::Closed) => closed(core, slot),
         }
     });
     for (core, mut r) in taken {

@@ -224,7 +224,7 @@ impl Flusher {
         .write_to(&mut bytes);
         etl::fill_tail(&mut bytes, used);
         if let Some(file) = self.file.as_mut() {
-            match file.place(&bytes) {
+            match file.place(&mut bytes) {
                 Ok(Placed::Written) => {
                     self.core.counters.buffers_written.fetch_add(1, Ordering::Relaxed);
                 }
@@ -289,7 +289,7 @@ impl Flusher {
         for &i in &taken {
             if self.core.pool.buffer(i).used() > BUFFER_HEADER_SIZE {
                 let bytes = stamp(&self.core, i);
-                let seq = i64::from_le_bytes(bytes[0x18..0x20].try_into().unwrap_or([0; 8]));
+                let seq = self.core.pool.buffer(i).sequence.load(Ordering::Relaxed) as i64;
                 copies.push((seq, bytes.to_vec()));
             }
         }
@@ -301,7 +301,7 @@ impl Flusher {
         let mut header = self.header.clone();
         header.log_file_name = path.display().to_string();
         let mut file = LogFile::open(&resolved, self.core.kind, &path, header)?;
-        for (_, bytes) in &copies {
+        for (_, bytes) in &mut copies {
             file.place(bytes).map_err(|e| Error::io("cannot write", &path, e))?;
         }
         let stats = self.file_stats();

@@ -310,10 +310,15 @@ impl Shared {
 
     fn flush(&self) -> Result<()> {
         self.running()?;
-        self.core.pool.seal_all();
-        // Every write that reserved in a sealed buffer has committed after this.
-        quiesce::synchronize();
+        self.seal_and_wait();
         self.request(Command::Flush)
+    }
+
+    /// Seals every buffer holding events; on return each has completed (every write that
+    /// reserved in it has committed) and waits for the flusher.
+    fn seal_and_wait(&self) {
+        self.core.pool.seal_all();
+        quiesce::synchronize();
     }
 
     fn update(&self, u: SessionUpdate) -> Result<()> {
@@ -333,6 +338,8 @@ impl Shared {
         if let Some(path) = &u.log_file {
             let mode = self.core.mode;
             properties::check_log_file(path, mode)?;
+            // Events logged before the switch belong to the old file (or the ring snapshot).
+            self.seal_and_wait();
             self.request(|ack| Command::SwitchFile(path.clone(), ack))?;
             *self.log_file.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
         }

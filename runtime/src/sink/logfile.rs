@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::etl::{self, LogfileHeader};
+use crate::etl::{self, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE};
 use crate::session::properties::{LogFileMode, Resolved, SessionKind};
 
 /// Log files open in this process, so that two sessions of one process never share one.
@@ -69,6 +69,9 @@ pub(crate) struct LogFile {
     header: LogfileHeader,
     /// Data buffers already in the file when it was opened (APPEND).
     inherited: u64,
+    /// Added to each buffer's SequenceNumber: the highest one already in the file (APPEND), so
+    /// readers order the appended buffers after the old ones.
+    sequence_base: i64,
     /// Data buffers written to this file by this session, rewrites included.
     written: u64,
     /// NEWFILE counter (the number in the current file's name).
@@ -101,6 +104,7 @@ impl LogFile {
             preallocate: m.contains(LogFileMode::PREALLOCATE),
             header,
             inherited: 0,
+            sequence_base: 0,
             written: 0,
             counter: 1,
             files: Vec::new(),
@@ -164,6 +168,7 @@ impl LogFile {
         let len = file.metadata().map_err(|e| Error::io("cannot read", path, e))?.len();
         self.written = 0;
         self.inherited = 0;
+        self.sequence_base = 0;
         if self.layout == Layout::Append && len > 0 {
             self.adopt_existing(file, path, len)?;
             return Ok(());
@@ -214,6 +219,14 @@ impl LogFile {
         self.header.events_lost = old.events_lost;
         self.header.buffers_lost = old.buffers_lost;
         self.inherited = len.div_ceil(self.buffer_bytes).saturating_sub(1);
+        let mut head = [0u8; BUFFER_HEADER_SIZE];
+        for i in 1..=self.inherited {
+            if file.read_exact_at(&mut head, i * self.buffer_bytes).is_ok() {
+                if let Ok(h) = BufferHeader::parse(&head) {
+                    self.sequence_base = self.sequence_base.max(h.sequence_number);
+                }
+            }
+        }
         // A torn tail from a crash is cut at the last whole buffer.
         file.set_len((self.inherited + 1) * self.buffer_bytes).map_err(|e| Error::io("cannot resize", path, e))?;
         Ok(())
@@ -232,7 +245,13 @@ impl LogFile {
     }
 
     /// Writes one finished buffer where the mode puts it.
-    pub(crate) fn place(&mut self, buffer: &[u8]) -> io::Result<Placed> {
+    pub(crate) fn place(&mut self, buffer: &mut [u8]) -> io::Result<Placed> {
+        if self.sequence_base != 0 {
+            if let Ok(mut h) = BufferHeader::parse(buffer) {
+                h.sequence_number += self.sequence_base;
+                h.write_to(buffer);
+            }
+        }
         let index = match self.layout {
             Layout::Circular => self.written % self.data_slots().unwrap_or(u64::MAX),
             Layout::Sequential | Layout::Append => {
