@@ -160,7 +160,8 @@ fn event(ev: &Event) -> TokenStream {
 /// name from elsewhere fails to compile there.
 pub fn encode(var: &Ident, k: &FieldType, span: Span) -> (TokenStream, Vec<TokenStream>) {
     let pv = private(span);
-    let prim = format_ident!("{}", k.entry.name, span = span);
+    // Only numbers reach the `to_le_bytes` paths, and their names are identifiers.
+    let prim = || format_ident!("{}", k.entry.name, span = span);
     let wide = if k.entry.name == "isize" {
         quote!(i64)
     } else {
@@ -168,8 +169,14 @@ pub fn encode(var: &Ident, k: &FieldType, span: Span) -> (TokenStream, Vec<Token
     };
     if k.optional {
         let f = match k.encoding {
-            Encoding::Le => quote_spanned!(span=> #prim::to_le_bytes),
-            Encoding::Be => quote_spanned!(span=> #prim::to_be_bytes),
+            Encoding::Le => {
+                let prim = prim();
+                quote_spanned!(span=> #prim::to_le_bytes)
+            }
+            Encoding::Be => {
+                let prim = prim();
+                quote_spanned!(span=> #prim::to_be_bytes)
+            }
             Encoding::Widen => quote_spanned!(span=> |v| (v as #wide).to_le_bytes()),
             Encoding::String => {
                 let l = quote!(let #var = #var.as_deref().map(#pv::text););
