@@ -1,0 +1,133 @@
+//! Criterion micro-benchmarks of evtrace's hot paths: the enabled and disabled checks, one write
+//! of the workload event into a private session, XPRESS compression of a 64 KB buffer of real
+//! records, and the clock reads.
+//!
+//! ```text
+//! cargo bench -p evtrace-bench --bench micro
+//! ```
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use evtrace::clock::{self, ClockType};
+use evtrace::etl::read::scan_buffers;
+use evtrace::etl::{compress_buffer, in_type, out_type, EventSchemaBuilder};
+use evtrace::provider::{EnableSettings, Event, EventDescriptor, Provider};
+use evtrace::session::{LogFileMode, Session, SessionProperties};
+
+const TAG: &[u8; 16] = b"0123456789abcdef";
+const LEN: [u8; 2] = 16u16.to_le_bytes();
+
+fn event(provider: &'static Provider) -> &'static Event {
+    let schema = EventSchemaBuilder::new("Sample")
+        .field("counter", in_type::UINT64, 0)
+        .field("thread", in_type::UINT32, 0)
+        .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
+        .build();
+    Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema)
+}
+
+fn data_dir() -> PathBuf {
+    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data"));
+    std::fs::create_dir_all(&d).expect("the bench data directory");
+    d
+}
+
+fn session(name: &str, file: &PathBuf, provider: &'static Provider) -> Session {
+    let _ = std::fs::remove_file(file);
+    let s = Session::start_private(
+        SessionProperties::new(name).log_file(file).mode(LogFileMode::SEQUENTIAL).buffer_size_kb(64).buffers(0, 256),
+    )
+    .expect("a private session");
+    s.enable_provider(provider.guid(), EnableSettings::new(5, 0, 0)).expect("enable");
+    s
+}
+
+fn checks(c: &mut Criterion) {
+    let on = Provider::leak("evtrace-bench-micro-on");
+    let off = Provider::leak("evtrace-bench-micro-off");
+    let (ev_on, ev_off) = (event(on), event(off));
+    let file = data_dir().join("micro-checks.etl");
+    let s = session("evtrace-bench-micro-checks", &file, on);
+    c.bench_function("enabled check (enabled)", |b| b.iter(|| black_box(ev_on.enabled())));
+    c.bench_function("enabled check (disabled)", |b| b.iter(|| black_box(ev_off.enabled())));
+    let _ = s.stop();
+    let _ = std::fs::remove_file(&file);
+}
+
+fn write(c: &mut Criterion) {
+    let provider = Provider::leak("evtrace-bench-micro-write");
+    let ev = event(provider);
+    let file = data_dir().join("micro-write.etl");
+    let s = session("evtrace-bench-micro-write", &file, provider);
+    let thread = 0u32.to_le_bytes();
+    c.bench_function("write workload event, private session, 1 thread", |b| {
+        // Bursts with untimed pauses, so the flusher keeps up and the write path is measured,
+        // not the cost of dropping events when every buffer is full.
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut i = 0u64;
+            while i < iters {
+                let n = (iters - i).min(10_000);
+                let t = Instant::now();
+                for k in i..i + n {
+                    if ev.enabled() {
+                        let _ = ev.write(&[&k.to_le_bytes(), &thread, &LEN, TAG]);
+                    }
+                }
+                timed += t.elapsed();
+                i += n;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            timed
+        })
+    });
+    let stats = s.stop().expect("stop");
+    eprintln!("write bench: events lost {}", stats.events_lost);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// A full 64 KB buffer of workload records, as the session wrote it.
+fn real_buffer() -> Vec<u8> {
+    let provider = Provider::leak("evtrace-bench-micro-xpress");
+    let ev = event(provider);
+    let file = data_dir().join("micro-xpress.etl");
+    let s = session("evtrace-bench-micro-xpress", &file, provider);
+    for k in 0..5_000u64 {
+        let _ = ev.write(&[&k.to_le_bytes(), &(k as u32 % 2).to_le_bytes(), &LEN, TAG]);
+    }
+    let stats = s.stop().expect("stop");
+    let path = stats.files.first().cloned().unwrap_or(file);
+    let data = std::fs::read(&path).expect("the file");
+    let _ = std::fs::remove_file(&path);
+    let scan = scan_buffers(&data);
+    // The first buffer after the header buffer; full, since 5,000 events fill several.
+    let span = scan.buffers.iter().find(|b| b.offset > 0).expect("a data buffer");
+    span.load(&data, scan.nominal).expect("a readable buffer").into_owned()
+}
+
+fn xpress(c: &mut Criterion) {
+    let buf = real_buffer();
+    let mut out = Vec::with_capacity(buf.len());
+    let mut g = c.benchmark_group("xpress");
+    g.throughput(Throughput::Bytes(buf.len() as u64));
+    g.bench_function("compress_buffer 64 KB of workload records", |b| b.iter(|| black_box(compress_buffer(black_box(&buf), &mut out))));
+    g.finish();
+    compress_buffer(&buf, &mut out);
+    eprintln!("xpress: {} -> {} bytes", buf.len(), out.len());
+}
+
+fn clocks(c: &mut Criterion) {
+    c.bench_function("clock PerfCounter (clock_gettime MONOTONIC)", |b| b.iter(|| black_box(clock::monotonic_ns())));
+    c.bench_function("clock SystemTime (clock_gettime REALTIME)", |b| b.iter(|| black_box(clock::filetime_now())));
+    c.bench_function("clock CpuCycle (rdtsc)", |b| b.iter(|| black_box(clock::rdtsc())));
+    c.bench_function("ClockType::now (PerfCounter)", |b| {
+        let ct = black_box(ClockType::PerfCounter.effective());
+        b.iter(|| black_box(ct.now()))
+    });
+}
+
+criterion_group!(benches, checks, write, xpress, clocks);
+criterion_main!(benches);

@@ -1,0 +1,250 @@
+//! `evtrace-bench`: evtrace side by side with LTTng-UST, `tracing` + `tracing-appender` and the
+//! `perfetto-sdk` crate, on one workload, in one run, every figure counted from each system's own
+//! output. See `bench/README.md`.
+//!
+//! ```text
+//! cargo run --release -p evtrace-bench -- --sustain-secs 5
+//! ```
+//!
+//! The parent process measures the disk and runs each system's phases in child processes (this
+//! same binary, `evtrace-bench child ...`), so that peak RSS and global state (a global `tracing`
+//! subscriber, LTTng-UST's constructor, Perfetto's muxer) never mix between systems.
+
+mod drive;
+mod peers;
+mod report;
+mod util;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+/// Benchmarks evtrace against LTTng-UST, tracing + tracing-appender and Perfetto.
+#[derive(Parser, Debug)]
+#[command(name = "evtrace-bench")]
+struct Cli {
+    #[command(flatten)]
+    opts: Opts,
+    /// Install the peers' Debian packages (bench/setup.sh) before measuring.
+    #[arg(long)]
+    install: bool,
+    /// Systems to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "evtrace,lttng,tracing,perfetto")]
+    systems: Vec<System>,
+    /// Skip the dd measurement of the disk.
+    #[arg(long)]
+    no_dd: bool,
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Child {
+    /// Internal: runs one phase of one system and prints `RESULT {json}` on stdout.
+    #[command(hide = true)]
+    Child {
+        /// The system.
+        #[arg(long, value_enum)]
+        system: System,
+        /// The phase.
+        #[arg(long, value_enum)]
+        phase: Phase,
+    },
+}
+
+/// The systems compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum System {
+    /// evtrace, private session, ETL file.
+    Evtrace,
+    /// LTTng-UST 2.13 through lttng-sessiond, CTF trace.
+    Lttng,
+    /// tracing + tracing-subscriber JSON + tracing-appender non-blocking.
+    Tracing,
+    /// perfetto-sdk, in-process backend.
+    Perfetto,
+}
+
+impl System {
+    /// Column title.
+    pub fn title(self) -> &'static str {
+        match self {
+            System::Evtrace => "evtrace",
+            System::Lttng => "LTTng-UST",
+            System::Tracing => "tracing+appender",
+            System::Perfetto => "perfetto",
+        }
+    }
+
+    fn arg(self) -> &'static str {
+        match self {
+            System::Evtrace => "evtrace",
+            System::Lttng => "lttng",
+            System::Tracing => "tracing",
+            System::Perfetto => "perfetto",
+        }
+    }
+}
+
+/// The phases a child runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Phase {
+    /// Disabled event, enabled event in bursts (one and two threads), clock reads.
+    Micro,
+    /// Logging as fast as possible for --sustain-secs, then counting the file.
+    Sustain,
+}
+
+impl Phase {
+    fn arg(self) -> &'static str {
+        match self {
+            Phase::Micro => "micro",
+            Phase::Sustain => "sustain",
+        }
+    }
+}
+
+/// Options every phase shares; the parent passes them on to its children unchanged.
+#[derive(Args, Debug, Clone)]
+pub struct Opts {
+    /// Seconds of sustained logging per system.
+    #[arg(long, default_value_t = 5.0)]
+    pub sustain_secs: f64,
+    /// Writer threads in the sustained run.
+    #[arg(long, default_value_t = 2)]
+    pub sustain_threads: usize,
+    /// Runs of each latency measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Bursts per run in the enabled-event measurements.
+    #[arg(long, default_value_t = 8)]
+    pub bursts: usize,
+    /// Events per burst (per thread).
+    #[arg(long, default_value_t = 10_000)]
+    pub burst_events: u64,
+    /// Least pause between bursts in ms; the pause is also at least twice the burst's own time,
+    /// so each system's consumer (flusher, consumerd, appender worker) can drain its buffers.
+    #[arg(long, default_value_t = 5)]
+    pub gap_ms: u64,
+    /// Events per run of the disabled-event measurement.
+    #[arg(long, default_value_t = 20_000_000)]
+    pub disabled_events: u64,
+    /// Where the log files go (local disk).
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Keep the log files after counting them.
+    #[arg(long)]
+    pub keep: bool,
+    /// Perfetto's trace buffer in KB for the sustained run (the micro run uses 64 MB).
+    #[arg(long, default_value_t = 4096)]
+    pub perfetto_buffer_kb: u32,
+    /// How often the Perfetto child drains the in-process buffer into its file, in ms.
+    #[arg(long, default_value_t = 100)]
+    pub perfetto_drain_ms: u64,
+}
+
+/// The workspace's target directory: on the local disk and ignored by git.
+const DEFAULT_DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data");
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Child::Child { system, phase }) = cli.child {
+        return match peers::run_child(system, phase, &cli.opts) {
+            Ok(v) => {
+                println!("RESULT {v}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("RESULT {}", serde_json::json!({ "error": e }));
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if cli.install {
+        if let Err(e) = util::install_peers() {
+            eprintln!("--install: {e}");
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(&cli.opts.data_dir) {
+        eprintln!("cannot create {}: {e}", cli.opts.data_dir.display());
+        return ExitCode::FAILURE;
+    }
+    let data_dir = std::fs::canonicalize(&cli.opts.data_dir).unwrap_or(cli.opts.data_dir.clone());
+    let opts = Opts { data_dir, ..cli.opts };
+    eprintln!("evtrace-bench: data in {}", opts.data_dir.display());
+
+    let disk = if cli.no_dd { Err("skipped (--no-dd)".to_string()) } else { util::dd_speed(&opts.data_dir) };
+    match &disk {
+        Ok(mbs) => eprintln!("disk: dd 512 MiB with fdatasync: {mbs:.0} MB/s"),
+        Err(e) => eprintln!("disk: dd: {e}"),
+    }
+
+    let mut results: Vec<(System, Result<Value, String>, Result<Value, String>)> = Vec::new();
+    for &system in &cli.systems {
+        if let Err(why) = peers::available(system, &opts) {
+            eprintln!("{}: SKIPPED: {why}", system.title());
+            results.push((system, Err(format!("skipped: {why}")), Err(format!("skipped: {why}"))));
+            continue;
+        }
+        let lttng = if system == System::Lttng { Some(peers::lttng::SessionDaemon::ensure()) } else { None };
+        if let Some(Err(e)) = &lttng {
+            eprintln!("{}: SKIPPED: {e}", system.title());
+            results.push((system, Err(format!("skipped: {e}")), Err(format!("skipped: {e}"))));
+            continue;
+        }
+        let micro = run_phase(system, Phase::Micro, &opts);
+        let sustain = run_phase(system, Phase::Sustain, &opts);
+        // The daemon (if this run started it) stops here, before the next system runs.
+        drop(lttng);
+        results.push((system, micro, sustain));
+    }
+    println!("{}", report::table(&opts, &disk, &results));
+    ExitCode::SUCCESS
+}
+
+/// Runs one phase of one system in a child process and returns its `RESULT` object.
+fn run_phase(system: System, phase: Phase, opts: &Opts) -> Result<Value, String> {
+    eprintln!("{}: {} ...", system.title(), phase.arg());
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        // The shared options belong to the top-level parser, so they come before `child`.
+        .args(opts_to_args(opts))
+        .args(["child", "--system", system.arg(), "--phase", phase.arg()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start the child: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find_map(|l| l.strip_prefix("RESULT "));
+    let value: Value = match line {
+        Some(l) => serde_json::from_str(l).map_err(|e| format!("bad child result: {e}"))?,
+        None => return Err(format!("child exited with {} and no result", out.status)),
+    };
+    if let Some(e) = value.get("error").and_then(Value::as_str) {
+        eprintln!("{}: {}: {e}", system.title(), phase.arg());
+        return Err(e.to_string());
+    }
+    Ok(value)
+}
+
+/// The options as command-line arguments, for a child.
+fn opts_to_args(o: &Opts) -> Vec<String> {
+    let mut v = vec![
+        format!("--sustain-secs={}", o.sustain_secs),
+        format!("--sustain-threads={}", o.sustain_threads),
+        format!("--runs={}", o.runs),
+        format!("--bursts={}", o.bursts),
+        format!("--burst-events={}", o.burst_events),
+        format!("--gap-ms={}", o.gap_ms),
+        format!("--disabled-events={}", o.disabled_events),
+        format!("--data-dir={}", o.data_dir.display()),
+        format!("--perfetto-buffer-kb={}", o.perfetto_buffer_kb),
+        format!("--perfetto-drain-ms={}", o.perfetto_drain_ms),
+    ];
+    if o.keep {
+        v.push("--keep".into());
+    }
+    v
+}

@@ -1,0 +1,176 @@
+//! evtrace: a private session writing an ETL file, read back with `evtrace::etl::read`.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use evtrace::clock::ClockType;
+use evtrace::etl::read::{for_each_record, Record};
+use evtrace::etl::{in_type, out_type, EventSchemaBuilder};
+use evtrace::provider::{EnableSettings, Event, EventDescriptor, Provider};
+use evtrace::session::{LogFileMode, Session, SessionProperties};
+use evtrace::Guid;
+use serde_json::{json, Value};
+
+use crate::drive::{self, Workload, TAG};
+use crate::util::{self, Mapped};
+use crate::Opts;
+
+/// The benchmark's provider and its one event, made once per process.
+fn site() -> (&'static Provider, &'static Event) {
+    static SITE: OnceLock<(&'static Provider, &'static Event)> = OnceLock::new();
+    *SITE.get_or_init(|| {
+        let provider = Provider::leak("evtrace-bench");
+        let schema = EventSchemaBuilder::new("Sample")
+            .field("counter", in_type::UINT64, 0)
+            .field("thread", in_type::UINT32, 0)
+            .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
+            .build();
+        let event = Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema);
+        (provider, event)
+    })
+}
+
+/// The workload event at its call site. All of evtrace's event code is in this one function, so
+/// that it can switch to the macros when they land.
+#[inline(always)]
+fn log_one(event: &'static Event, counter: u64, thread: &[u8; 4]) {
+    const LEN: [u8; 2] = (TAG.len() as u16).to_le_bytes();
+    if event.enabled() {
+        // A lost event is counted by the session (EventsLost); the caller has nothing to do.
+        let _ = event.write(&[&counter.to_le_bytes(), thread, &LEN, TAG]);
+    }
+}
+
+struct Evtrace(&'static Event);
+
+impl Workload for Evtrace {
+    fn write_n(&self, start: u64, n: u64, thread: u32) {
+        let t = thread.to_le_bytes();
+        for i in start..start + n {
+            log_one(self.0, i, &t);
+        }
+    }
+}
+
+fn clock_name(c: ClockType) -> &'static str {
+    match c {
+        ClockType::PerfCounter => "PerfCounter",
+        ClockType::SystemTime => "SystemTime",
+        ClockType::CpuCycle => "CpuCycle",
+    }
+}
+
+/// Starts a private session on `file` with the benchmark provider enabled.
+fn start(name: &str, file: &Path, clock: ClockType, buffers: Option<(u32, u32)>) -> Result<Session, String> {
+    let _ = std::fs::remove_file(file);
+    let mut props = SessionProperties::new(name).log_file(file).mode(LogFileMode::SEQUENTIAL).clock(clock);
+    if let Some((min, max)) = buffers {
+        props = props.buffer_size_kb(64).buffers(min, max);
+    }
+    let session = Session::start_private(props).map_err(|e| format!("start_private: {e}"))?;
+    session.enable_provider(site().0.guid(), EnableSettings::new(5, 0, 0)).map_err(|e| format!("enable_provider: {e}"))?;
+    Ok(session)
+}
+
+/// Stops the session and counts the workload events in its file(s). Returns (recorded, lost per
+/// the session, bytes on disk, files).
+fn stop_and_count(session: Session, file: &Path) -> Result<(u64, u64, u64, Vec<PathBuf>), String> {
+    let stats = session.stop().map_err(|e| format!("stop: {e}"))?;
+    let files = if stats.files.is_empty() { vec![stats.log_file.clone().unwrap_or_else(|| file.to_path_buf())] } else { stats.files.clone() };
+    let mut recorded = 0;
+    let mut bytes = 0;
+    for f in &files {
+        recorded += count_events(f, site().0.guid())?;
+        bytes += util::disk_bytes(f);
+    }
+    Ok((recorded, stats.events_lost, bytes, files))
+}
+
+/// Workload events (provider and event id 1) in an ETL file, read back with the ETL reader.
+pub fn count_events(path: &Path, provider: Guid) -> Result<u64, String> {
+    let map = Mapped::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut n = 0u64;
+    let scan = for_each_record(map.bytes(), |_, r| {
+        if let Record::Event(e) = &r.record {
+            if e.header.provider_id == provider && e.header.descriptor.id == 1 {
+                n += 1;
+            }
+        }
+    });
+    if let Some(p) = scan.problems.first() {
+        eprintln!("evtrace: {}: {} problem(s) reading the file back, first: {p:?}", path.display(), scan.problems.len());
+    }
+    Ok(n)
+}
+
+/// Disabled event, then for each clock type an enabled private session measured in bursts (two
+/// threads as well on the default clock), each session's file counted back.
+pub fn micro(opts: &Opts) -> Result<Value, String> {
+    let (_, event) = site();
+    let w = Evtrace(event);
+    let disabled = drive::disabled_ns(&w, opts);
+    let (mono, real, tsc) = drive::clock_reads(opts);
+    let mut enabled = Vec::new();
+    let (mut attempted, mut recorded, mut lost) = (0u64, 0u64, 0u64);
+    let (mut one, mut two) = (0.0, 0.0);
+    for (clock, row, read) in [(ClockType::PerfCounter, "mono", mono), (ClockType::SystemTime, "real", real), (ClockType::CpuCycle, "tsc", tsc)] {
+        let file = opts.data_dir.join(format!("evtrace-micro-{}.etl", clock_name(clock)));
+        // 256 x 64 KB: room for several bursts even if the flusher is held up by the other load
+        // on the machine, so the figure is the write path, not dropping.
+        let session = start(&format!("evtrace-bench-micro-{}", clock_name(clock)), &file, clock, Some((0, 256)))?;
+        let b1 = drive::bursts(&w, 1, opts, attempted, &mut || {});
+        attempted += b1.attempted;
+        if clock == ClockType::PerfCounter {
+            one = b1.events_per_sec;
+            let b2 = drive::bursts(&w, 2, opts, attempted, &mut || {});
+            attempted += b2.attempted;
+            two = b2.events_per_sec;
+        }
+        let (rec, l, _, files) = stop_and_count(session, &file)?;
+        recorded += rec;
+        lost += l;
+        enabled.push(json!({ "row": row, "label": clock_name(clock), "ns": b1.ns_per_event, "clock_read_ns": read }));
+        for f in files {
+            util::cleanup(&f, opts.keep);
+        }
+    }
+    Ok(json!({
+        "disabled_ns": disabled,
+        "clock": { "mono": mono, "real": real, "tsc": tsc },
+        "enabled": enabled,
+        "one_thread_eps": one,
+        "two_thread_eps": two,
+        "micro_attempted": attempted,
+        "micro_recorded": recorded,
+        "micro_lost_reported": lost,
+    }))
+}
+
+/// The default private session (64 KB buffers, default minimum and maximum) logging for
+/// --sustain-secs; events counted from the file, losses from the session's EventsLost.
+pub fn sustain(opts: &Opts) -> Result<Value, String> {
+    let (_, event) = site();
+    let w = Evtrace(event);
+    let file = opts.data_dir.join("evtrace-sustain.etl");
+    let session = start("evtrace-bench-sustain", &file, ClockType::PerfCounter, None)?;
+    let (attempted, elapsed) = drive::sustain(&w, opts.sustain_threads, opts.sustain_secs, &mut || {}, Duration::from_millis(50));
+    let rss = util::peak_rss_kb();
+    let t = std::time::Instant::now();
+    let (recorded, lost, bytes, files) = stop_and_count(session, &file)?;
+    let count_secs = t.elapsed().as_secs_f64();
+    for f in files {
+        util::cleanup(&f, opts.keep);
+    }
+    Ok(json!({
+        "threads": opts.sustain_threads,
+        "secs": elapsed.as_secs_f64(),
+        "attempted": attempted,
+        "recorded": recorded,
+        "lost_reported": lost,
+        "lost_how": "session EventsLost",
+        "bytes": bytes,
+        "rss_kb": rss,
+        "count_secs": count_secs,
+    }))
+}
