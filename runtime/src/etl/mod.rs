@@ -29,6 +29,7 @@ mod event;
 mod header;
 pub mod layout;
 mod message;
+pub mod message_format;
 pub mod read;
 mod time;
 pub mod tracelogging;
