@@ -84,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let schema = EventSchemaBuilder::new("Sample")
         .field("counter", in_type::UINT64, 0)
         .field("thread", in_type::UINT32, 0)
-        .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
+        .field("tag", in_type::ANSI_STRING, out_type::UTF8)
         .build();
     let event = Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema);
 
@@ -126,11 +126,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let n = per_thread + u64::from(t < extra);
                 s.spawn(move || {
                     let tag = b"loadgen-payload!";
-                    let len = (tag.len() as u16).to_le_bytes();
                     let thread = (t as u32).to_le_bytes();
                     let mut ok = 0u64;
                     for i in 0..n {
-                        if event.enabled() && event.write(&[&i.to_le_bytes(), &thread, &len, tag]).is_ok() {
+                        if event.enabled() && event.write(&[&i.to_le_bytes(), &thread, tag, &[0]]).is_ok() {
                             ok += 1;
                         }
                     }

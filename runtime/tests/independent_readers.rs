@@ -4,6 +4,7 @@
 //! Needs a Python with both packages: `pip install etl-parser dissect.etl`, then point
 //! `EVTRACE_PYTHON` at that interpreter (default `python3`). Skips, saying why, without one.
 
+mod recording;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -238,4 +239,58 @@ fn dissect_util_lzxpress_expands_our_streams() {
         assert_eq!(&out.stdout, data, "input {i}");
         std::fs::remove_file(cpath).ok();
     }
+}
+
+/// A file written by a real private session (two threads, per-processor buffers) reads the same
+/// in both independent readers as in ours: event count, names and field values.
+#[test]
+fn independent_readers_agree_with_ours_on_a_session_file() {
+    let Some(py) = python() else { return };
+    use evtrace_runtime::session::Session;
+    let d = recording::dir("independent-session");
+    let file = d.join("session.etl");
+    let w = recording::Workload::new("Evtrace-Test-Independent");
+    let s = Session::start_private(recording::props("independent", &file).buffer_size_kb(16).buffers(0, 512)).unwrap();
+    w.enable(&s);
+    std::thread::scope(|sc| {
+        for t in 0..2u32 {
+            let w = &w;
+            sc.spawn(move || {
+                for i in 0..3000 {
+                    assert!(w.write(i, t));
+                }
+            });
+        }
+    });
+    let stats = s.stop().unwrap();
+    assert_eq!(stats.events_lost, 0);
+    let ours = recording::read(&[file.clone()]);
+    assert_eq!(ours.samples.len(), 6000);
+    let mut ours_sorted = ours.samples.clone();
+    ours_sorted.sort_unstable();
+
+    let v = run(&py, &file, &[]);
+    let p = &v["etl_parser"];
+    assert!(p.get("fatal").is_none(), "etl-parser failed: {p}");
+    let mut theirs: Vec<(u32, u64)> = p["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "Sample")
+        .map(|e| {
+            let f = &e["fields"];
+            assert_eq!(f["tag"], "payload-16-bytes", "{e}");
+            (f["thread"].as_u64().unwrap() as u32, f["counter"].as_u64().unwrap())
+        })
+        .collect();
+    theirs.sort_unstable();
+    assert_eq!(theirs.len(), ours_sorted.len(), "etl-parser event count");
+    assert!(theirs == ours_sorted, "etl-parser field values differ from ours");
+
+    let dis = &v["dissect"];
+    assert!(dis.get("fatal").is_none(), "dissect.etl failed: {dis}");
+    let events = dis["records"].as_array().unwrap().iter().filter(|r| r["kind"] == "EventHeader").count();
+    assert_eq!(events, 6000, "dissect.etl event count");
+    assert_eq!(dis["header"]["buffers_written"], stats.buffers_written + 1);
+    std::fs::remove_dir_all(d).ok();
 }

@@ -28,7 +28,7 @@ impl Workload {
         let schema = EventSchemaBuilder::new("Sample")
             .field("counter", in_type::UINT64, 0)
             .field("thread", in_type::UINT32, 0)
-            .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
+            .field("tag", in_type::ANSI_STRING, out_type::UTF8)
             .build();
         let event = Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema);
         Workload { provider, event }
@@ -42,7 +42,7 @@ impl Workload {
     pub fn write(&self, counter: u64, thread: u32) -> bool {
         let tag = b"payload-16-bytes";
         self.event
-            .write(&[&counter.to_le_bytes(), &thread.to_le_bytes(), &(tag.len() as u16).to_le_bytes(), tag])
+            .write(&[&counter.to_le_bytes(), &thread.to_le_bytes(), tag, &[0]])
             .is_ok()
     }
 }
