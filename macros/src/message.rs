@@ -149,7 +149,12 @@ fn arg_type(a: &Arg) -> Option<Type> {
     if let Some(t) = &a.ty {
         return Some(t.clone());
     }
-    let Expr::Lit(ExprLit { lit, .. }) = &a.expr else {
+    // A negative literal is a negation of one.
+    let lit_expr = match &a.expr {
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => &*u.expr,
+        e => e,
+    };
+    let Expr::Lit(ExprLit { lit, .. }) = lit_expr else {
         return None;
     };
     let s = match lit {
@@ -232,6 +237,13 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
         let Some(kind) = crate::parse::field_type(&ty, &mut errors) else {
             continue;
         };
+        if kind.optional {
+            // The metadata cannot tell an Option from a slice, so `{}` could not show it.
+            errors.add(
+                &ty,
+                "an Option cannot be a message argument; pass the value or write an event",
+            );
+        }
         if specs.get(i) == Some(&Spec::Hex) && !kind.is_hexable() {
             errors.add(
                 &ty,
