@@ -26,7 +26,15 @@ fn event(provider: &'static Provider) -> &'static Event {
         .field("thread", in_type::UINT32, 0)
         .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
         .build();
-    Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema)
+    Event::leak(
+        provider,
+        EventDescriptor {
+            id: 1,
+            level: 4,
+            ..Default::default()
+        },
+        schema,
+    )
 }
 
 fn data_dir() -> PathBuf {
@@ -38,10 +46,15 @@ fn data_dir() -> PathBuf {
 fn session(name: &str, file: &PathBuf, provider: &'static Provider) -> Session {
     let _ = std::fs::remove_file(file);
     let s = Session::start_private(
-        SessionProperties::new(name).log_file(file).mode(LogFileMode::SEQUENTIAL).buffer_size_kb(64).buffers(0, 256),
+        SessionProperties::new(name)
+            .log_file(file)
+            .mode(LogFileMode::SEQUENTIAL)
+            .buffer_size_kb(64)
+            .buffers(0, 256),
     )
     .expect("a private session");
-    s.enable_provider(provider.guid(), EnableSettings::new(5, 0, 0)).expect("enable");
+    s.enable_provider(provider.guid(), EnableSettings::new(5, 0, 0))
+        .expect("enable");
     s
 }
 
@@ -51,8 +64,12 @@ fn checks(c: &mut Criterion) {
     let (ev_on, ev_off) = (event(on), event(off));
     let file = data_dir().join("micro-checks.etl");
     let s = session("evtrace-bench-micro-checks", &file, on);
-    c.bench_function("enabled check (enabled)", |b| b.iter(|| black_box(ev_on.enabled())));
-    c.bench_function("enabled check (disabled)", |b| b.iter(|| black_box(ev_off.enabled())));
+    c.bench_function("enabled check (enabled)", |b| {
+        b.iter(|| black_box(ev_on.enabled()))
+    });
+    c.bench_function("enabled check (disabled)", |b| {
+        b.iter(|| black_box(ev_off.enabled()))
+    });
     let _ = s.stop();
     let _ = std::fs::remove_file(&file);
 }
@@ -104,8 +121,14 @@ fn real_buffer() -> Vec<u8> {
     let _ = std::fs::remove_file(&path);
     let scan = scan_buffers(&data);
     // The first buffer after the header buffer; full, since 5,000 events fill several.
-    let span = scan.buffers.iter().find(|b| b.offset > 0).expect("a data buffer");
-    span.load(&data, scan.nominal).expect("a readable buffer").into_owned()
+    let span = scan
+        .buffers
+        .iter()
+        .find(|b| b.offset > 0)
+        .expect("a data buffer");
+    span.load(&data, scan.nominal)
+        .expect("a readable buffer")
+        .into_owned()
 }
 
 fn xpress(c: &mut Criterion) {
@@ -113,16 +136,24 @@ fn xpress(c: &mut Criterion) {
     let mut out = Vec::with_capacity(buf.len());
     let mut g = c.benchmark_group("xpress");
     g.throughput(Throughput::Bytes(buf.len() as u64));
-    g.bench_function("compress_buffer 64 KB of workload records", |b| b.iter(|| black_box(compress_buffer(black_box(&buf), &mut out))));
+    g.bench_function("compress_buffer 64 KB of workload records", |b| {
+        b.iter(|| black_box(compress_buffer(black_box(&buf), &mut out)))
+    });
     g.finish();
     compress_buffer(&buf, &mut out);
     eprintln!("xpress: {} -> {} bytes", buf.len(), out.len());
 }
 
 fn clocks(c: &mut Criterion) {
-    c.bench_function("clock PerfCounter (clock_gettime MONOTONIC)", |b| b.iter(|| black_box(clock::monotonic_ns())));
-    c.bench_function("clock SystemTime (clock_gettime REALTIME)", |b| b.iter(|| black_box(clock::filetime_now())));
-    c.bench_function("clock CpuCycle (rdtsc)", |b| b.iter(|| black_box(clock::rdtsc())));
+    c.bench_function("clock PerfCounter (clock_gettime MONOTONIC)", |b| {
+        b.iter(|| black_box(clock::monotonic_ns()))
+    });
+    c.bench_function("clock SystemTime (clock_gettime REALTIME)", |b| {
+        b.iter(|| black_box(clock::filetime_now()))
+    });
+    c.bench_function("clock CpuCycle (rdtsc)", |b| {
+        b.iter(|| black_box(clock::rdtsc()))
+    });
     c.bench_function("ClockType::now (PerfCounter)", |b| {
         let ct = black_box(ClockType::PerfCounter.effective());
         b.iter(|| black_box(ct.now()))

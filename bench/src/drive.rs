@@ -22,7 +22,9 @@ pub trait Workload: Sync {
 
 /// Pins the calling thread to one processor, so "two threads on two cores" is what it says.
 pub fn pin_to_cpu(cpu: usize) {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     // SAFETY: `set` is a properly sized, zero-initialised cpu_set_t and pid 0 means this thread.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -76,16 +78,21 @@ pub struct Bursts {
 /// twice the burst's own time, which leaves the system's consumer time to drain its buffers, so
 /// the figure is the write path and not the cost of dropping. `poll` runs on the calling thread
 /// while the writers work (Perfetto drains its buffer there).
-pub fn bursts(w: &dyn Workload, threads: usize, opts: &Opts, first: u64, poll: &mut dyn FnMut()) -> Bursts {
+pub fn bursts(
+    w: &dyn Workload,
+    threads: usize,
+    opts: &Opts,
+    first: u64,
+    poll: &mut dyn FnMut(),
+) -> Bursts {
     let threads = threads.max(1);
     let runs = opts.runs.max(1);
     let bursts = opts.bursts.max(1);
     let n = opts.burst_events.max(1);
     // Per run and burst: the longest writer time, and the sum of all writers' times.
-    let longest: Vec<AtomicU64> = (0..runs * bursts).map(|_| AtomicU64::new(0)).collect();
-    let total: Vec<AtomicU64> = (0..runs * bursts).map(|_| AtomicU64::new(0)).collect();
+    let longest: Vec<AtomicU64> = (0..=runs * bursts).map(|_| AtomicU64::new(0)).collect();
+    let total: Vec<AtomicU64> = (0..=runs * bursts).map(|_| AtomicU64::new(0)).collect();
     let barrier = Barrier::new(threads);
-    let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -93,7 +100,8 @@ pub fn bursts(w: &dyn Workload, threads: usize, opts: &Opts, first: u64, poll: &
                 s.spawn(move || {
                     pin_to_cpu(t);
                     let mut next = first + t as u64 * (1 << 40);
-                    for slot in 0..runs * bursts {
+                    // Slot 0 is a warm-up burst (caches, page faults in fresh buffers), not counted.
+                    for slot in 0..=runs * bursts {
                         barrier.wait();
                         let t0 = Instant::now();
                         w.write_n(next, n, t as u32);
@@ -104,7 +112,9 @@ pub fn bursts(w: &dyn Workload, threads: usize, opts: &Opts, first: u64, poll: &
                         barrier.wait();
                         if t == 0 {
                             let burst = Duration::from_nanos(longest[slot].load(Ordering::Relaxed));
-                            std::thread::sleep(burst.mul_f64(2.0).max(Duration::from_millis(opts.gap_ms)));
+                            std::thread::sleep(
+                                burst.mul_f64(2.0).max(Duration::from_millis(opts.gap_ms)),
+                            );
                         }
                     }
                 })
@@ -114,13 +124,15 @@ pub fn bursts(w: &dyn Workload, threads: usize, opts: &Opts, first: u64, poll: &
             poll();
             std::thread::sleep(Duration::from_millis(opts.perfetto_drain_ms.clamp(1, 1000)));
         }
-        done.store(true, Ordering::Relaxed);
     });
     let mut ns = Vec::new();
     let mut rate = Vec::new();
     for r in 0..runs {
-        let slots = r * bursts..(r + 1) * bursts;
-        let wall: u64 = slots.clone().map(|i| longest[i].load(Ordering::Relaxed)).sum();
+        let slots = 1 + r * bursts..1 + (r + 1) * bursts;
+        let wall: u64 = slots
+            .clone()
+            .map(|i| longest[i].load(Ordering::Relaxed))
+            .sum();
         let busy: u64 = slots.map(|i| total[i].load(Ordering::Relaxed)).sum();
         let events = (threads as u64 * bursts as u64 * n) as f64;
         ns.push(busy as f64 / events);
@@ -129,13 +141,19 @@ pub fn bursts(w: &dyn Workload, threads: usize, opts: &Opts, first: u64, poll: &
     Bursts {
         ns_per_event: median(&mut ns),
         events_per_sec: median(&mut rate),
-        attempted: (threads * runs * bursts) as u64 * n,
+        attempted: (threads * (runs * bursts + 1)) as u64 * n,
     }
 }
 
 /// Sustained logging: `threads` pinned writers log as fast as they can for `secs`; returns the
 /// events attempted and the time they took. `poll` runs on the calling thread meanwhile.
-pub fn sustain(w: &dyn Workload, threads: usize, secs: f64, poll: &mut dyn FnMut(), poll_every: Duration) -> (u64, Duration) {
+pub fn sustain(
+    w: &dyn Workload,
+    threads: usize,
+    secs: f64,
+    poll: &mut dyn FnMut(),
+    poll_every: Duration,
+) -> (u64, Duration) {
     let stop = AtomicBool::new(false);
     let attempted = AtomicU64::new(0);
     let start = Instant::now();
@@ -176,10 +194,15 @@ pub fn sustain(w: &dyn Workload, threads: usize, secs: f64, poll: &mut dyn FnMut
 pub fn clock_reads(opts: &Opts) -> (f64, f64, f64) {
     const N: u64 = 2_000_000;
     fn gettime(clock: libc::clockid_t) -> i64 {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: `ts` is a valid, writable timespec and the clock ids used exist on Linux.
         unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec.wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec)
+        ts.tv_sec
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec)
     }
     let time = |f: &dyn Fn() -> i64| {
         let mut v: Vec<f64> = (0..opts.runs.max(1))

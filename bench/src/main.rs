@@ -31,7 +31,12 @@ struct Cli {
     #[arg(long)]
     install: bool,
     /// Systems to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "evtrace,lttng,tracing,perfetto")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "evtrace,lttng,tracing,perfetto"
+    )]
     systems: Vec<System>,
     /// Skip the dd measurement of the disk.
     #[arg(long)]
@@ -172,26 +177,45 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let data_dir = std::fs::canonicalize(&cli.opts.data_dir).unwrap_or(cli.opts.data_dir.clone());
-    let opts = Opts { data_dir, ..cli.opts };
+    let opts = Opts {
+        data_dir,
+        ..cli.opts
+    };
     eprintln!("evtrace-bench: data in {}", opts.data_dir.display());
 
-    let disk = if cli.no_dd { Err("skipped (--no-dd)".to_string()) } else { util::dd_speed(&opts.data_dir) };
+    let disk = if cli.no_dd {
+        Err("skipped (--no-dd)".to_string())
+    } else {
+        util::dd_speed(&opts.data_dir)
+    };
     match &disk {
         Ok(mbs) => eprintln!("disk: dd 512 MiB with fdatasync: {mbs:.0} MB/s"),
         Err(e) => eprintln!("disk: dd: {e}"),
     }
 
-    let mut results: Vec<(System, Result<Value, String>, Result<Value, String>)> = Vec::new();
+    let mut results: Vec<(System, report::Outcome, report::Outcome)> = Vec::new();
     for &system in &cli.systems {
         if let Err(why) = peers::available(system, &opts) {
             eprintln!("{}: SKIPPED: {why}", system.title());
-            results.push((system, Err(format!("skipped: {why}")), Err(format!("skipped: {why}"))));
+            results.push((
+                system,
+                Err(format!("skipped: {why}")),
+                Err(format!("skipped: {why}")),
+            ));
             continue;
         }
-        let lttng = if system == System::Lttng { Some(peers::lttng::SessionDaemon::ensure()) } else { None };
+        let lttng = if system == System::Lttng {
+            Some(peers::lttng::SessionDaemon::ensure())
+        } else {
+            None
+        };
         if let Some(Err(e)) = &lttng {
             eprintln!("{}: SKIPPED: {e}", system.title());
-            results.push((system, Err(format!("skipped: {e}")), Err(format!("skipped: {e}"))));
+            results.push((
+                system,
+                Err(format!("skipped: {e}")),
+                Err(format!("skipped: {e}")),
+            ));
             continue;
         }
         let micro = run_phase(system, Phase::Micro, &opts);

@@ -9,7 +9,8 @@ use crate::{Opts, System};
 const LABEL: usize = 52;
 const CELL: usize = 18;
 
-type Outcome = Result<Value, String>;
+/// A phase's result object, or why there is none.
+pub type Outcome = Result<Value, String>;
 
 fn f(v: &Value, path: &[&str]) -> Option<f64> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_f64()
@@ -24,7 +25,12 @@ fn rate(eps: f64) -> String {
 }
 
 /// One row: `cell` makes the text of a column from that system's result, or `None` for "-".
-fn row(out: &mut String, label: &str, results: &[(System, Outcome)], cell: impl Fn(&Value) -> Option<String>) {
+fn row(
+    out: &mut String,
+    label: &str,
+    results: &[(System, Outcome)],
+    cell: impl Fn(&Value) -> Option<String>,
+) {
     let _ = write!(out, "{label:<LABEL$}");
     for (_, r) in results {
         let text = match r {
@@ -38,7 +44,11 @@ fn row(out: &mut String, label: &str, results: &[(System, Outcome)], cell: impl 
 }
 
 /// The whole report.
-pub fn table(opts: &Opts, disk: &Result<f64, String>, results: &[(System, Outcome, Outcome)]) -> String {
+pub fn table(
+    opts: &Opts,
+    disk: &Result<f64, String>,
+    results: &[(System, Outcome, Outcome)],
+) -> String {
     let micro: Vec<(System, Outcome)> = results.iter().map(|(s, m, _)| (*s, m.clone())).collect();
     let sustain: Vec<(System, Outcome)> = results.iter().map(|(s, _, x)| (*s, x.clone())).collect();
     let mut out = String::new();
@@ -54,7 +64,12 @@ pub fn table(opts: &Opts, disk: &Result<f64, String>, results: &[(System, Outcom
     out.push('\n');
     let _ = writeln!(out, "{}", "-".repeat(LABEL + (CELL + 1) * results.len()));
 
-    row(&mut out, "disabled event (no session), ns/event", &micro, |v| f(v, &["disabled_ns"]).map(|x| format!("{x:.2}")));
+    row(
+        &mut out,
+        "disabled event (no session), ns/event",
+        &micro,
+        |v| f(v, &["disabled_ns"]).map(|x| format!("{x:.2}")),
+    );
     let rows = [
         ("mono", "PerfCounter", "clock_gettime(MONOTONIC)"),
         ("real", "SystemTime", "clock_gettime(REALTIME)"),
@@ -62,45 +77,129 @@ pub fn table(opts: &Opts, disk: &Result<f64, String>, results: &[(System, Outcom
     ];
     for (key, clock, read) in rows {
         let entry = |v: &Value| -> Option<Value> {
-            v.get("enabled")?.as_array()?.iter().find(|e| e.get("row").and_then(Value::as_str) == Some(key)).cloned()
+            v.get("enabled")?
+                .as_array()?
+                .iter()
+                .find(|e| e.get("row").and_then(Value::as_str) == Some(key))
+                .cloned()
         };
-        row(&mut out, &format!("enabled, 1 thread, ns/event, clock {clock}"), &micro, |v| {
-            let e = entry(v)?;
-            let ns = f(&e, &["ns"])?;
-            let label = e.get("label").and_then(Value::as_str).unwrap_or("");
-            Some(if label == clock { format!("{ns:.1}") } else { format!("{ns:.1} ({label})") })
-        });
-        row(&mut out, &format!("  {read}, ns (same process)"), &micro, |v| f(v, &["clock", key]).map(|x| format!("{x:.1}")));
+        row(
+            &mut out,
+            &format!("enabled, 1 thread, ns/event, clock {clock}"),
+            &micro,
+            |v| {
+                let e = entry(v)?;
+                let ns = f(&e, &["ns"])?;
+                let label = e.get("label").and_then(Value::as_str).unwrap_or("");
+                Some(if label == clock {
+                    format!("{ns:.1}")
+                } else {
+                    format!("{ns:.1} ({label})")
+                })
+            },
+        );
+        row(
+            &mut out,
+            &format!("  {read}, ns (same process)"),
+            &micro,
+            |v| f(v, &["clock", key]).map(|x| format!("{x:.1}")),
+        );
         row(&mut out, "  cost beyond the clock read, ns", &micro, |v| {
             let e = entry(v)?;
-            Some(format!("{:.1}", f(&e, &["ns"])? - f(&e, &["clock_read_ns"])?))
+            Some(format!(
+                "{:.1}",
+                f(&e, &["ns"])? - f(&e, &["clock_read_ns"])?
+            ))
         });
     }
-    row(&mut out, "1 thread, events/s (bursts)", &micro, |v| f(v, &["one_thread_eps"]).map(rate));
-    row(&mut out, "2 threads on 2 cores, events/s (bursts)", &micro, |v| f(v, &["two_thread_eps"]).map(rate));
-    row(&mut out, "2 threads / 1 thread", &micro, |v| Some(format!("{:.2}x", f(v, &["two_thread_eps"])? / f(v, &["one_thread_eps"])?)));
-    row(&mut out, "latency runs: recorded / attempted (read back)", &micro, |v| {
-        Some(format!("{:.2}%", 100.0 * f(v, &["micro_recorded"])? / f(v, &["micro_attempted"])?))
+    row(&mut out, "1 thread, events/s (bursts)", &micro, |v| {
+        f(v, &["one_thread_eps"]).map(rate)
     });
-    row(&mut out, "latency runs: losses the system reported", &micro, |v| {
-        Some(v.get("micro_lost_reported")?.as_u64().map_or("n/a".into(), |n| n.to_string()))
+    row(
+        &mut out,
+        "2 threads on 2 cores, events/s (bursts)",
+        &micro,
+        |v| f(v, &["two_thread_eps"]).map(rate),
+    );
+    row(&mut out, "2 threads / 1 thread", &micro, |v| {
+        Some(format!(
+            "{:.2}x",
+            f(v, &["two_thread_eps"])? / f(v, &["one_thread_eps"])?
+        ))
     });
+    row(
+        &mut out,
+        "latency runs: recorded / attempted (read back)",
+        &micro,
+        |v| {
+            Some(format!(
+                "{:.2}%",
+                100.0 * f(v, &["micro_recorded"])? / f(v, &["micro_attempted"])?
+            ))
+        },
+    );
+    row(
+        &mut out,
+        "latency runs: losses the system reported",
+        &micro,
+        |v| {
+            Some(
+                v.get("micro_lost_reported")?
+                    .as_u64()
+                    .map_or("n/a".into(), |n| n.to_string()),
+            )
+        },
+    );
 
     let threads = opts.sustain_threads;
-    let _ = writeln!(out, "sustained: {threads} threads for {} s, file on local disk, default settings", opts.sustain_secs);
+    let _ = writeln!(
+        out,
+        "sustained: {threads} threads for {} s, file on local disk, default settings",
+        opts.sustain_secs
+    );
     let per_sec = |v: &Value, k: &str| Some(f(v, &[k])? / f(v, &["secs"])?);
-    row(&mut out, "  events/s recorded (counted from the output)", &sustain, |v| per_sec(v, "recorded").map(rate));
-    row(&mut out, "  events/s attempted", &sustain, |v| per_sec(v, "attempted").map(rate));
-    row(&mut out, "  recorded / attempted", &sustain, |v| Some(format!("{:.1}%", 100.0 * f(v, &["recorded"])? / f(v, &["attempted"])?)));
-    row(&mut out, "  bytes/event on disk", &sustain, |v| Some(format!("{:.1}", f(v, &["bytes"])? / f(v, &["recorded"])?.max(1.0))));
-    row(&mut out, "  MB/s written", &sustain, |v| Some(format!("{:.0}", f(v, &["bytes"])? / f(v, &["secs"])? / 1e6)));
-    row(&mut out, "  EventsLost reported", &sustain, |v| Some(v.get("lost_reported")?.as_u64().map_or("none".into(), |n| n.to_string())));
-    row(&mut out, "  silent loss (attempted - recorded - reported)", &sustain, |v| {
-        let a = v.get("attempted")?.as_u64()?;
-        let r = v.get("recorded")?.as_u64()?;
-        let l = v.get("lost_reported").and_then(Value::as_u64).unwrap_or(0);
-        Some(format!("{}", a as i128 - r as i128 - l as i128))
+    row(
+        &mut out,
+        "  events/s recorded (counted from the output)",
+        &sustain,
+        |v| per_sec(v, "recorded").map(rate),
+    );
+    row(&mut out, "  events/s attempted", &sustain, |v| {
+        per_sec(v, "attempted").map(rate)
     });
+    row(&mut out, "  recorded / attempted", &sustain, |v| {
+        Some(format!(
+            "{:.1}%",
+            100.0 * f(v, &["recorded"])? / f(v, &["attempted"])?
+        ))
+    });
+    row(&mut out, "  bytes/event on disk", &sustain, |v| {
+        Some(format!(
+            "{:.1}",
+            f(v, &["bytes"])? / f(v, &["recorded"])?.max(1.0)
+        ))
+    });
+    row(&mut out, "  MB/s written", &sustain, |v| {
+        Some(format!("{:.0}", f(v, &["bytes"])? / f(v, &["secs"])? / 1e6))
+    });
+    row(&mut out, "  EventsLost reported", &sustain, |v| {
+        Some(
+            v.get("lost_reported")?
+                .as_u64()
+                .map_or("none".into(), |n| n.to_string()),
+        )
+    });
+    row(
+        &mut out,
+        "  silent loss (attempted - recorded - reported)",
+        &sustain,
+        |v| {
+            let a = v.get("attempted")?.as_u64()?;
+            let r = v.get("recorded")?.as_u64()?;
+            let l = v.get("lost_reported").and_then(Value::as_u64).unwrap_or(0);
+            Some(format!("{}", a as i128 - r as i128 - l as i128))
+        },
+    );
     row(&mut out, "  peak RSS (VmHWM), MB", &sustain, |v| {
         let own = f(v, &["rss_kb"])? / 1024.0;
         Some(match f(v, &["extra_rss_kb"]) {
@@ -108,11 +207,16 @@ pub fn table(opts: &Opts, disk: &Result<f64, String>, results: &[(System, Outcom
             None => format!("{own:.0}"),
         })
     });
-    row(&mut out, "  reading the output back, s", &sustain, |v| f(v, &["count_secs"]).map(|x| format!("{x:.1}")));
+    row(&mut out, "  reading the output back, s", &sustain, |v| {
+        f(v, &["count_secs"]).map(|x| format!("{x:.1}"))
+    });
     let _ = writeln!(out, "{}", "-".repeat(LABEL + (CELL + 1) * results.len()));
     match disk {
         Ok(mbs) => {
-            let _ = writeln!(out, "raw disk write, same run: dd bs=1M count=512 conv=fdatasync = {mbs:.0} MB/s");
+            let _ = writeln!(
+                out,
+                "raw disk write, same run: dd bs=1M count=512 conv=fdatasync = {mbs:.0} MB/s"
+            );
         }
         Err(e) => {
             let _ = writeln!(out, "raw disk write: {e}");
@@ -135,7 +239,7 @@ notes:
   then a pause of at least {gap} ms and twice the burst's time so the system's consumer drains its
   buffers; ns/event is the median of {runs} runs of {bursts} bursts. Buffers: evtrace 64 KB x up to
   256, LTTng 8 x 1 MiB sub-buffers per CPU (per-user, discard), tracing-appender's default
-  128,000-line channel, Perfetto 64 MB. The 'recorded / attempted' row checks that from the output.
+  128,000-line channel, Perfetto 64 MB (16 MB shared memory). The 'recorded / attempted' row checks that from the output.
 - Clocks: evtrace runs once per clock type; a peer's single figure sits in the row of the clock
   that stamps its events (LTTng MONOTONIC, tracing SystemTime, Perfetto BOOTTIME). The clock reads
   are measured in the same child process as the events.

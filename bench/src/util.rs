@@ -9,7 +9,11 @@ const SETUP_SH: &str = include_str!("../setup.sh");
 
 /// Installs the LTTng-UST packages (runs `bench/setup.sh`).
 pub fn install_peers() -> Result<(), String> {
-    let status = Command::new("bash").arg("-c").arg(SETUP_SH).status().map_err(|e| format!("cannot run bash: {e}"))?;
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(SETUP_SH)
+        .status()
+        .map_err(|e| format!("cannot run bash: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -76,7 +80,9 @@ pub fn disk_bytes(path: &Path) -> u64 {
     if !meta.is_dir() {
         return 0;
     }
-    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| disk_bytes(&e.path())).sum()).unwrap_or(0)
+    std::fs::read_dir(path)
+        .map(|rd| rd.flatten().map(|e| disk_bytes(&e.path())).sum())
+        .unwrap_or(0)
 }
 
 /// Lines of a file that contain `needle` (streamed: the file may be larger than memory).
@@ -121,10 +127,22 @@ impl Mapped {
         let f = std::fs::File::open(path)?;
         let len = f.metadata()?.len() as usize;
         if len == 0 {
-            return Ok(Mapped { ptr: std::ptr::null_mut(), len: 0 });
+            return Ok(Mapped {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            });
         }
         // SAFETY: a fresh read-only private mapping of a file we opened; checked for failure.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, f.as_raw_fd(), 0) };
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                f.as_raw_fd(),
+                0,
+            )
+        };
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }

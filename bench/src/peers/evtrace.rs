@@ -26,7 +26,15 @@ fn site() -> (&'static Provider, &'static Event) {
             .field("thread", in_type::UINT32, 0)
             .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
             .build();
-        let event = Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema);
+        let event = Event::leak(
+            provider,
+            EventDescriptor {
+                id: 1,
+                level: 4,
+                ..Default::default()
+            },
+            schema,
+        );
         (provider, event)
     })
 }
@@ -62,14 +70,24 @@ fn clock_name(c: ClockType) -> &'static str {
 }
 
 /// Starts a private session on `file` with the benchmark provider enabled.
-fn start(name: &str, file: &Path, clock: ClockType, buffers: Option<(u32, u32)>) -> Result<Session, String> {
+fn start(
+    name: &str,
+    file: &Path,
+    clock: ClockType,
+    buffers: Option<(u32, u32)>,
+) -> Result<Session, String> {
     let _ = std::fs::remove_file(file);
-    let mut props = SessionProperties::new(name).log_file(file).mode(LogFileMode::SEQUENTIAL).clock(clock);
+    let mut props = SessionProperties::new(name)
+        .log_file(file)
+        .mode(LogFileMode::SEQUENTIAL)
+        .clock(clock);
     if let Some((min, max)) = buffers {
         props = props.buffer_size_kb(64).buffers(min, max);
     }
     let session = Session::start_private(props).map_err(|e| format!("start_private: {e}"))?;
-    session.enable_provider(site().0.guid(), EnableSettings::new(5, 0, 0)).map_err(|e| format!("enable_provider: {e}"))?;
+    session
+        .enable_provider(site().0.guid(), EnableSettings::new(5, 0, 0))
+        .map_err(|e| format!("enable_provider: {e}"))?;
     Ok(session)
 }
 
@@ -77,7 +95,11 @@ fn start(name: &str, file: &Path, clock: ClockType, buffers: Option<(u32, u32)>)
 /// the session, bytes on disk, files).
 fn stop_and_count(session: Session, file: &Path) -> Result<(u64, u64, u64, Vec<PathBuf>), String> {
     let stats = session.stop().map_err(|e| format!("stop: {e}"))?;
-    let files = if stats.files.is_empty() { vec![stats.log_file.clone().unwrap_or_else(|| file.to_path_buf())] } else { stats.files.clone() };
+    let files = if stats.files.is_empty() {
+        vec![stats.log_file.clone().unwrap_or_else(|| file.to_path_buf())]
+    } else {
+        stats.files.clone()
+    };
     let mut recorded = 0;
     let mut bytes = 0;
     for f in &files {
@@ -99,7 +121,11 @@ pub fn count_events(path: &Path, provider: Guid) -> Result<u64, String> {
         }
     });
     if let Some(p) = scan.problems.first() {
-        eprintln!("evtrace: {}: {} problem(s) reading the file back, first: {p:?}", path.display(), scan.problems.len());
+        eprintln!(
+            "evtrace: {}: {} problem(s) reading the file back, first: {p:?}",
+            path.display(),
+            scan.problems.len()
+        );
     }
     Ok(n)
 }
@@ -114,11 +140,22 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
     let mut enabled = Vec::new();
     let (mut attempted, mut recorded, mut lost) = (0u64, 0u64, 0u64);
     let (mut one, mut two) = (0.0, 0.0);
-    for (clock, row, read) in [(ClockType::PerfCounter, "mono", mono), (ClockType::SystemTime, "real", real), (ClockType::CpuCycle, "tsc", tsc)] {
-        let file = opts.data_dir.join(format!("evtrace-micro-{}.etl", clock_name(clock)));
+    for (clock, row, read) in [
+        (ClockType::PerfCounter, "mono", mono),
+        (ClockType::SystemTime, "real", real),
+        (ClockType::CpuCycle, "tsc", tsc),
+    ] {
+        let file = opts
+            .data_dir
+            .join(format!("evtrace-micro-{}.etl", clock_name(clock)));
         // 256 x 64 KB: room for several bursts even if the flusher is held up by the other load
         // on the machine, so the figure is the write path, not dropping.
-        let session = start(&format!("evtrace-bench-micro-{}", clock_name(clock)), &file, clock, Some((0, 256)))?;
+        let session = start(
+            &format!("evtrace-bench-micro-{}", clock_name(clock)),
+            &file,
+            clock,
+            Some((0, 256)),
+        )?;
         let b1 = drive::bursts(&w, 1, opts, attempted, &mut || {});
         attempted += b1.attempted;
         if clock == ClockType::PerfCounter {
@@ -154,7 +191,13 @@ pub fn sustain(opts: &Opts) -> Result<Value, String> {
     let w = Evtrace(event);
     let file = opts.data_dir.join("evtrace-sustain.etl");
     let session = start("evtrace-bench-sustain", &file, ClockType::PerfCounter, None)?;
-    let (attempted, elapsed) = drive::sustain(&w, opts.sustain_threads, opts.sustain_secs, &mut || {}, Duration::from_millis(50));
+    let (attempted, elapsed) = drive::sustain(
+        &w,
+        opts.sustain_threads,
+        opts.sustain_secs,
+        &mut || {},
+        Duration::from_millis(50),
+    );
     let rss = util::peak_rss_kb();
     let t = std::time::Instant::now();
     let (recorded, lost, bytes, files) = stop_and_count(session, &file)?;

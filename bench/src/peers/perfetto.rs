@@ -14,10 +14,12 @@ use perfetto_sdk::heap_buffer::HeapBuffer;
 use perfetto_sdk::pb_msg::{PbMsg, PbMsgWriter};
 use perfetto_sdk::producer::{Backends, Producer, ProducerInitArgsBuilder};
 use perfetto_sdk::protos::config::data_source_config::DataSourceConfig;
-use perfetto_sdk::protos::config::trace_config::{TraceConfig, TraceConfigBufferConfig, TraceConfigDataSource};
+use perfetto_sdk::protos::config::trace_config::{
+    TraceConfig, TraceConfigBufferConfig, TraceConfigDataSource,
+};
 use perfetto_sdk::protos::config::track_event::track_event_config::TrackEventConfig;
-use perfetto_sdk::track_event::{EventContext, TrackEvent, TrackEventDebugArg};
 use perfetto_sdk::tracing_session::TracingSession;
+use perfetto_sdk::track_event::{EventContext, TrackEvent, TrackEventDebugArg};
 use perfetto_sdk::{track_event_categories, track_event_instant};
 use serde_json::{json, Value};
 
@@ -47,8 +49,14 @@ impl Workload for Perfetto {
 }
 
 /// Initialises the in-process backend and registers the category (once per process).
-fn init() -> Result<(), String> {
-    Producer::init(ProducerInitArgsBuilder::new().backends(Backends::IN_PROCESS).build());
+/// `shmem_kb` sizes the buffer between the writers and the service (0 = Perfetto's default).
+fn init(shmem_kb: u32) -> Result<(), String> {
+    Producer::init(
+        ProducerInitArgsBuilder::new()
+            .backends(Backends::IN_PROCESS)
+            .shmem_size_hint_kb(shmem_kb)
+            .build(),
+    );
     TrackEvent::init();
     perfetto_te_ns::register().map_err(|e| format!("registering the category: {e:?}"))
 }
@@ -89,10 +97,14 @@ struct Traced {
 impl Traced {
     fn start(file: &Path, size_kb: u32) -> Result<Traced, String> {
         let f = File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let mut session = TracingSession::in_process().map_err(|e| format!("in-process session: {e:?}"))?;
+        let mut session =
+            TracingSession::in_process().map_err(|e| format!("in-process session: {e:?}"))?;
         session.setup(&config(size_kb));
         session.start_blocking();
-        Ok(Traced { session, out: Arc::new(Mutex::new(BufWriter::with_capacity(1 << 20, f))) })
+        Ok(Traced {
+            session,
+            out: Arc::new(Mutex::new(BufWriter::with_capacity(1 << 20, f))),
+        })
     }
 
     /// Moves what the buffer holds into the file (reading is destructive, so nothing is read twice).
@@ -130,7 +142,9 @@ fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
 fn has_track_event(p: &[u8]) -> bool {
     let mut at = 0;
     while at < p.len() {
-        let Some(key) = varint(p, &mut at) else { return false };
+        let Some(key) = varint(p, &mut at) else {
+            return false;
+        };
         let (field, wire) = (key >> 3, key & 7);
         match wire {
             0 => {
@@ -140,7 +154,9 @@ fn has_track_event(p: &[u8]) -> bool {
             }
             1 => at += 8,
             2 => {
-                let Some(len) = varint(p, &mut at) else { return false };
+                let Some(len) = varint(p, &mut at) else {
+                    return false;
+                };
                 if field == 11 {
                     return true;
                 }
@@ -159,11 +175,15 @@ pub fn count_packets(data: &[u8]) -> (u64, u64) {
     let (mut events, mut packets) = (0, 0);
     let mut at = 0;
     while at < data.len() {
-        let Some(key) = varint(data, &mut at) else { break };
+        let Some(key) = varint(data, &mut at) else {
+            break;
+        };
         if key != (1 << 3 | 2) {
             break;
         }
-        let Some(len) = varint(data, &mut at) else { break };
+        let Some(len) = varint(data, &mut at) else {
+            break;
+        };
         let end = at.saturating_add(len as usize).min(data.len());
         packets += 1;
         if has_track_event(&data[at..end]) {
@@ -181,7 +201,9 @@ fn count(file: &Path) -> Result<u64, String> {
 
 /// Disabled (no session), then a 64 MB in-process session in bursts, drained while it runs.
 pub fn micro(opts: &Opts) -> Result<Value, String> {
-    init()?;
+    // Writers whose chunks do not fit the shared memory buffer drop them (Perfetto's default
+    // policy for SDK writers); 16 MB holds a burst of both threads, so the write path is measured.
+    init(16 * 1024)?;
     let w = Perfetto;
     let disabled = drive::disabled_ns(&w, opts);
     let (mono, real, tsc) = drive::clock_reads(opts);
@@ -207,11 +229,17 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
 
 /// A session of --perfetto-buffer-kb for --sustain-secs, drained every --perfetto-drain-ms.
 pub fn sustain(opts: &Opts) -> Result<Value, String> {
-    init()?;
+    init(0)?;
     let file = opts.data_dir.join("perfetto-sustain.pftrace");
     let mut traced = Traced::start(&file, opts.perfetto_buffer_kb)?;
     let every = Duration::from_millis(opts.perfetto_drain_ms.max(1));
-    let (attempted, elapsed) = drive::sustain(&Perfetto, opts.sustain_threads, opts.sustain_secs, &mut || traced.drain(), every);
+    let (attempted, elapsed) = drive::sustain(
+        &Perfetto,
+        opts.sustain_threads,
+        opts.sustain_secs,
+        &mut || traced.drain(),
+        every,
+    );
     let rss = util::peak_rss_kb();
     traced.stop()?;
     let rss = rss.max(util::peak_rss_kb());

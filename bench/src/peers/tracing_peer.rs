@@ -27,14 +27,18 @@ fn install(file: &Path) -> Result<(WorkerGuard, ErrorCounter), String> {
     let f = std::fs::File::create(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(f);
     let dropped = writer.error_counter();
-    let subscriber = tracing_subscriber::fmt().json().with_writer(writer).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(writer)
+        .finish();
     tracing::subscriber::set_global_default(subscriber).map_err(|e| e.to_string())?;
     Ok((guard, dropped))
 }
 
 /// Lines with the workload's counter field in the appender's file.
 fn count(file: &Path) -> Result<u64, String> {
-    util::count_lines_containing(file, "\"counter\":").map_err(|e| format!("{}: {e}", file.display()))
+    util::count_lines_containing(file, "\"counter\":")
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
 /// Disabled (no subscriber at all, tracing's cheapest state), then the JSON subscriber in bursts.
@@ -69,7 +73,13 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
 pub fn sustain(opts: &Opts) -> Result<Value, String> {
     let file = opts.data_dir.join("tracing-sustain.jsonl");
     let (guard, dropped) = install(&file)?;
-    let (attempted, elapsed) = drive::sustain(&Tracing, opts.sustain_threads, opts.sustain_secs, &mut || {}, Duration::from_millis(50));
+    let (attempted, elapsed) = drive::sustain(
+        &Tracing,
+        opts.sustain_threads,
+        opts.sustain_secs,
+        &mut || {},
+        Duration::from_millis(50),
+    );
     let rss = util::peak_rss_kb();
     drop(guard);
     let t = std::time::Instant::now();
