@@ -30,7 +30,8 @@ pub(crate) struct Buffer {
     committed: AtomicU32,
     /// Processor slot the buffer was installed for (its ProcessorIndex in the file).
     pub(crate) cpu: AtomicU32,
-    /// Completion order within the session (its SequenceNumber in the file).
+    /// Installation order within the session (its SequenceNumber in the file). Install order,
+    /// not completion order: a buffer can complete after its successor, but its events are older.
     pub(crate) sequence: AtomicU64,
     pub(crate) index: u32,
     cap: u32,
@@ -80,9 +81,10 @@ impl Buffer {
     }
 
     /// Reopens an owned buffer for slot `cpu` with `prefix` bytes already written after the header.
-    fn reopen(&self, cpu: u32, prefix: u32) {
+    fn reopen(&self, cpu: u32, prefix: u32, sequence: u64) {
         let start = BUFFER_HEADER_SIZE as u32 + prefix;
         self.cpu.store(cpu, Ordering::Relaxed);
+        self.sequence.store(sequence, Ordering::Relaxed);
         self.committed.store(start, Ordering::Relaxed);
         // Release: a writer that reserves here sees the fields above.
         self.reserved.store(start, Ordering::Release);
@@ -103,6 +105,8 @@ pub(crate) struct Reservation<'a> {
     pub(crate) buffer: &'a Buffer,
     offset: u32,
     len: u32,
+    /// The clock read that won this place: later places of the buffer read the clock later.
+    pub(crate) timestamp: i64,
 }
 
 impl Reservation<'_> {
@@ -157,7 +161,7 @@ pub(crate) struct Pool {
     /// Completed buffers, oldest first.
     pub(crate) full: ArrayQueue<u32>,
     mode: PoolMode,
-    completed: AtomicU64,
+    installed: AtomicU64,
     /// Buffers reused while still holding unsaved events (ring mode only).
     pub(crate) overwritten: AtomicU64,
     pub(crate) slots: Box<[CpuSlot]>,
@@ -183,7 +187,7 @@ impl Pool {
             free: ArrayQueue::new(max),
             full: ArrayQueue::new(max),
             mode,
-            completed: AtomicU64::new(0),
+            installed: AtomicU64::new(0),
             overwritten: AtomicU64::new(0),
             slots: (0..slots)
                 .map(|_| CpuSlot { current: AtomicPtr::new(std::ptr::null_mut()), pending_lost: AtomicU64::new(0) })
@@ -252,9 +256,21 @@ impl Pool {
         let _ = self.free.push(index);
     }
 
-    /// Reserves `len` bytes (a multiple of 8) in slot `cpu`'s current buffer.
+    /// Reserves `len` bytes (a multiple of 8) in slot `cpu`'s current buffer and stamps the
+    /// reservation with `now()`.
+    ///
+    /// The clock is read between loading the buffer's offset and the compare-exchange that takes
+    /// it, as LTTng does: a reservation that succeeds read the clock after every earlier
+    /// reservation of the buffer had succeeded, so time stamps never go backwards within a buffer
+    /// or from one buffer of a slot to the next, however threads are preempted.
     #[inline]
-    pub(crate) fn reserve(&self, cpu: usize, len: u32, stamp: &impl LossStamp) -> Result<Reservation<'_>, ReserveError> {
+    pub(crate) fn reserve(
+        &self,
+        cpu: usize,
+        len: u32,
+        stamp: &impl LossStamp,
+        now: impl Fn() -> i64,
+    ) -> Result<Reservation<'_>, ReserveError> {
         let slot = &self.slots[cpu];
         loop {
             let p = slot.current.load(Ordering::Acquire);
@@ -280,8 +296,9 @@ impl Pool {
                 }
                 continue;
             }
+            let timestamp = now();
             if buf.reserved.compare_exchange_weak(off, end, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                return Ok(Reservation { buffer: buf, offset: off, len });
+                return Ok(Reservation { buffer: buf, offset: off, len, timestamp });
             }
         }
     }
@@ -305,7 +322,6 @@ impl Pool {
 
     #[cold]
     fn complete(&self, buf: &Buffer) {
-        buf.sequence.store(self.completed.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
         // Never full: the queue holds every buffer at most once.
         let _ = self.full.push(buf.index);
         if let Some(t) = self.waker.get() {
@@ -333,7 +349,7 @@ impl Pool {
             let bytes = unsafe { buf.bytes_mut() };
             prefix = stamp.write_loss(&mut bytes[BUFFER_HEADER_SIZE..], lost) as u32;
         }
-        buf.reopen(cpu as u32, prefix);
+        buf.reopen(cpu as u32, prefix, self.installed.fetch_add(1, Ordering::Relaxed) + 1);
         let fresh = buf as *const Buffer as *mut Buffer;
         if slot.current.compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire).is_err() {
             // Someone else installed first. Writers holding a stale pointer may already use this
@@ -454,7 +470,7 @@ mod tests {
                     let mut lost = 0u64;
                     for n in 0..PER_THREAD {
                         let len = 24 + 8 * (n % 7) as u32;
-                        match pool.reserve((t % 2) as usize, len, &NoStamp) {
+                        match pool.reserve((t % 2) as usize, len, &NoStamp, || 0) {
                             Ok(mut r) => {
                                 let b = r.bytes();
                                 b[..4].copy_from_slice(&len.to_le_bytes());
@@ -493,7 +509,7 @@ mod tests {
         let mut ok = 0;
         let mut lost = 0;
         for _ in 0..1000 {
-            match pool.reserve(0, 64, &NoStamp) {
+            match pool.reserve(0, 64, &NoStamp, || 0) {
                 Ok(r) => {
                     pool.commit(r);
                     ok += 1
@@ -511,7 +527,7 @@ mod tests {
     fn ring_mode_reuses_the_oldest_buffer() {
         let pool = Pool::new(3, 3, 4096, 1, PoolMode::Ring);
         for _ in 0..1000 {
-            let r = pool.reserve(0, 64, &NoStamp).expect("ring never runs out");
+            let r = pool.reserve(0, 64, &NoStamp, || 0).expect("ring never runs out");
             pool.commit(r);
         }
         assert!(pool.overwritten.load(Ordering::Relaxed) > 0);

@@ -193,8 +193,8 @@ fn no_buffer(core: &SessionCore) -> Error {
 pub(crate) trait Record {
     /// Bytes the record takes in `core` (before 8-byte alignment).
     fn size(&self, core: &SessionCore) -> usize;
-    /// Writes the record for `core` at `dst` (exactly `align8(size)` bytes).
-    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32);
+    /// Writes the record for `core` at `dst` (exactly `align8(size)` bytes), stamped `timestamp`.
+    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64);
 }
 
 /// An EVENT_HEADER record.
@@ -214,11 +214,11 @@ impl Record for EventRecord<'_> {
     }
 
     #[inline(always)]
-    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32) {
+    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64) {
         let h = EventHeaderFields {
             thread_id: tid,
             process_id: core.pid,
-            timestamp: core.clock.now(),
+            timestamp,
             provider_id: self.provider,
             descriptor: *self.descriptor,
             activity_id: self.activity,
@@ -284,9 +284,11 @@ fn fit(core: &SessionCore, slot: usize, rec: &impl Record) -> Result<usize> {
 fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
     let slot = core.slot_of(cpu);
     let len = fit(core, slot, rec)?;
-    match core.pool.reserve(slot, len as u32, core) {
+    let clock = core.clock;
+    match core.pool.reserve(slot, len as u32, core, || clock.now()) {
         Ok(mut r) => {
-            rec.write(core, r.bytes(), tid);
+            let ts = r.timestamp;
+            rec.write(core, r.bytes(), tid, ts);
             core.pool.commit(r);
             Ok(())
         }
@@ -339,7 +341,8 @@ fn write_many(guard: &WriteGuard, mask: u64, cpu: usize, rec: &impl Record, tid:
                 return;
             }
         };
-        match core.pool.reserve(slot, len as u32, core) {
+        let clock = core.clock;
+        match core.pool.reserve(slot, len as u32, core, || clock.now()) {
             Ok(r) => taken.push((core, r)),
             Err(ReserveError::NoBuffer) => {
                 core.lose(slot);
@@ -349,11 +352,12 @@ fn write_many(guard: &WriteGuard, mask: u64, cpu: usize, rec: &impl Record, tid:
         }
     });
     for (core, mut r) in taken {
+        let ts = r.timestamp;
         if failure.is_none() || core.independent {
-            rec.write(core, r.bytes(), tid);
+            rec.write(core, r.bytes(), tid, ts);
         } else {
             // Withheld because another session failed: the space becomes an in-band loss record.
-            write_withheld(core, r.bytes(), tid);
+            write_withheld(core, r.bytes(), tid, ts);
             core.counters.events_lost.fetch_add(1, Ordering::Relaxed);
         }
         core.pool.commit(r);
@@ -367,9 +371,9 @@ fn write_many(guard: &WriteGuard, mask: u64, cpu: usize, rec: &impl Record, tid:
 /// Fills a reservation with a loss record for one event. The record takes the whole reservation
 /// (its Size says so); a reservation shorter than a full loss record keeps the header only, which
 /// readers count as one lost event.
-fn write_withheld(core: &SessionCore, dst: &mut [u8], tid: u32) {
+fn write_withheld(core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64) {
     let mut rec = [0u8; etl::LOST_RECORD_SIZE];
-    etl::write_lost_record(&mut rec, core.clock.now(), etl::LossKind::Events, 1, core.pid, tid);
+    etl::write_lost_record(&mut rec, timestamp, etl::LossKind::Events, 1, core.pid, tid);
     let n = dst.len().min(rec.len());
     dst[..n].copy_from_slice(&rec[..n]);
     dst[n..].fill(0);
@@ -403,7 +407,7 @@ impl Record for MessageRecord<'_> {
         etl::message_record_size(Self::flags(core), self.meta.len() + self.args_len)
     }
 
-    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32) {
+    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64) {
         let flags = Self::flags(core);
         // Taken only once the record has its space, so recorded messages number without gaps.
         let sequence = if core.mode.contains(LogFileMode::GLOBAL_SEQUENCE) {
@@ -419,7 +423,7 @@ impl Record for MessageRecord<'_> {
             sequence,
             guid: self.guid,
             component_id: 0,
-            timestamp: core.clock.now(),
+            timestamp,
             thread_id: tid,
             process_id: core.pid,
         };
