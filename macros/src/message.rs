@@ -165,7 +165,14 @@ fn arg_type(a: &Arg) -> Option<Type> {
         Lit::Float(f) if !f.suffix().is_empty() => f.suffix().to_string(),
         _ => return None,
     };
-    syn::parse_str(&s).ok()
+    // Spanned on the literal, so that errors about the type point at it.
+    let tokens: TokenStream = s.parse().ok()?;
+    let span = a.expr.span();
+    let tokens = tokens.into_iter().map(|mut t| {
+        t.set_span(span);
+        t
+    });
+    syn::parse2(tokens.collect()).ok()
 }
 
 /// Checks and expands `trace_message!`.
@@ -250,7 +257,7 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
                 format!(
                     "placeholder {} is hexadecimal but `{}` is not an integer of at most 64 bits",
                     i + 1,
-                    ty.to_token_stream()
+                    model::type_text(&ty)
                 ),
             );
         }
@@ -327,7 +334,7 @@ mod tests {
         let u32t = model::FieldType::of(model::lookup("u32").unwrap());
         let s = model::FieldType::of(&model::STR);
         let m = meta("{} {}", &[u32t, s]);
-        assert_eq!(&m, b"EvTm\x0f\x00{} {}\x00\x02\x08\x00\x02\x23");
-        assert_eq!(m.len(), 15);
+        assert_eq!(&m, b"EvTm\x11\x00{} {}\x00\x02\x08\x00\x02\x23");
+        assert_eq!(m.len(), 17);
     }
 }

@@ -211,11 +211,25 @@ pub fn lookup(name: &str) -> Option<&'static TypeEntry> {
         .map(|i| &TYPES[i])
 }
 
-/// The list of supported types, for error messages.
-pub fn supported_list() -> String {
-    let mut names: Vec<&str> = TYPES.iter().map(|e| e.name).collect();
-    names.extend(["&str", "&[u8]", "&[T] of a number", "Option<T> of these"]);
-    names.join(", ")
+/// The supported types, for error messages (a test checks it names every row of [`TYPES`]).
+pub const SUPPORTED: &str = "i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, \
+f32, f64, bool, char, &str, String, &[u8], &[T] of a number up to 64 bits, Guid, SystemTime, \
+Duration, IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, and Option<T> of a type that is not a slice";
+
+/// A type as the user wrote it, without the token spacing of `to_string`.
+pub fn type_text(ty: &Type) -> String {
+    use quote::ToTokens;
+    let s = ty.to_token_stream().to_string();
+    s.replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace("& ", "&")
+        .replace(" ,", ",")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+        .replace("* ", "*")
 }
 
 /// A per-field output format (`#[field(format = ...)]`).
@@ -654,6 +668,15 @@ mod tests {
             assert_eq!(lookup(e.name).unwrap().name, e.name);
         }
         assert!(lookup("u256").is_none());
+    }
+
+    #[test]
+    fn supported_list_names_every_type() {
+        for e in TYPES {
+            assert!(SUPPORTED.contains(&format!("{}, ", e.name)), "{}", e.name);
+        }
+        assert_eq!(type_text(&ty("Option < Vec < u8 > >")), "Option<Vec<u8>>");
+        assert_eq!(type_text(&ty("& 'static [ u8 ]")), "&'static [u8]");
     }
 
     #[test]

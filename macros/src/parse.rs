@@ -444,11 +444,11 @@ pub fn field_type(ty: &Type, errors: &mut Errors) -> Option<FieldType> {
     match model::resolve(ty) {
         Ok(t) => Some(t),
         Err(why) => {
-            let shown = ty.to_token_stream().to_string();
+            let shown = model::type_text(ty);
             let msg = match why {
                 Unsupported::Type => format!(
                     "unsupported field type `{shown}`; supported: {}",
-                    model::supported_list()
+                    model::SUPPORTED
                 ),
                 Unsupported::OptionOf => format!(
                     "unsupported field type `{shown}`: an Option holds a single value, not a slice or another Option"
@@ -559,12 +559,6 @@ pub fn keywords(e: &Expr, errors: &mut Errors) -> Option<u64> {
     or(e, errors).map(|v| v as u64)
 }
 
-/// Parses a type from a string, for tests and the message macro.
-#[cfg(test)]
-pub fn ty(s: &str) -> Type {
-    syn::parse_str(s).unwrap()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,7 +587,7 @@ mod tests {
         );
         assert_eq!(errs.len(), 7, "{errs:#?}");
         assert!(errs[0].starts_with("unknown level `loud`"));
-        assert!(errs[1].starts_with("unsupported field type `Vec < u8 >`"));
+        assert!(errs[1].starts_with("unsupported field type `Vec<u8>`"));
         assert!(errs[2].contains("cannot be generic"));
         assert!(errs[3].contains("returns nothing"));
         assert!(errs[4].starts_with("opcode 300 is out of range"));
@@ -634,7 +628,7 @@ mod tests {
         assert_eq!(p.events[0].attrs.len(), 1, "the doc comment is kept");
         assert_eq!(
             p.events[0].schema(),
-            b"\x1a\x00\x00first\x00flags\x00\x88\x04name\x00\x82\x23"
+            b"\x18\x00\x00first\x00flags\x00\x88\x04name\x00\x82\x23"
         );
     }
 }

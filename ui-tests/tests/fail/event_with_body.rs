@@ -1,0 +1,8 @@
+#[evtrace::provider(name = "P")]
+mod p {
+    pub fn a(x: u8) {
+        let _ = x;
+    }
+}
+
+fn main() {}

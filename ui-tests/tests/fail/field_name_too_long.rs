@@ -1,0 +1,6 @@
+#[evtrace::provider(name = "P")]
+mod p {
+    pub fn a(#[field(name = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")] x: u8);
+}
+
+fn main() {}
