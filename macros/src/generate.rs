@@ -2,16 +2,34 @@
 //! `static` per provider and event with its metadata as a byte-string constant, and one small
 //! function per event that turns each argument into bytes and hands them to `Event::write`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Ident, LitByteStr, LitInt};
+use syn::{Ident, LitInt};
 
-use crate::model::{in_type, out_type, Descriptor, Encoding, Event, Field, FieldType, Provider};
+use crate::model::{
+    in_type, out_type, Blob, Descriptor, Encoding, Event, Field, FieldType, Provider,
+};
 
 /// The path of the support module generated code calls into.
 fn private(span: Span) -> TokenStream {
     quote_spanned!(span=> ::evtrace::__private)
+}
+
+/// A metadata blob as a byte-string literal (see [`Blob::literal_source`]).
+pub fn blob(b: &Blob, span: Span) -> Literal {
+    let mut lit: Literal = b.literal_source().parse().expect("a byte-string literal");
+    lit.set_span(span);
+    lit
+}
+
+/// Keywords in hexadecimal, as bit masks are written.
+pub fn keyword_literal(k: u64) -> LitInt {
+    if k == 0 {
+        LitInt::new("0", Span::call_site())
+    } else {
+        hex(k, 1)
+    }
 }
 
 fn hex(v: u64, digits: usize) -> LitInt {
@@ -30,7 +48,7 @@ pub fn provider(p: &Provider) -> TokenStream {
     let d2 = hex(u16::from_le_bytes([g[4], g[5]]).into(), 4);
     let d3 = hex(u16::from_le_bytes([g[6], g[7]]).into(), 4);
     let d4 = g[8..].iter().map(|b| hex(u64::from(*b), 2));
-    let traits = LitByteStr::new(&p.traits(), p.span);
+    let traits = blob(&p.traits(), p.span);
     let guid_doc = format!(
         " The provider `{name}`, GUID `{{{}}}`{}.",
         crate::model::guid_text(g),
@@ -74,7 +92,10 @@ fn descriptor(d: &Descriptor) -> TokenStream {
         task,
         keyword,
     } = d;
-    let keyword = hex(*keyword, 1);
+    let keyword = keyword_literal(*keyword);
+    let [id, task] = [*id, *task].map(Literal::u16_unsuffixed);
+    let [version, channel, level, opcode] =
+        [*version, *channel, *level, *opcode].map(Literal::u8_unsuffixed);
     let pv = private(Span::call_site());
     quote! {
         #pv::EventDescriptor {
@@ -111,6 +132,8 @@ fn event(ev: &Event) -> TokenStream {
         let (ident, ty) = (&f.ident, &f.ty);
         quote!(#ident: #ty)
     });
+    // An event takes as many arguments as it has fields; clippy's limit of 7 does not apply.
+    let allow_many = (ev.fields.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
     let mut lets = Vec::new();
     let mut chunks = Vec::new();
     for f in &ev.fields {
@@ -118,7 +141,7 @@ fn event(ev: &Event) -> TokenStream {
         lets.push(l);
         chunks.extend(c);
     }
-    let schema = LitByteStr::new(&ev.schema(), ident.span());
+    let schema = blob(&ev.schema(), ident.span());
     let descriptor = descriptor(&ev.descriptor);
     let fields_doc = if ev.fields.is_empty() {
         "no fields".to_string()
@@ -139,6 +162,7 @@ fn event(ev: &Event) -> TokenStream {
     quote! {
         #(#attrs)*
         #[inline]
+        #allow_many
         #vis fn #ident(#(#params),*) {
             #(#lets)*
             let _ = #ident::EVENT.write(&[#(#chunks),*]);

@@ -34,6 +34,8 @@
 //! | `SocketAddr` | BINARY | SOCKETADDRESS | u16 length, Windows `sockaddr_in` (16 B) / `sockaddr_in6` (28 B, family 23) |
 //! | `Option<T>` | T's InType \| VCOUNT (BINARY becomes COUNTEDBINARY) | T's | u16 count 0 or 1, then T |
 
+#[cfg(test)]
+mod expanded;
 mod generate;
 mod message;
 mod model;

@@ -2,11 +2,11 @@
 //! compile time, and the self-describing metadata blob the message carries (its layout is
 //! documented in `evtrace_runtime::etl::message_format`).
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Lit, LitByteStr, LitStr, Path, Token, Type};
+use syn::{Expr, ExprLit, Lit, LitStr, Path, Token, Type};
 
 use crate::model::{self, FieldType};
 use crate::parse::Errors;
@@ -74,18 +74,16 @@ pub const MAGIC: &[u8; 4] = b"EvTm";
 
 /// The metadata blob: `EvTm`, u16 total length, format NUL, u8 argument count, then per
 /// argument InType and OutType.
-pub fn meta(fmt: &str, args: &[FieldType]) -> Vec<u8> {
-    let mut v = MAGIC.to_vec();
-    v.extend_from_slice(&[0, 0]);
-    v.extend_from_slice(fmt.as_bytes());
-    v.push(0);
-    v.push(args.len() as u8);
+pub fn meta(fmt: &str, args: &[FieldType]) -> model::Blob {
+    let mut b = model::Blob::new(&[]);
+    b.text("EvTm");
+    b.raw(&[0, 0]);
+    b.text(fmt);
+    b.raw(&[0, args.len() as u8]);
     for a in args {
-        v.extend_from_slice(&[a.in_type, a.out_type]);
+        b.raw(&[a.in_type, a.out_type]);
     }
-    let n = v.len().min(model::MAX_METADATA) as u16;
-    v[4..6].copy_from_slice(&n.to_le_bytes());
-    v
+    b.finish(MAGIC.len())
 }
 
 /// One argument: the expression and its type.
@@ -266,12 +264,12 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
     }
 
     let meta = meta(&fmt, &kinds);
-    if meta.len() > model::MAX_METADATA {
+    if meta.bytes.len() > model::MAX_METADATA {
         errors.add(
             &input.format,
             format!(
                 "the message metadata is {} bytes; at most {} fit",
-                meta.len(),
+                meta.bytes.len(),
                 model::MAX_METADATA
             ),
         );
@@ -280,8 +278,9 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
 
     let pv = quote!(::evtrace::__private);
     let provider = &input.provider;
-    let meta = LitByteStr::new(&meta, input.format.span());
-    let keyword = LitInt(keyword);
+    let meta = crate::generate::blob(&meta, input.format.span());
+    let keyword = crate::generate::keyword_literal(keyword);
+    let level = proc_macro2::Literal::u8_unsuffixed(level);
     let mut lets = Vec::new();
     let mut chunks = Vec::new();
     for (i, ((a, ty), kind)) in input.args.iter().zip(&types).zip(&kinds).enumerate() {
@@ -301,15 +300,6 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
             }
         }
     })
-}
-
-/// A keyword literal in hex.
-struct LitInt(u64);
-
-impl ToTokens for LitInt {
-    fn to_tokens(&self, tokens: &mut TokenStream) {
-        syn::LitInt::new(&format!("{:#x}", self.0), Span::call_site()).to_tokens(tokens)
-    }
 }
 
 #[cfg(test)]
@@ -333,7 +323,7 @@ mod tests {
     fn meta_layout() {
         let u32t = model::FieldType::of(model::lookup("u32").unwrap());
         let s = model::FieldType::of(&model::STR);
-        let m = meta("{} {}", &[u32t, s]);
+        let m = meta("{} {}", &[u32t, s]).bytes;
         assert_eq!(&m, b"EvTm\x11\x00{} {}\x00\x02\x08\x00\x02\x23");
         assert_eq!(m.len(), 17);
     }

@@ -515,31 +515,96 @@ pub struct Event {
 impl Event {
     /// The TraceLogging event-schema blob: `u16 size`, tag byte 0, name NUL, then per field
     /// name NUL, InType (| 0x80 when an OutType follows), OutType.
-    pub fn schema(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.schema_len());
-        v.extend_from_slice(&[0, 0, 0]);
-        v.extend_from_slice(self.name.as_bytes());
-        v.push(0);
+    pub fn schema(&self) -> Blob {
+        let mut b = Blob::sized(&[0]);
+        b.text(&self.name);
+        b.raw(&[0]);
         for f in &self.fields {
-            v.extend_from_slice(f.name.as_bytes());
-            v.push(0);
+            b.text(&f.name);
+            b.raw(&[0]);
             if f.kind.out_type != 0 {
-                v.extend_from_slice(&[f.kind.in_type | in_type::CHAIN, f.kind.out_type]);
+                b.raw(&[f.kind.in_type | in_type::CHAIN, f.kind.out_type]);
             } else {
-                v.push(f.kind.in_type);
+                b.raw(&[f.kind.in_type]);
             }
         }
-        with_size(v)
+        b.finish(0)
+    }
+}
+
+/// A metadata blob, and which of its bytes are text (names, formats), so that the generated
+/// literal shows text as text and every structural byte as `\xNN`.
+pub struct Blob {
+    pub bytes: Vec<u8>,
+    text: Vec<std::ops::Range<usize>>,
+}
+
+impl Blob {
+    /// A blob that starts with a u16 size, then `head`.
+    pub fn sized(head: &[u8]) -> Blob {
+        let mut b = Blob {
+            bytes: vec![0, 0],
+            text: Vec::new(),
+        };
+        b.raw(head);
+        b
     }
 
-    /// The length of [`Event::schema`], which may exceed [`MAX_METADATA`] (an error).
-    pub fn schema_len(&self) -> usize {
-        let fields: usize = self
-            .fields
-            .iter()
-            .map(|f| f.name.len() + 2 + usize::from(f.kind.out_type != 0))
-            .sum();
-        3 + self.name.len() + 1 + fields
+    /// A blob that starts with `head`.
+    pub fn new(head: &[u8]) -> Blob {
+        let mut b = Blob {
+            bytes: Vec::new(),
+            text: Vec::new(),
+        };
+        b.raw(head);
+        b
+    }
+
+    /// Appends structural bytes.
+    pub fn raw(&mut self, b: &[u8]) {
+        self.bytes.extend_from_slice(b);
+    }
+
+    /// Appends text.
+    pub fn text(&mut self, s: &str) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.text.push(at..self.bytes.len());
+    }
+
+    /// Writes the total length (capped at [`MAX_METADATA`]; callers report larger blobs) as a
+    /// u16 at `at`.
+    pub fn finish(mut self, at: usize) -> Blob {
+        let n = self.bytes.len().min(MAX_METADATA) as u16;
+        self.bytes[at..at + 2].copy_from_slice(&n.to_le_bytes());
+        self
+    }
+
+    /// The blob as the source of a byte-string literal: text as text, the rest as `\xNN`.
+    pub fn literal_source(&self) -> String {
+        let mut s = String::from("b\"");
+        let mut i = 0;
+        let mut ranges = self.text.iter().peekable();
+        while i < self.bytes.len() {
+            if let Some(r) = ranges.next_if(|r| r.start == i) {
+                for &c in &self.bytes[r.clone()] {
+                    match c {
+                        b'"' | b'\\' => {
+                            s.push('\\');
+                            s.push(char::from(c));
+                        }
+                        b' '..=b'~' => s.push(char::from(c)),
+                        _ => s.push_str(&format!("\\x{c:02X}")),
+                    }
+                }
+                i = r.end;
+            } else {
+                s.push_str(&format!("\\x{:02X}", self.bytes[i]));
+                i += 1;
+            }
+        }
+        s.push('"');
+        s
     }
 }
 
@@ -566,19 +631,12 @@ pub struct Provider {
 
 impl Provider {
     /// The TraceLogging provider-traits blob: `u16 size`, name, NUL.
-    pub fn traits(&self) -> Vec<u8> {
-        let mut v = vec![0, 0];
-        v.extend_from_slice(self.name.as_bytes());
-        v.push(0);
-        with_size(v)
+    pub fn traits(&self) -> Blob {
+        let mut b = Blob::sized(&[]);
+        b.text(&self.name);
+        b.raw(&[0]);
+        b.finish(0)
     }
-}
-
-/// Writes the blob's length into its first two bytes. The callers check [`MAX_METADATA`] first.
-pub fn with_size(mut v: Vec<u8>) -> Vec<u8> {
-    let n = v.len().min(MAX_METADATA) as u16;
-    v[..2].copy_from_slice(&n.to_le_bytes());
-    v
 }
 
 /// The EventSource namespace `482C2DB2-C390-47C8-87F8-1A15BFC130FB`, in the byte order hashed.
@@ -738,6 +796,16 @@ mod tests {
                 .out_type,
             O::JSON
         );
+    }
+
+    #[test]
+    fn blob_literals_show_text_as_text() {
+        let mut b = Blob::sized(&[0]);
+        b.text("a\"b#");
+        b.raw(&[0, b'#', 0x0A]);
+        let b = b.finish(0);
+        assert_eq!(b.bytes, b"\x0A\x00\x00a\"b#\x00#\x0A");
+        assert_eq!(b.literal_source(), r#"b"\x0A\x00\x00a\"b#\x00\x23\x0A""#);
     }
 
     #[test]

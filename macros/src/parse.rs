@@ -419,7 +419,7 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
         descriptor,
         fields,
     };
-    let size = ev.schema_len();
+    let size = ev.schema().bytes.len();
     if size > model::MAX_METADATA {
         errors.add(
             &ev.ident,
@@ -627,7 +627,7 @@ mod tests {
         assert_eq!(p.events[1].descriptor.level, 4);
         assert_eq!(p.events[0].attrs.len(), 1, "the doc comment is kept");
         assert_eq!(
-            p.events[0].schema(),
+            p.events[0].schema().bytes,
             b"\x18\x00\x00first\x00flags\x00\x88\x04name\x00\x82\x23"
         );
     }
