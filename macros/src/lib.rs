@@ -2,12 +2,12 @@
 //! and TraceMessage-style formatted messages. Use them through the `evtrace` crate, which
 //! re-exports them; the generated code calls `evtrace::__private`.
 //!
-//! The crate is split like `tracing-attributes`: [`parse`](mod@parse) checks the tokens and
-//! builds the [`model`], collecting every error; `generate` turns the model into code;
+//! The crate is split like `tracing-attributes`: `parse` checks the tokens and
+//! builds the `model`, collecting every error; `generate` turns the model into code;
 //! `message` checks format strings. Nothing here runs at run time.
 //!
 //! # Field types
-//! Each declared type maps to one TraceLogging InType/OutType (the [`model::TYPES`] table). The
+//! Each declared type maps to one TraceLogging InType/OutType (the `model::TYPES` table). The
 //! choice favours what independent readers decode: `etl-parser` (PyPI) decodes InTypes 1-15,
 //! 18 and 20 and variable-count arrays of them, but not 17 (FILETIME), 21 (HEXINT64),
 //! 22 and 25 (counted strings and binary), and decodes 8-bit strings as ASCII; `dissect.etl`

@@ -63,6 +63,12 @@ pub fn encode_meta(format: &str, args: &[ArgType]) -> Vec<u8> {
     v
 }
 
+/// Whether a message's argument area starts with evtrace's metadata (its magic): WPP messages
+/// of other tools do not, and need their TMF files.
+pub fn is_self_describing(area: &[u8]) -> bool {
+    area.starts_with(&MAGIC)
+}
+
 /// Parses the metadata at the start of a message's argument area.
 pub fn parse_meta(data: &[u8]) -> Result<MessageMeta, FormatError> {
     let err = |at: usize, what: String| FormatError::new(at as u64, what);
@@ -138,6 +144,11 @@ pub fn decode_args(meta: &MessageMeta, args: &[u8], base: u64) -> Result<Vec<Val
         Some(e) => Err(e),
         None => Ok(decoded.fields.into_iter().map(|(_, v)| v).collect()),
     }
+}
+
+/// Whether a TraceMessage argument area starts with evtrace's metadata.
+pub fn is_self_describing(area: &[u8]) -> bool {
+    area.len() >= MAGIC.len() && area[..MAGIC.len()] == MAGIC
 }
 
 /// Formats a whole argument area (metadata, then arguments) into the message text.
@@ -334,6 +345,7 @@ mod tests {
             format_message(&area).unwrap(),
             "copied 42 bytes from \"a.txt\" at 10.0.0.1"
         );
+        assert!(is_self_describing(&area) && !is_self_describing(b"EvT"));
         let m = parse_meta(&area).unwrap();
         assert_eq!((m.len, m.args.len()), (meta.len(), 3));
         // Truncated arguments and damaged metadata are errors, never panics.
