@@ -63,12 +63,6 @@ pub fn encode_meta(format: &str, args: &[ArgType]) -> Vec<u8> {
     v
 }
 
-/// Whether a message's argument area starts with evtrace's metadata (its magic): WPP messages
-/// of other tools do not, and need their TMF files.
-pub fn is_self_describing(area: &[u8]) -> bool {
-    area.starts_with(&MAGIC)
-}
-
 /// Parses the metadata at the start of a message's argument area.
 pub fn parse_meta(data: &[u8]) -> Result<MessageMeta, FormatError> {
     let err = |at: usize, what: String| FormatError::new(at as u64, what);
