@@ -33,6 +33,12 @@
 //! | `IpAddr` | ANSISTRING | UTF8 | its text (no OutType covers both families) |
 //! | `SocketAddr` | BINARY | SOCKETADDRESS | u16 length, Windows `sockaddr_in` (16 B) / `sockaddr_in6` (28 B, family 23) |
 //! | `Option<T>` | T's InType \| VCOUNT (BINARY becomes COUNTEDBINARY) | T's | u16 count 0 or 1, then T |
+//!
+//! What etl-parser shows (checked by `ui-tests/tests/roundtrip.rs`): every type above with its
+//! value, except that it ignores OutTypes (a port shows byte-swapped, an `Ipv4Addr` as a u32,
+//! `Ipv6Addr`/`SocketAddr` as byte lists), fails on non-ASCII text, and cannot read
+//! `Option<Ipv6Addr>`/`Option<SocketAddr>` (arrays of COUNTEDBINARY). Strings are
+//! NUL-terminated rather than counted because etl-parser misreads counted 8-bit strings.
 
 #[cfg(test)]
 mod expanded;
@@ -114,6 +120,8 @@ pub fn write(input: TokenStream) -> TokenStream {
 /// Placeholders are `{}`, `{:?}` and `{:x}`/`{:X}`/`{:#x}`/`{:#X}` (integers), `{{`/`}}` escape
 /// braces. Each argument states its type as `expr: Type` (suffixed literals, strings, chars and
 /// bools need none); count and types are checked against the format string at compile time.
+/// Argument types are those of event fields except `Option` (the metadata could not tell it from
+/// a slice when rendering `{}`).
 /// The format and the argument types travel in the record, so `evtrace fmt` prints the text from
 /// the log file alone. Arguments are evaluated only when a session wants the message.
 ///
