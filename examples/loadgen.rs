@@ -86,7 +86,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .field("thread", in_type::UINT32, 0)
         .field("tag", in_type::ANSI_STRING, out_type::UTF8)
         .build();
-    let event = Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema);
+    let event = Event::leak(
+        provider,
+        EventDescriptor {
+            id: 1,
+            level: 4,
+            ..Default::default()
+        },
+        schema,
+    );
 
     let mut mode = match args.mode {
         Mode::Sequential => LogFileMode::SEQUENTIAL,
@@ -129,7 +137,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let thread = (t as u32).to_le_bytes();
                     let mut ok = 0u64;
                     for i in 0..n {
-                        if event.enabled() && event.write(&[&i.to_le_bytes(), &thread, tag, &[0]]).is_ok() {
+                        if event.enabled()
+                            && event.write(&[&i.to_le_bytes(), &thread, tag, &[0]]).is_ok()
+                        {
                             ok += 1;
                         }
                     }
@@ -144,7 +154,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         session.flush()?;
     }
     let stats = session.stop()?;
-    let file = stats.files.first().cloned().or(stats.log_file.clone()).unwrap_or_default();
+    let file = stats
+        .files
+        .first()
+        .cloned()
+        .or(stats.log_file.clone())
+        .unwrap_or_default();
     println!(
         "{{\"events_attempted\":{},\"events_written\":{},\"events_lost\":{},\"buffers_written\":{},\"log_buffers_lost\":{},\"buffers_overwritten\":{},\"state\":\"{:?}\",\"seconds\":{:.6},\"file\":{:?},\"files\":{}}}",
         args.events,

@@ -27,9 +27,14 @@ pub mod quickstart {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = "quickstart.etl";
     let session = Session::start_private(
-        SessionProperties::new("evtrace-quickstart").log_file(file).mode(LogFileMode::LOCAL_SEQUENCE),
+        SessionProperties::new("evtrace-quickstart")
+            .log_file(file)
+            .mode(LogFileMode::LOCAL_SEQUENCE),
     )?;
-    session.enable_provider(quickstart::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0, 0))?;
+    session.enable_provider(
+        quickstart::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0, 0),
+    )?;
 
     evtrace::write!(quickstart::started("quickstart", std::process::id()));
     for i in 0..3u32 {
@@ -51,8 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let time = item.time_text();
         match item {
             Item::Event(e) => {
-                let fields: Vec<String> =
-                    e.fields.iter().flatten().map(|(name, value)| format!("{name}={value}")).collect();
+                let fields: Vec<String> = e
+                    .fields
+                    .iter()
+                    .flatten()
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect();
                 println!(
                     "[{}]{}.{}::{} [{}] {} {}",
                     e.cpu,

@@ -4,7 +4,9 @@
 mod recording;
 
 use evtrace_runtime::clock::ClockType;
-use evtrace_runtime::session::{LogFileMode as M, Session, SessionKind, SessionState, SessionUpdate};
+use evtrace_runtime::session::{
+    LogFileMode as M, Session, SessionKind, SessionState, SessionUpdate,
+};
 use recording::*;
 
 #[test]
@@ -12,19 +14,24 @@ fn sequential_decodes_every_event_in_order() {
     let d = dir("seq");
     let file = d.join("seq.etl");
     let w = Workload::new("Evtrace-Test-Seq");
-    let s = Session::start_private(props("seq", &file).mode(M::SEQUENTIAL).buffers(0, 512)).unwrap();
+    let s =
+        Session::start_private(props("seq", &file).mode(M::SEQUENTIAL).buffers(0, 512)).unwrap();
     w.enable(&s);
     for i in 0..20_000 {
         assert!(w.write(i, 0));
     }
     let stats = s.stop().unwrap();
     assert_eq!((stats.events_lost, stats.state), (0, SessionState::Stopped));
-    let rb = read(&[file.clone()]);
+    let rb = read(&[&file]);
     assert_in_order(&counters(&rb), 0..20_000);
     assert_eq!(rb.problems, 0);
     assert_eq!(stats.files, vec![file.clone()]);
     assert_eq!(file_len(&file) % 65536, 0, "whole buffers");
-    assert_eq!(file_len(&file) / 65536, stats.buffers_written + 1, "header buffer + data buffers");
+    assert_eq!(
+        file_len(&file) / 65536,
+        stats.buffers_written + 1,
+        "header buffer + data buffers"
+    );
 }
 
 #[test]
@@ -34,7 +41,11 @@ fn sequential_with_a_cap_keeps_what_fit_and_stops_itself() {
     let w = Workload::new("Evtrace-Test-SeqCap");
     // 64 KB file of 4 KB buffers: the header buffer and 15 data buffers.
     let s = Session::start_private(
-        props("seqcap", &file).mode(M::SEQUENTIAL | M::USE_KBYTES_FOR_SIZE).maximum_file_size(64).buffer_size_kb(4).buffers(0, 256),
+        props("seqcap", &file)
+            .mode(M::SEQUENTIAL | M::USE_KBYTES_FOR_SIZE)
+            .maximum_file_size(64)
+            .buffer_size_kb(4)
+            .buffers(0, 256),
     )
     .unwrap();
     w.enable(&s);
@@ -42,20 +53,31 @@ fn sequential_with_a_cap_keeps_what_fit_and_stops_itself() {
     while s.query().state == SessionState::Running && i < 200_000 {
         w.write(i, 0);
         i += 1;
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             std::thread::yield_now();
         }
     }
     let stats = s.stop().unwrap();
-    assert_eq!(stats.state, SessionState::StoppedFileFull, "the stop is reported");
-    assert!(file_len(&file) <= 64 * 1024, "file {} bytes over the cap", file_len(&file));
-    let rb = read(&[file.clone()]);
+    assert_eq!(
+        stats.state,
+        SessionState::StoppedFileFull,
+        "the stop is reported"
+    );
+    assert!(
+        file_len(&file) <= 64 * 1024,
+        "file {} bytes over the cap",
+        file_len(&file)
+    );
+    let rb = read(&[&file]);
     let got = counters(&rb);
     assert!(!got.is_empty());
     // What fit: a prefix, in order.
     assert_in_order(&got, 0..got.len() as u64);
     assert_eq!(stats.buffers_written, 15);
-    assert!(stats.log_buffers_lost >= 1, "the buffer that did not fit is counted");
+    assert!(
+        stats.log_buffers_lost >= 1,
+        "the buffer that did not fit is counted"
+    );
     assert!(stats.events_lost > 0);
 }
 
@@ -79,14 +101,22 @@ fn circular_keeps_the_newest_events_without_duplicates() {
     }
     let stats = s.stop().unwrap();
     assert_eq!(stats.events_lost, 0);
-    assert_eq!(file_len(&file), 256 * 1024, "the file wrapped at its maximum size");
-    let rb = read(&[file.clone()]);
+    assert_eq!(
+        file_len(&file),
+        256 * 1024,
+        "the file wrapped at its maximum size"
+    );
+    let rb = read(&[&file]);
     let got = counters(&rb);
     let first = *got.first().unwrap();
     assert!(first > 0, "old events were overwritten");
     // The newest events, in order, none twice.
     assert_in_order(&got, first..n);
-    assert!(stats.buffers_written > 31, "buffers were rewritten: {}", stats.buffers_written);
+    assert!(
+        stats.buffers_written > 31,
+        "buffers were rewritten: {}",
+        stats.buffers_written
+    );
 }
 
 #[test]
@@ -95,7 +125,11 @@ fn circular_per_processor_has_no_duplicates_and_ends_with_the_last_event() {
     let file = d.join("circ.etl");
     let w = Workload::new("Evtrace-Test-CircCpu");
     let s = Session::start_private(
-        props("circcpu", &file).mode(M::CIRCULAR).maximum_file_size(1).buffer_size_kb(16).buffers(0, 512),
+        props("circcpu", &file)
+            .mode(M::CIRCULAR)
+            .maximum_file_size(1)
+            .buffer_size_kb(16)
+            .buffers(0, 512),
     )
     .unwrap();
     w.enable(&s);
@@ -109,7 +143,10 @@ fn circular_per_processor_has_no_duplicates_and_ends_with_the_last_event() {
     let len = got.len();
     got.dedup();
     assert_eq!(got.len(), len, "no duplicates");
-    assert!(got.windows(2).all(|w| w[0] < w[1]), "delivered in time order");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "delivered in time order"
+    );
 }
 
 #[test]
@@ -118,7 +155,11 @@ fn newfile_splits_at_the_size_and_loses_nothing() {
     let pattern = d.join("part_%d.etl");
     let w = Workload::new("Evtrace-Test-NewFile");
     let s = Session::start_private(
-        props("newfile", &pattern).mode(M::NEWFILE | M::USE_KBYTES_FOR_SIZE).maximum_file_size(128).buffer_size_kb(8).buffers(0, 512),
+        props("newfile", &pattern)
+            .mode(M::NEWFILE | M::USE_KBYTES_FOR_SIZE)
+            .maximum_file_size(128)
+            .buffer_size_kb(8)
+            .buffers(0, 512),
     )
     .unwrap();
     w.enable(&s);
@@ -129,7 +170,11 @@ fn newfile_splits_at_the_size_and_loses_nothing() {
     let stats = s.stop().unwrap();
     assert!(stats.files.len() >= 3, "{:?}", stats.files);
     for (k, f) in stats.files.iter().enumerate() {
-        assert_eq!(f, &d.join(format!("part_{}.etl", k + 1)), "counter in the name");
+        assert_eq!(
+            f,
+            &d.join(format!("part_{}.etl", k + 1)),
+            "counter in the name"
+        );
         assert!(file_len(f) <= 128 * 1024);
     }
     let rb = read(&stats.files);
@@ -143,7 +188,10 @@ fn append_extends_a_file_with_the_same_buffer_size_and_clock() {
     let w = Workload::new("Evtrace-Test-Append");
     for (round, range) in [(0, 0..3000u64), (1, 3000..5000)] {
         let s = Session::start(
-            props(&format!("append{round}"), &file).mode(M::APPEND).clock(ClockType::SystemTime).buffers(0, 256),
+            props(&format!("append{round}"), &file)
+                .mode(M::APPEND)
+                .clock(ClockType::SystemTime)
+                .buffers(0, 256),
             SessionKind::System,
         )
         .unwrap();
@@ -153,14 +201,21 @@ fn append_extends_a_file_with_the_same_buffer_size_and_clock() {
         }
         s.stop().unwrap();
     }
-    assert_in_order(&counters(&read(&[file.clone()])), 0..5000);
+    assert_in_order(&counters(&read(&[&file])), 0..5000);
     let e = Session::start(
-        props("append-bad", &file).mode(M::APPEND).clock(ClockType::SystemTime).buffer_size_kb(128),
+        props("append-bad", &file)
+            .mode(M::APPEND)
+            .clock(ClockType::SystemTime)
+            .buffer_size_kb(128),
         SessionKind::System,
     )
     .unwrap_err();
     assert!(e.message().contains("BufferSize"), "{e}");
-    let e = Session::start(props("append-clk", &file).mode(M::APPEND), SessionKind::System).unwrap_err();
+    let e = Session::start(
+        props("append-clk", &file).mode(M::APPEND),
+        SessionKind::System,
+    )
+    .unwrap_err();
     assert!(e.message().contains("ClockType"), "{e}");
 }
 
@@ -170,7 +225,10 @@ fn preallocate_reserves_the_maximum_and_trims_at_stop() {
     let file = d.join("pre.etl");
     let w = Workload::new("Evtrace-Test-Prealloc");
     let s = Session::start(
-        props("prealloc", &file).mode(M::SEQUENTIAL | M::PREALLOCATE).maximum_file_size(8).buffers(0, 256),
+        props("prealloc", &file)
+            .mode(M::SEQUENTIAL | M::PREALLOCATE)
+            .maximum_file_size(8)
+            .buffers(0, 256),
         SessionKind::System,
     )
     .unwrap();
@@ -180,7 +238,11 @@ fn preallocate_reserves_the_maximum_and_trims_at_stop() {
         assert!(w.write(i, 0));
     }
     let stats = s.stop().unwrap();
-    assert_eq!(file_len(&file), (stats.buffers_written + 1) * 65536, "trimmed to what was written");
+    assert_eq!(
+        file_len(&file),
+        (stats.buffers_written + 1) * 65536,
+        "trimmed to what was written"
+    );
     assert_in_order(&counters(&read(&[file])), 0..1000);
 }
 
@@ -190,18 +252,28 @@ fn buffering_keeps_a_ring_and_saves_it_on_flush() {
     let file = d.join("ring.etl");
     let w = Workload::new("Evtrace-Test-Buffering");
     let s = Session::start_private(
-        props("buffering", &file).mode(M::BUFFERING | M::NO_PER_PROCESSOR_BUFFERING).buffer_size_kb(4).buffers(6, 100),
+        props("buffering", &file)
+            .mode(M::BUFFERING | M::NO_PER_PROCESSOR_BUFFERING)
+            .buffer_size_kb(4)
+            .buffers(6, 100),
     )
     .unwrap();
-    assert!(!file.exists() || file_len(&file) == 0, "nothing is written before a flush");
+    assert!(
+        !file.exists() || file_len(&file) == 0,
+        "nothing is written before a flush"
+    );
     w.enable(&s);
     let n = 20_000u64;
     for i in 0..n {
         assert!(w.write(i, 0), "a ring never runs out of buffers");
     }
-    assert_eq!(s.query().number_of_buffers, 6, "pool fixed at MinimumBuffers");
+    assert_eq!(
+        s.query().number_of_buffers,
+        6,
+        "pool fixed at MinimumBuffers"
+    );
     s.flush().unwrap();
-    let got = counters(&read(&[file.clone()]));
+    let got = counters(&read(&[&file]));
     let first = got[0];
     assert!(first > 0);
     // The newest events, in order.
@@ -212,7 +284,11 @@ fn buffering_keeps_a_ring_and_saves_it_on_flush() {
         w.write(i, 0);
     }
     let second = d.join("ring2.etl");
-    s.update(SessionUpdate { log_file: Some(second.clone()), ..Default::default() }).unwrap();
+    s.update(SessionUpdate {
+        log_file: Some(second.clone()),
+        ..Default::default()
+    })
+    .unwrap();
     let got2 = counters(&read(&[second]));
     assert_eq!(*got2.last().unwrap(), n + 9);
     let stats = s.stop().unwrap();
@@ -221,12 +297,18 @@ fn buffering_keeps_a_ring_and_saves_it_on_flush() {
 
 #[test]
 fn every_clock_converts_to_wall_time() {
-    for clock in [ClockType::PerfCounter, ClockType::SystemTime, ClockType::CpuCycle] {
+    for clock in [
+        ClockType::PerfCounter,
+        ClockType::SystemTime,
+        ClockType::CpuCycle,
+    ] {
         let d = dir(&format!("clock{}", clock.number()));
         let file = d.join("clock.etl");
         let w = Workload::new(&format!("Evtrace-Test-Clock{}", clock.number()));
         let before = now_ns();
-        let s = Session::start_private(props(&format!("clock{}", clock.number()), &file).clock(clock)).unwrap();
+        let s =
+            Session::start_private(props(&format!("clock{}", clock.number()), &file).clock(clock))
+                .unwrap();
         w.enable(&s);
         for i in 0..100 {
             w.write(i, 0);
@@ -238,13 +320,23 @@ fn every_clock_converts_to_wall_time() {
         let after = now_ns();
         let rb = read(&[file]);
         assert_eq!(rb.samples.len(), 100);
-        let times: Vec<i64> = rb.times.iter().map(|t| t.expect("converted time")).collect();
+        let times: Vec<i64> = rb
+            .times
+            .iter()
+            .map(|t| t.expect("converted time"))
+            .collect();
         for t in &times {
-            assert!(*t >= before - 1_000_000 && *t <= after + 1_000_000, "{clock:?}: {t} not in [{before}, {after}]");
+            assert!(
+                *t >= before - 1_000_000 && *t <= after + 1_000_000,
+                "{clock:?}: {t} not in [{before}, {after}]"
+            );
         }
         assert!(times.windows(2).all(|w| w[0] <= w[1]));
         let gap = times[50] - times[49];
-        assert!(gap >= 15_000_000, "{clock:?}: the 20 ms pause shows as {gap} ns");
+        assert!(
+            gap >= 15_000_000,
+            "{clock:?}: the 20 ms pause shows as {gap} ns"
+        );
     }
 }
 
@@ -259,8 +351,12 @@ fn flush_timer_writes_partial_buffers() {
         w.write(i, 0);
     }
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let running = read(&[file.clone()]);
-    assert_eq!(counters(&running).len(), 10, "flushed by the timer while running");
+    let running = read(&[&file]);
+    assert_eq!(
+        counters(&running).len(),
+        10,
+        "flushed by the timer while running"
+    );
     s.stop().unwrap();
 }
 
@@ -274,12 +370,22 @@ fn update_switches_the_log_file() {
     for i in 0..100 {
         w.write(i, 0);
     }
-    s.update(SessionUpdate { log_file: Some(b.clone()), flush_timer_s: 2, ..Default::default() }).unwrap();
+    s.update(SessionUpdate {
+        log_file: Some(b.clone()),
+        flush_timer_s: 2,
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(s.query().flush_timer_s, 2);
     for i in 100..200 {
         w.write(i, 0);
     }
-    let e = s.update(SessionUpdate { maximum_buffers: 99, ..Default::default() }).unwrap_err();
+    let e = s
+        .update(SessionUpdate {
+            maximum_buffers: 99,
+            ..Default::default()
+        })
+        .unwrap_err();
     assert_eq!(e.code(), evtrace_runtime::ErrorCode::InvalidParameter);
     s.stop().unwrap();
     assert_in_order(&counters(&read(&[a])), 0..100);
@@ -290,7 +396,11 @@ fn update_switches_the_log_file() {
 fn assert_in_order(got: &[u64], want: std::ops::Range<u64>) {
     let want: Vec<u64> = want.collect();
     if got != want {
-        let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+        let at = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
         panic!(
             "{} events, {} expected; first difference at index {at}: got {:?}, expected {:?}",
             got.len(),
@@ -302,5 +412,8 @@ fn assert_in_order(got: &[u64], want: std::ops::Range<u64>) {
 }
 
 fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
 }

@@ -250,7 +250,12 @@ fn independent_readers_agree_with_ours_on_a_session_file() {
     let d = recording::dir("independent-session");
     let file = d.join("session.etl");
     let w = recording::Workload::new("Evtrace-Test-Independent");
-    let s = Session::start_private(recording::props("independent", &file).buffer_size_kb(16).buffers(0, 512)).unwrap();
+    let s = Session::start_private(
+        recording::props("independent", &file)
+            .buffer_size_kb(16)
+            .buffers(0, 512),
+    )
+    .unwrap();
     w.enable(&s);
     std::thread::scope(|sc| {
         for t in 0..2u32 {
@@ -264,7 +269,7 @@ fn independent_readers_agree_with_ours_on_a_session_file() {
     });
     let stats = s.stop().unwrap();
     assert_eq!(stats.events_lost, 0);
-    let ours = recording::read(&[file.clone()]);
+    let ours = recording::read(&[&file]);
     assert_eq!(ours.samples.len(), 6000);
     let mut ours_sorted = ours.samples.clone();
     ours_sorted.sort_unstable();
@@ -280,16 +285,27 @@ fn independent_readers_agree_with_ours_on_a_session_file() {
         .map(|e| {
             let f = &e["fields"];
             assert_eq!(f["tag"], "payload-16-bytes", "{e}");
-            (f["thread"].as_u64().unwrap() as u32, f["counter"].as_u64().unwrap())
+            (
+                f["thread"].as_u64().unwrap() as u32,
+                f["counter"].as_u64().unwrap(),
+            )
         })
         .collect();
     theirs.sort_unstable();
     assert_eq!(theirs.len(), ours_sorted.len(), "etl-parser event count");
-    assert!(theirs == ours_sorted, "etl-parser field values differ from ours");
+    assert!(
+        theirs == ours_sorted,
+        "etl-parser field values differ from ours"
+    );
 
     let dis = &v["dissect"];
     assert!(dis.get("fatal").is_none(), "dissect.etl failed: {dis}");
-    let events = dis["records"].as_array().unwrap().iter().filter(|r| r["kind"] == "EventHeader").count();
+    let events = dis["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "EventHeader")
+        .count();
     assert_eq!(events, 6000, "dissect.etl event count");
     assert_eq!(dis["header"]["buffers_written"], stats.buffers_written + 1);
     std::fs::remove_dir_all(d).ok();

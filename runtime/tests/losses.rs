@@ -27,7 +27,10 @@ fn written_plus_lost_equals_attempted_when_buffers_run_out() {
                 for i in 0..100_000u64 {
                     attempted.fetch_add(1, Ordering::Relaxed);
                     let tag = b"payload-16-bytes";
-                    if let Err(e) = w.event.write(&[&i.to_le_bytes(), &t.to_le_bytes(), tag, &[0]]) {
+                    if let Err(e) = w
+                        .event
+                        .write(&[&i.to_le_bytes(), &t.to_le_bytes(), tag, &[0]])
+                    {
                         assert_eq!(e.code(), ErrorCode::NotEnoughMemory, "{e}");
                         refused.fetch_add(1, Ordering::Relaxed);
                     }
@@ -40,10 +43,25 @@ fn written_plus_lost_equals_attempted_when_buffers_run_out() {
     let attempted = attempted.into_inner();
     let written = rb.samples.len() as u64;
     assert!(stats.events_lost > 0, "the test must exhaust the buffers");
-    assert_eq!(written + stats.events_lost, attempted, "written {written} + lost {} != attempted {attempted}", stats.events_lost);
-    assert_eq!(refused.into_inner(), stats.events_lost, "every lost event was refused to its writer");
-    assert_eq!(rb.lost_in_band, stats.events_lost, "in-band loss records add up to EventsLost");
-    assert_eq!(rb.header_events_lost, stats.events_lost, "the file header says the same");
+    assert_eq!(
+        written + stats.events_lost,
+        attempted,
+        "written {written} + lost {} != attempted {attempted}",
+        stats.events_lost
+    );
+    assert_eq!(
+        refused.into_inner(),
+        stats.events_lost,
+        "every lost event was refused to its writer"
+    );
+    assert_eq!(
+        rb.lost_in_band, stats.events_lost,
+        "in-band loss records add up to EventsLost"
+    );
+    assert_eq!(
+        rb.header_events_lost, stats.events_lost,
+        "the file header says the same"
+    );
     assert_eq!(stats.log_buffers_lost, 0);
 }
 
@@ -55,11 +73,17 @@ fn too_large_events_are_refused_with_a_clear_error_and_counted() {
     let s = Session::start_private(props("toolarge", &file).buffer_size_kb(4)).unwrap();
     w.enable(&s);
     let big = vec![b'x'; 5000];
-    let e = w.event.write(&[&1u64.to_le_bytes(), &0u32.to_le_bytes(), &big, &[0]]).unwrap_err();
+    let e = w
+        .event
+        .write(&[&1u64.to_le_bytes(), &0u32.to_le_bytes(), &big, &[0]])
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::MoreData);
     assert!(e.message().contains("4 KB"), "{e}");
     let huge = vec![b'x'; 70_000];
-    let e = w.event.write(&[&2u64.to_le_bytes(), &0u32.to_le_bytes(), &huge, &[0]]).unwrap_err();
+    let e = w
+        .event
+        .write(&[&2u64.to_le_bytes(), &0u32.to_le_bytes(), &huge, &[0]])
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::ArithmeticOverflow);
     assert!(e.message().contains("64 KB"), "{e}");
     assert!(w.write(3, 0));
@@ -75,7 +99,8 @@ fn many_threads_no_torn_or_uncounted_event() {
     let d = dir("stress");
     let file = d.join("stress.etl");
     let w = Workload::new("Evtrace-Test-Stress");
-    let s = Session::start_private(props("stress", &file).buffer_size_kb(8).buffers(0, 64)).unwrap();
+    let s =
+        Session::start_private(props("stress", &file).buffer_size_kb(8).buffers(0, 64)).unwrap();
     w.enable(&s);
     const THREADS: u32 = 8;
     const PER: u64 = 30_000;
@@ -94,11 +119,24 @@ fn many_threads_no_torn_or_uncounted_event() {
     // Every field of every event decoded intact (checked in `read`); now per thread: exactly the
     // accepted events, each once, in order.
     for t in 0..THREADS {
-        let got: Vec<u64> = rb.samples.iter().filter(|(th, _)| *th == t).map(|(_, c)| *c).collect();
+        let got: Vec<u64> = rb
+            .samples
+            .iter()
+            .filter(|(th, _)| *th == t)
+            .map(|(_, c)| *c)
+            .collect();
         assert_eq!(got.len(), accepted[t as usize].len(), "thread {t}");
         if got != accepted[t as usize] {
-            let at = got.iter().zip(&accepted[t as usize]).position(|(a, b)| a != b).unwrap();
-            panic!("thread {t}: delivered {:?} where {:?} was accepted", &got[at.saturating_sub(2)..at + 3], &accepted[t as usize][at.saturating_sub(2)..at + 3]);
+            let at = got
+                .iter()
+                .zip(&accepted[t as usize])
+                .position(|(a, b)| a != b)
+                .unwrap();
+            panic!(
+                "thread {t}: delivered {:?} where {:?} was accepted",
+                &got[at.saturating_sub(2)..at + 3],
+                &accepted[t as usize][at.saturating_sub(2)..at + 3]
+            );
         }
     }
     let total_accepted: u64 = accepted.iter().map(|a| a.len() as u64).sum();
@@ -112,7 +150,13 @@ fn withheld_from_all_but_independent_sessions_when_one_fails() {
     let d = dir("dependent");
     let w = Workload::new("Evtrace-Test-Dependent");
     let (fa, fb) = (d.join("a.etl"), d.join("b.etl"));
-    let a = Session::start_private(props("dep-a", &fa).buffer_size_kb(4).buffers(1, 1).mode(M::NO_PER_PROCESSOR_BUFFERING)).unwrap();
+    let a = Session::start_private(
+        props("dep-a", &fa)
+            .buffer_size_kb(4)
+            .buffers(1, 1)
+            .mode(M::NO_PER_PROCESSOR_BUFFERING),
+    )
+    .unwrap();
     let b = Session::start_private(props("dep-b", &fb).buffers(0, 256)).unwrap();
     w.enable(&a);
     w.enable(&b);
@@ -127,7 +171,14 @@ fn withheld_from_all_but_independent_sessions_when_one_fails() {
     let (ra, rb) = (read(&[fa]), read(&[fb]));
     assert_eq!(ra.samples.len() + sa.events_lost as usize, 50_000);
     assert_eq!(rb.samples.len() + sb.events_lost as usize, 50_000);
-    assert_eq!(counters(&ra), counters(&rb), "both sessions hold the same events");
-    assert_eq!(sb.events_lost, refused, "the healthy session counts the withheld events");
+    assert_eq!(
+        counters(&ra),
+        counters(&rb),
+        "both sessions hold the same events"
+    );
+    assert_eq!(
+        sb.events_lost, refused,
+        "the healthy session counts the withheld events"
+    );
     assert_eq!(rb.lost_in_band, sb.events_lost);
 }

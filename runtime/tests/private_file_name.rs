@@ -25,19 +25,41 @@ fn second_process_writes_name_underscore_pid() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("shared.etl");
     let mine = Session::start_private(SessionProperties::new("parent").log_file(&path)).unwrap();
-    assert_eq!(mine.log_file().unwrap(), path, "the first process keeps the name");
+    assert_eq!(
+        mine.log_file().unwrap(),
+        path,
+        "the first process keeps the name"
+    );
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_side", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process_side",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().find_map(|l| l.split("CHILD-FILE=").nth(1)).unwrap_or_else(|| panic!("child printed no file: {stdout}"));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split("CHILD-FILE=").nth(1))
+        .unwrap_or_else(|| panic!("child printed no file: {stdout}"));
     let child_file = std::path::PathBuf::from(line);
-    let name = child_file.file_name().unwrap().to_string_lossy().to_string();
+    let name = child_file
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
     assert!(name.starts_with("shared.etl_"), "{name}");
-    let pid: u32 = name["shared.etl_".len()..].parse().expect("a pid after the underscore");
+    let pid: u32 = name["shared.etl_".len()..]
+        .parse()
+        .expect("a pid after the underscore");
     assert_ne!(pid, std::process::id());
     assert!(child_file.exists());
     mine.stop().unwrap();

@@ -9,14 +9,21 @@ fn ninth_private_session_is_refused() {
     let dir = std::env::temp_dir().join(format!("evtrace-limit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sessions: Vec<Session> = (0..8)
-        .map(|i| Session::start_private(SessionProperties::new(format!("p{i}")).log_file(dir.join(format!("p{i}.etl")))).unwrap())
+        .map(|i| {
+            Session::start_private(
+                SessionProperties::new(format!("p{i}")).log_file(dir.join(format!("p{i}.etl"))),
+            )
+            .unwrap()
+        })
         .collect();
-    let e = Session::start_private(SessionProperties::new("p8").log_file(dir.join("p8.etl"))).unwrap_err();
+    let e = Session::start_private(SessionProperties::new("p8").log_file(dir.join("p8.etl")))
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::NoSystemResources);
     assert!(e.message().contains('8'), "{e}");
     drop(sessions);
     // Stopping one frees its place.
-    let s = Session::start_private(SessionProperties::new("p8").log_file(dir.join("p8.etl"))).unwrap();
+    let s =
+        Session::start_private(SessionProperties::new("p8").log_file(dir.join("p8.etl"))).unwrap();
     s.stop().unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }

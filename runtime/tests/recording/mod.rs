@@ -30,12 +30,21 @@ impl Workload {
             .field("thread", in_type::UINT32, 0)
             .field("tag", in_type::ANSI_STRING, out_type::UTF8)
             .build();
-        let event = Event::leak(provider, EventDescriptor { id: 1, level: 4, ..Default::default() }, schema);
+        let event = Event::leak(
+            provider,
+            EventDescriptor {
+                id: 1,
+                level: 4,
+                ..Default::default()
+            },
+            schema,
+        );
         Workload { provider, event }
     }
 
     pub fn enable(&self, s: &Session) {
-        s.enable_provider(self.provider.guid(), EnableSettings::new(5, 0, 0)).unwrap();
+        s.enable_provider(self.provider.guid(), EnableSettings::new(5, 0, 0))
+            .unwrap();
     }
 
     /// Writes one event; true if the write call reported success.
@@ -60,7 +69,7 @@ pub struct ReadBack {
     pub problems: u64,
 }
 
-pub fn read(paths: &[PathBuf]) -> ReadBack {
+pub fn read<P: AsRef<Path> + std::fmt::Debug>(paths: &[P]) -> ReadBack {
     let mut r = LogReader::open(paths).unwrap_or_else(|e| panic!("open {paths:?}: {e}"));
     let mut out = ReadBack::default();
     for item in &mut r {
@@ -74,7 +83,11 @@ pub fn read(paths: &[PathBuf]) -> ReadBack {
                     Some(Value::U64(v)) => *v,
                     other => panic!("counter field: {other:?}"),
                 };
-                assert_eq!(e.field("tag"), Some(&Value::Str("payload-16-bytes".into())), "torn payload");
+                assert_eq!(
+                    e.field("tag"),
+                    Some(&Value::Str("payload-16-bytes".into())),
+                    "torn payload"
+                );
                 out.samples.push((thread, counter));
                 out.times.push(e.time);
             }
@@ -89,7 +102,11 @@ pub fn read(paths: &[PathBuf]) -> ReadBack {
 
 /// Counters of thread 0 in delivery order.
 pub fn counters(rb: &ReadBack) -> Vec<u64> {
-    rb.samples.iter().filter(|(t, _)| *t == 0).map(|(_, c)| *c).collect()
+    rb.samples
+        .iter()
+        .filter(|(t, _)| *t == 0)
+        .map(|(_, c)| *c)
+        .collect()
 }
 
 pub fn file_len(p: &Path) -> u64 {
