@@ -15,7 +15,7 @@ use evtrace::clock::{self, ClockType};
 use evtrace::etl::read::scan_buffers;
 use evtrace::etl::{compress_buffer, in_type, out_type, EventSchemaBuilder};
 use evtrace::provider::{EnableSettings, Event, EventDescriptor, Provider};
-use evtrace::session::{LogFileMode, Session, SessionProperties};
+use evtrace::session::{processor_count, LogFileMode, Session, SessionProperties};
 
 const TAG: &[u8; 16] = b"0123456789abcdef";
 const LEN: [u8; 2] = 16u16.to_le_bytes();
@@ -87,7 +87,7 @@ fn write(c: &mut Criterion) {
             let mut timed = Duration::ZERO;
             let mut i = 0u64;
             while i < iters {
-                let n = (iters - i).min(10_000);
+                let n = (iters - i).min(5_000);
                 let t = Instant::now();
                 for k in i..i + n {
                     if ev.enabled() {
@@ -96,7 +96,17 @@ fn write(c: &mut Criterion) {
                 }
                 timed += t.elapsed();
                 i += n;
-                std::thread::sleep(Duration::from_millis(2));
+                // Untimed: wait until the flusher has written the burst's buffers out (all but
+                // the per-processor current ones are free again), so no burst meets a full pool.
+                let deadline = Instant::now() + Duration::from_secs(1);
+                loop {
+                    let q = s.query();
+                    let busy = q.number_of_buffers.saturating_sub(q.free_buffers) as usize;
+                    if busy <= processor_count() || Instant::now() > deadline {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
             }
             timed
         })

@@ -75,7 +75,7 @@ pub struct Bursts {
 
 /// Enabled-event cost without losses: `threads` writers, each pinned to its own processor,
 /// write bursts of `burst_events` together; between bursts all pause for at least `gap_ms` and
-/// twice the burst's own time, which leaves the system's consumer time to drain its buffers, so
+/// `gap_factor` times the burst's own time, which leaves the system's consumer time to drain its buffers, so
 /// the figure is the write path and not the cost of dropping. `poll` runs on the calling thread
 /// while the writers work (Perfetto drains its buffer there).
 pub fn bursts(
@@ -116,7 +116,9 @@ pub fn bursts(
                         if t == 0 {
                             let burst = Duration::from_nanos(longest[slot].load(Ordering::Relaxed));
                             std::thread::sleep(
-                                burst.mul_f64(2.0).max(Duration::from_millis(opts.gap_ms)),
+                                burst
+                                    .mul_f64(opts.gap_factor)
+                                    .max(Duration::from_millis(opts.gap_ms)),
                             );
                         }
                     }

@@ -129,10 +129,13 @@ pub struct Opts {
     /// Events per burst (per thread).
     #[arg(long, default_value_t = 10_000)]
     pub burst_events: u64,
-    /// Least pause between bursts in ms; the pause is also at least twice the burst's own time,
-    /// so each system's consumer (flusher, consumerd, appender worker) can drain its buffers.
+    /// Least pause between bursts in ms.
     #[arg(long, default_value_t = 5)]
     pub gap_ms: u64,
+    /// The pause between bursts is also at least this many times the burst's own time, so each
+    /// system's consumer (flusher, consumerd, appender worker) drains its buffers in between.
+    #[arg(long, default_value_t = 4.0)]
+    pub gap_factor: f64,
     /// Events per run of the disabled-event measurement.
     #[arg(long, default_value_t = 20_000_000)]
     pub disabled_events: u64,
@@ -262,6 +265,7 @@ fn opts_to_args(o: &Opts) -> Vec<String> {
         format!("--bursts={}", o.bursts),
         format!("--burst-events={}", o.burst_events),
         format!("--gap-ms={}", o.gap_ms),
+        format!("--gap-factor={}", o.gap_factor),
         format!("--disabled-events={}", o.disabled_events),
         format!("--data-dir={}", o.data_dir.display()),
         format!("--perfetto-buffer-kb={}", o.perfetto_buffer_kb),

@@ -236,10 +236,11 @@ notes:
 - Each system runs in its own child processes (one for the latency phases, one for the sustained
   run), so RSS and global state do not mix.
 - Enabled-event figures are measured where nothing is lost: bursts of {burst} events per thread,
-  then a pause of at least {gap} ms and twice the burst's time so the system's consumer drains its
-  buffers; ns/event is the median of {runs} runs of {bursts} bursts. Buffers: evtrace 64 KB x up to
+  then a pause of at least {gap} ms and {factor} times the burst's time so the system's consumer
+  drains its buffers; ns/event is the median of {runs} runs of {bursts} bursts. Buffers: evtrace 64 KB x up to
   256, LTTng 8 x 1 MiB sub-buffers per CPU (per-user, discard), tracing-appender's default
-  128,000-line channel, Perfetto 64 MB (16 MB shared memory). The 'recorded / attempted' row checks that from the output.
+  128,000-line channel, Perfetto 64 MB (16 MB shared memory). The 'recorded /
+  attempted' row checks from the output that nothing was lost.
 - Clocks: evtrace runs once per clock type; a peer's single figure sits in the row of the clock
   that stamps its events (LTTng MONOTONIC, tracing SystemTime, Perfetto BOOTTIME). The clock reads
   are measured in the same child process as the events.
@@ -251,6 +252,7 @@ notes:
 ",
         burst = opts.burst_events,
         gap = opts.gap_ms,
+        factor = opts.gap_factor,
         runs = opts.runs,
         bursts = opts.bursts,
         pbuf = opts.perfetto_buffer_kb,
