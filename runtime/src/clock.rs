@@ -78,7 +78,10 @@ impl ClockType {
 /// `CLOCK_MONOTONIC` in nanoseconds (the vDSO makes this a user-space read).
 #[inline(always)]
 pub fn monotonic_ns() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec and CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
@@ -87,7 +90,10 @@ pub fn monotonic_ns() -> i64 {
 /// The current time as a Windows FILETIME (100 ns intervals since 1601-01-01 UTC).
 #[inline(always)]
 pub fn filetime_now() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec and CLOCK_REALTIME always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     FILETIME_UNIX_EPOCH + ts.tv_sec * 10_000_000 + ts.tv_nsec / 100
@@ -134,7 +140,10 @@ pub fn tsc_frequency() -> Option<u64> {
             return None;
         }
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let flags = cpuinfo.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+        let flags = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .unwrap_or("");
         let invariant = flags.split_whitespace().any(|f| f == "constant_tsc")
             && flags.split_whitespace().any(|f| f == "nonstop_tsc");
         if !invariant {
@@ -162,7 +171,11 @@ mod tests {
 
     #[test]
     fn clocks_advance_at_their_stated_frequency() {
-        for clock in [ClockType::PerfCounter, ClockType::SystemTime, ClockType::CpuCycle] {
+        for clock in [
+            ClockType::PerfCounter,
+            ClockType::SystemTime,
+            ClockType::CpuCycle,
+        ] {
             let c = clock.effective();
             let (a, t0) = (c.now(), monotonic_ns());
             std::thread::sleep(Duration::from_millis(30));

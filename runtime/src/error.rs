@@ -100,7 +100,10 @@ pub struct Error {
 impl Error {
     /// An error of `code` explained by `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The ETW error code.

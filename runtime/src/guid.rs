@@ -25,8 +25,8 @@ impl Guid {
         let b = d2.to_le_bytes();
         let c = d3.to_le_bytes();
         Guid([
-            a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6],
-            d4[7],
+            a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4],
+            d4[5], d4[6], d4[7],
         ])
     }
 
@@ -107,13 +107,19 @@ impl FromStr for Guid {
     fn from_str(s: &str) -> Result<Guid, ParseGuidError> {
         let err = || ParseGuidError(s.to_string());
         let t = s.trim();
-        let t = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(t);
+        let t = t
+            .strip_prefix('{')
+            .and_then(|x| x.strip_suffix('}'))
+            .unwrap_or(t);
         let parts: Vec<&str> = t.split('-').collect();
         let lens = [8, 4, 4, 4, 12];
         if parts.len() != 5 || parts.iter().zip(lens).any(|(p, n)| p.len() != n) {
             return Err(err());
         }
-        if !parts.iter().all(|p| p.bytes().all(|c| c.is_ascii_hexdigit())) {
+        if !parts
+            .iter()
+            .all(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
+        {
             return Err(err());
         }
         let d1 = u32::from_str_radix(parts[0], 16).map_err(|_| err())?;
@@ -152,6 +158,8 @@ mod tests {
         assert_eq!(g.to_string(), "3B5A7A4E-1A4C-4F3E-9C1D-0123456789AB");
         assert_eq!(g.0[0], 0x4E, "Data1 is little-endian in memory");
         assert!("3B5A7A4E-1A4C-4F3E-9C1D".parse::<Guid>().is_err());
-        assert!("ZZ5A7A4E-1A4C-4F3E-9C1D-0123456789AB".parse::<Guid>().is_err());
+        assert!("ZZ5A7A4E-1A4C-4F3E-9C1D-0123456789AB"
+            .parse::<Guid>()
+            .is_err());
     }
 }

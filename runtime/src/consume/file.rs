@@ -295,11 +295,15 @@ impl LogFile {
                     if let Some(f) = formatter {
                         msg.text = f(&msg);
                     }
-                    if msg.text.is_none() && crate::etl::message_format::is_self_describing(&msg.args) {
+                    if msg.text.is_none()
+                        && crate::etl::message_format::is_self_describing(&msg.args)
+                    {
                         // evtrace's messages carry their format and argument types.
                         match crate::etl::message_format::format_message(&msg.args) {
                             Ok(text) => msg.text = Some(text),
-                            Err(e) => diag.add(self.index, r.offset, "undecodable message", e.to_string()),
+                            Err(e) => {
+                                diag.add(self.index, r.offset, "undecodable message", e.to_string())
+                            }
                         }
                     }
                     out.push(Item::Message(msg));

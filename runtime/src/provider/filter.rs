@@ -31,14 +31,22 @@ pub struct EnableSettings {
 impl Default for EnableSettings {
     /// Everything: all levels, all keywords.
     fn default() -> Self {
-        EnableSettings { level: 0, match_any: 0, match_all: 0 }
+        EnableSettings {
+            level: 0,
+            match_any: 0,
+            match_all: 0,
+        }
     }
 }
 
 impl EnableSettings {
     /// Settings for `level`, match-any `any`, match-all `all`.
     pub const fn new(level: u8, match_any: u64, match_all: u64) -> Self {
-        EnableSettings { level, match_any, match_all }
+        EnableSettings {
+            level,
+            match_any,
+            match_all,
+        }
     }
 
     /// The exact ETW rule: `(L <= S || S == 0 || L == 0) && (K == 0 || ((K & A) != 0 && (K & M) == M))`
@@ -46,8 +54,13 @@ impl EnableSettings {
     #[inline]
     pub const fn passes(&self, level: u8, keyword: u64) -> bool {
         let level_ok = level <= self.level || self.level == 0 || level == 0;
-        let any = if self.match_any == 0 { u64::MAX } else { self.match_any };
-        let keyword_ok = keyword == 0 || ((keyword & any) != 0 && (keyword & self.match_all) == self.match_all);
+        let any = if self.match_any == 0 {
+            u64::MAX
+        } else {
+            self.match_any
+        };
+        let keyword_ok =
+            keyword == 0 || ((keyword & any) != 0 && (keyword & self.match_all) == self.match_all);
         level_ok && keyword_ok
     }
 }
@@ -70,7 +83,10 @@ pub struct EnableInfo {
 impl EnableInfo {
     /// Combines the settings of every session enabling a provider, as ETW's callback reports them.
     pub fn combine<'a>(settings: impl IntoIterator<Item = &'a EnableSettings>) -> EnableInfo {
-        let mut info = EnableInfo { match_all: u64::MAX, ..EnableInfo::default() };
+        let mut info = EnableInfo {
+            match_all: u64::MAX,
+            ..EnableInfo::default()
+        };
         let mut any_all_keywords = false;
         let mut all_levels = false;
         for s in settings {
@@ -106,7 +122,10 @@ mod tests {
         assert!(s.passes(level::WARNING, 0));
         assert!(!s.passes(level::INFORMATION, 0));
         assert!(s.passes(0, 0), "level 0 events always pass");
-        assert!(EnableSettings::new(0, 0, 0).passes(200, 0), "session level 0 takes everything");
+        assert!(
+            EnableSettings::new(0, 0, 0).passes(200, 0),
+            "session level 0 takes everything"
+        );
     }
 
     #[test]
@@ -116,9 +135,15 @@ mod tests {
         assert!(s.passes(4, 0b0100));
         assert!(!s.passes(4, 0b0010), "match-all bit missing");
         assert!(!s.passes(4, 0b1000), "no match-any bit");
-        assert!(s.passes(4, 0b1100), "any bit 0b0100 present and all bits present");
+        assert!(
+            s.passes(4, 0b1100),
+            "any bit 0b0100 present and all bits present"
+        );
         let all = EnableSettings::new(0, 0, 0);
-        assert!(all.passes(4, 0x8000_0000_0000_0000), "match-any 0 means all ones");
+        assert!(
+            all.passes(4, 0x8000_0000_0000_0000),
+            "match-any 0 means all ones"
+        );
         let all_needs = EnableSettings::new(0, 0, 0b11);
         assert!(!all_needs.passes(4, 0b01));
         assert!(all_needs.passes(4, 0b11));
@@ -129,10 +154,23 @@ mod tests {
         let a = EnableSettings::new(2, 0b0011, 0b0011);
         let b = EnableSettings::new(4, 0b0100, 0b0001);
         let info = EnableInfo::combine([&a, &b]);
-        assert_eq!(info, EnableInfo { enabled: true, level: 4, match_any: 0b0111, match_all: 0b0001, sessions: 2 });
+        assert_eq!(
+            info,
+            EnableInfo {
+                enabled: true,
+                level: 4,
+                match_any: 0b0111,
+                match_all: 0b0001,
+                sessions: 2
+            }
+        );
         let c = EnableSettings::new(0, 0, 0);
         let info = EnableInfo::combine([&a, &c]);
-        assert_eq!((info.level, info.match_any), (0, 0), "0 means everything and wins");
+        assert_eq!(
+            (info.level, info.match_any),
+            (0, 0),
+            "0 means everything and wins"
+        );
         assert_eq!(EnableInfo::combine([]), EnableInfo::default());
     }
 }

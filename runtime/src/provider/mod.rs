@@ -27,8 +27,8 @@ mod registry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use crate::etl::EventDescriptor;
 use crate::error::Result;
+pub use crate::etl::EventDescriptor;
 use crate::Guid;
 pub use filter::{EnableInfo, EnableSettings};
 pub use registry::{registered_providers, MAX_PROVIDERS_PER_PROCESS, MAX_SESSIONS_PER_PROVIDER};
@@ -53,7 +53,13 @@ impl Provider {
     /// A provider for a `static`: its name, GUID and TraceLogging provider-traits blob
     /// ([`crate::etl::provider_traits`] gives the bytes; the macros compute them at compile time).
     pub const fn new(name: &'static str, guid: Guid, traits: &'static [u8]) -> Provider {
-        Provider { name, guid, traits, state: Mutex::new(registry::ProviderState::new()), registered: OnceLock::new() }
+        Provider {
+            name,
+            guid,
+            traits,
+            state: Mutex::new(registry::ProviderState::new()),
+            registered: OnceLock::new(),
+        }
     }
 
     /// A provider made at run time, its GUID derived from the name by the EventSource rule. It lives
@@ -101,7 +107,10 @@ impl Provider {
     }
 
     /// Sets the enable callback, and calls it once with the current state.
-    pub fn set_enable_callback(&'static self, callback: impl Fn(&EnableInfo) + Send + Sync + 'static) {
+    pub fn set_enable_callback(
+        &'static self,
+        callback: impl Fn(&EnableInfo) + Send + Sync + 'static,
+    ) {
         let cb: EnableCallback = Arc::new(callback);
         let info = {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -119,13 +128,20 @@ impl Provider {
     /// Whether some session wants events of this level and keyword (the slow, general check; the
     /// write path uses the per-event word instead).
     pub fn is_enabled(&self, level: u8, keyword: u64) -> bool {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).sessions_for(level, keyword) != 0
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions_for(level, keyword)
+            != 0
     }
 }
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider").field("name", &self.name).field("guid", &self.guid).finish()
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("guid", &self.guid)
+            .finish()
     }
 }
 
@@ -138,7 +154,11 @@ pub(crate) struct EnableCell {
 
 impl EnableCell {
     const fn new(level: u8, keyword: u64) -> EnableCell {
-        EnableCell { mask: AtomicU64::new(UNATTACHED), level, keyword }
+        EnableCell {
+            mask: AtomicU64::new(UNATTACHED),
+            level,
+            keyword,
+        }
     }
 
     #[inline(always)]
@@ -184,7 +204,11 @@ pub struct Event {
 impl Event {
     /// An event for a `static`. `schema` is the TraceLogging event-schema blob
     /// ([`crate::etl::EventSchemaBuilder`] or the macros make it).
-    pub const fn new(provider: &'static Provider, descriptor: EventDescriptor, schema: &'static [u8]) -> Event {
+    pub const fn new(
+        provider: &'static Provider,
+        descriptor: EventDescriptor,
+        schema: &'static [u8],
+    ) -> Event {
         Event {
             cell: EnableCell::new(descriptor.level, descriptor.keyword),
             provider,
@@ -195,7 +219,11 @@ impl Event {
     }
 
     /// An event made at run time; lives for the rest of the process.
-    pub fn leak(provider: &'static Provider, descriptor: EventDescriptor, schema: Vec<u8>) -> &'static Event {
+    pub fn leak(
+        provider: &'static Provider,
+        descriptor: EventDescriptor,
+        schema: Vec<u8>,
+    ) -> &'static Event {
         let schema: &'static [u8] = Box::leak(schema.into_boxed_slice());
         Box::leak(Box::new(Event::new(provider, descriptor, schema)))
     }
@@ -236,18 +264,30 @@ impl Event {
             Some(e) => e,
             None => self.extended_items(),
         };
-        crate::session::write_event(mask, self.provider.guid, &self.descriptor, activity, ext, payload)
+        crate::session::write_event(
+            mask,
+            self.provider.guid,
+            &self.descriptor,
+            activity,
+            ext,
+            payload,
+        )
     }
 
     #[cold]
     fn extended_items(&self) -> &[u8] {
-        self.extended.get_or_init(|| crate::etl::tracelogging_extended_items(self.provider.traits, self.schema).into())
+        self.extended.get_or_init(|| {
+            crate::etl::tracelogging_extended_items(self.provider.traits, self.schema).into()
+        })
     }
 }
 
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Event").field("provider", &self.provider.name).field("descriptor", &self.descriptor).finish()
+        f.debug_struct("Event")
+            .field("provider", &self.provider.name)
+            .field("descriptor", &self.descriptor)
+            .finish()
     }
 }
 
@@ -266,12 +306,26 @@ pub struct Message {
 
 impl Message {
     /// A message site for a `static`: its level, keyword (WPP flags) and metadata blob.
-    pub const fn new(provider: &'static Provider, level: u8, keyword: u64, meta: &'static [u8]) -> Message {
-        Message { cell: EnableCell::new(level, keyword), provider, meta }
+    pub const fn new(
+        provider: &'static Provider,
+        level: u8,
+        keyword: u64,
+        meta: &'static [u8],
+    ) -> Message {
+        Message {
+            cell: EnableCell::new(level, keyword),
+            provider,
+            meta,
+        }
     }
 
     /// A message site made at run time; lives for the rest of the process.
-    pub fn leak(provider: &'static Provider, level: u8, keyword: u64, meta: Vec<u8>) -> &'static Message {
+    pub fn leak(
+        provider: &'static Provider,
+        level: u8,
+        keyword: u64,
+        meta: Vec<u8>,
+    ) -> &'static Message {
         let meta: &'static [u8] = Box::leak(meta.into_boxed_slice());
         Box::leak(Box::new(Message::new(provider, level, keyword, meta)))
     }
@@ -311,7 +365,9 @@ impl Message {
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message").field("provider", &self.provider.name).finish()
+        f.debug_struct("Message")
+            .field("provider", &self.provider.name)
+            .finish()
     }
 }
 

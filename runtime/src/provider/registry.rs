@@ -23,7 +23,11 @@ pub(crate) struct ProviderState {
 
 impl ProviderState {
     pub(crate) const fn new() -> Self {
-        ProviderState { sessions: Vec::new(), sites: Vec::new(), callback: None }
+        ProviderState {
+            sessions: Vec::new(),
+            sites: Vec::new(),
+            callback: None,
+        }
     }
 
     pub(crate) fn info(&self) -> EnableInfo {
@@ -31,7 +35,10 @@ impl ProviderState {
     }
 
     pub(crate) fn sessions_for(&self, level: u8, keyword: u64) -> u64 {
-        self.sessions.iter().filter(|(_, s)| s.passes(level, keyword)).fold(0, |m, (slot, _)| m | 1 << slot)
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.passes(level, keyword))
+            .fold(0, |m, (slot, _)| m | 1 << slot)
     }
 
     fn refresh(&self) {
@@ -51,7 +58,10 @@ static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
 fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
     let mut guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    let reg = guard.get_or_insert_with(|| Registry { providers: Vec::new(), enables: HashMap::new() });
+    let reg = guard.get_or_insert_with(|| Registry {
+        providers: Vec::new(),
+        enables: HashMap::new(),
+    });
     f(reg)
 }
 
@@ -146,7 +156,10 @@ pub(crate) fn session_stopped(slot: u8) {
                 (list.len() != before).then_some(*g)
             })
             .collect();
-        guids.into_iter().flat_map(|g| refresh_guid(reg, g)).collect::<Vec<_>>()
+        guids
+            .into_iter()
+            .flat_map(|g| refresh_guid(reg, g))
+            .collect::<Vec<_>>()
     });
     notify(calls);
 }
@@ -156,7 +169,11 @@ fn refresh_guid(reg: &mut Registry, guid: Guid) -> Vec<(EnableCallback, EnableIn
     if sessions.is_empty() {
         reg.enables.remove(&guid);
     }
-    reg.providers.iter().filter(|p| p.guid() == guid).filter_map(|p| apply(p, &sessions)).collect()
+    reg.providers
+        .iter()
+        .filter(|p| p.guid() == guid)
+        .filter_map(|p| apply(p, &sessions))
+        .collect()
 }
 
 /// The providers registered in this process, as (name, GUID).

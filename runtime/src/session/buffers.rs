@@ -95,7 +95,10 @@ impl Drop for Buffer {
     fn drop(&mut self) {
         // SAFETY: `data` came from Box::into_raw of a boxed slice of `cap` bytes.
         unsafe {
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.data.as_ptr(), self.cap as usize)));
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.data.as_ptr(),
+                self.cap as usize,
+            )));
         }
     }
 }
@@ -116,7 +119,12 @@ impl Reservation<'_> {
     pub(crate) fn bytes(&mut self) -> &mut [u8] {
         // SAFETY: the compare-exchange in `reserve` gave this reservation exclusive use of
         // [offset, offset + len), which lies inside the buffer (checked against `cap`).
-        unsafe { std::slice::from_raw_parts_mut(self.buffer.data.as_ptr().add(self.offset as usize), self.len as usize) }
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.buffer.data.as_ptr().add(self.offset as usize),
+                self.len as usize,
+            )
+        }
     }
 }
 
@@ -178,7 +186,13 @@ pub(crate) trait LossStamp {
 
 impl Pool {
     /// A pool of `minimum` buffers growing to `maximum`, each `buffer_bytes`, for `slots` slots.
-    pub(crate) fn new(minimum: u32, maximum: u32, buffer_bytes: usize, slots: usize, mode: PoolMode) -> Pool {
+    pub(crate) fn new(
+        minimum: u32,
+        maximum: u32,
+        buffer_bytes: usize,
+        slots: usize,
+        mode: PoolMode,
+    ) -> Pool {
         let max = maximum.max(minimum).max(1) as usize;
         let pool = Pool {
             buffers: (0..max).map(|_| OnceLock::new()).collect(),
@@ -190,7 +204,10 @@ impl Pool {
             installed: AtomicU64::new(0),
             overwritten: AtomicU64::new(0),
             slots: (0..slots)
-                .map(|_| CpuSlot { current: AtomicPtr::new(std::ptr::null_mut()), pending_lost: AtomicU64::new(0) })
+                .map(|_| CpuSlot {
+                    current: AtomicPtr::new(std::ptr::null_mut()),
+                    pending_lost: AtomicU64::new(0),
+                })
                 .collect(),
             waker: OnceLock::new(),
         };
@@ -205,7 +222,9 @@ impl Pool {
     /// The buffer with this index (allocated).
     #[inline(always)]
     pub(crate) fn buffer(&self, index: u32) -> &Buffer {
-        self.buffers[index as usize].get().expect("published buffer index")
+        self.buffers[index as usize]
+            .get()
+            .expect("published buffer index")
     }
 
     /// Buffers allocated so far.
@@ -230,7 +249,12 @@ impl Pool {
 
     fn allocate(&self) -> Option<u32> {
         let max = self.buffers.len() as u32;
-        let i = self.allocated.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).ok()?;
+        let i = self
+            .allocated
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
         let _ = self.buffers[i as usize].set(Box::new(Buffer::new(i, self.buffer_bytes)));
         Some(i)
     }
@@ -291,14 +315,27 @@ impl Pool {
             }
             let end = off + len;
             if end > buf.cap {
-                if buf.reserved.compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                if buf
+                    .reserved
+                    .compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
                     self.seal_commit(buf, off);
                 }
                 continue;
             }
             let timestamp = now();
-            if buf.reserved.compare_exchange_weak(off, end, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                return Ok(Reservation { buffer: buf, offset: off, len, timestamp });
+            if buf
+                .reserved
+                .compare_exchange_weak(off, end, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(Reservation {
+                    buffer: buf,
+                    offset: off,
+                    len,
+                    timestamp,
+                });
             }
         }
     }
@@ -306,7 +343,11 @@ impl Pool {
     /// Commits a filled reservation.
     #[inline]
     pub(crate) fn commit(&self, r: Reservation<'_>) {
-        let v = r.buffer.committed.fetch_add(r.len, Ordering::AcqRel).wrapping_add(r.len);
+        let v = r
+            .buffer
+            .committed
+            .fetch_add(r.len, Ordering::AcqRel)
+            .wrapping_add(r.len);
         if v == COMPLETE {
             self.complete(r.buffer);
         }
@@ -314,7 +355,10 @@ impl Pool {
 
     fn seal_commit(&self, buf: &Buffer, final_len: u32) {
         let add = COMPLETE.wrapping_sub(final_len);
-        let v = buf.committed.fetch_add(add, Ordering::AcqRel).wrapping_add(add);
+        let v = buf
+            .committed
+            .fetch_add(add, Ordering::AcqRel)
+            .wrapping_add(add);
         if v == COMPLETE {
             self.complete(buf);
         }
@@ -331,7 +375,12 @@ impl Pool {
 
     /// Replaces slot `cpu`'s buffer `old` (sealed, or null) with a fresh one.
     #[cold]
-    fn install(&self, cpu: usize, old: *mut Buffer, stamp: &impl LossStamp) -> Result<(), ReserveError> {
+    fn install(
+        &self,
+        cpu: usize,
+        old: *mut Buffer,
+        stamp: &impl LossStamp,
+    ) -> Result<(), ReserveError> {
         let slot = &self.slots[cpu];
         if slot.current.load(Ordering::Acquire) != old {
             return Ok(());
@@ -349,9 +398,17 @@ impl Pool {
             let bytes = unsafe { buf.bytes_mut() };
             prefix = stamp.write_loss(&mut bytes[BUFFER_HEADER_SIZE..], lost) as u32;
         }
-        buf.reopen(cpu as u32, prefix, self.installed.fetch_add(1, Ordering::Relaxed) + 1);
+        buf.reopen(
+            cpu as u32,
+            prefix,
+            self.installed.fetch_add(1, Ordering::Relaxed) + 1,
+        );
         let fresh = buf as *const Buffer as *mut Buffer;
-        if slot.current.compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if slot
+            .current
+            .compare_exchange(old, fresh, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             // Someone else installed first. Writers holding a stale pointer may already use this
             // buffer, so it cannot go back to the free list: seal it and let it flow like any other.
             self.seal_now(buf);
@@ -366,7 +423,11 @@ impl Pool {
             if off & SEALED != 0 {
                 return;
             }
-            if buf.reserved.compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if buf
+                .reserved
+                .compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 self.seal_commit(buf, off);
                 return;
             }
@@ -406,7 +467,10 @@ impl Pool {
 
     /// Events dropped on every slot and not yet written as loss records.
     pub(crate) fn take_pending_lost(&self) -> u64 {
-        self.slots.iter().map(|s| s.pending_lost.swap(0, Ordering::AcqRel)).sum()
+        self.slots
+            .iter()
+            .map(|s| s.pending_lost.swap(0, Ordering::AcqRel))
+            .sum()
     }
 }
 
@@ -443,11 +507,16 @@ mod tests {
                         let bytes = unsafe { b.bytes_mut() };
                         let mut off = BUFFER_HEADER_SIZE;
                         while off < used {
-                            let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap()) as usize;
-                            let t = u64::from_le_bytes(bytes[off + 8..off + 16].try_into().unwrap());
-                            let n = u64::from_le_bytes(bytes[off + 16..off + 24].try_into().unwrap());
+                            let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap())
+                                as usize;
+                            let t =
+                                u64::from_le_bytes(bytes[off + 8..off + 16].try_into().unwrap());
+                            let n =
+                                u64::from_le_bytes(bytes[off + 16..off + 24].try_into().unwrap());
                             for k in (24..len).step_by(8) {
-                                let w = u64::from_le_bytes(bytes[off + k..off + k + 8].try_into().unwrap());
+                                let w = u64::from_le_bytes(
+                                    bytes[off + k..off + k + 8].try_into().unwrap(),
+                                );
                                 assert_eq!(w, t ^ n, "torn record");
                             }
                             seen.entry(t).or_default().push(n);
@@ -494,7 +563,11 @@ mod tests {
         done.store(true, Ordering::Release);
         let seen = drainer.join().unwrap();
         let written: u64 = seen.values().map(|v| v.len() as u64).sum();
-        assert_eq!(written + lost, THREADS * PER_THREAD, "written {written} + lost {lost}");
+        assert_eq!(
+            written + lost,
+            THREADS * PER_THREAD,
+            "written {written} + lost {lost}"
+        );
         for (t, mut ns) in seen {
             let before = ns.len();
             ns.sort_unstable();
@@ -520,14 +593,20 @@ mod tests {
         // Two buffers of (4096 - 72) / 64 = 62 records each, nobody drains.
         assert_eq!(ok, 124);
         assert_eq!(lost, 1000 - 124);
-        assert_eq!(pool.full.len(), 2, "both buffers filled, sealed and waiting for the flusher");
+        assert_eq!(
+            pool.full.len(),
+            2,
+            "both buffers filled, sealed and waiting for the flusher"
+        );
     }
 
     #[test]
     fn ring_mode_reuses_the_oldest_buffer() {
         let pool = Pool::new(3, 3, 4096, 1, PoolMode::Ring);
         for _ in 0..1000 {
-            let r = pool.reserve(0, 64, &NoStamp, || 0).expect("ring never runs out");
+            let r = pool
+                .reserve(0, 64, &NoStamp, || 0)
+                .expect("ring never runs out");
             pool.commit(r);
         }
         assert!(pool.overwritten.load(Ordering::Relaxed) > 0);

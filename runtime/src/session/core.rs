@@ -16,7 +16,8 @@ pub(crate) const MAX_SLOTS: usize = 63;
 
 /// Running sessions by slot. A pointer is published after the session is fully built and
 /// unpublished before a grace period that precedes its release.
-static TABLE: [AtomicPtr<SessionCore>; MAX_SLOTS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SLOTS];
+static TABLE: [AtomicPtr<SessionCore>; MAX_SLOTS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SLOTS];
 
 /// Process-wide TraceMessage sequence for GLOBAL_SEQUENCE sessions of this process.
 pub(crate) static GLOBAL_SEQUENCE: AtomicU32 = AtomicU32::new(0);
@@ -80,7 +81,13 @@ impl SessionCore {
         } else {
             super::buffers::PoolMode::Flushed
         };
-        let pool = Pool::new(p.minimum_buffers, p.maximum_buffers, resolved.buffer_bytes, resolved.slots, pool_mode);
+        let pool = Pool::new(
+            p.minimum_buffers,
+            p.maximum_buffers,
+            resolved.buffer_bytes,
+            resolved.slots,
+            pool_mode,
+        );
         SessionCore {
             slot,
             kind,
@@ -105,14 +112,21 @@ impl SessionCore {
     /// Moves Running to `to`; false if the session had already left Running.
     pub(crate) fn leave_running(&self, to: SessionState) -> bool {
         self.state
-            .compare_exchange(SessionState::Running as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                SessionState::Running as u8,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 
     #[inline]
     fn lose(&self, cpu: usize) {
         self.counters.events_lost.fetch_add(1, Ordering::Relaxed);
-        self.pool.slots[cpu].pending_lost.fetch_add(1, Ordering::Relaxed);
+        self.pool.slots[cpu]
+            .pending_lost
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline(always)]
@@ -141,7 +155,14 @@ impl SessionCore {
 impl LossStamp for SessionCore {
     fn write_loss(&self, dst: &mut [u8], count: u64) -> usize {
         let tid = super::quiesce::thread_id();
-        etl::write_lost_record(dst, self.clock.now(), etl::LossKind::Events, count, self.pid, tid)
+        etl::write_lost_record(
+            dst,
+            self.clock.now(),
+            etl::LossKind::Events,
+            count,
+            self.pid,
+            tid,
+        )
     }
 }
 
@@ -185,7 +206,10 @@ fn larger_than_buffer(size: usize, core: &SessionCore) -> Error {
 fn no_buffer(core: &SessionCore) -> Error {
     Error::new(
         ErrorCode::NotEnoughMemory,
-        format!("no free buffer in session {}: the event was dropped and counted in EventsLost", core.name),
+        format!(
+            "no free buffer in session {}: the event was dropped and counted in EventsLost",
+            core.name
+        ),
     )
 }
 
@@ -239,7 +263,14 @@ pub(crate) fn write_event(
 ) -> Result<()> {
     let payload_len: usize = payload.iter().map(|p| p.len()).sum();
     let size = etl::event_record_size(ext.len(), payload_len);
-    let rec = EventRecord { provider, descriptor, activity, ext, payload, size };
+    let rec = EventRecord {
+        provider,
+        descriptor,
+        activity,
+        ext,
+        payload,
+        size,
+    };
     write_record(mask, &rec)
 }
 
@@ -307,7 +338,10 @@ fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Res
 /// late; after the session stopped itself (full file, failed write) it is a loss, and counted.
 #[cold]
 fn closed(core: &SessionCore, slot: usize) {
-    if matches!(core.state(), SessionState::StoppedFileFull | SessionState::StoppedWriteFailed) {
+    if matches!(
+        core.state(),
+        SessionState::StoppedFileFull | SessionState::StoppedWriteFailed
+    ) {
         core.lose(slot);
     }
 }
@@ -327,7 +361,13 @@ fn for_each_session<'g>(_guard: &'g WriteGuard, mask: u64, mut f: impl FnMut(&'g
 }
 
 #[cold]
-fn write_many(guard: &WriteGuard, mask: u64, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
+fn write_many(
+    guard: &WriteGuard,
+    mask: u64,
+    cpu: usize,
+    rec: &impl Record,
+    tid: u32,
+) -> Result<()> {
     // Reserve everywhere first, so that a failure can withhold the event from the sessions
     // that are not independent.
     let mut taken = Vec::with_capacity(mask.count_ones() as usize);
@@ -394,7 +434,10 @@ impl MessageRecord<'_> {
     fn flags(core: &SessionCore) -> u16 {
         use etl::message_flags::{GUID, SEQUENCE, SYSTEMINFO, TIMESTAMP};
         let base = GUID | TIMESTAMP | SYSTEMINFO;
-        if core.mode.intersects(LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE) {
+        if core
+            .mode
+            .intersects(LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE)
+        {
             base | SEQUENCE
         } else {
             base
@@ -411,9 +454,13 @@ impl Record for MessageRecord<'_> {
         let flags = Self::flags(core);
         // Taken only once the record has its space, so recorded messages number without gaps.
         let sequence = if core.mode.contains(LogFileMode::GLOBAL_SEQUENCE) {
-            GLOBAL_SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+            GLOBAL_SEQUENCE
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1)
         } else if core.mode.contains(LogFileMode::LOCAL_SEQUENCE) {
-            core.local_sequence.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+            core.local_sequence
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1)
         } else {
             0
         };
@@ -436,7 +483,22 @@ impl Record for MessageRecord<'_> {
 }
 
 /// Writes a TraceMessage record to every session in `mask`.
-pub(crate) fn write_message(mask: u64, guid: Guid, number: u16, meta: &[u8], args: &[&[u8]]) -> Result<()> {
+pub(crate) fn write_message(
+    mask: u64,
+    guid: Guid,
+    number: u16,
+    meta: &[u8],
+    args: &[&[u8]],
+) -> Result<()> {
     let args_len = args.iter().map(|a| a.len()).sum();
-    write_record(mask, &MessageRecord { guid, number, meta, args, args_len })
+    write_record(
+        mask,
+        &MessageRecord {
+            guid,
+            number,
+            meta,
+            args,
+            args_len,
+        },
+    )
 }

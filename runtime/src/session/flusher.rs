@@ -11,7 +11,9 @@ use super::core::{SessionCore, SessionState};
 use super::properties::LogFileMode;
 use super::quiesce;
 use crate::error::{Error, ErrorCode, Result};
-use crate::etl::{self, buffer_flags, buffer_type, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE};
+use crate::etl::{
+    self, buffer_flags, buffer_type, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE,
+};
 use crate::sink::{FileStats, LogFile, Placed};
 
 /// A controller request, answered on its channel once done.
@@ -53,7 +55,15 @@ impl Flusher {
         commands: Receiver<Command>,
         interval: Option<Duration>,
     ) -> Flusher {
-        Flusher { core, file, snapshot_path, header, commands, interval, outcome: Outcome::default() }
+        Flusher {
+            core,
+            file,
+            snapshot_path,
+            header,
+            commands,
+            interval,
+            outcome: Outcome::default(),
+        }
     }
 
     pub(crate) fn run(mut self) -> Outcome {
@@ -66,7 +76,11 @@ impl Flusher {
             while let Ok(cmd) = self.commands.try_recv() {
                 match cmd {
                     Command::Flush(ack) => {
-                        let r = if ring { self.snapshot(None) } else { self.drain_and_sync() };
+                        let r = if ring {
+                            self.snapshot(None)
+                        } else {
+                            self.drain_and_sync()
+                        };
                         let _ = ack.send(r);
                     }
                     Command::SwitchFile(path, ack) => {
@@ -99,7 +113,9 @@ impl Flusher {
                     next_tick = Some(now + d);
                 }
             }
-            let wait = next_tick.map(|t| t.saturating_duration_since(Instant::now())).unwrap_or(Duration::from_millis(500));
+            let wait = next_tick
+                .map(|t| t.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_millis(500));
             std::thread::park_timeout(wait.min(Duration::from_millis(500)));
         }
     }
@@ -116,15 +132,23 @@ impl Flusher {
         if self.core.pool.buffer(index).used() <= BUFFER_HEADER_SIZE || self.file.is_none() {
             return;
         }
-        if matches!(self.core.state(), SessionState::StoppedFileFull | SessionState::StoppedWriteFailed) {
+        if matches!(
+            self.core.state(),
+            SessionState::StoppedFileFull | SessionState::StoppedWriteFailed
+        ) {
             self.count_lost_buffer(index);
             return;
         }
         let bytes = stamp(&self.core, index);
-        let Some(file) = self.file.as_mut() else { return };
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
         match file.place(bytes) {
             Ok(Placed::Written) => {
-                self.core.counters.buffers_written.fetch_add(1, Ordering::Relaxed);
+                self.core
+                    .counters
+                    .buffers_written
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Ok(Placed::Full) => {
                 self.count_lost_buffer(index);
@@ -144,8 +168,14 @@ impl Flusher {
         // SAFETY: the flusher owns completed buffers until it releases them.
         let bytes = unsafe { buf.bytes_mut() };
         let events = count_records(bytes, buf.used());
-        self.core.counters.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
-        self.core.counters.events_lost.fetch_add(events, Ordering::Relaxed);
+        self.core
+            .counters
+            .log_buffers_lost
+            .fetch_add(1, Ordering::Relaxed);
+        self.core
+            .counters
+            .events_lost
+            .fetch_add(events, Ordering::Relaxed);
     }
 
     fn drain_and_sync(&mut self) -> Result<()> {
@@ -226,10 +256,16 @@ impl Flusher {
         if let Some(file) = self.file.as_mut() {
             match file.place(&mut bytes) {
                 Ok(Placed::Written) => {
-                    self.core.counters.buffers_written.fetch_add(1, Ordering::Relaxed);
+                    self.core
+                        .counters
+                        .buffers_written
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(Placed::Full) => {
-                    self.core.counters.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
+                    self.core
+                        .counters
+                        .log_buffers_lost
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => self.outcome.error = Some(e.to_string()),
             }
@@ -240,7 +276,10 @@ impl Flusher {
         let c = &self.core.counters;
         FileStats {
             events_lost: c.events_lost.load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
-            buffers_lost: c.log_buffers_lost.load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
+            buffers_lost: c
+                .log_buffers_lost
+                .load(Ordering::Relaxed)
+                .min(u32::MAX as u64) as u32,
             end_time: crate::clock::filetime_now(),
         }
     }
@@ -251,7 +290,9 @@ impl Flusher {
             match file.finish(stats) {
                 Ok(files) => self.outcome.files = files,
                 Err(e) => {
-                    self.outcome.error.get_or_insert_with(|| format!("finishing the log file: {e}"));
+                    self.outcome
+                        .error
+                        .get_or_insert_with(|| format!("finishing the log file: {e}"));
                 }
             }
         }
@@ -265,7 +306,10 @@ impl Flusher {
         let stats = self.file_stats();
         match self.file.as_mut() {
             Some(f) => f.switch(&path, self.core.kind, stats),
-            None => Err(Error::new(ErrorCode::NotSupported, "this session has no log file to switch")),
+            None => Err(Error::new(
+                ErrorCode::NotSupported,
+                "this session has no log file to switch",
+            )),
         }
     }
 
@@ -297,15 +341,22 @@ impl Flusher {
             let _ = self.core.pool.full.push(i);
         }
         copies.sort_by_key(|(seq, _)| *seq);
-        let resolved = self.core.resolved.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let resolved = self
+            .core
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut header = self.header.clone();
         header.log_file_name = path.display().to_string();
         let mut file = LogFile::open(&resolved, self.core.kind, &path, header)?;
         for (_, bytes) in &mut copies {
-            file.place(bytes).map_err(|e| Error::io("cannot write", &path, e))?;
+            file.place(bytes)
+                .map_err(|e| Error::io("cannot write", &path, e))?;
         }
         let stats = self.file_stats();
-        file.finish(stats).map_err(|e| Error::io("cannot finish", &path, e))?;
+        file.finish(stats)
+            .map_err(|e| Error::io("cannot finish", &path, e))?;
         Ok(())
     }
 }
@@ -373,4 +424,3 @@ fn count_records(bytes: &[u8], used: usize) -> u64 {
     }
     n
 }
-

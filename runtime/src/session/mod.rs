@@ -123,7 +123,9 @@ pub fn processor_count() -> usize {
     if n > 0 {
         n as usize
     } else {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     }
 }
 
@@ -147,11 +149,21 @@ impl Session {
         let resolved = properties::validate(props, kind, cpus)?;
         let name = resolved.props.name.clone();
         let mut live = live();
-        if live.iter().any(|s| s.core.name.eq_ignore_ascii_case(&name) || s.core.name.to_lowercase() == name.to_lowercase()) {
-            return Err(Error::new(ErrorCode::AlreadyExists, format!("a session named {name} is already running")));
+        if live.iter().any(|s| {
+            s.core.name.eq_ignore_ascii_case(&name)
+                || s.core.name.to_lowercase() == name.to_lowercase()
+        }) {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!("a session named {name} is already running"),
+            ));
         }
         if kind == SessionKind::Private
-            && live.iter().filter(|s| s.core.kind == SessionKind::Private).count() >= MAX_PRIVATE_SESSIONS
+            && live
+                .iter()
+                .filter(|s| s.core.kind == SessionKind::Private)
+                .count()
+                >= MAX_PRIVATE_SESSIONS
         {
             return Err(Error::new(
                 ErrorCode::NoSystemResources,
@@ -159,11 +171,16 @@ impl Session {
             ));
         }
         let slot = (0..self::core::MAX_SLOTS)
-            .find(|&i| self::core::slot_is_free(i) && !live.iter().any(|s| s.core.slot as usize == i))
+            .find(|&i| {
+                self::core::slot_is_free(i) && !live.iter().any(|s| s.core.slot as usize == i)
+            })
             .ok_or_else(|| {
                 Error::new(
                     ErrorCode::NoSystemResources,
-                    format!("cannot start {name}: all {} session slots of this process are in use", self::core::MAX_SLOTS),
+                    format!(
+                        "cannot start {name}: all {} session slots of this process are in use",
+                        self::core::MAX_SLOTS
+                    ),
                 )
             })?;
         quiesce::prepare();
@@ -180,7 +197,11 @@ impl Session {
             start_timestamp: core.clock.now(),
             clock_type: core.clock.number(),
             logger_name: name.clone(),
-            log_file_name: p.log_file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+            log_file_name: p
+                .log_file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
             logger_id: slot as u16 + 1,
             process_id: std::process::id(),
             boot_time: boot_time_filetime(),
@@ -192,18 +213,37 @@ impl Session {
             (Some(path), true) => Some(LogFile::open(&resolved, kind, path, header.clone())?),
             _ => None,
         };
-        let log_file = file.as_ref().map(|f| f.path().to_path_buf()).or_else(|| p.log_file.clone());
-        let snapshot_path = if p.mode.contains(LogFileMode::BUFFERING) { p.log_file.clone() } else { None };
+        let log_file = file
+            .as_ref()
+            .map(|f| f.path().to_path_buf())
+            .or_else(|| p.log_file.clone());
+        let snapshot_path = if p.mode.contains(LogFileMode::BUFFERING) {
+            p.log_file.clone()
+        } else {
+            None
+        };
         let (tx, rx) = sync_channel(16);
         let (tid_tx, tid_rx) = sync_channel(1);
-        let flusher = Flusher::new(core.clone(), file, snapshot_path, header, rx, p.flush_interval());
+        let flusher = Flusher::new(
+            core.clone(),
+            file,
+            snapshot_path,
+            header,
+            rx,
+            p.flush_interval(),
+        );
         let handle = std::thread::Builder::new()
             .name(format!("evtrace-flush-{slot}"))
             .spawn(move || {
                 let _ = tid_tx.send(quiesce::thread_id());
                 flusher.run()
             })
-            .map_err(|e| Error::new(ErrorCode::NoSystemResources, format!("cannot start the flusher thread: {e}")))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::NoSystemResources,
+                    format!("cannot start the flusher thread: {e}"),
+                )
+            })?;
         let flusher_tid = tid_rx.recv().unwrap_or(0);
         let _ = core.pool.waker.set(handle.thread().clone());
         core.publish();
@@ -231,7 +271,11 @@ impl Session {
 
     /// The log file being written, with `_<pid>` if ETW's naming rule applied.
     pub fn log_file(&self) -> Option<PathBuf> {
-        self.shared.log_file.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .log_file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `EnableTrace`: the session wants events of provider `guid` that pass `settings`. Replaces
@@ -282,7 +326,10 @@ impl Drop for Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("name", &self.shared.core.name).field("slot", &self.shared.core.slot).finish()
+        f.debug_struct("Session")
+            .field("name", &self.shared.core.name)
+            .field("slot", &self.shared.core.slot)
+            .finish()
     }
 }
 
@@ -305,7 +352,10 @@ impl Shared {
     }
 
     fn gone(&self) -> Error {
-        Error::new(ErrorCode::InstanceNotFound, format!("session {} has stopped", self.core.name))
+        Error::new(
+            ErrorCode::InstanceNotFound,
+            format!("session {} has stopped", self.core.name),
+        )
     }
 
     fn flush(&self) -> Result<()> {
@@ -345,7 +395,9 @@ impl Shared {
         }
         if u.flush_timer_s != 0 {
             *self.flush_timer_s.lock().unwrap_or_else(|e| e.into_inner()) = u.flush_timer_s;
-            self.commands.send(Command::FlushTimer(u.flush_timer_s)).map_err(|_| self.gone())?;
+            self.commands
+                .send(Command::FlushTimer(u.flush_timer_s))
+                .map_err(|_| self.gone())?;
             self.flusher_thread.unpark();
         }
         Ok(())
@@ -355,10 +407,18 @@ impl Shared {
         if self.core.mode.contains(LogFileMode::NONSTOPPABLE) {
             return Err(Error::new(
                 ErrorCode::AccessDenied,
-                format!("session {} is EVENT_TRACE_NONSTOPPABLE_MODE and cannot be stopped", self.core.name),
+                format!(
+                    "session {} is EVENT_TRACE_NONSTOPPABLE_MODE and cannot be stopped",
+                    self.core.name
+                ),
             ));
         }
-        let Some(handle) = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let Some(handle) = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
             return self
                 .final_stats
                 .lock()
@@ -388,7 +448,11 @@ impl Shared {
             state: c.state(),
             mode: c.mode,
             clock: c.clock,
-            log_file: self.log_file.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            log_file: self
+                .log_file
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             files: Vec::new(),
             buffer_size_kb: p.buffer_size_kb,
             minimum_buffers: p.minimum_buffers,
@@ -412,7 +476,12 @@ fn find(name: &str) -> Result<Arc<Shared>> {
         .iter()
         .find(|s| s.core.name.to_lowercase() == name.to_lowercase())
         .cloned()
-        .ok_or_else(|| Error::new(ErrorCode::InstanceNotFound, format!("no session named {name} is running in this process")))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::InstanceNotFound,
+                format!("no session named {name} is running in this process"),
+            )
+        })
 }
 
 /// `ControlTrace(QUERY)` by name.
@@ -462,7 +531,10 @@ fn boot_time_filetime() -> i64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let btime = stat
         .lines()
-        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<i64>().ok()))
+        .find_map(|l| {
+            l.strip_prefix("btime ")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        })
         .unwrap_or(0);
     crate::clock::FILETIME_UNIX_EPOCH + btime * 10_000_000
 }

@@ -77,31 +77,71 @@ impl LogFileMode {
             (LogFileMode::CIRCULAR, "EVENT_TRACE_FILE_MODE_CIRCULAR"),
             (LogFileMode::APPEND, "EVENT_TRACE_FILE_MODE_APPEND"),
             (LogFileMode::NEWFILE, "EVENT_TRACE_FILE_MODE_NEWFILE"),
-            (LogFileMode::PREALLOCATE, "EVENT_TRACE_FILE_MODE_PREALLOCATE"),
+            (
+                LogFileMode::PREALLOCATE,
+                "EVENT_TRACE_FILE_MODE_PREALLOCATE",
+            ),
             (LogFileMode::NONSTOPPABLE, "EVENT_TRACE_NONSTOPPABLE_MODE"),
             (LogFileMode::SECURE, "EVENT_TRACE_SECURE_MODE"),
             (LogFileMode::REAL_TIME, "EVENT_TRACE_REAL_TIME_MODE"),
-            (LogFileMode::DELAY_OPEN_FILE, "EVENT_TRACE_DELAY_OPEN_FILE_MODE"),
+            (
+                LogFileMode::DELAY_OPEN_FILE,
+                "EVENT_TRACE_DELAY_OPEN_FILE_MODE",
+            ),
             (LogFileMode::BUFFERING, "EVENT_TRACE_BUFFERING_MODE"),
-            (LogFileMode::PRIVATE_LOGGER, "EVENT_TRACE_PRIVATE_LOGGER_MODE"),
+            (
+                LogFileMode::PRIVATE_LOGGER,
+                "EVENT_TRACE_PRIVATE_LOGGER_MODE",
+            ),
             (LogFileMode::ADD_HEADER, "EVENT_TRACE_ADD_HEADER_MODE"),
-            (LogFileMode::USE_KBYTES_FOR_SIZE, "EVENT_TRACE_USE_KBYTES_FOR_SIZE"),
-            (LogFileMode::GLOBAL_SEQUENCE, "EVENT_TRACE_USE_GLOBAL_SEQUENCE"),
-            (LogFileMode::LOCAL_SEQUENCE, "EVENT_TRACE_USE_LOCAL_SEQUENCE"),
+            (
+                LogFileMode::USE_KBYTES_FOR_SIZE,
+                "EVENT_TRACE_USE_KBYTES_FOR_SIZE",
+            ),
+            (
+                LogFileMode::GLOBAL_SEQUENCE,
+                "EVENT_TRACE_USE_GLOBAL_SEQUENCE",
+            ),
+            (
+                LogFileMode::LOCAL_SEQUENCE,
+                "EVENT_TRACE_USE_LOCAL_SEQUENCE",
+            ),
             (LogFileMode::RELOG, "EVENT_TRACE_RELOG_MODE"),
             (LogFileMode::PRIVATE_IN_PROC, "EVENT_TRACE_PRIVATE_IN_PROC"),
             (LogFileMode::KD_FILTER, "EVENT_TRACE_KD_FILTER_MODE"),
             (LogFileMode::MODE_RESERVED, "EVENT_TRACE_MODE_RESERVED"),
-            (LogFileMode::STOP_ON_HYBRID_SHUTDOWN, "EVENT_TRACE_STOP_ON_HYBRID_SHUTDOWN"),
-            (LogFileMode::PERSIST_ON_HYBRID_SHUTDOWN, "EVENT_TRACE_PERSIST_ON_HYBRID_SHUTDOWN"),
-            (LogFileMode::USE_PAGED_MEMORY, "EVENT_TRACE_USE_PAGED_MEMORY"),
+            (
+                LogFileMode::STOP_ON_HYBRID_SHUTDOWN,
+                "EVENT_TRACE_STOP_ON_HYBRID_SHUTDOWN",
+            ),
+            (
+                LogFileMode::PERSIST_ON_HYBRID_SHUTDOWN,
+                "EVENT_TRACE_PERSIST_ON_HYBRID_SHUTDOWN",
+            ),
+            (
+                LogFileMode::USE_PAGED_MEMORY,
+                "EVENT_TRACE_USE_PAGED_MEMORY",
+            ),
             (LogFileMode::SYSTEM_LOGGER, "EVENT_TRACE_SYSTEM_LOGGER_MODE"),
             (LogFileMode::COMPRESSED, "EVENT_TRACE_COMPRESSED_MODE"),
-            (LogFileMode::INDEPENDENT_SESSION, "EVENT_TRACE_INDEPENDENT_SESSION_MODE"),
-            (LogFileMode::NO_PER_PROCESSOR_BUFFERING, "EVENT_TRACE_NO_PER_PROCESSOR_BUFFERING"),
-            (LogFileMode::ADDTO_TRIAGE_DUMP, "EVENT_TRACE_ADDTO_TRIAGE_DUMP"),
+            (
+                LogFileMode::INDEPENDENT_SESSION,
+                "EVENT_TRACE_INDEPENDENT_SESSION_MODE",
+            ),
+            (
+                LogFileMode::NO_PER_PROCESSOR_BUFFERING,
+                "EVENT_TRACE_NO_PER_PROCESSOR_BUFFERING",
+            ),
+            (
+                LogFileMode::ADDTO_TRIAGE_DUMP,
+                "EVENT_TRACE_ADDTO_TRIAGE_DUMP",
+            ),
         ];
-        NAMES.iter().find(|(f, _)| *f == self).map(|(_, n)| *n).unwrap_or("(several flags)")
+        NAMES
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("(several flags)")
     }
 
     /// The names of all flags set, joined with `|`.
@@ -109,7 +149,10 @@ impl LogFileMode {
         if self.is_empty() {
             return "EVENT_TRACE_FILE_MODE_NONE".into();
         }
-        self.iter().map(|f| f.flag_name()).collect::<Vec<_>>().join("|")
+        self.iter()
+            .map(|f| f.flag_name())
+            .collect::<Vec<_>>()
+            .join("|")
     }
 }
 
@@ -131,7 +174,10 @@ const EXCLUSIONS: &[(LogFileMode, LogFileMode)] = &[
     (LogFileMode::BUFFERING, LogFileMode::APPEND),
     (LogFileMode::BUFFERING, LogFileMode::NEWFILE),
     (LogFileMode::BUFFERING, LogFileMode::REAL_TIME),
-    (LogFileMode::INDEPENDENT_SESSION, LogFileMode::PRIVATE_LOGGER),
+    (
+        LogFileMode::INDEPENDENT_SESSION,
+        LogFileMode::PRIVATE_LOGGER,
+    ),
     (LogFileMode::GLOBAL_SEQUENCE, LogFileMode::LOCAL_SEQUENCE),
 ];
 
@@ -234,7 +280,11 @@ impl SessionProperties {
 
     /// The maximum file size in bytes, if any.
     pub fn maximum_file_bytes(&self) -> Option<u64> {
-        let unit = if self.mode.contains(LogFileMode::USE_KBYTES_FOR_SIZE) { 1024 } else { 1024 * 1024 };
+        let unit = if self.mode.contains(LogFileMode::USE_KBYTES_FOR_SIZE) {
+            1024
+        } else {
+            1024 * 1024
+        };
         (self.maximum_file_size != 0).then_some(self.maximum_file_size as u64 * unit)
     }
 
@@ -284,7 +334,10 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
         )));
     }
     if let Some(f) = (m & REFUSED).iter().next() {
-        return Err(Error::invalid(format!("{} is internal to Windows or not applicable and is not supported", f.flag_name())));
+        return Err(Error::invalid(format!(
+            "{} is internal to Windows or not applicable and is not supported",
+            f.flag_name()
+        )));
     }
     let mut m_checked = m;
     if kind == SessionKind::Private {
@@ -292,8 +345,14 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
     }
     for &(a, b) in EXCLUSIONS {
         if m_checked.contains(a) && m_checked.contains(b) {
-            if kind == SessionKind::Private && (a == LogFileMode::PRIVATE_LOGGER || b == LogFileMode::PRIVATE_LOGGER) {
-                let other = if a == LogFileMode::PRIVATE_LOGGER { b } else { a };
+            if kind == SessionKind::Private
+                && (a == LogFileMode::PRIVATE_LOGGER || b == LogFileMode::PRIVATE_LOGGER)
+            {
+                let other = if a == LogFileMode::PRIVATE_LOGGER {
+                    b
+                } else {
+                    a
+                };
                 return Err(Error::invalid(format!(
                     "{} cannot be used by a private session (EVENT_TRACE_PRIVATE_LOGGER_MODE)",
                     other.flag_name()
@@ -354,10 +413,17 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
         )));
     }
 
-    let needs_size = [LogFileMode::CIRCULAR, LogFileMode::NEWFILE, LogFileMode::PREALLOCATE];
+    let needs_size = [
+        LogFileMode::CIRCULAR,
+        LogFileMode::NEWFILE,
+        LogFileMode::PREALLOCATE,
+    ];
     for f in needs_size {
         if m.contains(f) && props.maximum_file_size == 0 {
-            return Err(Error::invalid(format!("{} requires MaximumFileSize to be set (non-zero)", f.flag_name())));
+            return Err(Error::invalid(format!(
+                "{} requires MaximumFileSize to be set (non-zero)",
+                f.flag_name()
+            )));
         }
     }
     if let Some(max) = props.maximum_file_bytes() {
@@ -387,21 +453,35 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
         }
     }
     let writes_file = props.log_file.is_some() && !buffering;
-    Ok(Resolved { props, buffer_bytes, slots, writes_file })
+    Ok(Resolved {
+        props,
+        buffer_bytes,
+        slots,
+        writes_file,
+    })
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(Error::new(ErrorCode::InvalidName, format!("the {what} is empty")));
+        return Err(Error::new(
+            ErrorCode::InvalidName,
+            format!("the {what} is empty"),
+        ));
     }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(Error::new(
             ErrorCode::InvalidName,
-            format!("the {what} is {} characters long; at most {MAX_NAME_CHARS} are allowed", name.chars().count()),
+            format!(
+                "the {what} is {} characters long; at most {MAX_NAME_CHARS} are allowed",
+                name.chars().count()
+            ),
         ));
     }
     if name.contains('\0') {
-        return Err(Error::new(ErrorCode::InvalidName, format!("the {what} contains a NUL character")));
+        return Err(Error::new(
+            ErrorCode::InvalidName,
+            format!("the {what} contains a NUL character"),
+        ));
     }
     Ok(())
 }
@@ -417,7 +497,10 @@ pub(crate) fn check_log_file(path: &Path, mode: LogFileMode) -> Result<()> {
         ));
     }
     if path.file_name().is_none() {
-        return Err(Error::new(ErrorCode::BadPathname, format!("log file name {s} has no file name part")));
+        return Err(Error::new(
+            ErrorCode::BadPathname,
+            format!("log file name {s} has no file name part"),
+        ));
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -426,7 +509,10 @@ pub(crate) fn check_log_file(path: &Path, mode: LogFileMode) -> Result<()> {
     if !parent.is_dir() {
         return Err(Error::new(
             ErrorCode::BadPathname,
-            format!("the folder {} of log file {s} does not exist (ETW does not create it)", parent.display()),
+            format!(
+                "the folder {} of log file {s} does not exist (ETW does not create it)",
+                parent.display()
+            ),
         ));
     }
     Ok(())
@@ -434,7 +520,12 @@ pub(crate) fn check_log_file(path: &Path, mode: LogFileMode) -> Result<()> {
 
 fn physical_memory() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
-    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
     if pages <= 0 || size <= 0 {
         return u64::MAX;
     }

@@ -26,8 +26,13 @@ struct Local {
 
 impl Local {
     fn new() -> Local {
-        let record = Arc::new(ThreadRecord { generation: AtomicU64::new(0) });
-        THREADS.lock().unwrap_or_else(|e| e.into_inner()).push(record.clone());
+        let record = Arc::new(ThreadRecord {
+            generation: AtomicU64::new(0),
+        });
+        THREADS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record.clone());
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() } as u32;
         Local { record, tid }
@@ -69,7 +74,12 @@ impl WriteGuard {
             // Pairs with the reclaimer's membarrier: orders the store above before the loads of
             // session pointers that follow, at the cost of a compiler barrier only.
             compiler_fence(Ordering::SeqCst);
-            (WriteGuard { record: Arc::as_ptr(rec) }, local.tid)
+            (
+                WriteGuard {
+                    record: Arc::as_ptr(rec),
+                },
+                local.tid,
+            )
         })
     }
 }
@@ -98,7 +108,14 @@ const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
 
 fn membarrier(cmd: libc::c_long) -> bool {
     // SAFETY: membarrier takes no pointers; an unsupported command just returns an error.
-    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) == 0 }
+    unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            cmd,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        ) == 0
+    }
 }
 
 fn barrier_kind() -> Barrier {
@@ -169,7 +186,10 @@ mod tests {
         // poisoned read (and under Miri/ASan as an error).
         static SLOT: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
         static STOP: AtomicBool = AtomicBool::new(false);
-        SLOT.store(Box::into_raw(Box::new(AtomicU64::new(7))), Ordering::Release);
+        SLOT.store(
+            Box::into_raw(Box::new(AtomicU64::new(7))),
+            Ordering::Release,
+        );
         let writers: Vec<_> = (0..3)
             .map(|_| {
                 std::thread::spawn(|| {

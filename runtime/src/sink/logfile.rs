@@ -83,7 +83,12 @@ pub(crate) struct LogFile {
 impl LogFile {
     /// Opens the session's log file, writing its header buffer. For private sessions a file that
     /// another process holds gets `_<pid>` appended, as ETW does.
-    pub(crate) fn open(r: &Resolved, kind: SessionKind, path: &Path, header: LogfileHeader) -> Result<LogFile> {
+    pub(crate) fn open(
+        r: &Resolved,
+        kind: SessionKind,
+        path: &Path,
+        header: LogfileHeader,
+    ) -> Result<LogFile> {
         let m = r.props.mode;
         let layout = if m.contains(LogFileMode::CIRCULAR) {
             Layout::Circular
@@ -95,7 +100,8 @@ impl LogFile {
             Layout::Sequential
         };
         let mut lf = LogFile {
-            file: File::open("/dev/null").map_err(|e| Error::io("cannot open", Path::new("/dev/null"), e))?,
+            file: File::open("/dev/null")
+                .map_err(|e| Error::io("cannot open", Path::new("/dev/null"), e))?,
             path: PathBuf::new(),
             pattern: path.to_path_buf(),
             layout,
@@ -116,7 +122,10 @@ impl LogFile {
 
     fn current_name(&self) -> PathBuf {
         if self.layout == Layout::NewFile {
-            let s = self.pattern.to_string_lossy().replacen("%d", &self.counter.to_string(), 1);
+            let s = self
+                .pattern
+                .to_string_lossy()
+                .replacen("%d", &self.counter.to_string(), 1);
             PathBuf::from(s)
         } else {
             self.pattern.clone()
@@ -128,7 +137,10 @@ impl LogFile {
         if !claim(&path) {
             return Err(Error::new(
                 ErrorCode::BadPathname,
-                format!("log file {} is already used by another session of this process", path.display()),
+                format!(
+                    "log file {} is already used by another session of this process",
+                    path.display()
+                ),
             ));
         }
         let mut file = open_rw(&path)?;
@@ -145,12 +157,18 @@ impl LogFile {
             s.push(format!("_{}", std::process::id()));
             path = PathBuf::from(s);
             if !claim(&path) {
-                return Err(Error::new(ErrorCode::BadPathname, format!("log file {} is in use", path.display())));
+                return Err(Error::new(
+                    ErrorCode::BadPathname,
+                    format!("log file {} is in use", path.display()),
+                ));
             }
             file = open_rw(&path)?;
             if !try_lock(&file) {
                 unclaim(&path);
-                return Err(Error::new(ErrorCode::BadPathname, format!("log file {} is in use", path.display())));
+                return Err(Error::new(
+                    ErrorCode::BadPathname,
+                    format!("log file {} is in use", path.display()),
+                ));
             }
         }
         let result = self.prepare(&file, &path);
@@ -165,7 +183,10 @@ impl LogFile {
     }
 
     fn prepare(&mut self, file: &File, path: &Path) -> Result<()> {
-        let len = file.metadata().map_err(|e| Error::io("cannot read", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("cannot read", path, e))?
+            .len();
         self.written = 0;
         self.inherited = 0;
         self.sequence_base = 0;
@@ -173,14 +194,19 @@ impl LogFile {
             self.adopt_existing(file, path, len)?;
             return Ok(());
         }
-        file.set_len(0).map_err(|e| Error::io("cannot truncate", path, e))?;
+        file.set_len(0)
+            .map_err(|e| Error::io("cannot truncate", path, e))?;
         if self.preallocate {
             let max = self.max_bytes.unwrap_or(0);
             // SAFETY: plain syscall on a valid descriptor; no pointers.
             let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, max as libc::off_t) };
             if rc != 0 {
                 let err = io::Error::last_os_error();
-                return Err(Error::io(&format!("cannot reserve {max} bytes (PREALLOCATE) for"), path, err));
+                return Err(Error::io(
+                    &format!("cannot reserve {max} bytes (PREALLOCATE) for"),
+                    path,
+                    err,
+                ));
             }
         }
         self.write_header(file, path)
@@ -189,9 +215,13 @@ impl LogFile {
     /// APPEND: the existing file must match in buffer size, clock and processor count.
     fn adopt_existing(&mut self, file: &File, path: &Path, len: u64) -> Result<()> {
         let mut first = vec![0u8; self.buffer_bytes.min(len) as usize];
-        file.read_exact_at(&mut first, 0).map_err(|e| Error::io("cannot read", path, e))?;
+        file.read_exact_at(&mut first, 0)
+            .map_err(|e| Error::io("cannot read", path, e))?;
         let old = etl::parse_header_buffer(&first).map_err(|e| {
-            Error::invalid(format!("cannot append to {}: it is not a readable ETL file ({e})", path.display()))
+            Error::invalid(format!(
+                "cannot append to {}: it is not a readable ETL file ({e})",
+                path.display()
+            ))
         })?;
         let mismatch = |what: &str, file_v: u64, ours: u64| {
             Error::invalid(format!(
@@ -200,10 +230,18 @@ impl LogFile {
             ))
         };
         if old.buffer_size as u64 != self.buffer_bytes {
-            return Err(mismatch("BufferSize (bytes)", old.buffer_size as u64, self.buffer_bytes));
+            return Err(mismatch(
+                "BufferSize (bytes)",
+                old.buffer_size as u64,
+                self.buffer_bytes,
+            ));
         }
         if old.clock_type != self.header.clock_type {
-            return Err(mismatch("ClockType", old.clock_type as u64, self.header.clock_type as u64));
+            return Err(mismatch(
+                "ClockType",
+                old.clock_type as u64,
+                self.header.clock_type as u64,
+            ));
         }
         if old.number_of_processors != self.header.number_of_processors {
             return Err(mismatch(
@@ -228,7 +266,8 @@ impl LogFile {
             }
         }
         // A torn tail from a crash is cut at the last whole buffer.
-        file.set_len((self.inherited + 1) * self.buffer_bytes).map_err(|e| Error::io("cannot resize", path, e))?;
+        file.set_len((self.inherited + 1) * self.buffer_bytes)
+            .map_err(|e| Error::io("cannot resize", path, e))?;
         Ok(())
     }
 
@@ -237,11 +276,13 @@ impl LogFile {
         // As Windows counts it: the header buffer too, and every rewrite of a circular slot.
         self.header.buffers_written = (1 + self.inherited + self.written) as u32;
         etl::write_header_buffer(&mut buf, &self.header);
-        file.write_all_at(&buf, 0).map_err(|e| Error::io("cannot write the header of", path, e))
+        file.write_all_at(&buf, 0)
+            .map_err(|e| Error::io("cannot write the header of", path, e))
     }
 
     fn data_slots(&self) -> Option<u64> {
-        self.max_bytes.map(|m| (m / self.buffer_bytes).saturating_sub(1).max(1))
+        self.max_bytes
+            .map(|m| (m / self.buffer_bytes).saturating_sub(1).max(1))
     }
 
     /// Writes one finished buffer where the mode puts it.
@@ -270,22 +311,33 @@ impl LogFile {
                 self.written
             }
         };
-        self.file.write_all_at(buffer, (index + 1) * self.buffer_bytes)?;
+        self.file
+            .write_all_at(buffer, (index + 1) * self.buffer_bytes)?;
         self.written += 1;
         Ok(Placed::Written)
     }
 
     fn next_file(&mut self) -> io::Result<()> {
-        self.finish_current(FileStats { end_time: crate::clock::filetime_now(), ..FileStats::default() })?;
+        self.finish_current(FileStats {
+            end_time: crate::clock::filetime_now(),
+            ..FileStats::default()
+        })?;
         self.counter += 1;
         let name = self.current_name();
         unclaim(&self.path.clone());
-        self.open_file(&name, SessionKind::System).map_err(|e| io::Error::other(e.to_string()))
+        self.open_file(&name, SessionKind::System)
+            .map_err(|e| io::Error::other(e.to_string()))
     }
 
     /// Switches to another file (UPDATE with a new name): finishes this one, opens that one.
-    pub(crate) fn switch(&mut self, path: &Path, kind: SessionKind, stats: FileStats) -> Result<()> {
-        self.finish_current(stats).map_err(|e| Error::io("cannot finish", &self.path.clone(), e))?;
+    pub(crate) fn switch(
+        &mut self,
+        path: &Path,
+        kind: SessionKind,
+        stats: FileStats,
+    ) -> Result<()> {
+        self.finish_current(stats)
+            .map_err(|e| Error::io("cannot finish", &self.path.clone(), e))?;
         let old = self.path.clone();
         self.pattern = path.to_path_buf();
         self.counter = 1;
@@ -302,7 +354,8 @@ impl LogFile {
         self.header.events_lost = self.header.events_lost.saturating_add(stats.events_lost);
         self.header.buffers_lost = self.header.buffers_lost.saturating_add(stats.buffers_lost);
         let (file, path) = (self.file.try_clone()?, self.path.clone());
-        self.write_header(&file, &path).map_err(|e| io::Error::other(e.to_string()))?;
+        self.write_header(&file, &path)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         if self.preallocate {
             let used = match (self.layout, self.data_slots()) {
                 (Layout::Circular, Some(slots)) => self.written.min(slots),
