@@ -162,3 +162,91 @@ fn unreadable_input_fails_but_prints_what_it_can() {
     std::fs::remove_file(good).ok();
     std::fs::remove_file(bad).ok();
 }
+
+/// `evtrace fmt` rebuilds message text and shows sequence numbers from the log file alone, here a
+/// wrapped circular file written by a real private session.
+#[test]
+fn messages_from_a_wrapped_circular_file() {
+    use evtrace_runtime::etl::in_type;
+    use evtrace_runtime::etl::message_format::{encode_meta, ArgType};
+    use evtrace_runtime::provider::{EnableSettings, Message, Provider};
+    use evtrace_runtime::session::{LogFileMode as M, Session, SessionProperties};
+
+    let file =
+        std::env::temp_dir().join(format!("evtrace-cli-{}-circ-msg.etl", std::process::id()));
+    let provider = Provider::leak("Evtrace-Cli-Messages");
+    let meta = encode_meta(
+        "copied {} bytes to {}",
+        &[
+            ArgType {
+                in_type: in_type::UINT64,
+                out_type: 0,
+            },
+            ArgType {
+                in_type: in_type::ANSI_STRING,
+                out_type: 0,
+            },
+        ],
+    );
+    let message = Message::leak(provider, 4, 0, meta);
+    let s = Session::start_private(
+        SessionProperties::new("cli-circ-msg")
+            .log_file(&file)
+            .mode(
+                M::CIRCULAR
+                    | M::USE_KBYTES_FOR_SIZE
+                    | M::GLOBAL_SEQUENCE
+                    | M::NO_PER_PROCESSOR_BUFFERING,
+            )
+            .maximum_file_size(32)
+            .buffer_size_kb(4)
+            .buffers(0, 1024),
+    )
+    .unwrap();
+    s.enable_provider(provider.guid(), EnableSettings::new(5, 0, 0))
+        .unwrap();
+    for i in 0..3000u64 {
+        message
+            .write(&[&(i * 10).to_le_bytes(), b"disk\0"])
+            .unwrap();
+    }
+    s.stop().unwrap();
+
+    let o = evtrace(&["fmt", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        !lines.is_empty() && lines.len() < 3000,
+        "the file wrapped: {} lines",
+        lines.len()
+    );
+    let last = lines.last().unwrap();
+    assert!(last.ends_with("copied 29990 bytes to disk"), "{last}");
+    let seq = |l: &str| -> u64 {
+        let at = l.find("sequence=").expect("sequence shown") + "sequence=".len();
+        l[at..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let first = seq(lines[0]);
+    for (k, l) in lines.iter().enumerate() {
+        assert_eq!(
+            seq(l),
+            first + k as u64,
+            "consecutive sequence numbers: {l}"
+        );
+        assert!(
+            l.ends_with(&format!("copied {} bytes to disk", (seq(l) - 1) * 10)),
+            "{l}"
+        );
+    }
+
+    let o = evtrace(&["fmt", "--json", file.to_str().unwrap()]);
+    let first_json: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first_json["sequence"], first);
+    assert_eq!(
+        first_json["text"],
+        format!("copied {} bytes to disk", (first - 1) * 10)
+    );
+    std::fs::remove_file(file).ok();
+}
