@@ -392,6 +392,51 @@ fn update_switches_the_log_file() {
     assert_in_order(&counters(&read(&[b])), 100..200);
 }
 
+#[test]
+fn query_flush_and_stop_by_name() {
+    use evtrace_runtime::session;
+    use evtrace_runtime::ErrorCode;
+    let d = dir("query");
+    let file = d.join("q.etl");
+    let w = Workload::new("Evtrace-Test-Query");
+    let s = Session::start_private(props("Query-Me", &file).buffers(0, 40)).unwrap();
+    w.enable(&s);
+    let q = session::query("query-me").unwrap();
+    assert_eq!(q.state, SessionState::Running);
+    assert!(q.number_of_buffers >= q.minimum_buffers && q.number_of_buffers <= q.maximum_buffers);
+    assert_eq!(q.free_buffers, q.number_of_buffers, "nothing in use yet");
+    assert_eq!((q.maximum_buffers, q.buffer_size_kb), (40, 64));
+    assert_ne!(q.logger_thread_id, 0);
+    assert_eq!(q.log_file.as_deref(), Some(file.as_path()));
+    for i in 0..500 {
+        w.write(i, 0);
+    }
+    assert_eq!(session::query("Query-Me").unwrap().buffers_written, 0);
+    session::flush("QUERY-ME").unwrap();
+    let q = session::query("Query-Me").unwrap();
+    assert!(
+        q.buffers_written >= 1,
+        "flush wrote the partly filled buffer"
+    );
+    assert_eq!(
+        counters(&read(&[&file])).len(),
+        500,
+        "readable while the session runs"
+    );
+    assert!(session::list().iter().any(|x| x.name == "Query-Me"));
+    let stats = session::stop("query-me").unwrap();
+    assert_eq!(stats.state, SessionState::Stopped);
+    assert_eq!(
+        session::query("Query-Me").unwrap_err().code(),
+        ErrorCode::InstanceNotFound
+    );
+    assert_eq!(
+        s.stop().unwrap(),
+        stats,
+        "the handle reports the same final figures"
+    );
+}
+
 /// Compares without printing thousands of numbers on failure.
 fn assert_in_order(got: &[u64], want: std::ops::Range<u64>) {
     let want: Vec<u64> = want.collect();
