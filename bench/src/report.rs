@@ -229,6 +229,7 @@ pub fn table(
             }
         }
     }
+    targets(&mut out, results);
     let _ = write!(
         out,
         "\
@@ -259,4 +260,86 @@ notes:
         drain = opts.perfetto_drain_ms,
     );
     out
+}
+
+/// The evtrace targets of DESIGN.md ("Figures to beat"), checked against this run's figures.
+fn targets(out: &mut String, results: &[(System, Outcome, Outcome)]) {
+    let find = |sys: System| results.iter().find(|(s, _, _)| *s == sys);
+    let Some((_, Ok(em), es)) = find(System::Evtrace) else {
+        return;
+    };
+    let enabled = |v: &Value, row: &str| -> Option<(f64, f64)> {
+        let e = v
+            .get("enabled")?
+            .as_array()?
+            .iter()
+            .find(|e| e.get("row").and_then(Value::as_str) == Some(row))?;
+        Some((f(e, &["ns"])?, f(e, &["clock_read_ns"])?))
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let _ = writeln!(
+        out,
+        "evtrace against DESIGN.md's figures to beat (this run):"
+    );
+    if let Some(d) = f(em, &["disabled_ns"]) {
+        let _ = writeln!(
+            out,
+            "  disabled event <= 1 ns: {d:.2} ns, {}",
+            verdict(d <= 1.0)
+        );
+    }
+    for (row, clock) in [
+        ("mono", "PerfCounter"),
+        ("real", "SystemTime"),
+        ("tsc", "CpuCycle"),
+    ] {
+        if let Some((ns, read)) = enabled(em, row) {
+            let beyond = ns - read;
+            let _ = writeln!(
+                out,
+                "  engine cost beyond the clock read <= 12 ns, {clock}: {beyond:.1} ns, {}",
+                verdict(beyond <= 12.0)
+            );
+        }
+    }
+    if let (Some((_, Ok(lm), _)), Some((ns, _))) = (find(System::Lttng), enabled(em, "mono")) {
+        if let Some((lns, _)) = enabled(lm, "mono") {
+            let x = lns / ns;
+            let _ = writeln!(
+                out,
+                "  enabled event >= 4x faster than LTTng-UST (same clock): {x:.2}x, {}",
+                verdict(x >= 4.0)
+            );
+        }
+    }
+    if let (Some(two), Some(one)) = (f(em, &["two_thread_eps"]), f(em, &["one_thread_eps"])) {
+        let x = two / one;
+        let _ = writeln!(
+            out,
+            "  two threads >= 1.8x one thread: {x:.2}x, {}",
+            verdict(x >= 1.8)
+        );
+    }
+    if let Ok(es) = es {
+        let rate = |v: &Value| Some(f(v, &["recorded"])? / f(v, &["secs"])?);
+        if let (Some((_, _, Ok(ls))), Some(e)) = (find(System::Lttng), rate(es)) {
+            if let Some(l) = rate(ls) {
+                let _ = writeln!(
+                    out,
+                    "  sustained events/s recorded >= LTTng-UST's: {:.2} M/s vs {:.2} M/s, {}",
+                    e / 1e6,
+                    l / 1e6,
+                    verdict(e >= l)
+                );
+            }
+        }
+        let a = es.get("attempted").and_then(Value::as_u64).unwrap_or(0);
+        let r = es.get("recorded").and_then(Value::as_u64).unwrap_or(0);
+        let l = es.get("lost_reported").and_then(Value::as_u64).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  losses counted exactly (attempted = recorded + EventsLost): {}",
+            verdict(a == r + l)
+        );
+    }
 }
