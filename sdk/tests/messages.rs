@@ -51,12 +51,30 @@ fn sequence_numbers_global_and_local() {
     let d = dir("seq");
     // Two GLOBAL_SEQUENCE sessions: the numbers across both are unique and increasing.
     let (fa, fb) = (d.join("ga.etl"), d.join("gb.etl"));
-    let a = Session::start_private(SessionProperties::new("seq-ga").log_file(&fa).mode(M::GLOBAL_SEQUENCE)).unwrap();
-    let b = Session::start_private(SessionProperties::new("seq-gb").log_file(&fb).mode(M::GLOBAL_SEQUENCE)).unwrap();
-    a.enable_provider(msgs::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0, 0)).unwrap();
+    let a = Session::start_private(
+        SessionProperties::new("seq-ga")
+            .log_file(&fa)
+            .mode(M::GLOBAL_SEQUENCE),
+    )
+    .unwrap();
+    let b = Session::start_private(
+        SessionProperties::new("seq-gb")
+            .log_file(&fb)
+            .mode(M::GLOBAL_SEQUENCE),
+    )
+    .unwrap();
+    a.enable_provider(
+        msgs::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0, 0),
+    )
+    .unwrap();
     for i in 0..50u32 {
         if i == 20 {
-            b.enable_provider(msgs::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0, 0)).unwrap();
+            b.enable_provider(
+                msgs::PROVIDER.guid(),
+                EnableSettings::new(level::VERBOSE, 0, 0),
+            )
+            .unwrap();
         }
         evtrace::trace_message!(msgs, "message {}", i: u32);
     }
@@ -66,8 +84,14 @@ fn sequence_numbers_global_and_local() {
     assert_eq!((ma.len(), mb.len()), (50, 30));
     let seq_a: Vec<u32> = ma.iter().map(|m| m.0.expect("sequence recorded")).collect();
     let seq_b: Vec<u32> = mb.iter().map(|m| m.0.expect("sequence recorded")).collect();
-    assert!(seq_a.windows(2).all(|w| w[0] < w[1]), "increasing in session a: {seq_a:?}");
-    assert!(seq_b.windows(2).all(|w| w[0] < w[1]), "increasing in session b: {seq_b:?}");
+    assert!(
+        seq_a.windows(2).all(|w| w[0] < w[1]),
+        "increasing in session a: {seq_a:?}"
+    );
+    assert!(
+        seq_b.windows(2).all(|w| w[0] < w[1]),
+        "increasing in session b: {seq_b:?}"
+    );
     let mut all: Vec<u32> = seq_a.iter().chain(&seq_b).copied().collect();
     all.sort_unstable();
     let n = all.len();
@@ -77,10 +101,28 @@ fn sequence_numbers_global_and_local() {
 
     // LOCAL_SEQUENCE: each session counts from 1 without gaps.
     let (la, lb) = (d.join("la.etl"), d.join("lb.etl"));
-    let a = Session::start_private(SessionProperties::new("seq-la").log_file(&la).mode(M::LOCAL_SEQUENCE)).unwrap();
-    let b = Session::start_private(SessionProperties::new("seq-lb").log_file(&lb).mode(M::LOCAL_SEQUENCE)).unwrap();
-    a.enable_provider(msgs::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0, 0)).unwrap();
-    b.enable_provider(msgs::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0, 0)).unwrap();
+    let a = Session::start_private(
+        SessionProperties::new("seq-la")
+            .log_file(&la)
+            .mode(M::LOCAL_SEQUENCE),
+    )
+    .unwrap();
+    let b = Session::start_private(
+        SessionProperties::new("seq-lb")
+            .log_file(&lb)
+            .mode(M::LOCAL_SEQUENCE),
+    )
+    .unwrap();
+    a.enable_provider(
+        msgs::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0, 0),
+    )
+    .unwrap();
+    b.enable_provider(
+        msgs::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0, 0),
+    )
+    .unwrap();
     for i in 0..40u32 {
         evtrace::trace_message!(msgs, "local {}", i: u32);
         evtrace::write!(msgs::happened(i)); // events take no sequence number
@@ -94,7 +136,11 @@ fn sequence_numbers_global_and_local() {
     // No sequence mode: no sequence number is recorded.
     let plain = d.join("plain.etl");
     let s = Session::start_private(SessionProperties::new("seq-none").log_file(&plain)).unwrap();
-    s.enable_provider(msgs::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0, 0)).unwrap();
+    s.enable_provider(
+        msgs::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0, 0),
+    )
+    .unwrap();
     evtrace::trace_message!(msgs, "plain");
     s.stop().unwrap();
     assert_eq!(messages(&[&plain]), vec![(None, "plain".to_string())]);
@@ -107,13 +153,22 @@ fn message_text_survives_a_wrapped_circular_file() {
     let s = Session::start_private(
         SessionProperties::new("msg-circ")
             .log_file(&f)
-            .mode(M::CIRCULAR | M::USE_KBYTES_FOR_SIZE | M::LOCAL_SEQUENCE | M::NO_PER_PROCESSOR_BUFFERING)
+            .mode(
+                M::CIRCULAR
+                    | M::USE_KBYTES_FOR_SIZE
+                    | M::LOCAL_SEQUENCE
+                    | M::NO_PER_PROCESSOR_BUFFERING,
+            )
             .maximum_file_size(64)
             .buffer_size_kb(4)
             .buffers(0, 256),
     )
     .unwrap();
-    s.enable_provider(circ::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0, 0)).unwrap();
+    s.enable_provider(
+        circ::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0, 0),
+    )
+    .unwrap();
     let n = 5000u32;
     for i in 0..n {
         evtrace::trace_message!(circ, "copied {} bytes to {}", i as u64 * 10: u64, "disk");
@@ -127,7 +182,10 @@ fn message_text_survives_a_wrapped_circular_file() {
     for (k, (seq, text)) in got.iter().enumerate() {
         let seq = seq.unwrap();
         assert_eq!(seq, first + k as u32, "no gaps, in order");
-        assert_eq!(text, &format!("copied {} bytes to disk", (seq - 1) as u64 * 10));
+        assert_eq!(
+            text,
+            &format!("copied {} bytes to disk", (seq - 1) as u64 * 10)
+        );
     }
     assert_eq!(got.last().unwrap().0, Some(n));
 }
@@ -148,19 +206,38 @@ fn disabled_events_do_not_evaluate_their_arguments() {
     let f = d.join("lazy.etl");
     let s = Session::start_private(SessionProperties::new("lazy").log_file(&f)).unwrap();
     // Enabled below the event's level, or without its keyword: still not evaluated.
-    s.enable_provider(lazy::PROVIDER.guid(), EnableSettings::new(level::INFORMATION, 0, 0)).unwrap();
+    s.enable_provider(
+        lazy::PROVIDER.guid(),
+        EnableSettings::new(level::INFORMATION, 0, 0),
+    )
+    .unwrap();
     evtrace::write!(lazy::costly(costly()));
-    s.enable_provider(lazy::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0x1, 0)).unwrap();
+    s.enable_provider(
+        lazy::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0x1, 0),
+    )
+    .unwrap();
     evtrace::write!(lazy::costly(costly()));
-    assert_eq!(calls.get(), 0, "filtered out by level or keyword: not evaluated");
+    assert_eq!(
+        calls.get(),
+        0,
+        "filtered out by level or keyword: not evaluated"
+    );
     // Wanted: evaluated once and recorded.
-    s.enable_provider(lazy::PROVIDER.guid(), EnableSettings::new(level::VERBOSE, 0x4, 0)).unwrap();
+    s.enable_provider(
+        lazy::PROVIDER.guid(),
+        EnableSettings::new(level::VERBOSE, 0x4, 0),
+    )
+    .unwrap();
     evtrace::write!(lazy::costly(costly()));
     assert_eq!(calls.get(), 1);
     s.disable_provider(lazy::PROVIDER.guid()).unwrap();
     evtrace::write!(lazy::costly(costly()));
     assert_eq!(calls.get(), 1, "disabled again");
     s.stop().unwrap();
-    let events = LogReader::open(&[&f]).unwrap().filter(|i| matches!(i, Item::Event(_))).count();
+    let events = LogReader::open(&[&f])
+        .unwrap()
+        .filter(|i| matches!(i, Item::Event(_)))
+        .count();
     assert_eq!(events, 1);
 }
