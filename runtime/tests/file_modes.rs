@@ -408,7 +408,8 @@ fn query_flush_and_stop_by_name() {
     assert_eq!((q.maximum_buffers, q.buffer_size_kb), (40, 64));
     assert_ne!(q.logger_thread_id, 0);
     assert_eq!(q.log_file.as_deref(), Some(file.as_path()));
-    for i in 0..500 {
+    // 200 events (about 40 KB) stay in the first 64 KB buffer until the flush.
+    for i in 0..200 {
         w.write(i, 0);
     }
     assert_eq!(session::query("Query-Me").unwrap().buffers_written, 0);
