@@ -73,6 +73,9 @@ struct Args {
     /// One buffer for all processors.
     #[arg(long)]
     no_per_processor: bool,
+    /// Compressed log mode: each buffer stored compressed (MS-XCA LZ77).
+    #[arg(long)]
+    compressed: bool,
     /// Flush timer in seconds.
     #[arg(long, default_value_t = 0)]
     flush_timer: u32,
@@ -107,6 +110,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.no_per_processor {
         mode |= LogFileMode::NO_PER_PROCESSOR_BUFFERING;
+    }
+    if args.compressed {
+        mode |= LogFileMode::COMPRESSED;
     }
     let clock = match args.clock {
         Clock::Perf => ClockType::PerfCounter,

@@ -393,6 +393,94 @@ fn update_switches_the_log_file() {
 }
 
 #[test]
+fn compressed_files_are_smaller_and_decode_exactly() {
+    let d = dir("compressed");
+    let w = Workload::new("Evtrace-Test-Compressed");
+    let n = 30_000u64;
+    let mut sizes = Vec::new();
+    for compressed in [false, true] {
+        let file = d.join(format!("c{compressed}.etl"));
+        let mode = if compressed {
+            M::SEQUENTIAL | M::COMPRESSED
+        } else {
+            M::SEQUENTIAL
+        };
+        let s = Session::start_private(
+            props(&format!("compressed-{compressed}"), &file)
+                .mode(mode)
+                .buffers(0, 512),
+        )
+        .unwrap();
+        w.enable(&s);
+        for i in 0..n {
+            assert!(w.write(i, 0));
+        }
+        let stats = s.stop().unwrap();
+        assert_eq!(stats.events_lost, 0);
+        let rb = read(&[&file]);
+        assert_in_order(&counters(&rb), 0..n);
+        assert_eq!(rb.problems, 0);
+        sizes.push(file_len(&file));
+    }
+    assert!(
+        sizes[1] * 4 < sizes[0],
+        "compressed {} bytes vs {} plain",
+        sizes[1],
+        sizes[0]
+    );
+
+    // New files and a size cap count the stored (compressed) bytes.
+    let pattern = d.join("cn_%d.etl");
+    let s = Session::start_private(
+        props("compressed-newfile", &pattern)
+            .mode(M::NEWFILE | M::COMPRESSED | M::USE_KBYTES_FOR_SIZE)
+            .maximum_file_size(256)
+            .buffers(0, 512),
+    )
+    .unwrap();
+    w.enable(&s);
+    for i in 0..n * 4 {
+        assert!(w.write(i, 0));
+    }
+    let stats = s.stop().unwrap();
+    assert!(stats.files.len() >= 2, "{:?}", stats.files);
+    for f in &stats.files {
+        assert!(file_len(f) <= 256 * 1024);
+    }
+    assert_in_order(&counters(&read(&stats.files)), 0..n * 4);
+    let e = Session::start_private(
+        props("compressed-circ", &d.join("cc.etl"))
+            .mode(M::CIRCULAR | M::COMPRESSED)
+            .maximum_file_size(4),
+    )
+    .unwrap_err();
+    assert!(e.message().contains("EVENT_TRACE_COMPRESSED_MODE"), "{e}");
+}
+
+#[test]
+fn append_to_a_compressed_file() {
+    let d = dir("append-compressed");
+    let file = d.join("ac.etl");
+    let w = Workload::new("Evtrace-Test-AppendCompressed");
+    for (round, range) in [(0, 0..4000u64), (1, 4000..9000)] {
+        let s = Session::start(
+            props(&format!("append-c{round}"), &file)
+                .mode(M::APPEND | M::COMPRESSED)
+                .clock(ClockType::SystemTime)
+                .buffers(0, 256),
+            SessionKind::System,
+        )
+        .unwrap();
+        w.enable(&s);
+        for i in range {
+            assert!(w.write(i, 0));
+        }
+        s.stop().unwrap();
+    }
+    assert_in_order(&counters(&read(&[&file])), 0..9000);
+}
+
+#[test]
 fn query_flush_and_stop_by_name() {
     use evtrace_runtime::session;
     use evtrace_runtime::ErrorCode;

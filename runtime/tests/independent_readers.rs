@@ -310,3 +310,38 @@ fn independent_readers_agree_with_ours_on_a_session_file() {
     assert_eq!(dis["header"]["buffers_written"], stats.buffers_written + 1);
     std::fs::remove_dir_all(d).ok();
 }
+
+/// A compressed-mode file written by a real session: dissect.etl decompresses every buffer and
+/// finds every event.
+#[test]
+fn dissect_reads_a_compressed_session_file() {
+    let Some(py) = python() else { return };
+    use evtrace_runtime::session::{LogFileMode, Session};
+    let d = recording::dir("independent-compressed");
+    let file = d.join("compressed.etl");
+    let w = recording::Workload::new("Evtrace-Test-IndependentCompressed");
+    let s = Session::start_private(
+        recording::props("independent-compressed", &file)
+            .mode(LogFileMode::COMPRESSED)
+            .buffers(0, 512),
+    )
+    .unwrap();
+    w.enable(&s);
+    for i in 0..5000 {
+        assert!(w.write(i, 0));
+    }
+    let stats = s.stop().unwrap();
+    assert_eq!(stats.events_lost, 0);
+    assert_eq!(recording::read(&[&file]).samples.len(), 5000);
+    let v = run(&py, &file, &["--no-etl-parser"]);
+    let dis = &v["dissect"];
+    assert!(dis.get("fatal").is_none(), "dissect.etl failed: {dis}");
+    let events = dis["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "EventHeader")
+        .count();
+    assert_eq!(events, 5000, "dissect.etl event count");
+    std::fs::remove_dir_all(d).ok();
+}

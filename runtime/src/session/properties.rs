@@ -179,6 +179,8 @@ const EXCLUSIONS: &[(LogFileMode, LogFileMode)] = &[
         LogFileMode::PRIVATE_LOGGER,
     ),
     (LogFileMode::GLOBAL_SEQUENCE, LogFileMode::LOCAL_SEQUENCE),
+    // Compressed buffers vary in size; a circular file rewrites fixed slots.
+    (LogFileMode::COMPRESSED, LogFileMode::CIRCULAR),
 ];
 
 /// Flags Windows documents as internal or not applicable: always refused.

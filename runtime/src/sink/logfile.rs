@@ -69,6 +69,13 @@ pub(crate) struct LogFile {
     header: LogfileHeader,
     /// Data buffers already in the file when it was opened (APPEND).
     inherited: u64,
+    /// Where the next buffer goes in sequential, new-file and append files: buffers are stored
+    /// one after another, compressed ones shorter than the buffer size.
+    end: u64,
+    /// COMPRESSED: buffers are stored compressed with MS-XCA LZ77 when that makes them smaller.
+    compress: bool,
+    /// Compression output, reused.
+    scratch: Vec<u8>,
     /// Added to each buffer's SequenceNumber: the highest one already in the file (APPEND), so
     /// readers order the appended buffers after the old ones.
     sequence_base: i64,
@@ -110,6 +117,9 @@ impl LogFile {
             preallocate: m.contains(LogFileMode::PREALLOCATE),
             header,
             inherited: 0,
+            end: r.buffer_bytes as u64,
+            compress: m.contains(LogFileMode::COMPRESSED),
+            scratch: Vec::new(),
             sequence_base: 0,
             written: 0,
             counter: 1,
@@ -190,6 +200,7 @@ impl LogFile {
         self.written = 0;
         self.inherited = 0;
         self.sequence_base = 0;
+        self.end = self.buffer_bytes;
         if self.layout == Layout::Append && len > 0 {
             self.adopt_existing(file, path, len)?;
             return Ok(());
@@ -256,17 +267,25 @@ impl LogFile {
         self.header.perf_freq = old.perf_freq;
         self.header.events_lost = old.events_lost;
         self.header.buffers_lost = old.buffers_lost;
-        self.inherited = len.div_ceil(self.buffer_bytes).saturating_sub(1);
+        // Walk the stored buffers (compressed ones are shorter): count them, find the highest
+        // sequence number, and cut a torn tail from a crash at the last whole buffer.
         let mut head = [0u8; BUFFER_HEADER_SIZE];
-        for i in 1..=self.inherited {
-            if file.read_exact_at(&mut head, i * self.buffer_bytes).is_ok() {
-                if let Ok(h) = BufferHeader::parse(&head) {
-                    self.sequence_base = self.sequence_base.max(h.sequence_number);
+        let mut off = self.buffer_bytes;
+        while off + BUFFER_HEADER_SIZE as u64 <= len {
+            if file.read_exact_at(&mut head, off).is_err() {
+                break;
+            }
+            match etl::read::next_buffer(&head, off, self.buffer_bytes as u32, len - off) {
+                Ok(span) if !span.truncated => {
+                    self.sequence_base = self.sequence_base.max(span.header.sequence_number);
+                    self.inherited += 1;
+                    off += span.len as u64;
                 }
+                _ => break,
             }
         }
-        // A torn tail from a crash is cut at the last whole buffer.
-        file.set_len((self.inherited + 1) * self.buffer_bytes)
+        self.end = off;
+        file.set_len(off)
             .map_err(|e| Error::io("cannot resize", path, e))?;
         Ok(())
     }
@@ -285,7 +304,7 @@ impl LogFile {
             .map(|m| (m / self.buffer_bytes).saturating_sub(1).max(1))
     }
 
-    /// Writes one finished buffer where the mode puts it.
+    /// Writes one finished buffer where the mode puts it (compressed first in COMPRESSED mode).
     pub(crate) fn place(&mut self, buffer: &mut [u8]) -> io::Result<Placed> {
         if self.sequence_base != 0 {
             if let Ok(mut h) = BufferHeader::parse(buffer) {
@@ -293,27 +312,43 @@ impl LogFile {
                 h.write_to(buffer);
             }
         }
-        let index = match self.layout {
-            Layout::Circular => self.written % self.data_slots().unwrap_or(u64::MAX),
+        let stored: &[u8] = if self.compress && etl::compress_buffer(buffer, &mut self.scratch) {
+            &self.scratch
+        } else {
+            buffer
+        };
+        let len = stored.len() as u64;
+        let at = match self.layout {
+            Layout::Circular => {
+                (1 + self.written % self.data_slots().unwrap_or(u64::MAX)) * self.buffer_bytes
+            }
             Layout::Sequential | Layout::Append => {
-                let n = self.inherited + self.written;
-                if let Some(slots) = self.data_slots() {
-                    if n >= slots {
-                        return Ok(Placed::Full);
-                    }
+                if self.max_bytes.is_some_and(|max| self.end + len > max) {
+                    return Ok(Placed::Full);
                 }
-                n
+                self.end
             }
             Layout::NewFile => {
-                if self.data_slots().is_some_and(|slots| self.written >= slots) {
+                if self.written > 0 && self.max_bytes.is_some_and(|max| self.end + len > max) {
+                    let stored = stored.to_vec();
                     self.next_file()?;
+                    return self.write_at_end(&stored);
                 }
-                self.written
+                self.end
             }
         };
-        self.file
-            .write_all_at(buffer, (index + 1) * self.buffer_bytes)?;
+        self.file.write_all_at(stored, at)?;
         self.written += 1;
+        if self.layout != Layout::Circular {
+            self.end = at + len;
+        }
+        Ok(Placed::Written)
+    }
+
+    fn write_at_end(&mut self, stored: &[u8]) -> io::Result<Placed> {
+        self.file.write_all_at(stored, self.end)?;
+        self.written += 1;
+        self.end += stored.len() as u64;
         Ok(Placed::Written)
     }
 
@@ -358,10 +393,12 @@ impl LogFile {
             .map_err(|e| io::Error::other(e.to_string()))?;
         if self.preallocate {
             let used = match (self.layout, self.data_slots()) {
-                (Layout::Circular, Some(slots)) => self.written.min(slots),
-                _ => self.inherited + self.written,
+                (Layout::Circular, Some(slots)) => {
+                    (self.written.min(slots) + 1) * self.buffer_bytes
+                }
+                _ => self.end,
             };
-            file.set_len((used + 1) * self.buffer_bytes)?;
+            file.set_len(used)?;
         }
         file.sync_data()
     }
