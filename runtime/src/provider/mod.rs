@@ -198,7 +198,8 @@ pub struct Event {
     provider: &'static Provider,
     descriptor: EventDescriptor,
     schema: &'static [u8],
-    extended: OnceLock<Box<[u8]>>,
+    /// The constant start of every record: EVENT_HEADER template and TraceLogging items.
+    template: OnceLock<Box<[u8]>>,
 }
 
 impl Event {
@@ -214,7 +215,7 @@ impl Event {
             provider,
             descriptor,
             schema,
-            extended: OnceLock::new(),
+            template: OnceLock::new(),
         }
     }
 
@@ -260,24 +261,18 @@ impl Event {
         if mask == 0 {
             return Ok(());
         }
-        let ext = match self.extended.get() {
-            Some(e) => e,
-            None => self.extended_items(),
+        let template = match self.template.get() {
+            Some(t) => t,
+            None => self.build_template(),
         };
-        crate::session::write_event(
-            mask,
-            self.provider.guid,
-            &self.descriptor,
-            activity,
-            ext,
-            payload,
-        )
+        crate::session::write_event(mask, template, activity, payload)
     }
 
     #[cold]
-    fn extended_items(&self) -> &[u8] {
-        self.extended.get_or_init(|| {
-            crate::etl::tracelogging_extended_items(self.provider.traits, self.schema).into()
+    fn build_template(&self) -> &[u8] {
+        self.template.get_or_init(|| {
+            let ext = crate::etl::tracelogging_extended_items(self.provider.traits, self.schema);
+            crate::etl::event_record_template(self.provider.guid, &self.descriptor, &ext).into()
         })
     }
 }

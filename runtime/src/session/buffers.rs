@@ -46,7 +46,15 @@ unsafe impl Sync for Buffer {}
 
 impl Buffer {
     fn new(index: u32, cap: usize) -> Buffer {
-        let data = Box::into_raw(vec![0u8; cap].into_boxed_slice()) as *mut u8;
+        let mut bytes = vec![0u8; cap].into_boxed_slice();
+        // Touch every page now, on the allocation path, so that writers do not take page faults
+        // (zeroed memory from the allocator is often mapped lazily).
+        for page in bytes.chunks_mut(4096) {
+            // SAFETY: a volatile write of a valid `u8` place; it only keeps the compiler from
+            // removing the store.
+            unsafe { std::ptr::write_volatile(&mut page[0], 0) };
+        }
+        let data = Box::into_raw(bytes) as *mut u8;
         Buffer {
             reserved: AtomicU32::new(SEALED | BUFFER_HEADER_SIZE as u32),
             committed: AtomicU32::new(COMPLETE),

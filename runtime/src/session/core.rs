@@ -8,7 +8,7 @@ use super::properties::{LogFileMode, Resolved, SessionKind};
 use super::quiesce::WriteGuard;
 use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode, Result};
-use crate::etl::{self, EventDescriptor, EventHeaderFields};
+use crate::etl;
 use crate::Guid;
 
 /// Session slots writers can address: one bit each in an event's enable word.
@@ -221,12 +221,10 @@ pub(crate) trait Record {
     fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64);
 }
 
-/// An EVENT_HEADER record.
+/// An EVENT_HEADER record: the event's constant template, then its payload.
 pub(crate) struct EventRecord<'a> {
-    pub(crate) provider: Guid,
-    pub(crate) descriptor: &'a EventDescriptor,
+    pub(crate) template: &'a [u8],
     pub(crate) activity: Guid,
-    pub(crate) ext: &'a [u8],
     pub(crate) payload: &'a [&'a [u8]],
     pub(crate) size: usize,
 }
@@ -239,39 +237,40 @@ impl Record for EventRecord<'_> {
 
     #[inline(always)]
     fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64) {
-        let h = EventHeaderFields {
-            thread_id: tid,
-            process_id: core.pid,
+        etl::write_event_from_template(
+            dst,
+            self.template,
+            tid,
+            core.pid,
             timestamp,
-            provider_id: self.provider,
-            descriptor: *self.descriptor,
-            activity_id: self.activity,
-        };
-        etl::write_event_record(dst, &h, self.ext, self.payload);
+            &self.activity,
+            self.payload,
+        );
     }
 }
 
-/// Writes an event to every session in `mask`.
+/// Writes an event (its record template and payload) to every session in `mask`.
 #[inline]
 pub(crate) fn write_event(
     mask: u64,
-    provider: Guid,
-    descriptor: &EventDescriptor,
+    template: &[u8],
     activity: Guid,
-    ext: &[u8],
     payload: &[&[u8]],
 ) -> Result<()> {
-    let payload_len: usize = payload.iter().map(|p| p.len()).sum();
-    let size = etl::event_record_size(ext.len(), payload_len);
-    let rec = EventRecord {
-        provider,
-        descriptor,
-        activity,
-        ext,
-        payload,
-        size,
-    };
-    write_record(mask, &rec)
+    let mut payload_len = 0;
+    for p in payload {
+        payload_len += p.len();
+    }
+    let size = template.len() + payload_len;
+    write_record(
+        mask,
+        &EventRecord {
+            template,
+            activity,
+            payload,
+            size,
+        },
+    )
 }
 
 /// Puts `rec` into every session of `mask`, with ETW's rule for failures: a session without

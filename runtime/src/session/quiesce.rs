@@ -9,7 +9,7 @@
 //! the writer's odd generation (the classic membarrier-based RCU argument), so the write path pays
 //! no atomic read-modify-write for this safety.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{compiler_fence, fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -47,12 +47,37 @@ impl Drop for Local {
 }
 
 thread_local! {
+    /// Owns the thread's record and unregisters it when the thread exits.
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    /// The write path's view of the same record: a plain pointer and the cached thread id, so a
+    /// write pays two thread-local reads and no borrow bookkeeping.
+    static FAST: Cell<(*const ThreadRecord, u32)> = const { Cell::new((std::ptr::null(), 0)) };
+}
+
+#[cold]
+fn register_thread() -> (*const ThreadRecord, u32) {
+    let fast = LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        let local = l.get_or_insert_with(Local::new);
+        (Arc::as_ptr(&local.record), local.tid)
+    });
+    FAST.with(|f| f.set(fast));
+    fast
+}
+
+#[inline(always)]
+fn this_thread() -> (*const ThreadRecord, u32) {
+    let fast = FAST.with(|f| f.get());
+    if fast.0.is_null() {
+        register_thread()
+    } else {
+        fast
+    }
 }
 
 /// The calling thread's id (cached: `gettid` once per thread).
 pub(crate) fn thread_id() -> u32 {
-    LOCAL.with(|l| l.borrow_mut().get_or_insert_with(Local::new).tid)
+    this_thread().1
 }
 
 /// Marks the calling thread as inside a write until dropped. Not reentrant: the write path
@@ -62,33 +87,26 @@ pub(crate) struct WriteGuard {
 }
 
 impl WriteGuard {
-    /// The calling thread's id (cached; `gettid` once per thread).
+    /// Enters a write; also returns the thread id.
     #[inline(always)]
     pub(crate) fn enter() -> (WriteGuard, u32) {
-        LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            let local = l.get_or_insert_with(Local::new);
-            let rec = &local.record;
-            let g = rec.generation.load(Ordering::Relaxed);
-            rec.generation.store(g | 1, Ordering::Relaxed);
-            // Pairs with the reclaimer's membarrier: orders the store above before the loads of
-            // session pointers that follow, at the cost of a compiler barrier only.
-            compiler_fence(Ordering::SeqCst);
-            (
-                WriteGuard {
-                    record: Arc::as_ptr(rec),
-                },
-                local.tid,
-            )
-        })
+        let (record, tid) = this_thread();
+        // SAFETY: the record is kept alive by this thread's `LOCAL` until the thread exits, and
+        // `FAST` is only read by this thread.
+        let rec = unsafe { &*record };
+        let g = rec.generation.load(Ordering::Relaxed);
+        rec.generation.store(g | 1, Ordering::Relaxed);
+        // Pairs with the reclaimer's membarrier: orders the store above before the loads of
+        // session pointers that follow, at the cost of a compiler barrier only.
+        compiler_fence(Ordering::SeqCst);
+        (WriteGuard { record }, tid)
     }
 }
 
 impl Drop for WriteGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: the record is kept alive by the thread-local `Local` of this same thread, which
-        // outlives every guard the thread creates (guards do not cross threads: not Send).
+        // SAFETY: as in `enter`; guards do not cross threads (not Send).
         let rec = unsafe { &*self.record };
         let g = rec.generation.load(Ordering::Relaxed);
         rec.generation.store((g | 1) + 1, Ordering::Release);
