@@ -1,15 +1,19 @@
-//! The buffer pool and per-processor lock-free reserve/commit.
+//! The buffer pool and per-processor lock-free reserve.
 //!
 //! Each processor slot has a current buffer. A writer reserves space with a compare-exchange on
-//! the buffer's `reserved` offset, copies its record, and commits with one atomic add. A writer
-//! that does not fit seals the buffer (sets [`SEALED`] on `reserved`, freezing its final length
-//! `F`) and installs a fresh buffer from the pool; anyone who finds a sealed buffer in the slot
-//! helps install one, so no writer ever waits for another.
+//! the buffer's `reserved` offset and copies its record; that is the write path's only atomic
+//! read-modify-write. A writer that does not fit seals the buffer (sets [`SEALED`] on
+//! `reserved`, freezing its final length) and installs a fresh buffer from the pool; anyone who
+//! finds a sealed buffer in the slot helps install one, so no writer ever waits for another.
 //!
-//! Completion without a counter of writers: `committed` starts at the header size and each writer
-//! adds its length; the sealer adds `COMPLETE - F`. The sum reaches exactly [`COMPLETE`] once the
-//! buffer is sealed and every reservation is committed, and whoever's add makes it so hands the
-//! buffer on. No buffer is ever reused before that.
+//! When is a sealed buffer complete, with every record copied in? Log-file sessions
+//! ([`PoolMode::Flushed`]) count nothing per write: the flusher takes a batch of sealed buffers
+//! and waits one grace period ([`super::quiesce::synchronize`]); every writer that reserved in
+//! them was inside a write guard and has left it by then. The memory-ring mode
+//! ([`PoolMode::Ring`]) has no flusher to wait, so its writers commit with one atomic add:
+//! `committed` starts at the header size, each writer adds its length, the sealer adds
+//! `COMPLETE - F`, and the sum reaches exactly [`COMPLETE`] once the buffer is sealed and every
+//! reservation committed; whoever's add makes it so hands the buffer on.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -174,7 +178,8 @@ pub(crate) struct Pool {
     allocated: AtomicU32,
     buffer_bytes: usize,
     free: ArrayQueue<u32>,
-    /// Completed buffers, oldest first.
+    /// Sealed buffers, oldest first. Ring pools put only complete ones here; in log-file pools
+    /// a buffer here may still have writers finishing: wait a grace period after taking it.
     pub(crate) full: ArrayQueue<u32>,
     mode: PoolMode,
     installed: AtomicU64,
@@ -348,20 +353,28 @@ impl Pool {
         }
     }
 
-    /// Commits a filled reservation.
-    #[inline]
+    /// Commits a filled reservation. Only ring pools count commits; log-file pools learn that
+    /// writers are done from a grace period (see the module documentation).
+    #[inline(always)]
     pub(crate) fn commit(&self, r: Reservation<'_>) {
-        let v = r
-            .buffer
-            .committed
-            .fetch_add(r.len, Ordering::AcqRel)
-            .wrapping_add(r.len);
-        if v == COMPLETE {
-            self.complete(r.buffer);
+        if self.mode == PoolMode::Ring {
+            let v = r
+                .buffer
+                .committed
+                .fetch_add(r.len, Ordering::AcqRel)
+                .wrapping_add(r.len);
+            if v == COMPLETE {
+                self.complete(r.buffer);
+            }
         }
     }
 
     fn seal_commit(&self, buf: &Buffer, final_len: u32) {
+        if self.mode == PoolMode::Flushed {
+            // Complete once a grace period has passed; the flusher waits for it.
+            self.complete(buf);
+            return;
+        }
         let add = COMPLETE.wrapping_sub(final_len);
         let v = buf
             .committed
@@ -496,11 +509,12 @@ mod tests {
 
     /// Writers fill records with (thread, sequence) patterns; a drainer checks every completed
     /// buffer: records intact (no torn or interleaved bytes), and written + lost = attempted.
-    #[test]
-    fn many_threads_reserve_and_commit_without_tearing() {
+    /// Both pool modes: grace-period completion (log files) and counted commits (ring).
+    fn reserve_and_commit_without_tearing(mode: PoolMode) {
+        use super::super::quiesce::{synchronize, WriteGuard};
         const THREADS: u64 = 6;
         const PER_THREAD: u64 = 40_000;
-        let pool = Arc::new(Pool::new(4, 16, 4096, 2, PoolMode::Flushed));
+        let pool = Arc::new(Pool::new(4, 16, 4096, 2, mode));
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let drainer = {
             let (pool, done) = (pool.clone(), done.clone());
@@ -508,24 +522,34 @@ mod tests {
                 let mut seen = std::collections::HashMap::<u64, Vec<u64>>::new();
                 loop {
                     let finished = done.load(Ordering::Acquire);
+                    if mode == PoolMode::Ring && !finished {
+                        // A ring is read when it is saved, not while it is written (its writers
+                        // reuse the oldest buffers, which a concurrent reader would hold).
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    let mut batch = Vec::new();
                     while let Some(i) = pool.full.pop() {
+                        batch.push(i);
+                    }
+                    if mode == PoolMode::Flushed && !batch.is_empty() {
+                        synchronize();
+                    }
+                    for i in batch {
                         let b = pool.buffer(i);
                         let used = b.used();
-                        // SAFETY: popped from `full`: we own it until release.
+                        // SAFETY: popped from `full` and (log-file mode) a grace period later:
+                        // we own it until release.
                         let bytes = unsafe { b.bytes_mut() };
                         let mut off = BUFFER_HEADER_SIZE;
                         while off < used {
-                            let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap())
-                                as usize;
-                            let t =
-                                u64::from_le_bytes(bytes[off + 8..off + 16].try_into().unwrap());
-                            let n =
-                                u64::from_le_bytes(bytes[off + 16..off + 24].try_into().unwrap());
+                            let word = |at: usize| {
+                                u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+                            };
+                            let len = word(off) as usize;
+                            let (t, n) = (word(off + 8), word(off + 16));
                             for k in (24..len).step_by(8) {
-                                let w = u64::from_le_bytes(
-                                    bytes[off + k..off + k + 8].try_into().unwrap(),
-                                );
-                                assert_eq!(w, t ^ n, "torn record");
+                                assert_eq!(word(off + k), t ^ n, "torn record");
                             }
                             seen.entry(t).or_default().push(n);
                             off += len;
@@ -547,10 +571,11 @@ mod tests {
                     let mut lost = 0u64;
                     for n in 0..PER_THREAD {
                         let len = 24 + 8 * (n % 7) as u32;
+                        let (_guard, _) = WriteGuard::enter();
                         match pool.reserve((t % 2) as usize, len, &NoStamp, || 0) {
                             Ok(mut r) => {
                                 let b = r.bytes();
-                                b[..4].copy_from_slice(&len.to_le_bytes());
+                                b[..8].copy_from_slice(&(len as u64).to_le_bytes());
                                 b[8..16].copy_from_slice(&t.to_le_bytes());
                                 b[16..24].copy_from_slice(&n.to_le_bytes());
                                 for k in (24..len as usize).step_by(8) {
@@ -571,17 +596,32 @@ mod tests {
         done.store(true, Ordering::Release);
         let seen = drainer.join().unwrap();
         let written: u64 = seen.values().map(|v| v.len() as u64).sum();
-        assert_eq!(
-            written + lost,
-            THREADS * PER_THREAD,
-            "written {written} + lost {lost}"
-        );
+        if mode == PoolMode::Flushed {
+            assert_eq!(
+                written + lost,
+                THREADS * PER_THREAD,
+                "written {written} + lost {lost}"
+            );
+        } else {
+            // A ring reuses its oldest buffers: what the drainer saw is a subset.
+            assert_eq!(lost, 0, "a ring never runs out");
+        }
         for (t, mut ns) in seen {
             let before = ns.len();
             ns.sort_unstable();
             ns.dedup();
             assert_eq!(ns.len(), before, "thread {t}: a record was delivered twice");
         }
+    }
+
+    #[test]
+    fn many_threads_reserve_and_commit_without_tearing() {
+        reserve_and_commit_without_tearing(PoolMode::Flushed);
+    }
+
+    #[test]
+    fn many_threads_in_a_ring_without_tearing() {
+        reserve_and_commit_without_tearing(PoolMode::Ring);
     }
 
     #[test]

@@ -120,12 +120,25 @@ impl Flusher {
         }
     }
 
-    /// Writes every completed buffer.
+    /// Writes every sealed buffer: takes them as a batch, waits one grace period so that every
+    /// writer that reserved in them has finished copying, then writes them in order.
     fn drain(&mut self) {
-        while let Some(i) = self.core.pool.full.pop() {
+        let batch = self.take_sealed();
+        for i in batch {
             self.write_out(i);
             self.core.pool.release(i);
         }
+    }
+
+    fn take_sealed(&self) -> Vec<u32> {
+        let mut batch = Vec::new();
+        while let Some(i) = self.core.pool.full.pop() {
+            batch.push(i);
+        }
+        if !batch.is_empty() {
+            quiesce::synchronize();
+        }
+        batch
     }
 
     fn write_out(&mut self, index: u32) {
@@ -200,7 +213,7 @@ impl Flusher {
     }
 
     fn drain_remaining_as_lost(&mut self) {
-        while let Some(i) = self.core.pool.full.pop() {
+        for i in self.take_sealed() {
             if self.core.pool.buffer(i).used() > BUFFER_HEADER_SIZE {
                 self.count_lost_buffer(i);
             }

@@ -204,6 +204,7 @@ mod tests {
         // poisoned read (and under Miri/ASan as an error).
         static SLOT: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
         static STOP: AtomicBool = AtomicBool::new(false);
+        static READS: AtomicU64 = AtomicU64::new(0);
         SLOT.store(
             Box::into_raw(Box::new(AtomicU64::new(7))),
             Ordering::Release,
@@ -211,7 +212,6 @@ mod tests {
         let writers: Vec<_> = (0..3)
             .map(|_| {
                 std::thread::spawn(|| {
-                    let mut reads = 0u64;
                     while !STOP.load(Ordering::Relaxed) {
                         let (_g, _) = WriteGuard::enter();
                         let p = SLOT.load(Ordering::Acquire);
@@ -219,14 +219,19 @@ mod tests {
                             // SAFETY: the grace period keeps `p` alive while the guard is held.
                             let v = unsafe { (*p).load(Ordering::Relaxed) };
                             assert_eq!(v, 7, "read a freed value");
-                            reads += 1;
+                            READS.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    reads
                 })
             })
             .collect();
-        for _ in 0..300 {
+        // Swap and free until the writers have raced with many frees (bounded in time, so a
+        // loaded machine cannot stall the test).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut swaps = 0;
+        while (swaps < 300 || READS.load(Ordering::Relaxed) < 100_000)
+            && std::time::Instant::now() < deadline
+        {
             let fresh = Box::into_raw(Box::new(AtomicU64::new(7)));
             let old = SLOT.swap(fresh, Ordering::AcqRel);
             synchronize();
@@ -235,10 +240,13 @@ mod tests {
                 (*old).store(0xDEAD, Ordering::Relaxed);
                 drop(Box::from_raw(old));
             }
+            swaps += 1;
         }
         STOP.store(true, Ordering::Relaxed);
-        let total: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
-        assert!(total > 0);
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(READS.load(Ordering::Relaxed) > 0 && swaps >= 300);
         let last = SLOT.swap(std::ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: all writers have joined.
         unsafe { drop(Box::from_raw(last)) };
