@@ -1,6 +1,6 @@
 //! Criterion micro-benchmarks of evtrace's hot paths: the enabled and disabled checks, one write
 //! of the workload event into a private session, XPRESS compression of a 64 KB buffer of real
-//! records, and the clock reads.
+//! records and its decompression (reading a compressed file), and the clock reads.
 //!
 //! ```text
 //! cargo bench -p evtrace-bench --bench micro
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evtrace::clock::{self, ClockType};
 use evtrace::etl::read::scan_buffers;
-use evtrace::etl::{compress_buffer, in_type, out_type, EventSchemaBuilder};
+use evtrace::etl::{compress_buffer, decompress_buffer, in_type, out_type, EventSchemaBuilder};
 use evtrace::provider::{EnableSettings, Event, EventDescriptor, Provider};
 use evtrace::session::{processor_count, LogFileMode, Session, SessionProperties};
 
@@ -149,9 +149,14 @@ fn xpress(c: &mut Criterion) {
     g.bench_function("compress_buffer 64 KB of workload records", |b| {
         b.iter(|| black_box(compress_buffer(black_box(&buf), &mut out)))
     });
+    assert!(compress_buffer(&buf, &mut out), "the buffer compresses");
+    let stored = out.clone();
+    let nominal = buf.len() as u32;
+    g.bench_function("decompress_buffer 64 KB of workload records", |b| {
+        b.iter(|| black_box(decompress_buffer(black_box(&stored), nominal, 0)))
+    });
     g.finish();
-    compress_buffer(&buf, &mut out);
-    eprintln!("xpress: {} -> {} bytes", buf.len(), out.len());
+    eprintln!("xpress: {} -> {} bytes", buf.len(), stored.len());
 }
 
 fn clocks(c: &mut Criterion) {
