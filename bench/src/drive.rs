@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 use crate::Opts;
 
 /// The workload's 16-byte string field.
-pub const TAG: &[u8; 16] = b"0123456789abcdef";
-/// [`TAG`] as text, for the peers that take `&str`.
 pub const TAG_STR: &str = "0123456789abcdef";
 
 /// One system's event site. `write_n` logs events `start..start + n` from writer `thread`,

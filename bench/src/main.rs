@@ -35,7 +35,7 @@ struct Cli {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "evtrace,lttng,tracing,perfetto"
+        default_value = "evtrace,evtrace-compressed,lttng,tracing,perfetto"
     )]
     systems: Vec<System>,
     /// Skip the dd measurement of the disk.
@@ -64,6 +64,8 @@ enum Child {
 pub enum System {
     /// evtrace, private session, ETL file.
     Evtrace,
+    /// evtrace in compressed log mode (sustained run only: the write path is the same).
+    EvtraceCompressed,
     /// LTTng-UST 2.13 through lttng-sessiond, CTF trace.
     Lttng,
     /// tracing + tracing-subscriber JSON + tracing-appender non-blocking.
@@ -77,6 +79,7 @@ impl System {
     pub fn title(self) -> &'static str {
         match self {
             System::Evtrace => "evtrace",
+            System::EvtraceCompressed => "evtrace compressed",
             System::Lttng => "LTTng-UST",
             System::Tracing => "tracing+appender",
             System::Perfetto => "perfetto",
@@ -86,6 +89,7 @@ impl System {
     fn arg(self) -> &'static str {
         match self {
             System::Evtrace => "evtrace",
+            System::EvtraceCompressed => "evtrace-compressed",
             System::Lttng => "lttng",
             System::Tracing => "tracing",
             System::Perfetto => "perfetto",
@@ -221,7 +225,11 @@ fn main() -> ExitCode {
             ));
             continue;
         }
-        let micro = run_phase(system, Phase::Micro, &opts);
+        let micro = if system == System::EvtraceCompressed {
+            Err("same write path as evtrace".to_string())
+        } else {
+            run_phase(system, Phase::Micro, &opts)
+        };
         let sustain = run_phase(system, Phase::Sustain, &opts);
         // The daemon (if this run started it) stops here, before the next system runs.
         drop(lttng);

@@ -320,25 +320,26 @@ fn targets(out: &mut String, results: &[(System, Outcome, Outcome)]) {
             verdict(x >= 1.8)
         );
     }
-    if let Ok(es) = es {
-        let rate = |v: &Value| Some(f(v, &["recorded"])? / f(v, &["secs"])?);
-        if let (Some((_, _, Ok(ls))), Some(e)) = (find(System::Lttng), rate(es)) {
-            if let Some(l) = rate(ls) {
-                let _ = writeln!(
-                    out,
-                    "  sustained events/s recorded >= LTTng-UST's: {:.2} M/s vs {:.2} M/s, {}",
-                    e / 1e6,
-                    l / 1e6,
-                    verdict(e >= l)
-                );
-            }
+    let rate = |v: &Value| Some(f(v, &["recorded"])? / f(v, &["secs"])?);
+    let lttng = find(System::Lttng).and_then(|(_, _, ls)| ls.as_ref().ok().and_then(rate));
+    let compressed = find(System::EvtraceCompressed).map(|(_, _, x)| x);
+    for (label, es) in [("plain", Some(es)), ("compressed", compressed)] {
+        let Some(Ok(es)) = es else { continue };
+        if let (Some(l), Some(e)) = (lttng, rate(es)) {
+            let _ = writeln!(
+                out,
+                "  sustained events/s recorded >= LTTng-UST's ({label}): {:.2} M/s vs {:.2} M/s, {}",
+                e / 1e6,
+                l / 1e6,
+                verdict(e >= l)
+            );
         }
         let a = es.get("attempted").and_then(Value::as_u64).unwrap_or(0);
         let r = es.get("recorded").and_then(Value::as_u64).unwrap_or(0);
         let l = es.get("lost_reported").and_then(Value::as_u64).unwrap_or(0);
         let _ = writeln!(
             out,
-            "  losses counted exactly (attempted = recorded + EventsLost): {}",
+            "  losses counted exactly (attempted = recorded + EventsLost, {label}): {}",
             verdict(a == r + l)
         );
     }

@@ -1,62 +1,41 @@
 //! evtrace: a private session writing an ETL file, read back with `evtrace::etl::read`.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use evtrace::clock::ClockType;
 use evtrace::etl::read::{for_each_record, Record};
-use evtrace::etl::{in_type, out_type, EventSchemaBuilder};
-use evtrace::provider::{EnableSettings, Event, EventDescriptor, Provider};
+use evtrace::provider::EnableSettings;
 use evtrace::session::{LogFileMode, Session, SessionProperties};
 use evtrace::Guid;
 use serde_json::{json, Value};
 
-use crate::drive::{self, Workload, TAG};
+use crate::drive::{self, Workload, TAG_STR};
 use crate::util::{self, Mapped};
 use crate::Opts;
 
-/// The benchmark's provider and its one event, made once per process.
-fn site() -> (&'static Provider, &'static Event) {
-    static SITE: OnceLock<(&'static Provider, &'static Event)> = OnceLock::new();
-    *SITE.get_or_init(|| {
-        let provider = Provider::leak("evtrace-bench");
-        let schema = EventSchemaBuilder::new("Sample")
-            .field("counter", in_type::UINT64, 0)
-            .field("thread", in_type::UINT32, 0)
-            .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
-            .build();
-        let event = Event::leak(
-            provider,
-            EventDescriptor {
-                id: 1,
-                level: 4,
-                ..Default::default()
-            },
-            schema,
-        );
-        (provider, event)
-    })
+/// The benchmark's provider: one event with the workload's three fields, declared with the
+/// macros as an application would.
+#[evtrace::provider(name = "evtrace-bench")]
+mod bench_events {
+    /// The workload event.
+    #[event(level = info)]
+    pub fn sample(counter: u64, thread: u32, tag: &str);
 }
 
-/// The workload event at its call site. All of evtrace's event code is in this one function, so
-/// that it can switch to the macros when they land.
+/// The workload event at its call site: one relaxed load decides, the arguments are evaluated
+/// only when a session wants the event; a lost event is counted by the session (EventsLost).
 #[inline(always)]
-fn log_one(event: &'static Event, counter: u64, thread: &[u8; 4]) {
-    const LEN: [u8; 2] = (TAG.len() as u16).to_le_bytes();
-    if event.enabled() {
-        // A lost event is counted by the session (EventsLost); the caller has nothing to do.
-        let _ = event.write(&[&counter.to_le_bytes(), thread, &LEN, TAG]);
-    }
+fn log_one(counter: u64, thread: u32) {
+    evtrace::write!(bench_events::sample(counter, thread, TAG_STR));
 }
 
-struct Evtrace(&'static Event);
+struct Evtrace;
 
 impl Workload for Evtrace {
     fn write_n(&self, start: u64, n: u64, thread: u32) {
-        let t = thread.to_le_bytes();
         for i in start..start + n {
-            log_one(self.0, i, &t);
+            log_one(i, thread);
         }
     }
 }
@@ -75,18 +54,19 @@ fn start(
     file: &Path,
     clock: ClockType,
     buffers: Option<(u32, u32)>,
+    mode: LogFileMode,
 ) -> Result<Session, String> {
     let _ = std::fs::remove_file(file);
     let mut props = SessionProperties::new(name)
         .log_file(file)
-        .mode(LogFileMode::SEQUENTIAL)
+        .mode(LogFileMode::SEQUENTIAL | mode)
         .clock(clock);
     if let Some((min, max)) = buffers {
         props = props.buffer_size_kb(64).buffers(min, max);
     }
     let session = Session::start_private(props).map_err(|e| format!("start_private: {e}"))?;
     session
-        .enable_provider(site().0.guid(), EnableSettings::new(5, 0, 0))
+        .enable_provider(bench_events::PROVIDER.guid(), EnableSettings::new(5, 0, 0))
         .map_err(|e| format!("enable_provider: {e}"))?;
     Ok(session)
 }
@@ -103,7 +83,7 @@ fn stop_and_count(session: Session, file: &Path) -> Result<(u64, u64, u64, Vec<P
     let mut recorded = 0;
     let mut bytes = 0;
     for f in &files {
-        recorded += count_events(f, site().0.guid())?;
+        recorded += count_events(f, bench_events::PROVIDER.guid())?;
         bytes += util::disk_bytes(f);
     }
     Ok((recorded, stats.events_lost, bytes, files))
@@ -133,8 +113,7 @@ pub fn count_events(path: &Path, provider: Guid) -> Result<u64, String> {
 /// Disabled event, then for each clock type an enabled private session measured in bursts (two
 /// threads as well on the default clock), each session's file counted back.
 pub fn micro(opts: &Opts) -> Result<Value, String> {
-    let (_, event) = site();
-    let w = Evtrace(event);
+    let w = Evtrace;
     let disabled = drive::disabled_ns(&w, opts);
     let (mono, real, tsc) = drive::clock_reads(opts);
     let mut enabled = Vec::new();
@@ -155,6 +134,7 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
             &file,
             clock,
             Some((0, 256)),
+            LogFileMode::empty(),
         )?;
         let b1 = drive::bursts(&w, 1, opts, attempted, &mut || {});
         attempted += b1.attempted;
@@ -185,12 +165,27 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
 }
 
 /// The default private session (64 KB buffers, default minimum and maximum) logging for
-/// --sustain-secs; events counted from the file, losses from the session's EventsLost.
-pub fn sustain(opts: &Opts) -> Result<Value, String> {
-    let (_, event) = site();
-    let w = Evtrace(event);
-    let file = opts.data_dir.join("evtrace-sustain.etl");
-    let session = start("evtrace-bench-sustain", &file, ClockType::PerfCounter, None)?;
+/// --sustain-secs, plain or in compressed log mode; events counted from the file, losses from
+/// the session's EventsLost.
+pub fn sustain(opts: &Opts, compressed: bool) -> Result<Value, String> {
+    let w = Evtrace;
+    let file = opts.data_dir.join(if compressed {
+        "evtrace-sustain-compressed.etl"
+    } else {
+        "evtrace-sustain.etl"
+    });
+    let mode = if compressed {
+        LogFileMode::COMPRESSED
+    } else {
+        LogFileMode::empty()
+    };
+    let session = start(
+        "evtrace-bench-sustain",
+        &file,
+        ClockType::PerfCounter,
+        None,
+        mode,
+    )?;
     let (attempted, elapsed) = drive::sustain(
         &w,
         opts.sustain_threads,

@@ -15,7 +15,7 @@ use crate::{Opts, Phase, System};
 /// tracepoint provider) on the way.
 pub fn available(system: System, opts: &Opts) -> Result<(), String> {
     match system {
-        System::Evtrace | System::Tracing => Ok(()),
+        System::Evtrace | System::EvtraceCompressed | System::Tracing => Ok(()),
         System::Lttng => lttng::prepare(opts),
         System::Perfetto => {
             if cfg!(feature = "perfetto") {
@@ -31,7 +31,9 @@ pub fn available(system: System, opts: &Opts) -> Result<(), String> {
 pub fn run_child(system: System, phase: Phase, opts: &Opts) -> Result<Value, String> {
     match (system, phase) {
         (System::Evtrace, Phase::Micro) => evtrace::micro(opts),
-        (System::Evtrace, Phase::Sustain) => evtrace::sustain(opts),
+        (System::Evtrace, Phase::Sustain) => evtrace::sustain(opts, false),
+        (System::EvtraceCompressed, Phase::Sustain) => evtrace::sustain(opts, true),
+        (System::EvtraceCompressed, Phase::Micro) => Err("same write path as evtrace".into()),
         (System::Lttng, Phase::Micro) => lttng::micro(opts),
         (System::Lttng, Phase::Sustain) => lttng::sustain(opts),
         (System::Tracing, Phase::Micro) => tracing_peer::micro(opts),

@@ -186,8 +186,10 @@ pub(crate) struct Pool {
     /// Buffers reused while still holding unsaved events (ring mode only).
     pub(crate) overwritten: AtomicU64,
     pub(crate) slots: Box<[CpuSlot]>,
-    /// The thread to wake when a buffer completes (the flusher).
+    /// The thread to wake when buffers complete (the flusher).
     pub(crate) waker: OnceLock<std::thread::Thread>,
+    /// Completed buffers that make a batch worth waking the flusher for.
+    wake_batch: usize,
 }
 
 /// What the pool needs from its session to write a loss record at a buffer's head.
@@ -223,6 +225,7 @@ impl Pool {
                 })
                 .collect(),
             waker: OnceLock::new(),
+            wake_batch: (max / 16).clamp(1, 4),
         };
         for _ in 0..minimum {
             if let Some(i) = pool.allocate() {
@@ -389,8 +392,13 @@ impl Pool {
     fn complete(&self, buf: &Buffer) {
         // Never full: the queue holds every buffer at most once.
         let _ = self.full.push(buf.index);
-        if let Some(t) = self.waker.get() {
-            t.unpark();
+        // Wake the flusher for a batch, not for every buffer: each wake-up costs the writers a
+        // context switch and each batch a grace period (an IPI to every running writer). The
+        // flusher also wakes on its own every few milliseconds.
+        if self.full.len() >= self.wake_batch || self.free.len() <= self.wake_batch {
+            if let Some(t) = self.waker.get() {
+                t.unpark();
+            }
         }
     }
 

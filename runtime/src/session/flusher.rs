@@ -16,6 +16,9 @@ use crate::etl::{
 };
 use crate::sink::{FileStats, LogFile, Placed};
 
+/// How often the flusher looks for completed buffers when no writer woke it.
+const IDLE_WAKE: Duration = Duration::from_millis(5);
+
 /// A controller request, answered on its channel once done.
 pub(crate) enum Command {
     /// Write every buffer completed so far (the controller sealed and waited first).
@@ -68,10 +71,16 @@ impl Flusher {
 
     pub(crate) fn run(mut self) -> Outcome {
         let ring = self.core.mode.contains(LogFileMode::BUFFERING);
+        let mut priority = Priority {
+            raised: false,
+            last_lost: 0,
+            until: None,
+        };
         let mut next_tick = self.interval.map(|d| Instant::now() + d);
         loop {
             if !ring {
                 self.drain();
+                priority.follow(self.core.counters.events_lost.load(Ordering::Relaxed));
             }
             while let Ok(cmd) = self.commands.try_recv() {
                 match cmd {
@@ -113,10 +122,12 @@ impl Flusher {
                     next_tick = Some(now + d);
                 }
             }
+            // Writers wake the flusher for a batch of buffers; between batches it looks every few
+            // milliseconds, so a slow trickle of buffers is written promptly too.
             let wait = next_tick
                 .map(|t| t.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(500));
-            std::thread::park_timeout(wait.min(Duration::from_millis(500)));
+                .unwrap_or(IDLE_WAKE);
+            std::thread::park_timeout(wait.min(IDLE_WAKE));
         }
     }
 
@@ -371,6 +382,37 @@ impl Flusher {
         file.finish(stats)
             .map_err(|e| Error::io("cannot finish", &path, e))?;
         Ok(())
+    }
+}
+
+/// The flusher's scheduling priority follows the losses. When writers lose events for want of
+/// free buffers, the flusher runs ahead of them for a while (as ETW's logger threads run at high
+/// priority): a flusher starved by its own writers turns their CPU time into lost events.
+/// Otherwise it stays at normal priority, where waking it does not preempt a writer. Without the
+/// privilege to raise it (CAP_SYS_NICE) nothing changes.
+struct Priority {
+    raised: bool,
+    last_lost: u64,
+    until: Option<Instant>,
+}
+
+impl Priority {
+    /// How long the flusher stays ahead after the last loss it saw.
+    const HOLD: Duration = Duration::from_secs(1);
+
+    fn follow(&mut self, events_lost: u64) {
+        let now = Instant::now();
+        if events_lost != self.last_lost {
+            self.last_lost = events_lost;
+            self.until = Some(now + Self::HOLD);
+        }
+        let want = self.until.is_some_and(|t| now < t);
+        if want != self.raised {
+            let nice = if want { -10 } else { 0 };
+            // SAFETY: setpriority takes no pointers; it fails harmlessly without the privilege.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+            self.raised = want;
+        }
     }
 }
 
