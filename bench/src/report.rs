@@ -307,7 +307,7 @@ fn targets(out: &mut String, results: &[(System, Outcome, Outcome)]) {
             let x = lns / ns;
             let _ = writeln!(
                 out,
-                "  enabled event >= 4x faster than LTTng-UST (same clock): {x:.2}x, {}",
+                "  enabled event >= 4x faster than LTTng-UST (each on its default clock): {x:.2}x, {}",
                 verdict(x >= 4.0)
             );
         }

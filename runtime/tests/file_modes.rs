@@ -313,7 +313,8 @@ fn every_clock_converts_to_wall_time() {
         for i in 0..100 {
             w.write(i, 0);
             if i == 49 {
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                // Long enough for the TSC's rate to be measured over the session at stop.
+                std::thread::sleep(std::time::Duration::from_millis(250));
             }
         }
         s.stop().unwrap();

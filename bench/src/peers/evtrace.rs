@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use evtrace::clock::ClockType;
+use evtrace::clock::{ClockType, TimeSource};
 use evtrace::etl::read::{for_each_record, Record};
 use evtrace::provider::EnableSettings;
 use evtrace::session::{LogFileMode, Session, SessionProperties};
@@ -147,7 +147,15 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
         let (rec, l, _, files) = stop_and_count(session, &file)?;
         recorded += rec;
         lost += l;
-        enabled.push(json!({ "row": row, "label": clock_name(clock), "ns": b1.ns_per_event, "clock_read_ns": read }));
+        // The clock type's cost is that of what it reads here: the performance counter is the
+        // TSC where the kernel keeps time with it.
+        let (label, read) = match (clock, clock.source()) {
+            (ClockType::PerfCounter, TimeSource::Tsc) => ("PerfCounter = TSC".to_string(), tsc),
+            _ => (clock_name(clock).to_string(), read),
+        };
+        enabled.push(
+            json!({ "row": row, "label": label, "ns": b1.ns_per_event, "clock_read_ns": read }),
+        );
         for f in files {
             util::cleanup(&f, opts.keep);
         }

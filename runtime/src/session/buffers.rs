@@ -248,6 +248,11 @@ impl Pool {
         self.allocated.load(Ordering::Relaxed)
     }
 
+    /// The most buffers the pool may hold (MaximumBuffers).
+    pub(crate) fn capacity(&self) -> usize {
+        self.buffers.len()
+    }
+
     /// Free buffers now.
     pub(crate) fn free_count(&self) -> usize {
         self.free.len()
@@ -288,6 +293,19 @@ impl Pool {
             return Some(i);
         }
         None
+    }
+
+    /// Allocates buffers ahead of need until `target` are free (or the pool is at its maximum),
+    /// so that writers rarely allocate (and fault in pages) on their own path.
+    pub(crate) fn replenish(&self, target: usize) {
+        while self.free.len() < target {
+            match self.allocate() {
+                Some(i) => {
+                    let _ = self.free.push(i);
+                }
+                None => break,
+            }
+        }
     }
 
     /// Gives a buffer that was handed on back to the free list.

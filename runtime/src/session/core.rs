@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::buffers::{LossStamp, Pool, ReserveError};
 use super::properties::{LogFileMode, Resolved, SessionKind};
 use super::quiesce::WriteGuard;
-use crate::clock::ClockType;
+use crate::clock::{ClockType, RatePoint, TimeSource};
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl;
 use crate::Guid;
@@ -64,6 +64,10 @@ pub(crate) struct SessionCore {
     pub(crate) mode: LogFileMode,
     pub(crate) name: String,
     pub(crate) clock: ClockType,
+    /// What `clock` reads on this machine.
+    pub(crate) source: TimeSource,
+    /// Where the source's rate is measured from, to refine PerfFreq when a file is finished.
+    pub(crate) rate_start: RatePoint,
     pub(crate) pool: Pool,
     pub(crate) counters: Counters,
     pub(crate) local_sequence: AtomicU32,
@@ -94,6 +98,8 @@ impl SessionCore {
             mode,
             name: p.name.clone(),
             clock: p.clock.effective(),
+            source: p.clock.source(),
+            rate_start: RatePoint::now(p.clock.source()),
             pool,
             counters: Counters::default(),
             local_sequence: AtomicU32::new(0),
@@ -157,7 +163,7 @@ impl LossStamp for SessionCore {
         let tid = super::quiesce::thread_id();
         etl::write_lost_record(
             dst,
-            self.clock.now(),
+            self.source.now(),
             etl::LossKind::Events,
             count,
             self.pid,
@@ -314,8 +320,8 @@ fn fit(core: &SessionCore, slot: usize, rec: &impl Record) -> Result<usize> {
 fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
     let slot = core.slot_of(cpu);
     let len = fit(core, slot, rec)?;
-    let clock = core.clock;
-    match core.pool.reserve(slot, len as u32, core, || clock.now()) {
+    let source = core.source;
+    match core.pool.reserve(slot, len as u32, core, || source.now()) {
         Ok(mut r) => {
             let ts = r.timestamp;
             rec.write(core, r.bytes(), tid, ts);
@@ -380,8 +386,8 @@ fn write_many(
                 return;
             }
         };
-        let clock = core.clock;
-        match core.pool.reserve(slot, len as u32, core, || clock.now()) {
+        let source = core.source;
+        match core.pool.reserve(slot, len as u32, core, || source.now()) {
             Ok(r) => taken.push((core, r)),
             Err(ReserveError::NoBuffer) => {
                 core.lose(slot);

@@ -80,6 +80,10 @@ impl Flusher {
         loop {
             if !ring {
                 self.drain();
+                // Keep a batch's worth of buffers (and each processor's next one) free ahead of
+                // the writers.
+                let pool = &self.core.pool;
+                pool.replenish(pool.slots.len() + (pool.capacity() / 8).clamp(1, 16));
                 priority.follow(self.core.counters.events_lost.load(Ordering::Relaxed));
             }
             while let Ok(cmd) = self.commands.try_recv() {
@@ -258,7 +262,7 @@ impl Flusher {
         let mut bytes = vec![0u8; cap];
         let n = etl::write_lost_record(
             &mut bytes[BUFFER_HEADER_SIZE..],
-            self.core.clock.now(),
+            self.core.source.now(),
             etl::LossKind::Events,
             lost,
             self.core.pid,
@@ -268,7 +272,7 @@ impl Flusher {
         BufferHeader {
             buffer_size: cap as u32,
             saved_offset: used as u32,
-            timestamp: self.core.clock.now(),
+            timestamp: self.core.source.now(),
             sequence_number: i64::MAX / 2,
             processor_index: 0,
             logger_id: self.core.slot as u16 + 1,
@@ -305,6 +309,11 @@ impl Flusher {
                 .load(Ordering::Relaxed)
                 .min(u32::MAX as u64) as u32,
             end_time: crate::clock::filetime_now(),
+            // The TSC's rate measured over the whole session, finer than the start-up guess.
+            perf_freq: Some(crate::clock::RatePoint::rate_since(
+                self.core.rate_start,
+                self.core.source,
+            )),
         }
     }
 
@@ -431,7 +440,7 @@ fn stamp(core: &SessionCore, index: u32) -> &mut [u8] {
     BufferHeader {
         buffer_size: buf.capacity() as u32,
         saved_offset: used as u32,
-        timestamp: core.clock.now(),
+        timestamp: core.source.now(),
         sequence_number: buf.sequence.load(Ordering::Relaxed) as i64,
         processor_index: buf.cpu.load(Ordering::Relaxed) as u16,
         logger_id: core.slot as u16 + 1,

@@ -192,9 +192,9 @@ impl Session {
             maximum_file_size: p.maximum_file_size,
             log_file_mode: p.mode.bits(),
             start_buffers: p.minimum_buffers,
-            perf_freq: core.clock.frequency(),
+            perf_freq: core.source.frequency(),
             start_time: crate::clock::filetime_now(),
-            start_timestamp: core.clock.now(),
+            start_timestamp: core.source.now(),
             clock_type: core.clock.number(),
             logger_name: name.clone(),
             log_file_name: p

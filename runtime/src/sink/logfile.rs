@@ -54,6 +54,8 @@ pub(crate) struct FileStats {
     pub(crate) events_lost: u32,
     pub(crate) buffers_lost: u32,
     pub(crate) end_time: i64,
+    /// The clock's rate as measured over the session, when known better than at start.
+    pub(crate) perf_freq: Option<i64>,
 }
 
 /// An open log file of a session.
@@ -386,6 +388,13 @@ impl LogFile {
 
     fn finish_current(&mut self, stats: FileStats) -> io::Result<()> {
         self.header.end_time = stats.end_time;
+        if let Some(freq) = stats.perf_freq {
+            self.header.perf_freq = freq;
+            if self.header.clock_type == 3 {
+                // dissect.etl converts cycle-counter times with CpuSpeedInMHz.
+                self.header.cpu_speed_mhz = ((freq + 500_000) / 1_000_000) as u32;
+            }
+        }
         self.header.events_lost = self.header.events_lost.saturating_add(stats.events_lost);
         self.header.buffers_lost = self.header.buffers_lost.saturating_add(stats.buffers_lost);
         let (file, path) = (self.file.try_clone()?, self.path.clone());
