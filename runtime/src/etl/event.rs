@@ -189,20 +189,47 @@ pub fn write_event_from_template(
     activity_id: &Guid,
     payload: &[&[u8]],
 ) {
+    let footprint = dst.len();
+    // Zero the last word first: the padding is then zero whatever the payload leaves of it.
+    dst[footprint - 8..].fill(0);
     let (head, rest) = dst.split_at_mut(template.len());
     head.copy_from_slice(template);
     let mut at = 0;
     for p in payload {
-        rest[at..at + p.len()].copy_from_slice(p);
+        copy_small(&mut rest[at..at + p.len()], p);
         at += p.len();
     }
-    rest[at..].fill(0);
     put_u16(head, 0x00, (template.len() + at) as u16);
     put_u32(head, 0x08, thread_id);
     put_u32(head, 0x0C, process_id);
     put_i64(head, 0x10, timestamp);
     if *activity_id != Guid::ZERO {
         head[0x40..0x50].copy_from_slice(&activity_id.0);
+    }
+}
+
+/// Copies `src` into `dst` (same length). Payload pieces are mostly a few bytes (one field
+/// each); two overlapping word moves beat a call to `memcpy` for those.
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    debug_assert_eq!(dst.len(), n);
+    if (8..=16).contains(&n) {
+        let a = u64::from_ne_bytes(src[..8].try_into().unwrap_or([0; 8]));
+        let b = u64::from_ne_bytes(src[n - 8..].try_into().unwrap_or([0; 8]));
+        dst[n - 8..].copy_from_slice(&b.to_ne_bytes());
+        dst[..8].copy_from_slice(&a.to_ne_bytes());
+    } else if (4..8).contains(&n) {
+        let a = u32::from_ne_bytes(src[..4].try_into().unwrap_or([0; 4]));
+        let b = u32::from_ne_bytes(src[n - 4..].try_into().unwrap_or([0; 4]));
+        dst[n - 4..].copy_from_slice(&b.to_ne_bytes());
+        dst[..4].copy_from_slice(&a.to_ne_bytes());
+    } else if n < 4 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
@@ -410,6 +437,18 @@ impl<'a> EventRecord<'a> {
 #[cfg(test)]
 mod template_tests {
     use super::*;
+
+    #[test]
+    fn small_copies_copy_every_length() {
+        for n in 0..40usize {
+            let src: Vec<u8> = (0..n as u8)
+                .map(|b| b.wrapping_mul(37).wrapping_add(1))
+                .collect();
+            let mut dst = vec![0u8; n];
+            copy_small(&mut dst, &src);
+            assert_eq!(dst, src, "length {n}");
+        }
+    }
 
     #[test]
     fn template_writer_equals_the_field_writer() {

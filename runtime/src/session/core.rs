@@ -177,14 +177,44 @@ pub(crate) fn slot_is_free(slot: usize) -> bool {
     TABLE[slot].load(Ordering::Acquire).is_null()
 }
 
+/// The processor the calling thread runs on (a hint: the thread may move right after).
 #[inline(always)]
 fn current_cpu() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if has_rdpid() {
+        let aux: u64;
+        // SAFETY: RDPID is supported (checked by CPUID); it only reads IA32_TSC_AUX, which Linux
+        // sets to (node << 12) | cpu.
+        unsafe {
+            std::arch::asm!("rdpid {}", out(reg) aux, options(nomem, nostack, preserves_flags))
+        };
+        return (aux & 0xFFF) as usize;
+    }
     // SAFETY: sched_getcpu has no preconditions (glibc reads it from rseq or the vDSO).
     let c = unsafe { libc::sched_getcpu() };
     if c < 0 {
         0
     } else {
         c as usize
+    }
+}
+
+/// Whether the processor has RDPID: a one-instruction read of the processor number, about a
+/// third of `sched_getcpu`'s cost here.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn has_rdpid() -> bool {
+    use std::sync::atomic::AtomicU8;
+    static STATE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 no, 2 yes
+    match STATE.load(Ordering::Relaxed) {
+        2 => true,
+        1 => false,
+        _ => {
+            // RDPID is CPUID leaf 7, sub-leaf 0, ECX bit 22.
+            let yes = std::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 22) != 0;
+            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
     }
 }
 
