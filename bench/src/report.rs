@@ -36,6 +36,7 @@ fn row(
         let text = match r {
             Ok(v) => cell(v).unwrap_or_else(|| "-".into()),
             Err(e) if e.starts_with("skipped") => "skipped".into(),
+            Err(e) if e.starts_with("same write path") => "as evtrace".into(),
             Err(_) => "failed".into(),
         };
         let _ = write!(out, " {text:>CELL$}");
