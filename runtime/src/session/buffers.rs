@@ -156,6 +156,9 @@ pub(crate) struct CpuSlot {
     /// Events dropped on this slot since its last buffer switch; written as a loss record at the
     /// head of the next buffer.
     pub(crate) pending_lost: AtomicU64,
+    /// Events dropped on this slot in all. Kept per slot, beside `pending_lost`, so that writers
+    /// losing events on different processors do not contend on one counter.
+    pub(crate) lost: AtomicU64,
 }
 
 /// Marker pointer of a closed slot (never dereferenced).
@@ -222,6 +225,7 @@ impl Pool {
                 .map(|_| CpuSlot {
                     current: AtomicPtr::new(std::ptr::null_mut()),
                     pending_lost: AtomicU64::new(0),
+                    lost: AtomicU64::new(0),
                 })
                 .collect(),
             waker: OnceLock::new(),

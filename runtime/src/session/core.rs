@@ -129,10 +129,20 @@ impl SessionCore {
 
     #[inline]
     fn lose(&self, cpu: usize) {
-        self.counters.events_lost.fetch_add(1, Ordering::Relaxed);
-        self.pool.slots[cpu]
-            .pending_lost
-            .fetch_add(1, Ordering::Relaxed);
+        let slot = &self.pool.slots[cpu];
+        slot.lost.fetch_add(1, Ordering::Relaxed);
+        slot.pending_lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// EventsLost: per-slot losses of the write path plus those counted elsewhere.
+    pub(crate) fn events_lost(&self) -> u64 {
+        let on_slots: u64 = self
+            .pool
+            .slots
+            .iter()
+            .map(|s| s.lost.load(Ordering::Relaxed))
+            .sum();
+        on_slots + self.counters.events_lost.load(Ordering::Relaxed)
     }
 
     #[inline(always)]

@@ -84,7 +84,7 @@ impl Flusher {
                 // the writers.
                 let pool = &self.core.pool;
                 pool.replenish(pool.slots.len() + (pool.capacity() / 8).clamp(1, 16));
-                priority.follow(self.core.counters.events_lost.load(Ordering::Relaxed));
+                priority.follow(self.core.events_lost());
             }
             while let Ok(cmd) = self.commands.try_recv() {
                 match cmd {
@@ -303,7 +303,7 @@ impl Flusher {
     fn file_stats(&self) -> FileStats {
         let c = &self.core.counters;
         FileStats {
-            events_lost: c.events_lost.load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
+            events_lost: self.core.events_lost().min(u32::MAX as u64) as u32,
             buffers_lost: c
                 .log_buffers_lost
                 .load(Ordering::Relaxed)

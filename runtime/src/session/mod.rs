@@ -460,7 +460,7 @@ impl Shared {
             flush_timer_s: *self.flush_timer_s.lock().unwrap_or_else(|e| e.into_inner()),
             number_of_buffers: c.pool.allocated(),
             free_buffers: c.pool.free_count() as u32,
-            events_lost: c.counters.events_lost.load(Ordering::Relaxed),
+            events_lost: c.events_lost(),
             buffers_written: c.counters.buffers_written.load(Ordering::Relaxed),
             log_buffers_lost: c.counters.log_buffers_lost.load(Ordering::Relaxed),
             real_time_buffers_lost: c.counters.real_time_buffers_lost.load(Ordering::Relaxed),
