@@ -170,6 +170,13 @@ impl EnableCell {
         self.mask.store(mask, Ordering::Relaxed);
     }
 
+    /// Whether some session wants the site: one relaxed load once attached.
+    #[inline(always)]
+    fn enabled(&'static self, provider: &'static Provider) -> bool {
+        let m = self.load();
+        m != 0 && (m & UNATTACHED == 0 || self.attach(provider) != 0)
+    }
+
     /// The session mask; the first call attaches the cell to its provider.
     #[inline(always)]
     fn sessions(&'static self, provider: &'static Provider) -> u64 {
@@ -242,8 +249,7 @@ impl Event {
     /// Whether any session wants this event: one relaxed load (after the first call).
     #[inline(always)]
     pub fn enabled(&'static self) -> bool {
-        let m = self.cell.load();
-        m != 0 && (m & UNATTACHED == 0 || self.cell.attach(self.provider) != 0)
+        self.cell.enabled(self.provider)
     }
 
     /// Writes the event with its payload given as the fields' bytes in order (TraceLogging layout).
@@ -333,8 +339,7 @@ impl Message {
     /// Whether any session wants this message: one relaxed load (after the first call).
     #[inline(always)]
     pub fn enabled(&'static self) -> bool {
-        let m = self.cell.load();
-        m != 0 && (m & UNATTACHED == 0 || self.cell.attach(self.provider) != 0)
+        self.cell.enabled(self.provider)
     }
 
     /// Writes the message with its arguments' bytes (TraceLogging layout, in order).
