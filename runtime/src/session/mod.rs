@@ -149,10 +149,7 @@ impl Session {
         let resolved = properties::validate(props, kind, cpus)?;
         let name = resolved.props.name.clone();
         let mut live = live();
-        if live.iter().any(|s| {
-            s.core.name.eq_ignore_ascii_case(&name)
-                || s.core.name.to_lowercase() == name.to_lowercase()
-        }) {
+        if live.iter().any(|s| same_name(&s.core.name, &name)) {
             return Err(Error::new(
                 ErrorCode::AlreadyExists,
                 format!("a session named {name} is already running"),
@@ -474,7 +471,7 @@ impl Shared {
 fn find(name: &str) -> Result<Arc<Shared>> {
     live()
         .iter()
-        .find(|s| s.core.name.to_lowercase() == name.to_lowercase())
+        .find(|s| same_name(&s.core.name, name))
         .cloned()
         .ok_or_else(|| {
             Error::new(
@@ -482,6 +479,11 @@ fn find(name: &str) -> Result<Arc<Shared>> {
                 format!("no session named {name} is running in this process"),
             )
         })
+}
+
+/// Session names compare case-insensitively, as ETW's do.
+fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// `ControlTrace(QUERY)` by name.

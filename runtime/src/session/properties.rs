@@ -389,8 +389,6 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
             props.buffer_size_kb
         )));
     }
-    let clock_ok = ClockType::from_number(props.clock.number()).is_some();
-    debug_assert!(clock_ok);
 
     let per_cpu = !m.contains(LogFileMode::NO_PER_PROCESSOR_BUFFERING);
     let slots = if per_cpu { cpus.max(1) } else { 1 };

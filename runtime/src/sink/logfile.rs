@@ -108,10 +108,11 @@ impl LogFile {
         } else {
             Layout::Sequential
         };
+        let first = numbered(path, layout, 1);
+        let (file, first) = open_locked(&first, kind)?;
         let mut lf = LogFile {
-            file: File::open("/dev/null")
-                .map_err(|e| Error::io("cannot open", Path::new("/dev/null"), e))?,
-            path: PathBuf::new(),
+            file,
+            path: first.clone(),
             pattern: path.to_path_buf(),
             layout,
             buffer_bytes: r.buffer_bytes as u64,
@@ -125,10 +126,15 @@ impl LogFile {
             sequence_base: 0,
             written: 0,
             counter: 1,
-            files: Vec::new(),
+            files: vec![first],
         };
-        let first = lf.current_name();
-        lf.open_file(&first, kind)?;
+        // On failure, dropping `lf` releases the file's claim.
+        let file = lf
+            .file
+            .try_clone()
+            .map_err(|e| Error::io("cannot open", &lf.path, e))?;
+        let current = lf.path.clone();
+        lf.prepare(&file, &current)?;
         Ok(lf)
     }
 
@@ -145,46 +151,8 @@ impl LogFile {
     }
 
     fn open_file(&mut self, path: &Path, kind: SessionKind) -> Result<()> {
-        let mut path = path.to_path_buf();
-        if !claim(&path) {
-            return Err(Error::new(
-                ErrorCode::BadPathname,
-                format!(
-                    "log file {} is already used by another session of this process",
-                    path.display()
-                ),
-            ));
-        }
-        let mut file = open_rw(&path)?;
-        if !try_lock(&file) {
-            unclaim(&path);
-            if kind == SessionKind::System {
-                return Err(Error::new(
-                    ErrorCode::BadPathname,
-                    format!("log file {} is in use by another session", path.display()),
-                ));
-            }
-            // ETW: the second process to log privately to a file name gets NAME_<pid>.
-            let mut s = path.into_os_string();
-            s.push(format!("_{}", std::process::id()));
-            path = PathBuf::from(s);
-            if !claim(&path) {
-                return Err(Error::new(
-                    ErrorCode::BadPathname,
-                    format!("log file {} is in use", path.display()),
-                ));
-            }
-            file = open_rw(&path)?;
-            if !try_lock(&file) {
-                unclaim(&path);
-                return Err(Error::new(
-                    ErrorCode::BadPathname,
-                    format!("log file {} is in use", path.display()),
-                ));
-            }
-        }
-        let result = self.prepare(&file, &path);
-        if let Err(e) = result {
+        let (file, path) = open_locked(path, kind)?;
+        if let Err(e) = self.prepare(&file, &path) {
             unclaim(&path);
             return Err(e);
         }
@@ -429,6 +397,53 @@ impl Drop for LogFile {
     fn drop(&mut self) {
         unclaim(&self.path);
     }
+}
+
+/// The name of file number `counter`: NEWFILE puts the counter in place of `%d`.
+fn numbered(pattern: &Path, layout: Layout, counter: u32) -> PathBuf {
+    if layout == Layout::NewFile {
+        PathBuf::from(
+            pattern
+                .to_string_lossy()
+                .replacen("%d", &counter.to_string(), 1),
+        )
+    } else {
+        pattern.to_path_buf()
+    }
+}
+
+/// Opens `path` for this session: claimed in this process and locked against other processes.
+/// A private session whose file another process holds gets `NAME_<pid>`, as ETW does.
+fn open_locked(path: &Path, kind: SessionKind) -> Result<(File, PathBuf)> {
+    let in_use = |p: &Path, by: &str| {
+        Error::new(
+            ErrorCode::BadPathname,
+            format!("log file {} is already used by {by}", p.display()),
+        )
+    };
+    if !claim(path) {
+        return Err(in_use(path, "another session of this process"));
+    }
+    let file = open_rw(path).inspect_err(|_| unclaim(path))?;
+    if try_lock(&file) {
+        return Ok((file, path.to_path_buf()));
+    }
+    unclaim(path);
+    if kind == SessionKind::System {
+        return Err(in_use(path, "another session"));
+    }
+    let mut s = path.as_os_str().to_os_string();
+    s.push(format!("_{}", std::process::id()));
+    let alt = PathBuf::from(s);
+    if !claim(&alt) {
+        return Err(in_use(&alt, "another session of this process"));
+    }
+    let file = open_rw(&alt).inspect_err(|_| unclaim(&alt))?;
+    if !try_lock(&file) {
+        unclaim(&alt);
+        return Err(in_use(&alt, "another process"));
+    }
+    Ok((file, alt))
 }
 
 fn open_rw(path: &Path) -> Result<File> {
