@@ -1,6 +1,8 @@
 //! Criterion micro-benchmarks of evtrace's hot paths: the enabled and disabled checks, one write
-//! of the workload event into a private session, XPRESS compression of a 64 KB buffer of real
-//! records and its decompression (reading a compressed file), and the clock reads.
+//! of the workload event into a private session (reserve, stamp, copy), the record copy alone
+//! (header template, metadata and fields), XPRESS compression of a 64 KB buffer of real records
+//! and its decompression (reading a compressed file), the flusher's file write of a buffer, and
+//! the clock reads.
 //!
 //! ```text
 //! cargo bench -p evtrace-bench --bench micro
@@ -13,7 +15,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evtrace::clock::{self, ClockType};
 use evtrace::etl::read::scan_buffers;
-use evtrace::etl::{compress_buffer, decompress_buffer, in_type, out_type, EventSchemaBuilder};
+use evtrace::etl::{
+    align8, compress_buffer, decompress_buffer, event_record_template, in_type, out_type,
+    provider_traits, tracelogging_extended_items, write_event_from_template, EventSchemaBuilder,
+};
 use evtrace::provider::{EnableSettings, Event, EventDescriptor, Provider};
 use evtrace::session::{processor_count, LogFileMode, Session, SessionProperties};
 
@@ -159,6 +164,75 @@ fn xpress(c: &mut Criterion) {
     eprintln!("xpress: {} -> {} bytes", buf.len(), stored.len());
 }
 
+/// The copy of one record into a buffer: template (header and TraceLogging metadata), fields,
+/// padding, and the patched header fields. What a write does besides reserving and the clock.
+fn record_copy(c: &mut Criterion) {
+    let schema = EventSchemaBuilder::new("Sample")
+        .field("counter", in_type::UINT64, 0)
+        .field("thread", in_type::UINT32, 0)
+        .field("tag", in_type::ANSI_STRING, out_type::UTF8)
+        .build();
+    let ext = tracelogging_extended_items(&provider_traits("evtrace-bench"), &schema);
+    let provider = evtrace::Guid::from_name("evtrace-bench");
+    let template = event_record_template(
+        provider,
+        &EventDescriptor {
+            id: 1,
+            level: 4,
+            ..Default::default()
+        },
+        &ext,
+    );
+    let payload: [&[u8]; 4] = [&7u64.to_le_bytes(), &1u32.to_le_bytes(), TAG, &[0]];
+    let size = align8(template.len() + 29);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut g = c.benchmark_group("record");
+    g.throughput(Throughput::Bytes(size as u64));
+    g.bench_function(format!("copy one {size}-byte workload record"), |b| {
+        let mut at = 0;
+        b.iter(|| {
+            if at + size > buf.len() {
+                at = 0;
+            }
+            let dst = &mut buf[at..at + size];
+            write_event_from_template(
+                dst,
+                &template,
+                1,
+                2,
+                black_box(3),
+                &evtrace::Guid::ZERO,
+                black_box(&payload),
+            );
+            at += size;
+        })
+    });
+    g.finish();
+}
+
+/// The flusher's file write: one 64 KB buffer appended with `pwrite` (page cache).
+fn file_write(c: &mut Criterion) {
+    use std::os::unix::fs::FileExt;
+    let path = data_dir().join("micro-file-write.bin");
+    let file = std::fs::File::create(&path).expect("a file");
+    let buf = vec![0x5Au8; 64 * 1024];
+    let mut g = c.benchmark_group("file");
+    g.throughput(Throughput::Bytes(buf.len() as u64));
+    let mut at = 0u64;
+    g.bench_function("pwrite one 64 KB buffer (page cache)", |b| {
+        b.iter(|| {
+            // Wrap at 256 MB so the file stays bounded.
+            if at >= 256 << 20 {
+                at = 0;
+            }
+            file.write_all_at(black_box(&buf), at).expect("write");
+            at += buf.len() as u64;
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_file(&path);
+}
+
 fn clocks(c: &mut Criterion) {
     c.bench_function("clock PerfCounter (clock_gettime MONOTONIC)", |b| {
         b.iter(|| black_box(clock::monotonic_ns()))
@@ -175,5 +249,13 @@ fn clocks(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, checks, write, xpress, clocks);
+criterion_group!(
+    benches,
+    checks,
+    write,
+    record_copy,
+    xpress,
+    file_write,
+    clocks
+);
 criterion_main!(benches);
