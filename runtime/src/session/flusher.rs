@@ -193,7 +193,8 @@ impl Flusher {
     /// A buffer that will never reach the file: LogBuffersLost, and its events in EventsLost.
     fn count_lost_buffer(&self, index: u32) {
         let buf = self.core.pool.buffer(index);
-        // SAFETY: the flusher owns completed buffers until it releases them.
+        // SAFETY: callers pass buffers from `take_sealed` (complete after its grace period),
+        // which the flusher owns until it releases them.
         let bytes = unsafe { buf.bytes_mut() };
         let events = count_records(bytes, buf.used());
         self.core
@@ -430,7 +431,9 @@ impl Priority {
 fn stamp(core: &SessionCore, index: u32) -> &mut [u8] {
     let buf = core.pool.buffer(index);
     let used = buf.used();
-    // SAFETY: `index` was popped from the completed queue: the flusher owns the buffer until it
+    // SAFETY: `index` was taken off the sealed queue and is complete: a ring pool puts only
+    // counted-complete buffers there, and for a log-file pool `take_sealed` waited a grace
+    // period, so every writer that reserved in it has finished. The flusher owns it until it
     // releases it.
     let bytes = unsafe { buf.bytes_mut() };
     let mut flags = buffer_flags::PROCESSOR_INDEX;

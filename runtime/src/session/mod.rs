@@ -361,8 +361,8 @@ impl Shared {
         self.request(Command::Flush)
     }
 
-    /// Seals every buffer holding events; on return each has completed (every write that
-    /// reserved in it has committed) and waits for the flusher.
+    /// Seals every buffer holding events; on return every write that reserved in one has
+    /// finished, and the buffers wait for the flusher.
     fn seal_and_wait(&self) {
         self.core.pool.seal_all();
         quiesce::synchronize();
