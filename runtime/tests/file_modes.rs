@@ -513,7 +513,11 @@ fn query_flush_and_stop_by_name() {
         200,
         "readable while the session runs"
     );
-    assert!(session::list().iter().any(|x| x.name == "Query-Me"));
+    assert!(session::list_private().iter().any(|x| x.name == "Query-Me"));
+    assert!(
+        !session::list().iter().any(|x| x.name == "Query-Me"),
+        "QueryAllTraces never lists private sessions"
+    );
     let stats = session::stop("query-me").unwrap();
     assert_eq!(stats.state, SessionState::Stopped);
     assert_eq!(

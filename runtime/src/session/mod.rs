@@ -506,9 +506,23 @@ pub fn stop(name: &str) -> Result<SessionStats> {
     find(name)?.stop()
 }
 
-/// The sessions running in this process, by name.
+/// `QueryAllTraces`: the system sessions this engine hosts. Like ETW it never lists private
+/// sessions; [`list_private`] does.
 pub fn list() -> Vec<SessionStats> {
-    live().iter().map(|s| s.stats()).collect()
+    list_kind(SessionKind::System)
+}
+
+/// The private sessions running in this process.
+pub fn list_private() -> Vec<SessionStats> {
+    list_kind(SessionKind::Private)
+}
+
+fn list_kind(kind: SessionKind) -> Vec<SessionStats> {
+    live()
+        .iter()
+        .filter(|s| s.core.kind == kind)
+        .map(|s| s.stats())
+        .collect()
 }
 
 /// Private sessions still running when the process exits are stopped, so their files are whole.
