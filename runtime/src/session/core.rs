@@ -147,10 +147,15 @@ impl SessionCore {
 
     #[inline(always)]
     fn slot_of(&self, cpu: usize) -> usize {
-        if self.pool.slots.len() == 1 {
+        let n = self.pool.slots.len();
+        if cpu < n {
+            // Processor ids are below NPROCESSORS_CONF, the slot count: no division on the write
+            // path (a `%` by a run-time value costs more than the rest of the lookup).
+            cpu
+        } else if n == 1 {
             0
         } else {
-            cpu % self.pool.slots.len()
+            cpu % n
         }
     }
 
