@@ -80,11 +80,13 @@ impl Flusher {
         loop {
             if !ring {
                 self.drain();
-                // Keep a batch's worth of buffers (and each processor's next one) free ahead of
-                // the writers.
-                let pool = &self.core.pool;
-                pool.replenish(pool.slots.len() + (pool.capacity() / 8).clamp(1, 16));
-                priority.follow(self.core.events_lost());
+                if self.core.state() == SessionState::Running {
+                    // Keep a batch's worth of buffers (and each processor's next one) free
+                    // ahead of the writers.
+                    let pool = &self.core.pool;
+                    pool.replenish(pool.slots.len() + (pool.capacity() / 8).clamp(1, 16));
+                    priority.follow(self.core.events_lost());
+                }
             }
             while let Ok(cmd) = self.commands.try_recv() {
                 match cmd {
@@ -92,7 +94,7 @@ impl Flusher {
                         let r = if ring {
                             self.snapshot(None)
                         } else {
-                            self.drain_and_sync()
+                            self.drain_for_flush()
                         };
                         let _ = ack.send(r);
                     }
@@ -207,7 +209,7 @@ impl Flusher {
             .fetch_add(events, Ordering::Relaxed);
     }
 
-    fn drain_and_sync(&mut self) -> Result<()> {
+    fn drain_for_flush(&mut self) -> Result<()> {
         self.drain();
         if let Some(e) = &self.outcome.error {
             return Err(Error::new(ErrorCode::Io, e.clone()));
