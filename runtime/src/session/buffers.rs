@@ -516,6 +516,12 @@ impl Pool {
         }
     }
 
+    /// Takes the next buffer sequence number, for a buffer made outside the pool (the final loss
+    /// report), so that it sorts after every buffer of the session.
+    pub(crate) fn next_sequence(&self) -> u64 {
+        self.installed.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Events dropped on every slot and not yet written as loss records.
     pub(crate) fn take_pending_lost(&self) -> u64 {
         self.slots

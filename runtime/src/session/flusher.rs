@@ -276,7 +276,7 @@ impl Flusher {
             buffer_size: cap as u32,
             saved_offset: used as u32,
             timestamp: self.core.source.now(),
-            sequence_number: i64::MAX / 2,
+            sequence_number: self.core.pool.next_sequence() as i64,
             processor_index: 0,
             logger_id: self.core.slot as u16 + 1,
             flags: buffer_flags::EVENTS_LOST | buffer_flags::PROCESSOR_INDEX,
