@@ -202,3 +202,17 @@ fn duplicate_names_are_refused_case_insensitively() {
     assert_eq!(e.code(), ErrorCode::BadPathname, "{e}");
     a.stop().unwrap();
 }
+
+#[test]
+fn real_time_is_refused_until_a_consumer_can_receive_it() {
+    let e = Session::start(
+        SessionProperties::new("rt-only").mode(M::REAL_TIME),
+        SessionKind::System,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotSupported);
+    assert!(
+        e.message().contains("EVENT_TRACE_REAL_TIME_MODE") && e.message().contains("file"),
+        "{e}"
+    );
+}

@@ -353,13 +353,7 @@ impl Pool {
             }
             let end = off + len;
             if end > buf.cap {
-                if buf
-                    .reserved
-                    .compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    self.seal_commit(buf, off);
-                }
+                self.try_seal(buf, off);
                 continue;
             }
             let timestamp = now();
@@ -394,7 +388,7 @@ impl Pool {
         }
     }
 
-    fn seal_commit(&self, buf: &Buffer, final_len: u32) {
+    fn sealed(&self, buf: &Buffer, final_len: u32) {
         if self.mode == PoolMode::Flushed {
             // Complete once a grace period has passed; the flusher waits for it.
             self.complete(buf);
@@ -467,22 +461,27 @@ impl Pool {
         Ok(())
     }
 
-    /// Seals a buffer now if it holds any record; it completes once its writers commit.
+    /// Seals a buffer now, whatever it holds; it completes once its writers are done.
     fn seal_now(&self, buf: &Buffer) {
         loop {
             let off = buf.reserved.load(Ordering::Acquire);
-            if off & SEALED != 0 {
-                return;
-            }
-            if buf
-                .reserved
-                .compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                self.seal_commit(buf, off);
+            if off & SEALED != 0 || self.try_seal(buf, off) {
                 return;
             }
         }
+    }
+
+    /// Seals `buf` at offset `off` if nobody reserved or sealed since `off` was read; whoever
+    /// seals it hands it on.
+    fn try_seal(&self, buf: &Buffer, off: u32) -> bool {
+        let sealed = buf
+            .reserved
+            .compare_exchange(off, off | SEALED, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if sealed {
+            self.sealed(buf, off);
+        }
+        sealed
     }
 
     /// Seals every slot's current buffer that holds records (flush timer, explicit flush, stop),

@@ -272,17 +272,15 @@ impl Flusher {
             quiesce::thread_id(),
         );
         let used = BUFFER_HEADER_SIZE + n;
-        BufferHeader {
-            buffer_size: cap as u32,
-            saved_offset: used as u32,
-            timestamp: self.core.source.now(),
-            sequence_number: self.core.pool.next_sequence() as i64,
-            processor_index: 0,
-            logger_id: self.core.slot as u16 + 1,
-            flags: buffer_flags::EVENTS_LOST | buffer_flags::PROCESSOR_INDEX,
-            buffer_type: buffer_type::GENERIC,
-        }
-        .write_to(&mut bytes);
+        let sequence = self.core.pool.next_sequence();
+        write_buffer_header(
+            &self.core,
+            &mut bytes,
+            used,
+            sequence,
+            0,
+            buffer_flags::EVENTS_LOST,
+        );
         etl::fill_tail(&mut bytes, used);
         if let Some(file) = self.file.as_mut() {
             match file.place(&mut bytes) {
@@ -438,23 +436,40 @@ fn stamp(core: &SessionCore, index: u32) -> &mut [u8] {
     // period, so every writer that reserved in it has finished. The flusher owns it until it
     // releases it.
     let bytes = unsafe { buf.bytes_mut() };
-    let mut flags = buffer_flags::PROCESSOR_INDEX;
-    if starts_with_loss(bytes, used) {
-        flags |= buffer_flags::EVENTS_LOST;
-    }
+    let flags = if starts_with_loss(bytes, used) {
+        buffer_flags::EVENTS_LOST
+    } else {
+        0
+    };
+    let (sequence, cpu) = (
+        buf.sequence.load(Ordering::Relaxed),
+        buf.cpu.load(Ordering::Relaxed),
+    );
+    write_buffer_header(core, bytes, used, sequence, cpu as u16, flags);
+    etl::fill_tail(bytes, used);
+    bytes
+}
+
+/// Writes the header of a buffer of this session that holds `used` bytes.
+fn write_buffer_header(
+    core: &SessionCore,
+    bytes: &mut [u8],
+    used: usize,
+    sequence: u64,
+    cpu: u16,
+    flags: u16,
+) {
     BufferHeader {
-        buffer_size: buf.capacity() as u32,
+        buffer_size: bytes.len() as u32,
         saved_offset: used as u32,
         timestamp: core.source.now(),
-        sequence_number: buf.sequence.load(Ordering::Relaxed) as i64,
-        processor_index: buf.cpu.load(Ordering::Relaxed) as u16,
+        sequence_number: sequence as i64,
+        processor_index: cpu,
         logger_id: core.slot as u16 + 1,
-        flags,
+        flags: flags | buffer_flags::PROCESSOR_INDEX,
         buffer_type: buffer_type::GENERIC,
     }
     .write_to(bytes);
-    etl::fill_tail(bytes, used);
-    bytes
 }
 
 /// Takes the session off the write path: providers stop sending it events, writers that are

@@ -147,6 +147,14 @@ impl Session {
     pub fn start(props: SessionProperties, kind: SessionKind) -> Result<Session> {
         let cpus = processor_count();
         let resolved = properties::validate(props, kind, cpus)?;
+        if resolved.props.mode.contains(LogFileMode::REAL_TIME) {
+            // Without a consumer to deliver to, every buffer would be dropped: refuse rather
+            // than lose events silently.
+            return Err(Error::new(
+                ErrorCode::NotSupported,
+                "EVENT_TRACE_REAL_TIME_MODE needs the system-session daemon, which this build does not have yet; log to a file instead",
+            ));
+        }
         let name = resolved.props.name.clone();
         let mut live = live();
         if live.iter().any(|s| same_name(&s.core.name, &name)) {
