@@ -247,7 +247,7 @@ fn larger_than_buffer(size: usize, core: &SessionCore) -> Error {
     Error::new(
         ErrorCode::MoreData,
         format!(
-            "event of {size} bytes does not fit in a {} KB buffer of session {}",
+            "event of {size} bytes does not fit in a {} KB buffer of session {} (counted in EventsLost); start the session with a larger BufferSize",
             core.pool.capacity_kb(),
             core.name
         ),
@@ -258,7 +258,7 @@ fn no_buffer(core: &SessionCore) -> Error {
     Error::new(
         ErrorCode::NotEnoughMemory,
         format!(
-            "no free buffer in session {}: the event was dropped and counted in EventsLost",
+            "no free buffer in session {}: the event was dropped and counted in EventsLost; raise MaximumBuffers or BufferSize if this persists",
             core.name
         ),
     )
