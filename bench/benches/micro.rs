@@ -23,13 +23,12 @@ use evtrace::provider::{EnableSettings, Event, EventDescriptor, Provider};
 use evtrace::session::{processor_count, LogFileMode, Session, SessionProperties};
 
 const TAG: &[u8; 16] = b"0123456789abcdef";
-const LEN: [u8; 2] = 16u16.to_le_bytes();
 
 fn event(provider: &'static Provider) -> &'static Event {
     let schema = EventSchemaBuilder::new("Sample")
         .field("counter", in_type::UINT64, 0)
         .field("thread", in_type::UINT32, 0)
-        .field("tag", in_type::COUNTED_ANSI_STRING, out_type::UTF8)
+        .field("tag", in_type::ANSI_STRING, out_type::UTF8)
         .build();
     Event::leak(
         provider,
@@ -96,7 +95,7 @@ fn write(c: &mut Criterion) {
                 let t = Instant::now();
                 for k in i..i + n {
                     if ev.enabled() {
-                        let _ = ev.write(&[&k.to_le_bytes(), &thread, &LEN, TAG]);
+                        let _ = ev.write(&[&k.to_le_bytes(), &thread, TAG, &[0]]);
                     }
                 }
                 timed += t.elapsed();
@@ -128,7 +127,7 @@ fn real_buffer() -> Vec<u8> {
     let file = data_dir().join("micro-xpress.etl");
     let s = session("evtrace-bench-micro-xpress", &file, provider);
     for k in 0..5_000u64 {
-        let _ = ev.write(&[&k.to_le_bytes(), &(k as u32 % 2).to_le_bytes(), &LEN, TAG]);
+        let _ = ev.write(&[&k.to_le_bytes(), &(k as u32 % 2).to_le_bytes(), TAG, &[0]]);
     }
     let stats = s.stop().expect("stop");
     let path = stats.files.first().cloned().unwrap_or(file);
