@@ -159,9 +159,11 @@ fn event(ev: &Event) -> TokenStream {
         " Event `{}`: id {}, version {}, level {}, keywords {:#x}, opcode {}, task {}, channel {}.",
         ev.name, d.id, d.version, d.level, d.keyword, d.opcode, d.task, d.channel
     );
+    // `inline(always)`: `write!` puts the call in a cold branch, where LLVM would not inline a
+    // plain `#[inline]` function; the body is only the field encodings and one runtime call.
     quote! {
         #(#attrs)*
-        #[inline]
+        #[inline(always)]
         #allow_many
         #vis fn #ident(#(#params),*) {
             #(#lets)*
@@ -263,10 +265,13 @@ fn helper(pv: &TokenStream, e: Encoding, k: &FieldType) -> TokenStream {
     }
 }
 
-/// `evtrace::write!(path::event(args))`: the arguments are evaluated only when enabled.
+/// `evtrace::write!(path::event(args))`: the arguments are evaluated only when enabled. The
+/// enabled branch is marked cold (LTTng's `caa_unlikely`) so that the disabled path stays a
+/// load, a test and a fall-through in the caller's loop, with the write placed out of line.
 pub fn write(call: &syn::ExprCall, path: &syn::ExprPath) -> TokenStream {
     quote! {
         if #path::EVENT.enabled() {
+            ::core::hint::cold_path();
             #call
         }
     }

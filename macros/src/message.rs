@@ -295,6 +295,7 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
         {
             static MESSAGE: #pv::Message = #pv::Message::new(&#provider::PROVIDER, #level, #keyword, #meta);
             if MESSAGE.enabled() {
+                ::core::hint::cold_path();
                 #(#lets)*
                 let _ = MESSAGE.write(&[#(#chunks),*]);
             }

@@ -1,5 +1,6 @@
 //! Errors of the controller and write APIs, named after the Win32 codes ETW returns.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The Win32 error code an ETW function would return for the same mistake.
@@ -94,12 +95,14 @@ impl fmt::Display for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     code: ErrorCode,
-    message: String,
+    // Borrowed for the errors of the write path, which must not allocate: a writer that loses
+    // events is already behind.
+    message: Cow<'static, str>,
 }
 
 impl Error {
     /// An error of `code` explained by `message`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Error {
         Error {
             code,
             message: message.into(),
@@ -116,7 +119,7 @@ impl Error {
         &self.message
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+    pub(crate) fn invalid(message: impl Into<Cow<'static, str>>) -> Error {
         Error::new(ErrorCode::InvalidParameter, message)
     }
 

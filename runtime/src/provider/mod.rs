@@ -170,21 +170,23 @@ impl EnableCell {
         self.mask.store(mask, Ordering::Relaxed);
     }
 
-    /// Whether some session wants the site: one relaxed load once attached.
+    /// Whether some session wants the site: one relaxed load once attached. `attach` runs once,
+    /// out of line; taking it as a function (rather than the provider) keeps the provider pointer
+    /// from being loaded on the disabled path.
     #[inline(always)]
-    fn enabled(&'static self, provider: &'static Provider) -> bool {
+    fn enabled(&self, attach: impl FnOnce() -> u64) -> bool {
         let m = self.load();
-        m != 0 && (m & UNATTACHED == 0 || self.attach(provider) != 0)
+        m != 0 && (m & UNATTACHED == 0 || attach() != 0)
     }
 
     /// The session mask; the first call attaches the cell to its provider.
     #[inline(always)]
-    fn sessions(&'static self, provider: &'static Provider) -> u64 {
+    fn sessions(&self, attach: impl FnOnce() -> u64) -> u64 {
         let m = self.load();
         if m & UNATTACHED == 0 {
             m
         } else {
-            self.attach(provider)
+            attach()
         }
     }
 
@@ -249,7 +251,7 @@ impl Event {
     /// Whether any session wants this event: one relaxed load (after the first call).
     #[inline(always)]
     pub fn enabled(&'static self) -> bool {
-        self.cell.enabled(self.provider)
+        self.cell.enabled(|| self.attach())
     }
 
     /// Writes the event with its payload given as the fields' bytes in order (TraceLogging layout).
@@ -263,7 +265,7 @@ impl Event {
     /// [`Event::write`] with an activity id.
     #[inline]
     pub fn write_with_activity(&'static self, activity: Guid, payload: &[&[u8]]) -> Result<()> {
-        let mask = self.cell.sessions(self.provider);
+        let mask = self.cell.sessions(|| self.attach());
         if mask == 0 {
             return Ok(());
         }
@@ -280,6 +282,14 @@ impl Event {
             let ext = crate::etl::tracelogging_extended_items(self.provider.traits, self.schema);
             crate::etl::event_record_template(self.provider.guid, &self.descriptor, &ext).into()
         })
+    }
+
+    /// Attaches the enable word to the provider on first use: out of line, so that the disabled
+    /// path reads nothing but the enable word.
+    #[cold]
+    #[inline(never)]
+    fn attach(&'static self) -> u64 {
+        self.cell.attach(self.provider)
     }
 }
 
@@ -339,13 +349,13 @@ impl Message {
     /// Whether any session wants this message: one relaxed load (after the first call).
     #[inline(always)]
     pub fn enabled(&'static self) -> bool {
-        self.cell.enabled(self.provider)
+        self.cell.enabled(|| self.attach())
     }
 
     /// Writes the message with its arguments' bytes (TraceLogging layout, in order).
     #[inline]
     pub fn write(&'static self, args: &[&[u8]]) -> Result<()> {
-        let mask = self.cell.sessions(self.provider);
+        let mask = self.cell.sessions(|| self.attach());
         if mask == 0 {
             return Ok(());
         }
@@ -360,6 +370,14 @@ impl Message {
             h = (h ^ b as u32).wrapping_mul(0x0100_0193);
         }
         (h ^ (h >> 16)) as u16
+    }
+
+    /// Attaches the enable word to the provider on first use: out of line, so that the disabled
+    /// path reads nothing but the enable word.
+    #[cold]
+    #[inline(never)]
+    fn attach(&'static self) -> u64 {
+        self.cell.attach(self.provider)
     }
 }
 

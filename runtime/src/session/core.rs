@@ -254,13 +254,12 @@ fn larger_than_buffer(size: usize, core: &SessionCore) -> Error {
     )
 }
 
-fn no_buffer(core: &SessionCore) -> Error {
+/// A write that found no free buffer. The message is static: formatting one per lost event
+/// would slow the writers exactly when they are already losing.
+fn no_buffer() -> Error {
     Error::new(
         ErrorCode::NotEnoughMemory,
-        format!(
-            "no free buffer in session {}: the event was dropped and counted in EventsLost; raise MaximumBuffers or BufferSize if this persists",
-            core.name
-        ),
+        "no free buffer in the session (every buffer is full and MaximumBuffers is reached): the event was dropped and counted in the session's EventsLost; raise MaximumBuffers or BufferSize if this persists",
     )
 }
 
@@ -375,7 +374,7 @@ fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Res
         }
         Err(ReserveError::NoBuffer) => {
             core.lose(slot);
-            Err(no_buffer(core))
+            Err(no_buffer())
         }
         Err(ReserveError::Closed) => {
             closed(core, slot);
@@ -436,7 +435,7 @@ fn write_many(
             Ok(r) => taken.push((core, r)),
             Err(ReserveError::NoBuffer) => {
                 core.lose(slot);
-                failure.get_or_insert_with(|| no_buffer(core));
+                failure.get_or_insert_with(no_buffer);
             }
             Err(ReserveError::Closed) => closed(core, slot),
         }

@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::compressor::{set_priority, Compressor, Encoded};
 use super::core::{SessionCore, SessionState};
 use super::properties::LogFileMode;
 use super::quiesce;
@@ -18,6 +19,10 @@ use crate::sink::{FileStats, LogFile, Placed};
 
 /// How often the flusher looks for completed buffers when no writer woke it.
 const IDLE_WAKE: Duration = Duration::from_millis(5);
+
+/// Batches of at least this many buffers are compressed on two threads (see `compressor`): a
+/// backlog this deep means the flusher is behind its writers.
+const PARALLEL_BATCH: usize = 8;
 
 /// A controller request, answered on its channel once done.
 pub(crate) enum Command {
@@ -47,6 +52,11 @@ pub(crate) struct Flusher {
     commands: Receiver<Command>,
     interval: Option<Duration>,
     outcome: Outcome,
+    /// Output vectors of `encode_batch`, kept between batches.
+    spare: Vec<Vec<u8>>,
+    /// The compression helper, once a batch needed it.
+    compressor: Option<Compressor>,
+    priority: Priority,
 }
 
 impl Flusher {
@@ -66,16 +76,18 @@ impl Flusher {
             commands,
             interval,
             outcome: Outcome::default(),
+            spare: Vec::new(),
+            compressor: None,
+            priority: Priority {
+                raised: false,
+                last_lost: 0,
+                until: None,
+            },
         }
     }
 
     pub(crate) fn run(mut self) -> Outcome {
         let ring = self.core.mode.contains(LogFileMode::BUFFERING);
-        let mut priority = Priority {
-            raised: false,
-            last_lost: 0,
-            until: None,
-        };
         let mut next_tick = self.interval.map(|d| Instant::now() + d);
         loop {
             if !ring {
@@ -85,7 +97,7 @@ impl Flusher {
                     // ahead of the writers.
                     let pool = &self.core.pool;
                     pool.replenish(pool.slots.len() + (pool.capacity() / 8).clamp(1, 16));
-                    priority.follow(self.core.events_lost());
+                    self.priority.follow(self.core.events_lost());
                 }
             }
             while let Ok(cmd) = self.commands.try_recv() {
@@ -141,10 +153,58 @@ impl Flusher {
     /// writer that reserved in them has finished copying, then writes them in order.
     fn drain(&mut self) {
         let batch = self.take_sealed();
+        let mut encoded = self.encode_batch(&batch).into_iter();
         for i in batch {
-            self.write_out(i);
+            self.write_out(i, encoded.next());
             self.core.pool.release(i);
         }
+    }
+
+    /// COMPRESSED under load: a large batch is compressed on two threads (see `compressor`).
+    /// Returns one entry per buffer of `batch`, or nothing: then each buffer is encoded while
+    /// it is placed.
+    fn encode_batch(&mut self, batch: &[u32]) -> Vec<Encoded> {
+        let Some(encoder) = self.file.as_ref().map(LogFile::encoder) else {
+            return Vec::new();
+        };
+        if !encoder.compresses() || batch.len() < PARALLEL_BATCH || !self.writable() {
+            return Vec::new();
+        }
+        if self.compressor.is_none() {
+            match Compressor::start(self.core.clone(), stamp) {
+                Ok(c) => self.compressor = Some(c),
+                Err(_) => return Vec::new(),
+            }
+        }
+        let room: Vec<Encoded> = batch
+            .iter()
+            .map(|_| Encoded::Raw(self.spare.pop().unwrap_or_default()))
+            .collect();
+        let Some(compressor) = self.compressor.as_mut() else {
+            return Vec::new();
+        };
+        match compressor.encode(
+            &self.core,
+            stamp,
+            encoder,
+            batch,
+            room,
+            self.priority.raised,
+        ) {
+            Some(out) => out,
+            None => {
+                self.compressor = None;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Whether buffers still go to the file (not after the session stopped itself).
+    fn writable(&self) -> bool {
+        !matches!(
+            self.core.state(),
+            SessionState::StoppedFileFull | SessionState::StoppedWriteFailed
+        )
     }
 
     fn take_sealed(&self) -> Vec<u32> {
@@ -158,22 +218,13 @@ impl Flusher {
         batch
     }
 
-    fn write_out(&mut self, index: u32) {
-        if self.core.pool.buffer(index).used() <= BUFFER_HEADER_SIZE || self.file.is_none() {
-            return;
-        }
-        if matches!(
-            self.core.state(),
-            SessionState::StoppedFileFull | SessionState::StoppedWriteFailed
-        ) {
-            self.count_lost_buffer(index);
-            return;
-        }
-        let bytes = stamp(&self.core, index);
-        let Some(file) = self.file.as_mut() else {
+    /// Places one sealed buffer in the file; `encoded` is what `encode_batch` made of it, if it
+    /// ran (the buffer is then stamped already).
+    fn write_out(&mut self, index: u32, encoded: Option<Encoded>) {
+        let Some(placed) = self.place(index, encoded) else {
             return;
         };
-        match file.place(bytes) {
+        match placed {
             Ok(Placed::Written) => {
                 self.core
                     .counters
@@ -185,10 +236,50 @@ impl Flusher {
                 self.stop_itself(SessionState::StoppedFileFull, None);
             }
             Err(e) => {
-                let msg = format!("writing {}: {e}", file.path().display());
+                let path = self.file.as_ref().map(|f| f.path().display().to_string());
+                let msg = format!("writing {}: {e}", path.unwrap_or_default());
                 self.count_lost_buffer(index);
                 self.stop_itself(SessionState::StoppedWriteFailed, Some(msg));
             }
+        }
+    }
+
+    /// Writes buffer `index` to the file. Returns nothing when there was nothing to write (an
+    /// empty buffer, no file) or the session had stopped itself (the buffer is counted lost);
+    /// otherwise the outcome.
+    fn place(&mut self, index: u32, encoded: Option<Encoded>) -> Option<std::io::Result<Placed>> {
+        if self.core.pool.buffer(index).used() <= BUFFER_HEADER_SIZE || self.file.is_none() {
+            self.recycle(encoded);
+            return None;
+        }
+        if !self.writable() {
+            self.recycle(encoded);
+            self.count_lost_buffer(index);
+            return None;
+        }
+        let core = &*self.core;
+        let file = self.file.as_mut()?;
+        let placed = match encoded {
+            None => file.place(stamp(core, index)),
+            Some(Encoded::Compressed(v)) => {
+                let r = file.place_encoded(&v);
+                self.spare.push(v);
+                r
+            }
+            Some(Encoded::Raw(v)) => {
+                self.spare.push(v);
+                // SAFETY: as in `stamp`: a complete buffer the flusher owns until it releases it;
+                // `encode_batch` stamped it already.
+                file.place_encoded(unsafe { core.pool.buffer(index).bytes_mut() })
+            }
+        };
+        Some(placed)
+    }
+
+    /// Keeps an encoding buffer for the next batch.
+    fn recycle(&mut self, encoded: Option<Encoded>) {
+        if let Some(Encoded::Raw(v) | Encoded::Compressed(v)) = encoded {
+            self.spare.push(v);
         }
     }
 
@@ -418,9 +509,7 @@ impl Priority {
         }
         let want = self.until.is_some_and(|t| now < t);
         if want != self.raised {
-            let nice = if want { -10 } else { 0 };
-            // SAFETY: setpriority takes no pointers; it fails harmlessly without the privilege.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+            set_priority(want);
             self.raised = want;
         }
     }

@@ -17,6 +17,7 @@
 //! ```
 
 mod buffers;
+mod compressor;
 mod core;
 mod flusher;
 pub mod properties;

@@ -48,6 +48,34 @@ pub(crate) enum Placed {
     Full,
 }
 
+/// Readies finished buffers for one log file: the sequence-number offset of an APPEND file, then
+/// compression in COMPRESSED mode. It holds no file, so a flusher can encode a batch on several
+/// threads and place the results in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Encoder {
+    compress: bool,
+    sequence_base: i64,
+}
+
+impl Encoder {
+    /// Whether encoding compresses (the costly part worth spreading over threads).
+    pub(crate) fn compresses(&self) -> bool {
+        self.compress
+    }
+
+    /// Readies `buffer` (stamped, complete) for the file. Returns `true` when `out` holds the
+    /// compressed form to store, `false` when `buffer` itself is to be stored.
+    pub(crate) fn encode(&self, buffer: &mut [u8], out: &mut Vec<u8>) -> bool {
+        if self.sequence_base != 0 {
+            if let Ok(mut h) = BufferHeader::parse(buffer) {
+                h.sequence_number += self.sequence_base;
+                h.write_to(buffer);
+            }
+        }
+        self.compress && etl::compress_buffer(buffer, out)
+    }
+}
+
 /// Counters written into the header when a file is finished.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct FileStats {
@@ -274,19 +302,28 @@ impl LogFile {
             .map(|m| (m / self.buffer_bytes).saturating_sub(1).max(1))
     }
 
+    /// How this file's buffers are readied for storing; an [`Encoder`] can run on other threads.
+    pub(crate) fn encoder(&self) -> Encoder {
+        Encoder {
+            compress: self.compress,
+            sequence_base: self.sequence_base,
+        }
+    }
+
     /// Writes one finished buffer where the mode puts it (compressed first in COMPRESSED mode).
     pub(crate) fn place(&mut self, buffer: &mut [u8]) -> io::Result<Placed> {
-        if self.sequence_base != 0 {
-            if let Ok(mut h) = BufferHeader::parse(buffer) {
-                h.sequence_number += self.sequence_base;
-                h.write_to(buffer);
-            }
-        }
-        let stored: &[u8] = if self.compress && etl::compress_buffer(buffer, &mut self.scratch) {
-            &self.scratch
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let r = if self.encoder().encode(buffer, &mut scratch) {
+            self.place_encoded(&scratch)
         } else {
-            buffer
+            self.place_encoded(buffer)
         };
+        self.scratch = scratch;
+        r
+    }
+
+    /// Writes a buffer that [`Encoder::encode`] readied: `stored` is what goes to the file.
+    pub(crate) fn place_encoded(&mut self, stored: &[u8]) -> io::Result<Placed> {
         let len = stored.len() as u64;
         let at = match self.layout {
             Layout::Circular => {
@@ -300,9 +337,8 @@ impl LogFile {
             }
             Layout::NewFile => {
                 if self.written > 0 && self.max_bytes.is_some_and(|max| self.end + len > max) {
-                    let stored = stored.to_vec();
                     self.next_file()?;
-                    return self.write_at_end(&stored);
+                    return self.write_at_end(stored);
                 }
                 self.end
             }

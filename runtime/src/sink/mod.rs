@@ -6,4 +6,4 @@
 
 mod logfile;
 
-pub(crate) use logfile::{FileStats, LogFile, Placed};
+pub(crate) use logfile::{Encoder, FileStats, LogFile, Placed};
