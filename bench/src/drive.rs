@@ -192,10 +192,26 @@ pub fn sustain(
     (attempted.into_inner(), start.elapsed())
 }
 
+/// The cost of one call of `f` (a clock read) in ns, the median over runs.
+pub fn time_clock_read(opts: &Opts, f: &dyn Fn() -> i64) -> f64 {
+    const N: u64 = 2_000_000;
+    let mut v: Vec<f64> = (0..opts.runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            let mut acc = 0i64;
+            for _ in 0..N {
+                acc = acc.wrapping_add(black_box(f()));
+            }
+            black_box(acc);
+            t.elapsed().as_nanos() as f64 / N as f64
+        })
+        .collect();
+    median(&mut v)
+}
+
 /// Costs of one clock read in ns (median over runs): `clock_gettime(CLOCK_MONOTONIC)`,
 /// `clock_gettime(CLOCK_REALTIME)`, `rdtsc`, measured in the calling process now.
 pub fn clock_reads(opts: &Opts) -> (f64, f64, f64) {
-    const N: u64 = 2_000_000;
     fn gettime(clock: libc::clockid_t) -> i64 {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -207,20 +223,7 @@ pub fn clock_reads(opts: &Opts) -> (f64, f64, f64) {
             .wrapping_mul(1_000_000_000)
             .wrapping_add(ts.tv_nsec)
     }
-    let time = |f: &dyn Fn() -> i64| {
-        let mut v: Vec<f64> = (0..opts.runs.max(1))
-            .map(|_| {
-                let t = Instant::now();
-                let mut acc = 0i64;
-                for _ in 0..N {
-                    acc = acc.wrapping_add(black_box(f()));
-                }
-                black_box(acc);
-                t.elapsed().as_nanos() as f64 / N as f64
-            })
-            .collect();
-        median(&mut v)
-    };
+    let time = |f: &dyn Fn() -> i64| time_clock_read(opts, f);
     pin_to_cpu(0);
     let mono = time(&|| gettime(libc::CLOCK_MONOTONIC));
     let real = time(&|| gettime(libc::CLOCK_REALTIME));

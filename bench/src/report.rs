@@ -105,6 +105,9 @@ pub fn table(
             &micro,
             |v| f(v, &["clock", key]).map(|x| format!("{x:.1}")),
         );
+        row(&mut out, "  the clock read it makes, ns", &micro, |v| {
+            f(&entry(v)?, &["clock_read_ns"]).map(|x| format!("{x:.1}"))
+        });
         row(&mut out, "  cost beyond the clock read, ns", &micro, |v| {
             let e = entry(v)?;
             Some(format!(

@@ -151,6 +151,10 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
         // TSC where the kernel keeps time with it.
         let (label, read) = match (clock, clock.source()) {
             (ClockType::PerfCounter, TimeSource::Tsc) => ("PerfCounter = TSC".to_string(), tsc),
+            (ClockType::SystemTime, TimeSource::TscFileTime) => (
+                "SystemTime = TSC mapped to REALTIME".to_string(),
+                drive::time_clock_read(opts, &|| ClockType::SystemTime.now()),
+            ),
             _ => (clock_name(clock).to_string(), read),
         };
         enabled.push(

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::buffers::{LossStamp, Pool, ReserveError};
 use super::properties::{LogFileMode, Resolved, SessionKind};
 use super::quiesce::WriteGuard;
-use crate::clock::{ClockType, RatePoint, TimeSource};
+use crate::clock::{self, ClockType, RatePoint, TimeSource};
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl;
 use crate::Guid;
@@ -92,6 +92,7 @@ impl SessionCore {
             resolved.slots,
             pool_mode,
         );
+        p.clock.source().keep_fresh();
         SessionCore {
             slot,
             kind,
@@ -360,12 +361,29 @@ fn fit(core: &SessionCore, slot: usize, rec: &impl Record) -> Result<usize> {
     Ok(len)
 }
 
+/// One session: the write path is made once per time source, so the clock read inside the
+/// reservation is straight-line code rather than a branch on the source.
 #[inline(always)]
 fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
+    match core.source {
+        TimeSource::Tsc => write_one_with(core, cpu, rec, tid, clock::rdtsc),
+        TimeSource::TscFileTime => write_one_with(core, cpu, rec, tid, clock::wall::now),
+        TimeSource::MonotonicNs => write_one_with(core, cpu, rec, tid, clock::monotonic_ns),
+        TimeSource::FileTime => write_one_with(core, cpu, rec, tid, clock::filetime_now),
+    }
+}
+
+#[inline(always)]
+fn write_one_with(
+    core: &SessionCore,
+    cpu: usize,
+    rec: &impl Record,
+    tid: u32,
+    now: impl Fn() -> i64,
+) -> Result<()> {
     let slot = core.slot_of(cpu);
     let len = fit(core, slot, rec)?;
-    let source = core.source;
-    match core.pool.reserve(slot, len as u32, core, || source.now()) {
+    match core.pool.reserve(slot, len as u32, core, now) {
         Ok(mut r) => {
             let ts = r.timestamp;
             rec.write(core, r.bytes(), tid, ts);

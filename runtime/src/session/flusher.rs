@@ -90,6 +90,7 @@ impl Flusher {
         let ring = self.core.mode.contains(LogFileMode::BUFFERING);
         let mut next_tick = self.interval.map(|d| Instant::now() + d);
         loop {
+            self.core.source.keep_fresh();
             if !ring {
                 self.drain();
                 if self.core.state() == SessionState::Running {

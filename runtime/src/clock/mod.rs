@@ -3,7 +3,7 @@
 //! | ETW ClientContext | here | PerfFreq in the file |
 //! |---|---|---|
 //! | 1, performance counter (default) | the TSC where the kernel itself keeps time with it, else `CLOCK_MONOTONIC` in ns | TSC rate, or 1 000 000 000 |
-//! | 2, system time | `CLOCK_REALTIME` as FILETIME (100 ns since 1601) | 10 000 000 |
+//! | 2, system time | `CLOCK_REALTIME` as FILETIME (100 ns since 1601), from the TSC where the kernel keeps time with it (see [`wall`]) | 10 000 000 |
 //! | 3, CPU cycle counter | `rdtsc` | TSC rate |
 //!
 //! Windows' performance counter is itself the invariant TSC on current machines; reading it
@@ -16,6 +16,8 @@
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod wall;
 
 /// 100 ns intervals between 1601-01-01 and 1970-01-01.
 pub const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
@@ -70,6 +72,7 @@ impl ClockType {
         match self.effective() {
             ClockType::PerfCounter if tsc_keeps_kernel_time() => TimeSource::Tsc,
             ClockType::PerfCounter => TimeSource::MonotonicNs,
+            ClockType::SystemTime if tsc_keeps_kernel_time() => TimeSource::TscFileTime,
             ClockType::SystemTime => TimeSource::FileTime,
             ClockType::CpuCycle => TimeSource::Tsc,
         }
@@ -89,6 +92,8 @@ pub enum TimeSource {
     MonotonicNs,
     /// `CLOCK_REALTIME` as a FILETIME.
     FileTime,
+    /// `CLOCK_REALTIME` as a FILETIME, mapped from the time stamp counter ([`wall`]).
+    TscFileTime,
     /// The time stamp counter.
     Tsc,
 }
@@ -100,7 +105,17 @@ impl TimeSource {
         match self {
             TimeSource::MonotonicNs => monotonic_ns(),
             TimeSource::FileTime => filetime_now(),
+            TimeSource::TscFileTime => wall::now(),
             TimeSource::Tsc => rdtsc(),
+        }
+    }
+
+    /// Keeps the source true: sessions call this when they start and then every few
+    /// milliseconds from their flusher. Only the TSC-mapped system time has work to do (at most
+    /// every [`wall::INTERVAL_NS`]).
+    pub fn keep_fresh(self) {
+        if self == TimeSource::TscFileTime {
+            wall::refresh();
         }
     }
 
@@ -108,7 +123,7 @@ impl TimeSource {
     pub fn frequency(self) -> i64 {
         match self {
             TimeSource::MonotonicNs => 1_000_000_000,
-            TimeSource::FileTime => 10_000_000,
+            TimeSource::FileTime | TimeSource::TscFileTime => 10_000_000,
             TimeSource::Tsc => tsc_frequency().unwrap_or(1_000_000_000) as i64,
         }
     }
@@ -118,6 +133,7 @@ impl TimeSource {
         match self {
             TimeSource::MonotonicNs => "CLOCK_MONOTONIC",
             TimeSource::FileTime => "CLOCK_REALTIME",
+            TimeSource::TscFileTime => "CLOCK_REALTIME from the TSC",
             TimeSource::Tsc => "TSC",
         }
     }
