@@ -1,5 +1,6 @@
 //! `evtrace`: control trace sessions like tracelog, format log files like tracefmt.
 
+mod control;
 mod fmt;
 
 use std::process::ExitCode;
@@ -18,10 +19,37 @@ struct Cli {
 enum Command {
     /// Format log files (.etl) as text, JSON lines or a summary, like tracefmt.
     Fmt(fmt::FmtArgs),
+    /// Run the daemon that hosts system sessions (in the foreground).
+    Daemon(control::DaemonArgs),
+    /// Start a system session (tracelog -start); starts the daemon if none runs.
+    Start(control::StartArgs),
+    /// Stop a system session: producers hand over their last buffers, the file is finished.
+    Stop(control::NameArgs),
+    /// Write every buffer holding events now (tracelog -flush).
+    Flush(control::NameArgs),
+    /// Change a running session's log file, flush timer or maximum buffers (tracelog -update).
+    Update(control::UpdateArgs),
+    /// Enable a provider in a session (tracelog -enable).
+    Enable(control::EnableArgs),
+    /// Disable a provider in a session (tracelog -disable).
+    Disable(control::EnableArgs),
+    /// A session's settings and statistics (tracelog -q).
+    Query(control::NameArgs),
+    /// Every system session (tracelog -l).
+    List,
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Fmt(args) => fmt::run(args),
+        Command::Daemon(a) => control::daemon(a),
+        Command::Start(a) => control::start(a),
+        Command::Stop(a) => control::stop(a),
+        Command::Flush(a) => control::flush(a),
+        Command::Update(a) => control::update(a),
+        Command::Enable(a) => control::enable(a),
+        Command::Disable(a) => control::disable(a),
+        Command::Query(a) => control::query(a),
+        Command::List => control::list(),
     }
 }

@@ -63,6 +63,30 @@ impl ErrorCode {
         }
     }
 
+    /// The code whose Win32 number is `n`.
+    pub fn from_win32(n: u32) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        [
+            InvalidParameter,
+            AlreadyExists,
+            BadPathname,
+            InvalidName,
+            NoSystemResources,
+            InstanceNotFound,
+            AccessDenied,
+            DiskFull,
+            NotSupported,
+            InvalidTime,
+            ArithmeticOverflow,
+            MoreData,
+            NotEnoughMemory,
+            LogFileFull,
+            Io,
+        ]
+        .into_iter()
+        .find(|c| c.win32() == n)
+    }
+
     /// The numeric Win32 code.
     pub fn win32(self) -> u32 {
         match self {

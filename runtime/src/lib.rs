@@ -14,6 +14,7 @@ mod guid;
 pub mod provider;
 pub mod session;
 mod sink;
+pub mod system;
 
 pub use error::{Error, ErrorCode, Result};
 pub use guid::{Guid, ParseGuidError};

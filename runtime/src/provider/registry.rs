@@ -96,9 +96,13 @@ pub(super) fn register(p: &'static Provider) -> Result<()> {
         }
         reg.providers.push(p);
         let sessions = reg.enables.get(&p.guid()).cloned().unwrap_or_default();
-        Ok(apply(p, &sessions))
+        Ok(Some(apply(p, &sessions)))
     })?;
-    notify(call.into_iter().collect());
+    if let Some(call) = call {
+        notify(call.into_iter().collect());
+        // System sessions hear of it too (through the daemon, if one runs).
+        crate::system::producer::registered(p.guid());
+    }
     Ok(())
 }
 

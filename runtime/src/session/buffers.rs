@@ -17,9 +17,11 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crossbeam_queue::ArrayQueue;
+
+use super::region::Region;
 
 use crate::etl::BUFFER_HEADER_SIZE;
 
@@ -40,6 +42,8 @@ pub(crate) struct Buffer {
     pub(crate) index: u32,
     cap: u32,
     data: NonNull<u8>,
+    /// Whether `data` is this buffer's own allocation (else it lies in the pool's region).
+    owned: bool,
 }
 
 // SAFETY: the data pointer is owned by the buffer; concurrent access to it follows the
@@ -59,6 +63,12 @@ impl Buffer {
             unsafe { std::ptr::write_volatile(&mut page[0], 0) };
         }
         let data = Box::into_raw(bytes) as *mut u8;
+        // SAFETY: Box::into_raw never returns null.
+        Buffer::with_data(index, cap, unsafe { NonNull::new_unchecked(data) }, true)
+    }
+
+    /// A buffer over `cap` bytes at `data` (a slice of a shared region when not `owned`).
+    fn with_data(index: u32, cap: usize, data: NonNull<u8>, owned: bool) -> Buffer {
         Buffer {
             reserved: AtomicU32::new(SEALED | BUFFER_HEADER_SIZE as u32),
             committed: AtomicU32::new(COMPLETE),
@@ -66,8 +76,8 @@ impl Buffer {
             sequence: AtomicU64::new(0),
             index,
             cap: cap as u32,
-            // SAFETY: Box::into_raw never returns null.
-            data: unsafe { NonNull::new_unchecked(data) },
+            data,
+            owned,
         }
     }
 
@@ -105,7 +115,10 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        // SAFETY: `data` came from Box::into_raw of a boxed slice of `cap` bytes.
+        if !self.owned {
+            return;
+        }
+        // SAFETY: an owned `data` came from Box::into_raw of a boxed slice of `cap` bytes.
         unsafe {
             drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
                 self.data.as_ptr(),
@@ -193,6 +206,9 @@ pub(crate) struct Pool {
     pub(crate) waker: OnceLock<std::thread::Thread>,
     /// Completed buffers that make a batch worth waking the flusher for.
     wake_batch: usize,
+    /// Shared memory holding buffer `i` at `i * buffer_bytes` (proxy sessions of system
+    /// sessions); `None`: each buffer is its own allocation.
+    region: Option<Arc<Region>>,
 }
 
 /// What the pool needs from its session to write a loss record at a buffer's head.
@@ -210,8 +226,12 @@ impl Pool {
         buffer_bytes: usize,
         slots: usize,
         mode: PoolMode,
+        region: Option<Arc<Region>>,
     ) -> Pool {
-        let max = maximum.max(minimum).max(1) as usize;
+        let mut max = maximum.max(minimum).max(1) as usize;
+        if let Some(r) = &region {
+            max = max.min(r.len() / buffer_bytes.max(1)).max(1);
+        }
         let pool = Pool {
             buffers: (0..max).map(|_| OnceLock::new()).collect(),
             allocated: AtomicU32::new(0),
@@ -230,6 +250,7 @@ impl Pool {
                 .collect(),
             waker: OnceLock::new(),
             wake_batch: (max / 16).clamp(1, 4),
+            region,
         };
         for _ in 0..minimum {
             if let Some(i) = pool.allocate() {
@@ -280,7 +301,17 @@ impl Pool {
                 (n < max).then_some(n + 1)
             })
             .ok()?;
-        let _ = self.buffers[i as usize].set(Box::new(Buffer::new(i, self.buffer_bytes)));
+        let buffer = match &self.region {
+            // SAFETY: `new` capped the buffer count so that every buffer lies inside the region.
+            Some(r) => Buffer::with_data(
+                i,
+                self.buffer_bytes,
+                unsafe { r.base().add(i as usize * self.buffer_bytes) },
+                false,
+            ),
+            None => Buffer::new(i, self.buffer_bytes),
+        };
+        let _ = self.buffers[i as usize].set(Box::new(buffer));
         Some(i)
     }
 
@@ -549,7 +580,7 @@ mod tests {
         use super::super::quiesce::{synchronize, WriteGuard};
         const THREADS: u64 = 6;
         const PER_THREAD: u64 = 40_000;
-        let pool = Arc::new(Pool::new(4, 16, 4096, 2, mode));
+        let pool = Arc::new(Pool::new(4, 16, 4096, 2, mode, None));
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let drainer = {
             let (pool, done) = (pool.clone(), done.clone());
@@ -661,7 +692,7 @@ mod tests {
 
     #[test]
     fn exhausted_pool_loses_and_counts() {
-        let pool = Pool::new(2, 2, 4096, 1, PoolMode::Flushed);
+        let pool = Pool::new(2, 2, 4096, 1, PoolMode::Flushed, None);
         let mut ok = 0;
         let mut lost = 0;
         for _ in 0..1000 {
@@ -685,7 +716,7 @@ mod tests {
 
     #[test]
     fn ring_mode_reuses_the_oldest_buffer() {
-        let pool = Pool::new(3, 3, 4096, 1, PoolMode::Ring);
+        let pool = Pool::new(3, 3, 4096, 1, PoolMode::Ring, None);
         for _ in 0..1000 {
             let r = pool
                 .reserve(0, 64, &NoStamp, || 0)

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::buffers::{LossStamp, Pool, ReserveError};
 use super::properties::{LogFileMode, Resolved, SessionKind};
 use super::quiesce::WriteGuard;
+use super::region::Region;
 use crate::clock::{self, ClockType, RatePoint, TimeSource};
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl;
@@ -77,7 +78,12 @@ pub(crate) struct SessionCore {
 }
 
 impl SessionCore {
-    pub(crate) fn new(slot: u8, kind: SessionKind, resolved: Resolved) -> SessionCore {
+    pub(crate) fn new(
+        slot: u8,
+        kind: SessionKind,
+        resolved: Resolved,
+        region: Option<Arc<Region>>,
+    ) -> SessionCore {
         let p = &resolved.props;
         let mode = p.mode;
         let pool_mode = if mode.contains(LogFileMode::BUFFERING) {
@@ -91,6 +97,7 @@ impl SessionCore {
             resolved.buffer_bytes,
             resolved.slots,
             pool_mode,
+            region,
         );
         p.clock.source().keep_fresh();
         SessionCore {

@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::etl::{
     self, buffer_flags, buffer_type, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE,
 };
-use crate::sink::{FileStats, LogFile, Placed};
+use crate::sink::{FileStats, LogFile, Outbound, Placed, Shipped};
 
 /// How often the flusher looks for completed buffers when no writer woke it.
 const IDLE_WAKE: Duration = Duration::from_millis(5);
@@ -34,6 +34,9 @@ pub(crate) enum Command {
     FlushTimer(u32),
     /// Stop: write everything, finish the file, exit.
     Stop(SyncSender<Result<()>>),
+    /// A finished buffer from elsewhere (a producer process of a system session): write it as
+    /// one of this session's.
+    Submit(Vec<u8>),
 }
 
 /// What the flusher leaves behind when it exits.
@@ -56,6 +59,8 @@ pub(crate) struct Flusher {
     spare: Vec<Vec<u8>>,
     /// The compression helper, once a batch needed it.
     compressor: Option<Compressor>,
+    /// A proxy session's receiver (the daemon), which takes buffers instead of a file.
+    outbound: Option<Box<dyn Outbound>>,
     priority: Priority,
 }
 
@@ -67,6 +72,7 @@ impl Flusher {
         header: LogfileHeader,
         commands: Receiver<Command>,
         interval: Option<Duration>,
+        outbound: Option<Box<dyn Outbound>>,
     ) -> Flusher {
         Flusher {
             core,
@@ -78,6 +84,7 @@ impl Flusher {
             outcome: Outcome::default(),
             spare: Vec::new(),
             compressor: None,
+            outbound,
             priority: Priority {
                 raised: false,
                 last_lost: 0,
@@ -118,6 +125,7 @@ impl Flusher {
                         self.interval = (s != 0).then(|| Duration::from_secs(s as u64));
                         next_tick = self.interval.map(|d| Instant::now() + d);
                     }
+                    Command::Submit(mut bytes) => self.write_submitted(&mut bytes),
                     Command::Stop(ack) => {
                         self.shutdown(SessionState::Stopped);
                         let r = match &self.outcome.error {
@@ -154,10 +162,62 @@ impl Flusher {
     /// writer that reserved in them has finished copying, then writes them in order.
     fn drain(&mut self) {
         let batch = self.take_sealed();
+        if self.outbound.is_some() {
+            self.ship(&batch);
+            for i in batch {
+                self.core.pool.release(i);
+            }
+            return;
+        }
         let mut encoded = self.encode_batch(&batch).into_iter();
         for i in batch {
             self.write_out(i, encoded.next());
             self.core.pool.release(i);
+        }
+    }
+
+    /// A proxy session: stamps the batch's buffers and hands them to the daemon, which copies
+    /// them out before answering. If it cannot take them (gone), they are lost and counted, and
+    /// the session stops itself.
+    fn ship(&mut self, batch: &[u32]) {
+        let core = &*self.core;
+        let shipped: Vec<Shipped> = batch
+            .iter()
+            .filter(|&&i| core.pool.buffer(i).used() > BUFFER_HEADER_SIZE)
+            .map(|&i| {
+                let used = core.pool.buffer(i).used() as u32;
+                stamp(core, i);
+                Shipped { index: i, used }
+            })
+            .collect();
+        if shipped.is_empty() {
+            return;
+        }
+        if !self.writable() {
+            for s in &shipped {
+                self.count_lost_buffer(s.index);
+            }
+            return;
+        }
+        let lost = core.events_lost();
+        let Some(out) = self.outbound.as_mut() else {
+            return;
+        };
+        match out.ship(&shipped, lost) {
+            Ok(()) => {
+                core.counters
+                    .buffers_written
+                    .fetch_add(shipped.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                for s in &shipped {
+                    self.count_lost_buffer(s.index);
+                }
+                self.stop_itself(
+                    SessionState::StoppedWriteFailed,
+                    Some(format!("the daemon did not take the buffers: {e}")),
+                );
+            }
         }
     }
 
@@ -281,6 +341,57 @@ impl Flusher {
     fn recycle(&mut self, encoded: Option<Encoded>) {
         if let Some(Encoded::Raw(v) | Encoded::Compressed(v)) = encoded {
             self.spare.push(v);
+        }
+    }
+
+    /// Writes a buffer a producer process filled, numbered in this session's sequence. A buffer
+    /// that does not parse is not written: it counts in LogBuffersLost.
+    fn write_submitted(&mut self, bytes: &mut [u8]) {
+        let header = match BufferHeader::parse(bytes) {
+            Ok(h) if h.saved_offset as usize <= bytes.len() => h,
+            _ => {
+                self.core
+                    .counters
+                    .log_buffers_lost
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let mut h = header;
+        h.sequence_number = self.core.pool.next_sequence() as i64;
+        h.write_to(bytes);
+        if !self.writable() {
+            self.core
+                .counters
+                .log_buffers_lost
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        match file.place(bytes) {
+            Ok(Placed::Written) => {
+                self.core
+                    .counters
+                    .buffers_written
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Placed::Full) => {
+                self.core
+                    .counters
+                    .log_buffers_lost
+                    .fetch_add(1, Ordering::Relaxed);
+                self.stop_itself(SessionState::StoppedFileFull, None);
+            }
+            Err(e) => {
+                self.core
+                    .counters
+                    .log_buffers_lost
+                    .fetch_add(1, Ordering::Relaxed);
+                let msg = format!("writing {}: {e}", file.path().display());
+                self.stop_itself(SessionState::StoppedWriteFailed, Some(msg));
+            }
         }
     }
 
@@ -411,6 +522,9 @@ impl Flusher {
     }
 
     fn finish_file(&mut self) {
+        if let Some(mut out) = self.outbound.take() {
+            out.finish(self.core.events_lost());
+        }
         let stats = self.file_stats();
         if let Some(file) = self.file.take() {
             match file.finish(stats) {

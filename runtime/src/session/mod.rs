@@ -22,6 +22,7 @@ mod core;
 mod flusher;
 pub mod properties;
 mod quiesce;
+pub mod region;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -36,9 +37,11 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::etl::LogfileHeader;
 use crate::provider::EnableSettings;
 use crate::sink::LogFile;
+pub use crate::sink::{Outbound, Shipped};
 use crate::Guid;
 use flusher::{Command, Flusher, Outcome};
 pub use properties::{LogFileMode, SessionKind, SessionProperties};
+use region::Region;
 
 /// At most this many private sessions run in one process.
 pub const MAX_PRIVATE_SESSIONS: usize = 8;
@@ -108,6 +111,8 @@ struct Shared {
     log_file: Mutex<Option<PathBuf>>,
     flush_timer_s: Mutex<u32>,
     final_stats: Mutex<Option<SessionStats>>,
+    /// This process's share of a system session hosted by the daemon.
+    proxy: bool,
 }
 
 /// Sessions of this process, running or stopped but not yet collected by their controller.
@@ -146,8 +151,39 @@ impl Session {
 
     /// Starts a session of `kind` in this process's engine.
     pub fn start(props: SessionProperties, kind: SessionKind) -> Result<Session> {
+        Session::start_with(props, kind, None)
+    }
+
+    /// Starts this process's share of a system session that the daemon hosts: its buffers lie in
+    /// `region` (shared with the daemon) and its finished buffers go to `outbound`, not to a
+    /// file. `props` are the system session's, validated by the daemon.
+    pub fn start_proxy(
+        props: SessionProperties,
+        region: Arc<Region>,
+        outbound: Box<dyn Outbound>,
+    ) -> Result<Session> {
+        let mut props = props;
+        props.mode.remove(LogFileMode::REAL_TIME);
+        props.log_file = None;
+        Session::start_with(props, SessionKind::System, Some((region, outbound)))
+    }
+
+    fn start_with(
+        props: SessionProperties,
+        kind: SessionKind,
+        proxy: Option<(Arc<Region>, Box<dyn Outbound>)>,
+    ) -> Result<Session> {
         let cpus = processor_count();
-        let resolved = properties::validate(props, kind, cpus)?;
+        let resolved = if proxy.is_some() {
+            properties::validate_proxy(props, cpus)?
+        } else {
+            properties::validate(props, kind, cpus)?
+        };
+        let is_proxy = proxy.is_some();
+        let (region, outbound) = match proxy {
+            Some((r, o)) => (Some(r), Some(o)),
+            None => (None, None),
+        };
         if resolved.props.mode.contains(LogFileMode::REAL_TIME) {
             // Without a consumer to deliver to, every buffer would be dropped: refuse rather
             // than lose events silently.
@@ -190,7 +226,7 @@ impl Session {
                 )
             })?;
         quiesce::prepare();
-        let core = Arc::new(SessionCore::new(slot as u8, kind, resolved.clone()));
+        let core = Arc::new(SessionCore::new(slot as u8, kind, resolved.clone(), region));
         let p = &resolved.props;
         let header = LogfileHeader {
             buffer_size: resolved.buffer_bytes as u32,
@@ -237,6 +273,7 @@ impl Session {
             header,
             rx,
             p.flush_interval(),
+            outbound,
         );
         let handle = std::thread::Builder::new()
             .name(format!("evtrace-flush-{slot}"))
@@ -262,9 +299,10 @@ impl Session {
             log_file: Mutex::new(log_file),
             flush_timer_s: Mutex::new(p.flush_timer_s),
             final_stats: Mutex::new(None),
+            proxy: is_proxy,
         });
         live.push(shared.clone());
-        if kind == SessionKind::Private {
+        if kind == SessionKind::Private || is_proxy {
             register_exit_hook();
         }
         Ok(Session { shared })
@@ -296,6 +334,28 @@ impl Session {
         self.shared.running()?;
         crate::provider::disable_for_session(self.shared.core.slot, guid);
         Ok(())
+    }
+
+    /// Writes a finished buffer that a producer process filled (the daemon's path for system
+    /// sessions): numbered in this session's sequence, placed as the file mode says. A buffer
+    /// that does not parse counts in LogBuffersLost.
+    pub fn submit_buffer(&self, bytes: Vec<u8>) -> Result<()> {
+        self.shared.running()?;
+        self.shared
+            .commands
+            .send(Command::Submit(bytes))
+            .map_err(|_| self.shared.gone())?;
+        self.shared.flusher_thread.unpark();
+        Ok(())
+    }
+
+    /// Adds events that producer processes lost (no free buffer in their share) to EventsLost.
+    pub fn add_events_lost(&self, n: u64) {
+        self.shared
+            .core
+            .counters
+            .events_lost
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     /// `ControlTrace(FLUSH)`: writes every buffer holding events now (a BUFFERING session saves
@@ -540,7 +600,9 @@ fn register_exit_hook() {
     extern "C" fn stop_all() {
         let sessions: Vec<Arc<Shared>> = live().clone();
         for s in sessions {
-            if s.core.kind == SessionKind::Private {
+            // A process's own sessions end with it; so do its shares of system sessions, which
+            // hand their last buffers to the daemon first.
+            if s.core.kind == SessionKind::Private || s.proxy {
                 let _ = s.stop();
             }
         }

@@ -461,6 +461,32 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
     })
 }
 
+/// Validates one producer process's share of a system session (a proxy): only its buffers are
+/// here, sized as the daemon says; the file, the ring and real-time delivery are the daemon's.
+pub fn validate_proxy(mut props: SessionProperties, cpus: usize) -> Result<Resolved> {
+    if !BUFFER_SIZE_KB_RANGE.contains(&props.buffer_size_kb) {
+        return Err(Error::invalid(format!(
+            "BufferSize {} KB is out of range: it must be 4 to 16384 KB",
+            props.buffer_size_kb
+        )));
+    }
+    props.mode &= LogFileMode::NO_PER_PROCESSOR_BUFFERING
+        | LogFileMode::GLOBAL_SEQUENCE
+        | LogFileMode::LOCAL_SEQUENCE
+        | LogFileMode::INDEPENDENT_SESSION;
+    props.log_file = None;
+    let per_cpu = !props.mode.contains(LogFileMode::NO_PER_PROCESSOR_BUFFERING);
+    let slots = if per_cpu { cpus.max(1) } else { 1 };
+    props.minimum_buffers = props.minimum_buffers.max(2 * slots as u32);
+    props.maximum_buffers = props.maximum_buffers.max(props.minimum_buffers);
+    Ok(Resolved {
+        buffer_bytes: props.buffer_size_kb as usize * 1024,
+        props,
+        slots,
+        writes_file: false,
+    })
+}
+
 fn check_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::new(

@@ -1,0 +1,424 @@
+//! The controller commands, shaped after tracelog: start, stop, flush, update, enable, disable,
+//! query, list, and the daemon that hosts system sessions.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use evtrace_runtime::provider::EnableSettings;
+use evtrace_runtime::session::{ClockType, LogFileMode, SessionProperties};
+use evtrace_runtime::system::control::Controller;
+use evtrace_runtime::system::daemon::{self, Daemon};
+use evtrace_runtime::system::paths;
+use evtrace_runtime::system::protocol::WireStats;
+use evtrace_runtime::{Error, ErrorCode, Guid};
+
+/// `evtrace daemon`.
+#[derive(Args)]
+pub struct DaemonArgs {
+    /// Runtime directory holding the socket (default: EVTRACE_RUNTIME_DIR, /run/evtrace for
+    /// root, else $XDG_RUNTIME_DIR/evtrace).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// The clock of a session (tracelog's -UsePerfCounter, -UseSystemTime, -UseCPUCycle).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Clock {
+    /// The performance counter (the default).
+    Perf,
+    /// System time.
+    System,
+    /// The CPU cycle counter.
+    Cycle,
+}
+
+/// `evtrace start`.
+#[derive(Args)]
+pub struct StartArgs {
+    /// Session name.
+    name: String,
+    /// Log file (-f).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Sequential file of at most this size, MB (-seq).
+    #[arg(long, value_name = "MB")]
+    seq: Option<u32>,
+    /// Circular file of this size, MB (-cir).
+    #[arg(long, value_name = "MB")]
+    cir: Option<u32>,
+    /// A new file each time this size is reached, MB; the name needs %d (-newfile).
+    #[arg(long, value_name = "MB")]
+    newfile: Option<u32>,
+    /// Sizes in KB rather than MB.
+    #[arg(long)]
+    kb: bool,
+    /// Append to an existing file (-append).
+    #[arg(long)]
+    append: bool,
+    /// Reserve the file's whole size at start (-prealloc).
+    #[arg(long)]
+    prealloc: bool,
+    /// Compress each buffer (EVENT_TRACE_COMPRESSED_MODE).
+    #[arg(long)]
+    compressed: bool,
+    /// Deliver events to real-time consumers (-rt).
+    #[arg(long)]
+    rt: bool,
+    /// Keep events in a memory ring, saved on flush (-buffering).
+    #[arg(long)]
+    buffering: bool,
+    /// Buffer size in KB (-b).
+    #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
+    buffer_kb: Option<u32>,
+    /// Minimum buffers (-min).
+    #[arg(long, value_name = "N")]
+    min: Option<u32>,
+    /// Maximum buffers (-max).
+    #[arg(long, value_name = "N")]
+    max: Option<u32>,
+    /// Flush timer in seconds (-ft).
+    #[arg(long, value_name = "S")]
+    ft: Option<u32>,
+    /// Sequence numbers unique within the session (-ls).
+    #[arg(long)]
+    ls: bool,
+    /// Sequence numbers unique across sessions (-gs).
+    #[arg(long)]
+    gs: bool,
+    /// The clock stamping events.
+    #[arg(long, value_enum, default_value = "perf")]
+    clock: Clock,
+    /// Pageable buffers (-paged).
+    #[arg(long)]
+    paged: bool,
+    /// One buffer queue for all processors (-lowcapacity).
+    #[arg(long)]
+    lowcapacity: bool,
+    /// A failure in this session does not withhold events from others (-independent).
+    #[arg(long)]
+    independent: bool,
+    /// Only allowed users may log to the session (-secure).
+    #[arg(long)]
+    secure: bool,
+    /// The session cannot be stopped.
+    #[arg(long)]
+    nonstoppable: bool,
+    /// Also a system logger (-systemlogger).
+    #[arg(long)]
+    systemlogger: bool,
+    /// A provider to enable: a GUID or a provider name, with optional level and keywords,
+    /// `PROVIDER[:LEVEL[:MATCH_ANY[:MATCH_ALL]]]` (-guid, -level, -matchanykw, -matchallkw).
+    /// Repeat for more providers.
+    #[arg(
+        long = "provider",
+        short = 'p',
+        value_name = "PROVIDER[:LEVEL[:ANY[:ALL]]]"
+    )]
+    providers: Vec<String>,
+}
+
+/// Commands that name a session.
+#[derive(Args)]
+pub struct NameArgs {
+    /// Session name.
+    name: String,
+}
+
+/// `evtrace update`.
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Session name.
+    name: String,
+    /// Switch to this log file.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// New flush timer in seconds.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    ft: u32,
+    /// New MaximumBuffers.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max: u32,
+}
+
+/// `evtrace enable` / `evtrace disable`.
+#[derive(Args)]
+pub struct EnableArgs {
+    /// Session name.
+    name: String,
+    /// `PROVIDER[:LEVEL[:MATCH_ANY[:MATCH_ALL]]]`, the provider a GUID or a name.
+    provider: String,
+}
+
+/// Runs the daemon in the foreground.
+pub fn daemon(args: DaemonArgs) -> ExitCode {
+    let dir = args.dir.unwrap_or_else(paths::runtime_dir);
+    let d = match Daemon::bind(&dir) {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    eprintln!(
+        "evtrace daemon: listening on {}",
+        paths::socket_path(&dir).display()
+    );
+    match d.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// A controller for the daemon, started on demand if none runs.
+fn controller() -> Result<Controller, Error> {
+    let dir = paths::runtime_dir();
+    if !daemon::is_running(&dir) {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::new(ErrorCode::Io, format!("cannot find this program: {e}")))?;
+        std::process::Command::new(exe)
+            .arg("daemon")
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| Error::new(ErrorCode::Io, format!("cannot start the daemon: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !daemon::is_running(&dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Controller::connect_in(&dir)
+}
+
+/// `PROVIDER[:LEVEL[:ANY[:ALL]]]`.
+fn parse_provider(s: &str) -> Result<(Guid, EnableSettings), Error> {
+    let mut parts = s.split(':');
+    let p = parts.next().unwrap_or_default();
+    let guid = p.parse::<Guid>().unwrap_or_else(|_| Guid::from_name(p));
+    let num = |v: Option<&str>, what: &str| -> Result<u64, Error> {
+        match v {
+            None | Some("") => Ok(0),
+            Some(v) => {
+                let parsed = match v.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16),
+                    None => v.parse(),
+                };
+                parsed.map_err(|_| {
+                    Error::new(
+                        ErrorCode::InvalidParameter,
+                        format!("{what} {v:?} in {s:?} is not a number (decimal, or hex with 0x)"),
+                    )
+                })
+            }
+        }
+    };
+    let level = num(parts.next(), "level")?;
+    if level > 255 {
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            format!("level {level} in {s:?} is out of range: levels are 0 to 255"),
+        ));
+    }
+    let any = num(parts.next(), "match-any keyword")?;
+    let all = num(parts.next(), "match-all keyword")?;
+    Ok((guid, EnableSettings::new(level as u8, any, all)))
+}
+
+fn props(a: &StartArgs) -> Result<SessionProperties, Error> {
+    let mut mode = LogFileMode::empty();
+    let mut size = 0;
+    let sizes = [
+        (a.seq, LogFileMode::SEQUENTIAL),
+        (a.cir, LogFileMode::CIRCULAR),
+        (a.newfile, LogFileMode::NEWFILE),
+    ];
+    for (v, m) in sizes {
+        if let Some(v) = v {
+            mode |= m;
+            size = v;
+        }
+    }
+    for (on, m) in [
+        (a.kb, LogFileMode::USE_KBYTES_FOR_SIZE),
+        (a.append, LogFileMode::APPEND),
+        (a.prealloc, LogFileMode::PREALLOCATE),
+        (a.compressed, LogFileMode::COMPRESSED),
+        (a.rt, LogFileMode::REAL_TIME),
+        (a.buffering, LogFileMode::BUFFERING),
+        (a.ls, LogFileMode::LOCAL_SEQUENCE),
+        (a.gs, LogFileMode::GLOBAL_SEQUENCE),
+        (a.paged, LogFileMode::USE_PAGED_MEMORY),
+        (a.lowcapacity, LogFileMode::NO_PER_PROCESSOR_BUFFERING),
+        (a.independent, LogFileMode::INDEPENDENT_SESSION),
+        (a.secure, LogFileMode::SECURE),
+        (a.nonstoppable, LogFileMode::NONSTOPPABLE),
+        (a.systemlogger, LogFileMode::SYSTEM_LOGGER),
+    ] {
+        if on {
+            mode |= m;
+        }
+    }
+    let mut p = SessionProperties::new(a.name.clone()).mode(mode);
+    if let Some(f) = &a.file {
+        p = p.log_file(f);
+    }
+    if size != 0 {
+        p = p.maximum_file_size(size);
+    }
+    if let Some(b) = a.buffer_kb {
+        p = p.buffer_size_kb(b);
+    }
+    p = p.buffers(a.min.unwrap_or(0), a.max.unwrap_or(0));
+    if let Some(ft) = a.ft {
+        p = p.flush_timer(ft);
+    }
+    p = p.clock(match a.clock {
+        Clock::Perf => ClockType::PerfCounter,
+        Clock::System => ClockType::SystemTime,
+        Clock::Cycle => ClockType::CpuCycle,
+    });
+    Ok(p)
+}
+
+/// `evtrace start`.
+pub fn start(a: StartArgs) -> ExitCode {
+    let run = || -> Result<WireStats, Error> {
+        let providers = a
+            .providers
+            .iter()
+            .map(|p| parse_provider(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let props = props(&a)?;
+        let c = controller()?;
+        let stats = c.start(&props)?;
+        for (g, s) in providers {
+            if let Err(e) = c.enable(&a.name, g, s) {
+                let _ = c.stop(&a.name);
+                return Err(e);
+            }
+        }
+        Ok(stats)
+    };
+    match run() {
+        Ok(s) => {
+            print_stats(&s);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `evtrace stop`.
+pub fn stop(a: NameArgs) -> ExitCode {
+    match Controller::connect().and_then(|c| c.stop(&a.name)) {
+        Ok(s) => {
+            print_stats(&s);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `evtrace query`.
+pub fn query(a: NameArgs) -> ExitCode {
+    match Controller::connect().and_then(|c| c.query(&a.name)) {
+        Ok(s) => {
+            print_stats(&s);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `evtrace flush`.
+pub fn flush(a: NameArgs) -> ExitCode {
+    match Controller::connect().and_then(|c| c.flush(&a.name)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `evtrace update`.
+pub fn update(a: UpdateArgs) -> ExitCode {
+    match Controller::connect().and_then(|c| c.update(&a.name, a.file.clone(), a.ft, a.max)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `evtrace enable`.
+pub fn enable(a: EnableArgs) -> ExitCode {
+    let r = parse_provider(&a.provider)
+        .and_then(|(g, s)| Controller::connect().and_then(|c| c.enable(&a.name, g, s)));
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `evtrace disable`.
+pub fn disable(a: EnableArgs) -> ExitCode {
+    let r = parse_provider(&a.provider)
+        .and_then(|(g, _)| Controller::connect().and_then(|c| c.disable(&a.name, g)));
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// `evtrace list`.
+pub fn list() -> ExitCode {
+    match Controller::connect().and_then(|c| c.list()) {
+        Ok(all) => {
+            if all.is_empty() {
+                println!("no system sessions are running");
+            }
+            for s in &all {
+                print_stats(s);
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn print_stats(s: &WireStats) {
+    let mode = LogFileMode::from_bits_retain(s.mode);
+    println!("Logger Name:           {}", s.name);
+    println!("State:                 {}", s.state);
+    println!(
+        "Log File:              {}",
+        s.log_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(none)".into())
+    );
+    for f in &s.files {
+        println!("  written:             {}", f.display());
+    }
+    println!("Logging Mode:          {:#010x} {}", s.mode, mode.names());
+    println!("Clock:                 {}", s.clock);
+    println!("Buffer Size:           {} KB", s.buffer_size_kb);
+    println!("Minimum Buffers:       {}", s.minimum_buffers);
+    println!("Maximum Buffers:       {}", s.maximum_buffers);
+    println!("Flush Timer:           {} s", s.flush_timer_s);
+    println!(
+        "Buffers:               {} ({} free)",
+        s.number_of_buffers, s.free_buffers
+    );
+    println!("Buffers Written:       {}", s.buffers_written);
+    println!("Events Lost:           {}", s.events_lost);
+    println!("Log Buffers Lost:      {}", s.log_buffers_lost);
+    println!("Real Time Buffers Lost: {}", s.real_time_buffers_lost);
+    println!("Logger Thread Id:      {}", s.logger_thread_id);
+    println!("Producer Processes:    {}", s.producers);
+    if let Some(e) = &s.error {
+        println!("Error:                 {e}");
+    }
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("evtrace: {}: {}", e.code().name(), e.message());
+    ExitCode::FAILURE
+}

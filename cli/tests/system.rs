@@ -1,0 +1,202 @@
+//! System sessions end to end: the `evtrace` daemon, three producer processes logging into one
+//! session at once, controlled with `evtrace start` / `query` / `stop`, the file read back.
+//!
+//! The producers are this test binary run again with `EVTRACE_TEST_PRODUCER` set: each registers
+//! the provider, waits until the daemon has enabled it, writes its events and exits (its share
+//! hands its last buffers to the daemon on the way out).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use evtrace::etl::read::{for_each_record, Record};
+
+#[evtrace::provider(name = "Evtrace-Test-System")]
+mod sys {
+    /// One event of a producer.
+    #[event(level = info)]
+    pub fn tick(producer: u32, n: u64);
+}
+
+const EVENTS_PER_PRODUCER: u64 = 20_000;
+
+fn evtrace(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_evtrace"));
+    c.env("EVTRACE_RUNTIME_DIR", dir);
+    c
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("evtrace-system-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The producer role: runs instead of the test when the environment says so.
+fn producer_role() -> bool {
+    let Ok(id) = std::env::var("EVTRACE_TEST_PRODUCER") else {
+        return false;
+    };
+    let id: u32 = id.parse().unwrap();
+    sys::register().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sys::tick::EVENT.enabled() {
+        assert!(Instant::now() < deadline, "producer {id}: never enabled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for n in 0..EVENTS_PER_PRODUCER {
+        evtrace::write!(sys::tick(id, n));
+    }
+    true
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_daemon(dir: &Path) -> Daemon {
+    let child = evtrace(dir)
+        .args(["daemon", "--dir"])
+        .arg(dir)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.join("daemon.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Daemon(child)
+}
+
+fn run_ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn three_producers_into_one_system_session_every_event_once_in_order() {
+    if producer_role() {
+        return;
+    }
+    let dir = temp_dir("three");
+    let _daemon = start_daemon(&dir);
+    let file = dir.join("system.etl");
+    let started = run_ok(
+        evtrace(&dir)
+            .args(["start", "Evtrace-System-Test", "-f"])
+            .arg(&file)
+            .args(["--provider", "Evtrace-Test-System:5"]),
+    );
+    assert!(started.contains("Evtrace-System-Test"), "{started}");
+    let producers: Vec<Child> = (1..=3u32)
+        .map(|id| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "three_producers_into_one_system_session_every_event_once_in_order",
+                    "--nocapture",
+                ])
+                .env("EVTRACE_TEST_PRODUCER", id.to_string())
+                .env("EVTRACE_RUNTIME_DIR", &dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut p in producers {
+        assert!(p.wait().unwrap().success(), "a producer failed");
+    }
+    let q = run_ok(evtrace(&dir).args(["query", "Evtrace-System-Test"]));
+    assert!(q.contains("State:                 Running"), "{q}");
+    let stopped = run_ok(evtrace(&dir).args(["stop", "Evtrace-System-Test"]));
+    assert!(stopped.contains("Events Lost:           0"), "{stopped}");
+
+    // Every event of every producer exactly once, each producer's in order, all by time.
+    let bytes = std::fs::read(&file).unwrap();
+    let mut seen: Vec<Vec<u64>> = vec![Vec::new(); 4];
+    let mut pids = std::collections::HashSet::new();
+    let mut last_time = i64::MIN;
+    let mut times = Vec::new();
+    let scan = for_each_record(&bytes, |_, r| {
+        if let Record::Event(e) = &r.record {
+            if e.header.provider_id == sys::PROVIDER.guid() {
+                let p = u32::from_le_bytes(e.payload[0..4].try_into().unwrap());
+                let n = u64::from_le_bytes(e.payload[4..12].try_into().unwrap());
+                seen[p as usize].push(n);
+                pids.insert(e.header.process_id);
+                times.push(e.header.timestamp);
+            }
+        }
+    });
+    assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+    for (p, got) in seen.iter().enumerate().skip(1) {
+        let want: Vec<u64> = (0..EVENTS_PER_PRODUCER).collect();
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, want, "producer {p}: every event exactly once");
+    }
+    assert_eq!(pids.len(), 3, "three processes");
+    times.sort_unstable();
+    for t in times {
+        assert!(t >= last_time);
+        last_time = t;
+    }
+}
+
+#[test]
+fn controller_errors_name_the_problem() {
+    if producer_role() {
+        return;
+    }
+    let dir = temp_dir("errors");
+    let _daemon = start_daemon(&dir);
+    let out = evtrace(&dir)
+        .args(["stop", "No-Such-Session"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ERROR_WMI_INSTANCE_NOT_FOUND") && err.contains("No-Such-Session"),
+        "{err}"
+    );
+    let file = dir.join("a.etl");
+    run_ok(evtrace(&dir).args(["start", "Dup", "-f"]).arg(&file));
+    let out = evtrace(&dir)
+        .args(["start", "dup", "-f"])
+        .arg(dir.join("b.etl"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ERROR_ALREADY_EXISTS"),
+        "{err}"
+    );
+    let out = evtrace(&dir)
+        .args(["start", "Other", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ERROR_BAD_PATHNAME"),
+        "{err}"
+    );
+    let list = run_ok(evtrace(&dir).arg("list"));
+    assert!(list.contains("Dup"), "{list}");
+    run_ok(evtrace(&dir).args(["stop", "Dup"]));
+}

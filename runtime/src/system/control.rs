@@ -1,0 +1,146 @@
+//! Controller calls for system sessions, by name, through the daemon: StartTrace, ControlTrace
+//! (stop, query, flush, update), QueryAllTraces and EnableTrace.
+
+use std::path::{Path, PathBuf};
+
+use super::paths;
+use super::protocol::{Reply, Request, WireEnable, WireProps, WireStats};
+use super::wire::Channel;
+use crate::error::{Error, ErrorCode, Result};
+use crate::provider::EnableSettings;
+use crate::session::SessionProperties;
+use crate::Guid;
+
+/// A connection to the daemon in a runtime directory.
+#[derive(Debug)]
+pub struct Controller {
+    channel: Channel,
+}
+
+impl Controller {
+    /// Connects to the daemon of this process's runtime directory ([`paths::runtime_dir`]).
+    pub fn connect() -> Result<Controller> {
+        Controller::connect_in(&paths::runtime_dir())
+    }
+
+    /// Connects to the daemon in `dir`.
+    pub fn connect_in(dir: &Path) -> Result<Controller> {
+        let socket = paths::socket_path(dir);
+        let channel = Channel::connect(&socket).map_err(|e| {
+            Error::new(
+                ErrorCode::InstanceNotFound,
+                format!(
+                    "no evtrace daemon answers at {} ({e}); start one with `evtrace daemon`",
+                    socket.display()
+                ),
+            )
+        })?;
+        Ok(Controller { channel })
+    }
+
+    fn call(&self, req: &Request) -> Result<Reply> {
+        let lost = |e: std::io::Error| {
+            Error::new(
+                ErrorCode::Io,
+                format!("the connection to the daemon failed: {e}"),
+            )
+        };
+        self.channel.send(req, None).map_err(lost)?;
+        match self.channel.recv::<Reply>().map_err(lost)? {
+            Some((r, _)) => r.into_result(),
+            None => Err(Error::new(
+                ErrorCode::Io,
+                "the daemon closed the connection without answering",
+            )),
+        }
+    }
+
+    fn stats(&self, req: &Request) -> Result<WireStats> {
+        match self.call(req)? {
+            Reply::Stats { stats } => Ok(stats),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn ok(&self, req: &Request) -> Result<()> {
+        match self.call(req)? {
+            Reply::Ok => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// StartTrace: starts system session `props.name`; returns its figures.
+    pub fn start(&self, props: &SessionProperties) -> Result<WireStats> {
+        self.stats(&Request::Start {
+            props: WireProps::from(props),
+        })
+    }
+
+    /// ControlTrace(STOP): producers hand over their last buffers, the file is finished.
+    pub fn stop(&self, name: &str) -> Result<WireStats> {
+        self.stats(&Request::Stop { name: name.into() })
+    }
+
+    /// ControlTrace(QUERY).
+    pub fn query(&self, name: &str) -> Result<WireStats> {
+        self.stats(&Request::Query { name: name.into() })
+    }
+
+    /// ControlTrace(FLUSH).
+    pub fn flush(&self, name: &str) -> Result<()> {
+        self.ok(&Request::Flush { name: name.into() })
+    }
+
+    /// ControlTrace(UPDATE): a new log file, flush timer or MaximumBuffers (0 / None = unchanged).
+    pub fn update(
+        &self,
+        name: &str,
+        log_file: Option<PathBuf>,
+        flush_timer_s: u32,
+        maximum_buffers: u32,
+    ) -> Result<()> {
+        self.ok(&Request::Update {
+            name: name.into(),
+            log_file,
+            flush_timer_s,
+            maximum_buffers,
+        })
+    }
+
+    /// QueryAllTraces: every system session.
+    pub fn list(&self) -> Result<Vec<WireStats>> {
+        match self.call(&Request::List)? {
+            Reply::Sessions { sessions } => Ok(sessions),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// EnableTrace: session `name` wants provider `guid` with `settings` (stored until the
+    /// provider registers in some process).
+    pub fn enable(&self, name: &str, guid: Guid, settings: EnableSettings) -> Result<()> {
+        self.ok(&Request::Enable {
+            name: name.into(),
+            guid: guid.to_string(),
+            settings: WireEnable {
+                level: settings.level,
+                any: settings.match_any,
+                all: settings.match_all,
+            },
+        })
+    }
+
+    /// EnableTrace(disable).
+    pub fn disable(&self, name: &str, guid: Guid) -> Result<()> {
+        self.ok(&Request::Disable {
+            name: name.into(),
+            guid: guid.to_string(),
+        })
+    }
+}
+
+fn unexpected(r: &Reply) -> Error {
+    Error::new(
+        ErrorCode::Io,
+        format!("the daemon answered with an unexpected message: {r:?}"),
+    )
+}

@@ -1,0 +1,579 @@
+//! The daemon: hosts the system sessions of the machine and serves controllers and producers.
+//!
+//! Each system session is an engine session (its file, flusher and counters) in this process.
+//! Events come from producer processes: when a session wants a provider that a producer has
+//! registered, the daemon gives that producer a share of the session, a memfd holding its
+//! buffers (per processor, as in-process sessions have them), and tells it which providers to
+//! enable. The producer writes there with the in-process write path; its finished buffers are
+//! copied out by the daemon and written to the session's file in the session's sequence. Each
+//! producer has its own memfd, so no producer can read or corrupt another's events.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::paths;
+use super::protocol::{Reply, Request, WireEnable, WireProps, WireStats};
+use super::wire::{Channel, Listener};
+use crate::error::{Error, ErrorCode, Result};
+use crate::provider::MAX_SESSIONS_PER_PROVIDER;
+use crate::session::region::Region;
+use crate::session::{
+    processor_count, properties, Session, SessionKind, SessionProperties, SessionUpdate,
+};
+use crate::Guid;
+
+/// System sessions at once unless `EVTRACE_MAX_SESSIONS` says otherwise (ETW's default).
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
+
+/// How long a stopping session waits for its producers to hand over their last buffers.
+const DETACH_WAIT: Duration = Duration::from_secs(5);
+
+/// A running daemon.
+pub struct Daemon {
+    dir: PathBuf,
+    listener: Listener,
+    state: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a producer finishes its share of a session.
+    detached: Condvar,
+    max_sessions: usize,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: Vec<Hosted>,
+    producers: HashMap<u64, Producer>,
+    next_id: u64,
+}
+
+/// A system session and what the daemon knows of it.
+struct Hosted {
+    id: u64,
+    session: Session,
+    /// The properties a producer's share is made with.
+    share: SessionProperties,
+    enables: Vec<(Guid, WireEnable)>,
+    /// Per producer (connection id): its share's region here and its last EventsLost figure.
+    shares: HashMap<u64, Share>,
+}
+
+struct Share {
+    region: Region,
+    buffer_bytes: usize,
+    events_lost: u64,
+}
+
+/// A connected producer process.
+struct Producer {
+    channel: Channel,
+    pid: u32,
+    providers: Vec<Guid>,
+}
+
+impl Daemon {
+    /// Binds the socket in `dir` (created owner-only if missing). Fails with ALREADY_EXISTS if
+    /// a daemon answers there already.
+    pub fn bind(dir: &Path) -> Result<Daemon> {
+        paths::prepare_dir(dir)
+            .map_err(|e| Error::io("cannot prepare the runtime directory", dir, e))?;
+        let socket = paths::socket_path(dir);
+        if Channel::connect(&socket).is_ok() {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "an evtrace daemon is already running at {}",
+                    socket.display()
+                ),
+            ));
+        }
+        let listener =
+            Listener::bind(&socket).map_err(|e| Error::io("cannot listen on", &socket, e))?;
+        let max_sessions = std::env::var("EVTRACE_MAX_SESSIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_SESSIONS);
+        Ok(Daemon {
+            dir: dir.to_path_buf(),
+            listener,
+            state: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                detached: Condvar::new(),
+                max_sessions,
+            }),
+        })
+    }
+
+    /// The runtime directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Serves connections until the process ends.
+    pub fn run(self) -> Result<()> {
+        let mut next_conn = 1u64;
+        loop {
+            let ch = match self.listener.accept() {
+                Ok(ch) => ch,
+                Err(e) => {
+                    eprintln!("evtrace daemon: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            let shared = self.state.clone();
+            let conn = next_conn;
+            next_conn += 1;
+            let _ = std::thread::Builder::new()
+                .name(format!("evtrace-conn-{conn}"))
+                .spawn(move || serve(shared, conn, ch));
+        }
+    }
+}
+
+fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
+    loop {
+        let msg = match ch.recv::<Request>() {
+            Ok(Some((m, _))) => m,
+            Ok(None) | Err(_) => break,
+        };
+        let reply = match msg {
+            Request::Producer { pid } => {
+                let peer_pid = ch.peer().map(|c| c.pid.as_raw_nonzero().get() as u32);
+                if peer_pid.as_ref().is_ok_and(|&p| p != pid) {
+                    let _ = ch.send(
+                        &Reply::failed(&Error::new(
+                            ErrorCode::AccessDenied,
+                            "the process id given is not the connecting process's",
+                        )),
+                        None,
+                    );
+                    break;
+                }
+                let Ok(channel) = ch.try_clone() else { break };
+                shared.lock().producers.insert(
+                    conn,
+                    Producer {
+                        channel,
+                        pid,
+                        providers: Vec::new(),
+                    },
+                );
+                continue;
+            }
+            Request::Register { guid } => {
+                if let Ok(g) = guid.parse::<Guid>() {
+                    shared.register(conn, g);
+                }
+                continue;
+            }
+            Request::Ready {
+                session,
+                buffers,
+                events_lost,
+            } => {
+                shared.take_buffers(conn, session, &buffers, events_lost);
+                let _ = ch.send(&Reply::Taken { session }, None);
+                continue;
+            }
+            Request::Finished {
+                session,
+                events_lost,
+            } => {
+                shared.finished(conn, session, events_lost);
+                continue;
+            }
+            other => shared.control(other),
+        };
+        if ch.send(&reply, None).is_err() {
+            break;
+        }
+    }
+    shared.gone(conn);
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A controller request.
+    fn control(&self, req: Request) -> Reply {
+        let r = match req {
+            Request::Start { props } => self.start(&props),
+            Request::Stop { name } => self.stop(&name),
+            Request::Query { name } => self.query(&name),
+            Request::List => Ok(Reply::Sessions {
+                sessions: {
+                    let st = self.lock();
+                    st.sessions.iter().map(stats).collect()
+                },
+            }),
+            Request::Flush { name } => {
+                self.with(&name, |h, _| h.session.flush().map(|_| Reply::Ok))
+            }
+            Request::Update {
+                name,
+                log_file,
+                flush_timer_s,
+                maximum_buffers,
+            } => self.with(&name, |h, _| {
+                h.session
+                    .update(SessionUpdate {
+                        log_file,
+                        flush_timer_s,
+                        maximum_buffers,
+                        real_time: None,
+                    })
+                    .map(|_| Reply::Ok)
+            }),
+            Request::Enable {
+                name,
+                guid,
+                settings,
+            } => self.enable(&name, &guid, Some(settings)),
+            Request::Disable { name, guid } => self.enable(&name, &guid, None),
+            _ => Err(Error::invalid("not a controller request")),
+        };
+        r.unwrap_or_else(|e| Reply::failed(&e))
+    }
+
+    fn with(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Hosted, &mut HashMap<u64, Producer>) -> Result<Reply>,
+    ) -> Result<Reply> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let h = st
+            .sessions
+            .iter_mut()
+            .find(|h| h.session.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| not_found(name))?;
+        f(h, &mut st.producers)
+    }
+
+    fn start(&self, wire: &WireProps) -> Result<Reply> {
+        let props = wire.to_props()?;
+        let mut st = self.lock();
+        if st
+            .sessions
+            .iter()
+            .any(|h| h.session.name().eq_ignore_ascii_case(&props.name))
+        {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!("a system session named {} is already running", props.name),
+            ));
+        }
+        if st.sessions.len() >= self.max_sessions {
+            return Err(Error::new(
+                ErrorCode::NoSystemResources,
+                format!(
+                    "cannot start {}: {} system sessions are running, the most this daemon allows (EVTRACE_MAX_SESSIONS)",
+                    props.name, self.max_sessions
+                ),
+            ));
+        }
+        if let Some(f) = &props.log_file {
+            let taken = st
+                .sessions
+                .iter()
+                .any(|h| h.session.log_file().is_some_and(|g| same_file(&g, f)));
+            if taken {
+                return Err(Error::new(
+                    ErrorCode::BadPathname,
+                    format!("{} is the log file of another session", f.display()),
+                ));
+            }
+        }
+        let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
+        let session = Session::start(props, SessionKind::System)?;
+        st.next_id += 1;
+        let id = st.next_id;
+        let h = Hosted {
+            id,
+            session,
+            share: resolved.props,
+            enables: Vec::new(),
+            shares: HashMap::new(),
+        };
+        let s = stats(&h);
+        st.sessions.push(h);
+        Ok(Reply::Stats { stats: s })
+    }
+
+    fn query(&self, name: &str) -> Result<Reply> {
+        self.with(name, |h, _| Ok(Reply::Stats { stats: stats(h) }))
+    }
+
+    /// Stops a session: producers hand over their last buffers first (or are waited for at
+    /// most [`DETACH_WAIT`]), then the file is finished.
+    fn stop(&self, name: &str) -> Result<Reply> {
+        let mut st = self.lock();
+        let i = st
+            .sessions
+            .iter()
+            .position(|h| h.session.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| not_found(name))?;
+        if st.sessions[i]
+            .share
+            .mode
+            .contains(crate::session::LogFileMode::NONSTOPPABLE)
+        {
+            return Err(Error::new(
+                ErrorCode::AccessDenied,
+                format!("session {name} is EVENT_TRACE_NONSTOPPABLE_MODE and cannot be stopped"),
+            ));
+        }
+        let id = st.sessions[i].id;
+        let sharing: Vec<u64> = st.sessions[i].shares.keys().copied().collect();
+        for conn in &sharing {
+            if let Some(p) = st.producers.get(conn) {
+                let _ = p.channel.send(&Reply::Detach { session: id }, None);
+            }
+        }
+        let deadline = Instant::now() + DETACH_WAIT;
+        loop {
+            let pending = st
+                .sessions
+                .iter()
+                .find(|h| h.id == id)
+                .map(|h| h.shares.keys().any(|c| st.producers.contains_key(c)))
+                .unwrap_or(false);
+            let now = Instant::now();
+            if !pending || now >= deadline {
+                break;
+            }
+            st = self
+                .detached
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let i = st
+            .sessions
+            .iter()
+            .position(|h| h.id == id)
+            .ok_or_else(|| not_found(name))?;
+        let h = st.sessions.remove(i);
+        drop(st);
+        let producers = h.shares.len() as u32;
+        let final_stats = h.session.stop()?;
+        let mut s = WireStats::from(&final_stats);
+        s.producers = producers;
+        Ok(Reply::Stats { stats: s })
+    }
+
+    /// EnableTrace for a system session: stored with the session, applied to every producer
+    /// that has the provider now or registers it later.
+    fn enable(&self, name: &str, guid: &str, settings: Option<WireEnable>) -> Result<Reply> {
+        let g: Guid = guid.parse().map_err(|_| {
+            Error::invalid(format!(
+                "{guid:?} is not a provider GUID: write it as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+            ))
+        })?;
+        let mut st = self.lock();
+        let st = &mut *st;
+        let enabled_elsewhere = st
+            .sessions
+            .iter()
+            .filter(|h| !h.session.name().eq_ignore_ascii_case(name))
+            .filter(|h| h.enables.iter().any(|(e, _)| *e == g))
+            .count();
+        let h = st
+            .sessions
+            .iter_mut()
+            .find(|h| h.session.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| not_found(name))?;
+        match settings {
+            Some(s) => {
+                let already = h.enables.iter().any(|(e, _)| *e == g);
+                if !already && enabled_elsewhere >= MAX_SESSIONS_PER_PROVIDER {
+                    return Err(Error::new(
+                        ErrorCode::NoSystemResources,
+                        format!("provider {g} is already enabled by {MAX_SESSIONS_PER_PROVIDER} sessions, the most one provider can have"),
+                    ));
+                }
+                h.enables.retain(|(e, _)| *e != g);
+                h.enables.push((g, s));
+                for (&conn, p) in st.producers.iter() {
+                    if p.providers.contains(&g) {
+                        apply(h, conn, p, g, Some(s));
+                    }
+                }
+            }
+            None => {
+                h.enables.retain(|(e, _)| *e != g);
+                for (&conn, p) in st.producers.iter() {
+                    if h.shares.contains_key(&conn) {
+                        let _ = p.channel.send(
+                            &Reply::Disable {
+                                session: h.id,
+                                guid: g.to_string(),
+                            },
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(Reply::Ok)
+    }
+
+    /// A producer registered provider `g`: every session that wants it is applied.
+    fn register(&self, conn: u64, g: Guid) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(p) = st.producers.get_mut(&conn) else {
+            return;
+        };
+        if !p.providers.contains(&g) {
+            p.providers.push(g);
+        }
+        let p = &st.producers[&conn];
+        for h in st.sessions.iter_mut() {
+            if let Some(&(_, s)) = h.enables.iter().find(|(e, _)| *e == g) {
+                apply(h, conn, p, g, Some(s));
+            }
+        }
+    }
+
+    /// Copies finished buffers out of a producer's share and writes them to the session.
+    fn take_buffers(&self, conn: u64, session: u64, buffers: &[(u32, u32)], events_lost: u64) {
+        let mut st = self.lock();
+        let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) else {
+            return;
+        };
+        let Some(share) = h.shares.get_mut(&conn) else {
+            return;
+        };
+        let delta = events_lost.saturating_sub(share.events_lost);
+        share.events_lost = share.events_lost.max(events_lost);
+        let mut copies = Vec::with_capacity(buffers.len());
+        for &(index, used) in buffers {
+            let used = (used as usize).min(share.buffer_bytes);
+            if let Some(mut b) = share
+                .region
+                .copy_out(index as usize * share.buffer_bytes, share.buffer_bytes)
+            {
+                // The tail past `used` is stale; a reader only looks up to SavedOffset, but a
+                // clean tail keeps files compressible and free of old data.
+                b[used..].fill(0xFF);
+                copies.push(b);
+            }
+        }
+        if delta > 0 {
+            h.session.add_events_lost(delta);
+        }
+        for b in copies {
+            let _ = h.session.submit_buffer(b);
+        }
+    }
+
+    fn finished(&self, conn: u64, session: u64, events_lost: u64) {
+        let mut st = self.lock();
+        if let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) {
+            if let Some(share) = h.shares.remove(&conn) {
+                let delta = events_lost.saturating_sub(share.events_lost);
+                if delta > 0 {
+                    h.session.add_events_lost(delta);
+                }
+            }
+        }
+        drop(st);
+        self.detached.notify_all();
+    }
+
+    /// A connection closed. For a producer: its shares end (what it had not handed over is
+    /// lost with it).
+    fn gone(&self, conn: u64) {
+        let mut st = self.lock();
+        if st.producers.remove(&conn).is_some() {
+            for h in st.sessions.iter_mut() {
+                h.shares.remove(&conn);
+            }
+        }
+        drop(st);
+        self.detached.notify_all();
+    }
+}
+
+/// Gives producer `p` its share of `h` if it has none yet, then the provider's settings.
+fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>) {
+    if !h.shares.contains_key(&conn) {
+        let buffer_bytes = h.share.buffer_size_kb as usize * 1024;
+        let len = h.share.maximum_buffers as usize * buffer_bytes;
+        let made = Region::create(&format!("evtrace-{}-{}", h.id, p.pid), len);
+        let (region, fd) = match made {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!(
+                    "evtrace daemon: no shared buffers for process {} in session {}: {e}",
+                    p.pid,
+                    h.session.name()
+                );
+                return;
+            }
+        };
+        let attach = Reply::Attach {
+            session: h.id,
+            props: WireProps::from(&h.share),
+        };
+        if p.channel.send(&attach, Some(fd.as_fd())).is_err() {
+            return;
+        }
+        h.shares.insert(
+            conn,
+            Share {
+                region,
+                buffer_bytes,
+                events_lost: 0,
+            },
+        );
+    }
+    if let Some(settings) = s {
+        let _ = p.channel.send(
+            &Reply::Enable {
+                session: h.id,
+                guid: g.to_string(),
+                settings,
+            },
+            None,
+        );
+    }
+}
+
+fn stats(h: &Hosted) -> WireStats {
+    let mut s = WireStats::from(&h.session.query());
+    s.producers = h.shares.len() as u32;
+    s
+}
+
+fn not_found(name: &str) -> Error {
+    Error::new(
+        ErrorCode::InstanceNotFound,
+        format!("no system session named {name} is running"),
+    )
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    abs(a) == abs(b)
+}
+
+/// Whether a daemon answers at `dir`.
+pub fn is_running(dir: &Path) -> bool {
+    Channel::connect(&paths::socket_path(dir)).is_ok()
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("dir", &self.dir).finish()
+    }
+}

@@ -1,0 +1,12 @@
+//! System sessions: the daemon that hosts them for the whole machine, the provider side that
+//! logs to them from any process, and the controller calls (start, stop, query, ...) by name.
+//!
+//! The daemon listens on a Unix socket in its runtime directory ([`paths`]); controllers and
+//! producers speak [`protocol`] over it ([`wire`]). See [`daemon`] for how events travel.
+
+pub mod control;
+pub mod daemon;
+pub mod paths;
+pub(crate) mod producer;
+pub mod protocol;
+pub mod wire;

@@ -1,0 +1,53 @@
+//! Where the daemon lives: its runtime directory and socket.
+//!
+//! `EVTRACE_RUNTIME_DIR` if set; else `/run/evtrace` for root, `$XDG_RUNTIME_DIR/evtrace` for
+//! other users, or `/tmp/evtrace-<uid>`. The directory is created owner-only (0700), so by
+//! default only the daemon's user (and root) can control sessions or log to them.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The socket's file name inside the runtime directory.
+pub const SOCKET_NAME: &str = "daemon.sock";
+
+/// The runtime directory this process uses.
+pub fn runtime_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("EVTRACE_RUNTIME_DIR") {
+        return PathBuf::from(d);
+    }
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return PathBuf::from("/run/evtrace");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(x) => PathBuf::from(x).join("evtrace"),
+        None => PathBuf::from(format!("/tmp/evtrace-{uid}")),
+    }
+}
+
+/// The daemon's socket in `dir`.
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join(SOCKET_NAME)
+}
+
+/// Creates `dir` owner-only if missing; an existing one must not be writable by others.
+pub fn prepare_dir(dir: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is writable by other users (mode {:o}); make it owner-only (chmod 700) or choose another EVTRACE_RUNTIME_DIR",
+                dir.display(),
+                meta.permissions().mode() & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! The provider side of system sessions: a process that registers providers connects to the
+//! daemon when one is running, without waiting when none is (it keeps looking, once a second, and
+//! registers when one starts, as LTTng-UST applications do with their session daemon).
+//!
+//! The daemon answers with shares of the sessions that want this process's providers: a memfd
+//! for each, in which a proxy session (the in-process engine, buffers in that shared memory) takes
+//! the events, then enable and disable messages that set the providers' enable words as a local
+//! session would. The proxy's finished buffers are reported to the daemon, which copies them out.
+//! Set `EVTRACE_NO_DAEMON=1` to keep a process from looking for the daemon at all.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::paths;
+use super::protocol::{Reply, Request, WireProps};
+use super::wire::Channel;
+use crate::provider::{registered_providers, EnableSettings};
+use crate::session::region::Region;
+use crate::session::{Outbound, Session, Shipped};
+use crate::Guid;
+
+/// How often a process without a daemon looks for one.
+const RETRY: Duration = Duration::from_secs(1);
+/// How long a proxy waits for the daemon to take its buffers before counting them lost.
+const TAKE_WAIT: Duration = Duration::from_secs(10);
+
+struct Client {
+    /// The connection while there is one: what registrations are sent on.
+    channel: Mutex<Option<Channel>>,
+}
+
+static CLIENT: OnceLock<Client> = OnceLock::new();
+
+/// Called when a provider registers in this process: starts looking for the daemon (once), and
+/// tells a connected daemon about the provider.
+pub(crate) fn registered(guid: Guid) {
+    if std::env::var_os("EVTRACE_NO_DAEMON").is_some_and(|v| v != "0") {
+        return;
+    }
+    let mut first = false;
+    let client = CLIENT.get_or_init(|| {
+        first = true;
+        Client {
+            channel: Mutex::new(None),
+        }
+    });
+    if first {
+        let _ = std::thread::Builder::new()
+            .name("evtrace-daemon-link".into())
+            .spawn(|| link(CLIENT.get().expect("set above")));
+        return;
+    }
+    let ch = client.channel.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(ch) = ch.as_ref() {
+        let _ = ch.send(
+            &Request::Register {
+                guid: guid.to_string(),
+            },
+            None,
+        );
+    }
+}
+
+/// Keeps the link to the daemon: connect, announce, serve; after a disconnect, start over.
+fn link(client: &'static Client) {
+    loop {
+        let path = paths::socket_path(&paths::runtime_dir());
+        match Channel::connect(&path) {
+            Ok(ch) => {
+                if let Err(e) = serve(client, ch) {
+                    if e.kind() != io::ErrorKind::UnexpectedEof {
+                        eprintln!("evtrace: connection to the daemon ended: {e}");
+                    }
+                }
+                *client.channel.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+            Err(_) => std::thread::sleep(RETRY),
+        }
+    }
+}
+
+/// This process's shares of system sessions, by the daemon's session id, and where each one's
+/// `Taken` answers go (kept until a stopping share has shipped its last buffers).
+#[derive(Default)]
+struct Shares {
+    sessions: HashMap<u64, Session>,
+    takers: HashMap<u64, Sender<()>>,
+}
+
+fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
+    ch.send(
+        &Request::Producer {
+            pid: std::process::id(),
+        },
+        None,
+    )?;
+    {
+        // Sent under the lock, so that a provider registering meanwhile is sent once, after
+        // these, by `registered`.
+        let mut slot = client.channel.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, guid) in registered_providers() {
+            ch.send(
+                &Request::Register {
+                    guid: guid.to_string(),
+                },
+                None,
+            )?;
+        }
+        *slot = Some(ch.try_clone()?);
+    }
+    let shares: Arc<Mutex<Shares>> = Arc::default();
+    let result = loop {
+        let (msg, fd) = match ch.recv::<Reply>() {
+            Ok(Some(m)) => m,
+            Ok(None) => break Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => break Err(e),
+        };
+        match msg {
+            Reply::Attach { session, props } => {
+                let Some(fd) = fd else { continue };
+                match attach(&ch, session, &props, fd) {
+                    Ok((s, taker)) => {
+                        let mut sh = lock(&shares);
+                        sh.sessions.insert(session, s);
+                        sh.takers.insert(session, taker);
+                    }
+                    Err(e) => {
+                        eprintln!("evtrace: cannot log to system session {}: {e}", props.name)
+                    }
+                }
+            }
+            Reply::Enable {
+                session,
+                guid,
+                settings,
+            } => {
+                let sh = lock(&shares);
+                if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
+                    let _ = s.enable_provider(
+                        g,
+                        EnableSettings::new(settings.level, settings.any, settings.all),
+                    );
+                }
+            }
+            Reply::Disable { session, guid } => {
+                let sh = lock(&shares);
+                if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
+                    let _ = s.disable_provider(g);
+                }
+            }
+            Reply::Taken { session } => {
+                if let Some(t) = lock(&shares).takers.get(&session) {
+                    let _ = t.send(());
+                }
+            }
+            Reply::Detach { session } => {
+                let Some(s) = lock(&shares).sessions.remove(&session) else {
+                    continue;
+                };
+                // Stopping ships the last buffers and waits for `Taken`, which this thread must
+                // stay free to read: stop on another thread.
+                let shares = shares.clone();
+                let _ = std::thread::Builder::new()
+                    .name("evtrace-detach".into())
+                    .spawn(move || {
+                        let _ = s.stop();
+                        lock(&shares).takers.remove(&session);
+                    });
+            }
+            _ => {}
+        }
+    };
+    // The daemon is gone: the shares end here; what they held is lost with it (counted by them).
+    let left: Vec<Session> = lock(&shares).sessions.drain().map(|(_, s)| s).collect();
+    lock(&shares).takers.clear();
+    for s in left {
+        let _ = s.stop();
+    }
+    result
+}
+
+fn lock(s: &Mutex<Shares>) -> std::sync::MutexGuard<'_, Shares> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts this process's share of a session in the memfd the daemon sent.
+fn attach(
+    ch: &Channel,
+    session: u64,
+    props: &WireProps,
+    fd: std::os::fd::OwnedFd,
+) -> crate::Result<(Session, Sender<()>)> {
+    let p = props.to_props()?;
+    let len = p.maximum_buffers as usize * p.buffer_size_kb as usize * 1024;
+    let region = Region::map(&fd, len).map_err(|e| {
+        crate::Error::new(
+            crate::ErrorCode::NoSystemResources,
+            format!("cannot map the shared buffers: {e}"),
+        )
+    })?;
+    let (tx, rx) = channel();
+    let out = DaemonOutbound {
+        session,
+        channel: ch
+            .try_clone()
+            .map_err(|e| crate::Error::new(crate::ErrorCode::Io, format!("socket: {e}")))?,
+        taken: rx,
+    };
+    let s = Session::start_proxy(p, Arc::new(region), Box::new(out))?;
+    Ok((s, tx))
+}
+
+/// A share's way to the daemon.
+struct DaemonOutbound {
+    session: u64,
+    channel: Channel,
+    taken: Receiver<()>,
+}
+
+impl Outbound for DaemonOutbound {
+    fn ship(&mut self, buffers: &[Shipped], events_lost: u64) -> io::Result<()> {
+        self.channel.send(
+            &Request::Ready {
+                session: self.session,
+                buffers: buffers.iter().map(|b| (b.index, b.used)).collect(),
+                events_lost,
+            },
+            None,
+        )?;
+        match self.taken.recv_timeout(TAKE_WAIT) {
+            Ok(()) => Ok(()),
+            Err(RecvTimeoutError::Timeout) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the daemon did not take the buffers in time",
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    fn finish(&mut self, events_lost: u64) {
+        let _ = self.channel.send(
+            &Request::Finished {
+                session: self.session,
+                events_lost,
+            },
+            None,
+        );
+    }
+}

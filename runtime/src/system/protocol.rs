@@ -1,0 +1,316 @@
+//! The messages between the daemon, controllers and producer processes.
+//!
+//! Controllers send a request and read one reply. A producer announces itself, registers its
+//! providers, and from then on the daemon tells it which sessions want which providers
+//! (`Attach` carries the memfd of the producer's share of a session) while the producer reports
+//! finished buffers (`Ready`, answered by `Taken` once the daemon has copied them out).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::ClockType;
+use crate::error::{Error, ErrorCode};
+use crate::session::{LogFileMode, SessionProperties, SessionStats};
+
+/// Session properties on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireProps {
+    /// Session name.
+    pub name: String,
+    /// Log file, if any.
+    pub log_file: Option<PathBuf>,
+    /// LogFileMode bits.
+    pub mode: u32,
+    /// BufferSize in KB.
+    pub buffer_size_kb: u32,
+    /// MinimumBuffers.
+    pub minimum_buffers: u32,
+    /// MaximumBuffers.
+    pub maximum_buffers: u32,
+    /// MaximumFileSize.
+    pub maximum_file_size: u32,
+    /// FlushTimer in seconds.
+    pub flush_timer_s: u32,
+    /// ClientContext clock number (1, 2 or 3).
+    pub clock: u32,
+}
+
+impl From<&SessionProperties> for WireProps {
+    fn from(p: &SessionProperties) -> WireProps {
+        WireProps {
+            name: p.name.clone(),
+            log_file: p.log_file.clone(),
+            mode: p.mode.bits(),
+            buffer_size_kb: p.buffer_size_kb,
+            minimum_buffers: p.minimum_buffers,
+            maximum_buffers: p.maximum_buffers,
+            maximum_file_size: p.maximum_file_size,
+            flush_timer_s: p.flush_timer_s,
+            clock: p.clock.number(),
+        }
+    }
+}
+
+impl WireProps {
+    /// Back to properties; unknown mode bits are kept, so validation names them.
+    pub fn to_props(&self) -> Result<SessionProperties, Error> {
+        let clock = ClockType::from_number(self.clock).ok_or_else(|| {
+            Error::invalid(format!(
+                "clock type {} is not one of 1 (performance counter), 2 (system time), 3 (CPU cycles)",
+                self.clock
+            ))
+        })?;
+        Ok(SessionProperties {
+            name: self.name.clone(),
+            log_file: self.log_file.clone(),
+            mode: LogFileMode::from_bits_retain(self.mode),
+            buffer_size_kb: self.buffer_size_kb,
+            minimum_buffers: self.minimum_buffers,
+            maximum_buffers: self.maximum_buffers,
+            maximum_file_size: self.maximum_file_size,
+            flush_timer_s: self.flush_timer_s,
+            clock,
+        })
+    }
+}
+
+/// A session's figures on the wire (ControlTrace QUERY).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireStats {
+    /// Session name.
+    pub name: String,
+    /// Running, or why it stopped (`SessionState` as text).
+    pub state: String,
+    /// LogFileMode bits in force.
+    pub mode: u32,
+    /// Clock number.
+    pub clock: u32,
+    /// Log file.
+    pub log_file: Option<PathBuf>,
+    /// Every file written, once stopped.
+    pub files: Vec<PathBuf>,
+    /// BufferSize in KB.
+    pub buffer_size_kb: u32,
+    /// MinimumBuffers.
+    pub minimum_buffers: u32,
+    /// MaximumBuffers.
+    pub maximum_buffers: u32,
+    /// FlushTimer.
+    pub flush_timer_s: u32,
+    /// NumberOfBuffers.
+    pub number_of_buffers: u32,
+    /// FreeBuffers.
+    pub free_buffers: u32,
+    /// EventsLost, the producers' included.
+    pub events_lost: u64,
+    /// BuffersWritten.
+    pub buffers_written: u64,
+    /// LogBuffersLost.
+    pub log_buffers_lost: u64,
+    /// RealTimeBuffersLost.
+    pub real_time_buffers_lost: u64,
+    /// LoggerThreadId.
+    pub logger_thread_id: u32,
+    /// Producer processes logging to the session now.
+    pub producers: u32,
+    /// Why the session stopped itself, if it did.
+    pub error: Option<String>,
+}
+
+impl From<&SessionStats> for WireStats {
+    fn from(s: &SessionStats) -> WireStats {
+        WireStats {
+            name: s.name.clone(),
+            state: format!("{:?}", s.state),
+            mode: s.mode.bits(),
+            clock: s.clock.number(),
+            log_file: s.log_file.clone(),
+            files: s.files.clone(),
+            buffer_size_kb: s.buffer_size_kb,
+            minimum_buffers: s.minimum_buffers,
+            maximum_buffers: s.maximum_buffers,
+            flush_timer_s: s.flush_timer_s,
+            number_of_buffers: s.number_of_buffers,
+            free_buffers: s.free_buffers,
+            events_lost: s.events_lost,
+            buffers_written: s.buffers_written,
+            log_buffers_lost: s.log_buffers_lost,
+            real_time_buffers_lost: s.real_time_buffers_lost,
+            logger_thread_id: s.logger_thread_id,
+            producers: 0,
+            error: s.error.clone(),
+        }
+    }
+}
+
+/// Provider enable settings on the wire (EnableTrace's arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireEnable {
+    /// Level (0 = all).
+    pub level: u8,
+    /// MatchAnyKeyword (0 = all).
+    pub any: u64,
+    /// MatchAllKeyword.
+    pub all: u64,
+}
+
+/// What controllers and producers send to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// The first message of a producer process.
+    Producer {
+        /// Its process id (checked against the socket's credentials).
+        pid: u32,
+    },
+    /// A provider of the producer registered (GUID as text).
+    Register {
+        /// Provider GUID.
+        guid: String,
+    },
+    /// Finished buffers of the producer's share of `session`: (index, bytes used) each.
+    Ready {
+        /// The daemon's session id, from `Attach`.
+        session: u64,
+        /// Buffers, by index into the shared region, and their used bytes.
+        buffers: Vec<(u32, u32)>,
+        /// The share's EventsLost so far.
+        events_lost: u64,
+    },
+    /// The producer's share of `session` has ended (answer to `Detach`, or the process exits).
+    Finished {
+        /// The daemon's session id.
+        session: u64,
+        /// The share's final EventsLost.
+        events_lost: u64,
+    },
+    /// StartTrace.
+    Start {
+        /// The session's properties.
+        props: WireProps,
+    },
+    /// ControlTrace STOP.
+    Stop {
+        /// Session name.
+        name: String,
+    },
+    /// ControlTrace QUERY.
+    Query {
+        /// Session name.
+        name: String,
+    },
+    /// QueryAllTraces.
+    List,
+    /// ControlTrace FLUSH.
+    Flush {
+        /// Session name.
+        name: String,
+    },
+    /// ControlTrace UPDATE.
+    Update {
+        /// Session name.
+        name: String,
+        /// New log file.
+        log_file: Option<PathBuf>,
+        /// New flush timer (0 = unchanged).
+        flush_timer_s: u32,
+        /// New MaximumBuffers (0 = unchanged).
+        maximum_buffers: u32,
+    },
+    /// EnableTrace (enable).
+    Enable {
+        /// Session name.
+        name: String,
+        /// Provider GUID.
+        guid: String,
+        /// Level and keywords.
+        settings: WireEnable,
+    },
+    /// EnableTrace (disable).
+    Disable {
+        /// Session name.
+        name: String,
+        /// Provider GUID.
+        guid: String,
+    },
+}
+
+/// What the daemon sends back, or on its own to producers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Reply {
+    /// Done.
+    Ok,
+    /// Refused, with the ETW error's Win32 number and a sentence saying why.
+    Failed {
+        /// Win32 error number.
+        code: u32,
+        /// What was wrong and what is allowed.
+        message: String,
+    },
+    /// One session's figures.
+    Stats {
+        /// The figures.
+        stats: WireStats,
+    },
+    /// Every system session's figures.
+    Sessions {
+        /// The figures.
+        sessions: Vec<WireStats>,
+    },
+    /// To a producer: start your share of `session` in the memfd that comes with this message.
+    Attach {
+        /// The daemon's session id.
+        session: u64,
+        /// The session's properties (buffer size and count, clock, sequence modes).
+        props: WireProps,
+    },
+    /// To a producer: `session` wants provider `guid` with these settings.
+    Enable {
+        /// The daemon's session id.
+        session: u64,
+        /// Provider GUID.
+        guid: String,
+        /// Level and keywords.
+        settings: WireEnable,
+    },
+    /// To a producer: `session` no longer wants provider `guid`.
+    Disable {
+        /// The daemon's session id.
+        session: u64,
+        /// Provider GUID.
+        guid: String,
+    },
+    /// To a producer: `session` is stopping; flush your share and answer `Finished`.
+    Detach {
+        /// The daemon's session id.
+        session: u64,
+    },
+    /// To a producer: the buffers of its last `Ready` for `session` are copied out.
+    Taken {
+        /// The daemon's session id.
+        session: u64,
+    },
+}
+
+impl Reply {
+    /// The reply for an error.
+    pub fn failed(e: &Error) -> Reply {
+        Reply::Failed {
+            code: e.code().win32(),
+            message: e.message().to_string(),
+        }
+    }
+
+    /// An error reply back to an [`Error`]; anything else unexpected is an I/O error.
+    pub fn into_result(self) -> Result<Reply, Error> {
+        match self {
+            Reply::Failed { code, message } => Err(Error::new(
+                ErrorCode::from_win32(code).unwrap_or(ErrorCode::Io),
+                message,
+            )),
+            other => Ok(other),
+        }
+    }
+}

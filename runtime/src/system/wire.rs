@@ -1,0 +1,159 @@
+//! The daemon's socket: a Unix `SOCK_SEQPACKET` socket carrying one JSON message per packet,
+//! with a file descriptor attached where one is passed (`SCM_RIGHTS`). Packets keep message
+//! boundaries, so a descriptor always arrives with the message it belongs to.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::net::{
+    accept_with, bind, connect, listen, recvmsg, sendmsg, socket_with, sockopt, AddressFamily,
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType, UCred,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The largest message (a list of every session's figures fits many times over).
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// One end of a connection.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    /// Connects to the socket at `path`.
+    pub fn connect(path: &Path) -> io::Result<Channel> {
+        let fd = socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        connect(&fd, &SocketAddrUnix::new(path)?)?;
+        Ok(Channel { fd })
+    }
+
+    /// Another handle on the same connection (one thread reads while others send).
+    pub fn try_clone(&self) -> io::Result<Channel> {
+        Ok(Channel {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
+    /// Sends `msg`, with `fd` attached if given.
+    pub fn send<T: Serialize>(&self, msg: &T, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+        let bytes = serde_json::to_vec(msg).map_err(io::Error::other)?;
+        if bytes.len() > MAX_MESSAGE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("message of {} bytes, at most {MAX_MESSAGE}", bytes.len()),
+            ));
+        }
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        let fds;
+        if let Some(fd) = fd {
+            fds = [fd];
+            control.push(SendAncillaryMessage::ScmRights(&fds));
+        }
+        let n = sendmsg(
+            &self.fd,
+            &[io::IoSlice::new(&bytes)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        )?;
+        if n != bytes.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "message sent in part",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Receives one message and the descriptor that came with it; `None` when the other end has
+    /// closed the connection.
+    pub fn recv<T: DeserializeOwned>(&self) -> io::Result<Option<(T, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = loop {
+            match recvmsg(
+                &self.fd,
+                &mut [io::IoSliceMut::new(&mut buf)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            ) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other?,
+            }
+        };
+        let mut passed = None;
+        for m in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = m {
+                // Keep the first; any further descriptor is closed as it is dropped.
+                for fd in fds {
+                    passed.get_or_insert(fd);
+                }
+            }
+        }
+        if got.bytes == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..got.bytes])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))?;
+        Ok(Some((msg, passed)))
+    }
+
+    /// The user and process at the other end, as the kernel saw them at connect time.
+    pub fn peer(&self) -> io::Result<UCred> {
+        Ok(sockopt::socket_peercred(&self.fd)?)
+    }
+
+    /// Shuts the connection down both ways, waking a thread blocked in `recv`.
+    pub fn shutdown(&self) {
+        let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The daemon's listening socket.
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+}
+
+impl Listener {
+    /// Binds `path` (replacing a stale socket file) and listens.
+    pub fn bind(path: &Path) -> io::Result<Listener> {
+        let fd = socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let _ = std::fs::remove_file(path);
+        bind(&fd, &SocketAddrUnix::new(path)?)?;
+        listen(&fd, 64)?;
+        Ok(Listener { fd })
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> io::Result<Channel> {
+        loop {
+            match accept_with(&self.fd, SocketFlags::CLOEXEC) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => return Ok(Channel { fd: other? }),
+            }
+        }
+    }
+}
