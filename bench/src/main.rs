@@ -35,7 +35,7 @@ struct Cli {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "evtrace,evtrace-compressed,lttng,tracing,perfetto"
+        default_value = "evtrace,evtrace-compressed,evtrace-system,lttng,tracing,perfetto"
     )]
     systems: Vec<System>,
     /// Skip the dd measurement of the disk.
@@ -66,6 +66,8 @@ pub enum System {
     Evtrace,
     /// evtrace in compressed log mode (sustained run only: the write path is the same).
     EvtraceCompressed,
+    /// evtrace, system session: events from a producer process, the session in the daemon.
+    EvtraceSystem,
     /// LTTng-UST 2.13 through lttng-sessiond, CTF trace.
     Lttng,
     /// tracing + tracing-subscriber JSON + tracing-appender non-blocking.
@@ -80,6 +82,7 @@ impl System {
         match self {
             System::Evtrace => "evtrace",
             System::EvtraceCompressed => "evtrace compressed",
+            System::EvtraceSystem => "evtrace system",
             System::Lttng => "LTTng-UST",
             System::Tracing => "tracing+appender",
             System::Perfetto => "perfetto",
@@ -90,6 +93,7 @@ impl System {
         match self {
             System::Evtrace => "evtrace",
             System::EvtraceCompressed => "evtrace-compressed",
+            System::EvtraceSystem => "evtrace-system",
             System::Lttng => "lttng",
             System::Tracing => "tracing",
             System::Perfetto => "perfetto",
@@ -224,6 +228,17 @@ fn main() -> ExitCode {
                 Err(format!("skipped: {e}")),
             ));
             continue;
+        }
+        if system == System::EvtraceSystem {
+            if let Err(e) = peers::evtrace_system::serve_daemon(&opts) {
+                eprintln!("{}: SKIPPED: {e}", system.title());
+                results.push((
+                    system,
+                    Err(format!("skipped: {e}")),
+                    Err(format!("skipped: {e}")),
+                ));
+                continue;
+            }
         }
         let micro = if system == System::EvtraceCompressed {
             Err("same write path as evtrace".to_string())

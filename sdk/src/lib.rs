@@ -23,7 +23,9 @@
 #![warn(missing_docs)]
 
 pub use evtrace_macros::{provider, trace_message, write};
-pub use evtrace_runtime::{clock, consume, etl, provider, session, Error, ErrorCode, Guid, Result};
+pub use evtrace_runtime::{
+    clock, consume, etl, provider, session, system, Error, ErrorCode, Guid, Result,
+};
 
 /// What the macros' generated code needs; not a public API.
 #[doc(hidden)]

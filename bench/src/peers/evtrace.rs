@@ -17,7 +17,7 @@ use crate::Opts;
 /// The benchmark's provider: one event with the workload's three fields, declared with the
 /// macros as an application would.
 #[evtrace::provider(name = "evtrace-bench")]
-mod bench_events {
+pub(crate) mod bench_events {
     /// The workload event.
     #[event(level = info)]
     pub fn sample(counter: u64, thread: u32, tag: &str);
@@ -30,7 +30,7 @@ fn log_one(counter: u64, thread: u32) {
     evtrace::write!(bench_events::sample(counter, thread, TAG_STR));
 }
 
-struct Evtrace;
+pub(crate) struct Evtrace;
 
 impl Workload for Evtrace {
     fn write_n(&self, start: u64, n: u64, thread: u32) {

@@ -2,6 +2,7 @@
 //! object for the report.
 
 pub mod evtrace;
+pub mod evtrace_system;
 pub mod lttng;
 #[cfg(feature = "perfetto")]
 pub mod perfetto;
@@ -15,7 +16,9 @@ use crate::{Opts, Phase, System};
 /// tracepoint provider) on the way.
 pub fn available(system: System, opts: &Opts) -> Result<(), String> {
     match system {
-        System::Evtrace | System::EvtraceCompressed | System::Tracing => Ok(()),
+        System::Evtrace | System::EvtraceCompressed | System::EvtraceSystem | System::Tracing => {
+            Ok(())
+        }
         System::Lttng => lttng::prepare(opts),
         System::Perfetto => {
             if cfg!(feature = "perfetto") {
@@ -34,6 +37,8 @@ pub fn run_child(system: System, phase: Phase, opts: &Opts) -> Result<Value, Str
         (System::Evtrace, Phase::Sustain) => evtrace::sustain(opts, false),
         (System::EvtraceCompressed, Phase::Sustain) => evtrace::sustain(opts, true),
         (System::EvtraceCompressed, Phase::Micro) => Err("same write path as evtrace".into()),
+        (System::EvtraceSystem, Phase::Micro) => evtrace_system::micro(opts),
+        (System::EvtraceSystem, Phase::Sustain) => evtrace_system::sustain(opts),
         (System::Lttng, Phase::Micro) => lttng::micro(opts),
         (System::Lttng, Phase::Sustain) => lttng::sustain(opts),
         (System::Tracing, Phase::Micro) => tracing_peer::micro(opts),
