@@ -33,13 +33,27 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-/// The producer role: runs instead of the test when the environment says so.
+/// The producer role: runs instead of the test when the environment says so. With
+/// `EVTRACE_TEST_FOREVER` it writes until killed, in bursts that leave its share room (so what it
+/// loses is only what a kill leaves behind).
 fn producer_role() -> bool {
     let Ok(id) = std::env::var("EVTRACE_TEST_PRODUCER") else {
         return false;
     };
     let id: u32 = id.parse().unwrap();
     sys::register().unwrap();
+    if std::env::var_os("EVTRACE_TEST_FOREVER").is_some() {
+        let mut n = 0u64;
+        loop {
+            if sys::tick::EVENT.enabled() {
+                for _ in 0..500 {
+                    evtrace::write!(sys::tick(id, n));
+                    n += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     while !sys::tick::EVENT.enabled() {
         assert!(Instant::now() < deadline, "producer {id}: never enabled");
@@ -76,6 +90,44 @@ fn start_daemon(dir: &Path) -> Daemon {
     Daemon(child)
 }
 
+fn spawn_producer(dir: &Path, test: &str, id: u32, forever: bool) -> Child {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", test, "--nocapture"])
+        .env("EVTRACE_TEST_PRODUCER", id.to_string())
+        .env("EVTRACE_RUNTIME_DIR", dir)
+        .stdout(Stdio::null());
+    if forever {
+        c.env("EVTRACE_TEST_FOREVER", "1");
+    }
+    c.spawn().unwrap()
+}
+
+/// (producer id, counter) of every test event in `file`; panics on any decoding problem other
+/// than a last buffer cut short.
+fn read_ticks(file: &Path) -> Vec<(u32, u64)> {
+    let bytes = std::fs::read(file).unwrap();
+    let mut out = Vec::new();
+    let scan = for_each_record(&bytes, |_, r| {
+        if let Record::Event(e) = &r.record {
+            if e.header.provider_id == sys::PROVIDER.guid() {
+                let p = u32::from_le_bytes(e.payload[0..4].try_into().unwrap());
+                let n = u64::from_le_bytes(e.payload[4..12].try_into().unwrap());
+                out.push((p, n));
+            }
+        }
+    });
+    assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+    out
+}
+
+fn field(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+}
+
 fn run_ok(c: &mut Command) -> String {
     let out = c.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -104,17 +156,12 @@ fn three_producers_into_one_system_session_every_event_once_in_order() {
     assert!(started.contains("Evtrace-System-Test"), "{started}");
     let producers: Vec<Child> = (1..=3u32)
         .map(|id| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "three_producers_into_one_system_session_every_event_once_in_order",
-                    "--nocapture",
-                ])
-                .env("EVTRACE_TEST_PRODUCER", id.to_string())
-                .env("EVTRACE_RUNTIME_DIR", &dir)
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap()
+            spawn_producer(
+                &dir,
+                "three_producers_into_one_system_session_every_event_once_in_order",
+                id,
+                false,
+            )
         })
         .collect();
     for mut p in producers {
@@ -199,4 +246,109 @@ fn controller_errors_name_the_problem() {
     let list = run_ok(evtrace(&dir).arg("list"));
     assert!(list.contains("Dup"), "{list}");
     run_ok(evtrace(&dir).args(["stop", "Dup"]));
+}
+
+#[test]
+fn killed_producers_leave_the_session_running_and_their_losses_counted() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "killed_producers_leave_the_session_running_and_their_losses_counted";
+    let dir = temp_dir("kill-producer");
+    let _daemon = start_daemon(&dir);
+    let file = dir.join("killed.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Kill-Test", "-f"])
+            .arg(&file)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    for (round, id) in (1..=3u32).enumerate() {
+        let mut p = spawn_producer(&dir, TEST, id, true);
+        // Let it log for a while (some buffers handed over, some not), then kill it mid-write.
+        std::thread::sleep(Duration::from_millis(300 + 100 * round as u64));
+        p.kill().unwrap();
+        p.wait().unwrap();
+        let q = run_ok(evtrace(&dir).args(["query", "Kill-Test"]));
+        assert!(q.contains("State:                 Running"), "{q}");
+    }
+    // A producer that exits normally still gets everything through.
+    let mut ok = spawn_producer(&dir, TEST, 9, false);
+    assert!(ok.wait().unwrap().success());
+    let stopped = run_ok(evtrace(&dir).args(["stop", "Kill-Test"]));
+    let lost = field(&stopped, "Events Lost:");
+
+    let ticks = read_ticks(&file);
+    let mut gaps = 0;
+    for id in 1..=3u32 {
+        let mut got: Vec<u64> = ticks.iter().filter(|t| t.0 == id).map(|t| t.1).collect();
+        assert!(
+            !got.is_empty(),
+            "producer {id} logged nothing before it was killed"
+        );
+        let n = got.len();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), n, "producer {id}: an event recorded twice");
+        // Events missing below the last one recorded sat in buffers the producer never handed
+        // over: the daemon found them in its share when it died, and counted them.
+        gaps += got.last().unwrap() + 1 - got.len() as u64;
+    }
+    eprintln!(
+        "killed producers: {} events recorded, {gaps} missing below the last, EventsLost {lost}",
+        ticks.len()
+    );
+    assert!(
+        gaps <= lost,
+        "{gaps} events missing before the last recorded ones, but EventsLost is {lost}"
+    );
+    let whole: Vec<u64> = ticks.iter().filter(|t| t.0 == 9).map(|t| t.1).collect();
+    assert_eq!(
+        whole.len() as u64,
+        EVENTS_PER_PRODUCER,
+        "the well-behaved producer"
+    );
+}
+
+#[test]
+fn a_killed_daemon_leaves_readable_files_and_producers_carry_on() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "a_killed_daemon_leaves_readable_files_and_producers_carry_on";
+    let dir = temp_dir("kill-daemon");
+    let mut producer = spawn_producer(&dir, TEST, 1, true);
+    let mut counts = Vec::new();
+    for round in 0..3 {
+        let daemon = start_daemon(&dir);
+        let file = dir.join(format!("round{round}.etl"));
+        run_ok(
+            evtrace(&dir)
+                .args(["start", "Daemon-Kill", "--ft", "1", "-f"])
+                .arg(&file)
+                .args(["--provider", "Evtrace-Test-System"]),
+        );
+        // The producer (already running, or reconnecting) is enabled and logs; a flush timer of
+        // one second gets buffers to the file while the daemon lives.
+        std::thread::sleep(Duration::from_millis(2500));
+        drop(daemon); // SIGKILL
+        let ticks = read_ticks(&file);
+        assert!(
+            !ticks.is_empty(),
+            "round {round}: nothing readable in the file of a killed daemon"
+        );
+        let mut n: Vec<u64> = ticks.iter().map(|t| t.1).collect();
+        let len = n.len();
+        n.sort_unstable();
+        n.dedup();
+        assert_eq!(n.len(), len, "round {round}: an event recorded twice");
+        counts.push(len);
+    }
+    assert!(
+        producer.try_wait().unwrap().is_none(),
+        "the producer survived three daemon kills"
+    );
+    producer.kill().unwrap();
+    let _ = producer.wait();
+    eprintln!("events per round: {counts:?}");
 }

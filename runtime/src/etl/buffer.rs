@@ -1,6 +1,9 @@
 //! The buffer header (`WMI_BUFFER_HEADER`), the `0xFF` tail and compressed buffers.
 
-use super::layout::{put_i64, put_u16, put_u32, Bytes, BUFFER_HEADER_SIZE};
+use super::event::LOST_EVENT_PROVIDER;
+use super::layout::{
+    align8, put_i64, put_u16, put_u32, Bytes, BUFFER_HEADER_SIZE, EVENT_HEADER_SIZE,
+};
 use super::{xpress, FormatError};
 
 /// `BufferFlag` bits (offset 0x34).
@@ -158,6 +161,33 @@ impl BufferHeader {
         }
         Ok(self.buffer_size as usize)
     }
+}
+
+/// Whether the buffer's first record is a loss report (an RTLostEvent record), which writers
+/// put at the head of a buffer after dropping events.
+pub fn starts_with_loss(bytes: &[u8], used: usize) -> bool {
+    used >= BUFFER_HEADER_SIZE + EVENT_HEADER_SIZE
+        && bytes[BUFFER_HEADER_SIZE + 0x18..BUFFER_HEADER_SIZE + 0x28] == LOST_EVENT_PROVIDER.0
+}
+
+/// The events in a buffer's first `used` bytes, a leading loss report not counted. Every record
+/// starts with its u16 size; a zero size ends the walk (the rest of a buffer is zero until
+/// written).
+pub fn count_records(bytes: &[u8], used: usize) -> u64 {
+    let mut off = BUFFER_HEADER_SIZE;
+    let mut n = 0;
+    let skip_first = starts_with_loss(bytes, used);
+    while off + 2 <= used.min(bytes.len()) {
+        let size = u16::from_le_bytes([bytes[off], bytes[off + 1]]) as usize;
+        if size == 0 {
+            break;
+        }
+        if !(skip_first && off == BUFFER_HEADER_SIZE) {
+            n += 1;
+        }
+        off += align8(size);
+    }
+    n
 }
 
 /// Fills `buf[used..]` with `0xFF`, the tail ETW leaves after the last record.

@@ -401,7 +401,7 @@ impl Flusher {
         // SAFETY: callers pass buffers from `take_sealed` (complete after its grace period),
         // which the flusher owns until it releases them.
         let bytes = unsafe { buf.bytes_mut() };
-        let events = count_records(bytes, buf.used());
+        let events = etl::count_records(bytes, buf.used());
         self.core
             .counters
             .log_buffers_lost
@@ -640,7 +640,7 @@ fn stamp(core: &SessionCore, index: u32) -> &mut [u8] {
     // period, so every writer that reserved in it has finished. The flusher owns it until it
     // releases it.
     let bytes = unsafe { buf.bytes_mut() };
-    let flags = if starts_with_loss(bytes, used) {
+    let flags = if etl::starts_with_loss(bytes, used) {
         buffer_flags::EVENTS_LOST
     } else {
         0
@@ -689,26 +689,4 @@ pub(crate) fn retire(core: &Arc<SessionCore>) {
         // Without membarrier a preempted writer could still hold the session: keep its memory.
         std::mem::forget(table_ref);
     }
-}
-
-fn starts_with_loss(bytes: &[u8], used: usize) -> bool {
-    used >= BUFFER_HEADER_SIZE + etl::EVENT_HEADER_SIZE
-        && bytes[BUFFER_HEADER_SIZE + 0x18..BUFFER_HEADER_SIZE + 0x28] == etl::LOST_EVENT_PROVIDER.0
-}
-
-/// Records in a buffer: every record starts with its u16 size.
-fn count_records(bytes: &[u8], used: usize) -> u64 {
-    let mut off = BUFFER_HEADER_SIZE;
-    let mut n = 0;
-    while off + 2 <= used.min(bytes.len()) {
-        let size = u16::from_le_bytes([bytes[off], bytes[off + 1]]) as usize;
-        if size == 0 {
-            break;
-        }
-        if !(starts_with_loss(bytes, used) && off == BUFFER_HEADER_SIZE) {
-            n += 1;
-        }
-        off += etl::align8(size);
-    }
-    n
 }

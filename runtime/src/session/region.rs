@@ -84,6 +84,16 @@ impl Region {
         };
         Some(v)
     }
+
+    /// Zeroes `len` bytes at `offset` (clamped to the region).
+    pub fn zero(&self, offset: usize, len: usize) {
+        let end = offset.saturating_add(len).min(self.len);
+        if offset >= end {
+            return;
+        }
+        // SAFETY: `offset..end` lies inside the mapping; plain bytes.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(offset), 0, end - offset) };
+    }
 }
 
 impl Drop for Region {

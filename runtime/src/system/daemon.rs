@@ -458,14 +458,13 @@ impl Shared {
         let mut copies = Vec::with_capacity(buffers.len());
         for &(index, used) in buffers {
             let used = (used as usize).min(share.buffer_bytes);
-            if let Some(mut b) = share
-                .region
-                .copy_out(index as usize * share.buffer_bytes, share.buffer_bytes)
-            {
-                // The tail past `used` is stale; a reader only looks up to SavedOffset, but a
-                // clean tail keeps files compressible and free of old data.
+            let at = index as usize * share.buffer_bytes;
+            if let Some(mut b) = share.region.copy_out(at, share.buffer_bytes) {
                 b[used..].fill(0xFF);
                 copies.push(b);
+                // Taken buffers are left zeroed: whatever a dead producer leaves in its share
+                // is then exactly what it had not handed over (see `gone`).
+                share.region.zero(at, used);
             }
         }
         if delta > 0 {
@@ -490,13 +489,19 @@ impl Shared {
         self.detached.notify_all();
     }
 
-    /// A connection closed. For a producer: its shares end (what it had not handed over is
-    /// lost with it).
+    /// A connection closed. For a producer: its shares end. If it died without handing over
+    /// its last buffers (killed, even mid-write), the events left in its share are counted in
+    /// the session's EventsLost; the session and its file go on.
     fn gone(&self, conn: u64) {
         let mut st = self.lock();
         if st.producers.remove(&conn).is_some() {
             for h in st.sessions.iter_mut() {
-                h.shares.remove(&conn);
+                if let Some(share) = h.shares.remove(&conn) {
+                    let left = unshipped_events(&share);
+                    if left > 0 {
+                        h.session.add_events_lost(left);
+                    }
+                }
             }
         }
         drop(st);
@@ -547,6 +552,20 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
             None,
         );
     }
+}
+
+/// Events in a share's buffers that were never handed over: taken buffers are zeroed, so every
+/// record still there is one (a record cut short by a kill counts too).
+fn unshipped_events(share: &Share) -> u64 {
+    let n = share.region.len() / share.buffer_bytes.max(1);
+    (0..n)
+        .filter_map(|i| {
+            share
+                .region
+                .copy_out(i * share.buffer_bytes, share.buffer_bytes)
+        })
+        .map(|b| crate::etl::count_records(&b, b.len()))
+        .sum()
 }
 
 fn stats(h: &Hosted) -> WireStats {
