@@ -21,6 +21,10 @@ pub struct DaemonArgs {
     /// root, else $XDG_RUNTIME_DIR/evtrace).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Let processes of every user connect (socket 0666, directory 0755); by default only the
+    /// daemon's user and root can.
+    #[arg(long)]
+    shared: bool,
 }
 
 /// The clock of a session (tracelog's -UsePerfCounter, -UseSystemTime, -UseCPUCycle).
@@ -99,9 +103,13 @@ pub struct StartArgs {
     /// A failure in this session does not withhold events from others (-independent).
     #[arg(long)]
     independent: bool,
-    /// Only allowed users may log to the session (-secure).
+    /// Only allowed users may log to the session (-secure): root, the user starting it, and
+    /// those given with --allow-user.
     #[arg(long)]
     secure: bool,
+    /// A user (name or numeric id) whose processes may log to a --secure session. Repeatable.
+    #[arg(long = "allow-user", value_name = "USER")]
+    allow_users: Vec<String>,
     /// The session cannot be stopped.
     #[arg(long)]
     nonstoppable: bool,
@@ -154,7 +162,7 @@ pub struct EnableArgs {
 /// Runs the daemon in the foreground.
 pub fn daemon(args: DaemonArgs) -> ExitCode {
     let dir = args.dir.unwrap_or_else(paths::runtime_dir);
-    let d = match Daemon::bind(&dir) {
+    let d = match Daemon::bind_with(&dir, args.shared) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
@@ -224,6 +232,30 @@ fn parse_provider(s: &str) -> Result<(Guid, EnableSettings), Error> {
     Ok((guid, EnableSettings::new(level as u8, any, all)))
 }
 
+/// A user's numeric id, from a number or a name in the user database.
+fn user_id(u: &str) -> Result<u32, Error> {
+    if let Ok(n) = u.parse() {
+        return Ok(n);
+    }
+    let name = std::ffi::CString::new(u).map_err(|_| {
+        Error::new(
+            ErrorCode::InvalidParameter,
+            format!("user {u:?} contains a NUL byte"),
+        )
+    })?;
+    // SAFETY: a valid C string; getpwnam returns null or a pointer to static storage, read at
+    // once (this program has no other threads looking users up).
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            format!("no user named {u:?} on this machine: give a user name or a numeric id"),
+        ));
+    }
+    // SAFETY: non-null, as checked.
+    Ok(unsafe { (*pw).pw_uid })
+}
+
 fn props(a: &StartArgs) -> Result<SessionProperties, Error> {
     let mut mode = LogFileMode::empty();
     let mut size = 0;
@@ -289,8 +321,13 @@ pub fn start(a: StartArgs) -> ExitCode {
             .map(|p| parse_provider(p))
             .collect::<Result<Vec<_>, _>>()?;
         let props = props(&a)?;
+        let users = a
+            .allow_users
+            .iter()
+            .map(|u| user_id(u))
+            .collect::<Result<Vec<_>, _>>()?;
         let c = controller()?;
-        let stats = c.start(&props)?;
+        let stats = c.start_secure(&props, &users)?;
         for (g, s) in providers {
             if let Err(e) = c.enable(&a.name, g, s) {
                 let _ = c.stop(&a.name);
@@ -413,6 +450,12 @@ fn print_stats(s: &WireStats) {
     println!("Real Time Buffers Lost: {}", s.real_time_buffers_lost);
     println!("Logger Thread Id:      {}", s.logger_thread_id);
     println!("Producer Processes:    {}", s.producers);
+    if s.refused_producers > 0 {
+        println!(
+            "Refused Producers:     {} (SECURE: user not allowed)",
+            s.refused_producers
+        );
+    }
     if let Some(e) = &s.error {
         println!("Error:                 {e}");
     }

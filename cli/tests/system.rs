@@ -75,9 +75,14 @@ impl Drop for Daemon {
 }
 
 fn start_daemon(dir: &Path) -> Daemon {
+    start_daemon_with(dir, &[])
+}
+
+fn start_daemon_with(dir: &Path, flags: &[&str]) -> Daemon {
     let child = evtrace(dir)
         .args(["daemon", "--dir"])
         .arg(dir)
+        .args(flags)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -91,7 +96,15 @@ fn start_daemon(dir: &Path) -> Daemon {
 }
 
 fn spawn_producer(dir: &Path, test: &str, id: u32, forever: bool) -> Child {
+    spawn_producer_as(dir, test, id, forever, None)
+}
+
+fn spawn_producer_as(dir: &Path, test: &str, id: u32, forever: bool, uid: Option<u32>) -> Child {
     let mut c = Command::new(std::env::current_exe().unwrap());
+    if let Some(uid) = uid {
+        use std::os::unix::process::CommandExt;
+        c.uid(uid).gid(uid);
+    }
     c.args(["--exact", test, "--nocapture"])
         .env("EVTRACE_TEST_PRODUCER", id.to_string())
         .env("EVTRACE_RUNTIME_DIR", dir)
@@ -351,4 +364,54 @@ fn a_killed_daemon_leaves_readable_files_and_producers_carry_on() {
     producer.kill().unwrap();
     let _ = producer.wait();
     eprintln!("events per round: {counts:?}");
+}
+
+#[test]
+fn a_secure_session_refuses_processes_of_users_it_does_not_allow() {
+    if producer_role() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root, to run a producer as another user (uid 65534)");
+        return;
+    }
+    const TEST: &str = "a_secure_session_refuses_processes_of_users_it_does_not_allow";
+    const NOBODY: u32 = 65534;
+    let dir = temp_dir("secure");
+    // Every user may connect; the secure session itself decides who logs to it.
+    let _daemon = start_daemon_with(&dir, &["--shared"]);
+    let (secure, open) = (dir.join("secure.etl"), dir.join("open.etl"));
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Secure-Test", "--secure", "-f"])
+            .arg(&secure)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Open-Test", "-f"])
+            .arg(&open)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    // Root (the starting user) may log to it; uid 65534 may not, but may log to the open one.
+    let mut stranger = spawn_producer_as(&dir, TEST, 1, false, Some(NOBODY));
+    let mut owner = spawn_producer_as(&dir, TEST, 2, false, None);
+    assert!(
+        stranger.wait().unwrap().success(),
+        "the uid 65534 producer failed"
+    );
+    assert!(owner.wait().unwrap().success(), "the root producer failed");
+    let q = run_ok(evtrace(&dir).args(["stop", "Secure-Test"]));
+    assert!(q.contains("Refused Producers:     1"), "{q}");
+    run_ok(evtrace(&dir).args(["stop", "Open-Test"]));
+    let count = |f: &Path, id: u32| read_ticks(f).iter().filter(|t| t.0 == id).count() as u64;
+    assert_eq!(
+        count(&secure, 1),
+        0,
+        "the secure session took a stranger's events"
+    );
+    assert_eq!(count(&secure, 2), EVENTS_PER_PRODUCER);
+    assert_eq!(count(&open, 1), EVENTS_PER_PRODUCER);
+    assert_eq!(count(&open, 2), EVENTS_PER_PRODUCER);
 }

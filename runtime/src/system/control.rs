@@ -71,8 +71,19 @@ impl Controller {
 
     /// StartTrace: starts system session `props.name`; returns its figures.
     pub fn start(&self, props: &SessionProperties) -> Result<WireStats> {
+        self.start_secure(props, &[])
+    }
+
+    /// StartTrace with the users (besides root and the caller) whose processes may log to an
+    /// EVENT_TRACE_SECURE_MODE session.
+    pub fn start_secure(
+        &self,
+        props: &SessionProperties,
+        allow_users: &[u32],
+    ) -> Result<WireStats> {
         self.stats(&Request::Start {
             props: WireProps::from(props),
+            allow_users: allow_users.to_vec(),
         })
     }
 

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -59,6 +60,10 @@ struct Hosted {
     /// The properties a producer's share is made with.
     share: SessionProperties,
     enables: Vec<(Guid, WireEnable)>,
+    /// EVENT_TRACE_SECURE_MODE: the users whose processes may log to it (root always may).
+    secure: Option<Vec<u32>>,
+    /// Producer processes refused by `secure`.
+    refused: u32,
     /// Per producer (connection id): its share's region here and its last EventsLost figure.
     shares: HashMap<u64, Share>,
 }
@@ -73,13 +78,22 @@ struct Share {
 struct Producer {
     channel: Channel,
     pid: u32,
+    /// Its user, from the socket's credentials (SO_PEERCRED), not from what it says.
+    uid: u32,
     providers: Vec<Guid>,
 }
 
 impl Daemon {
-    /// Binds the socket in `dir` (created owner-only if missing). Fails with ALREADY_EXISTS if
-    /// a daemon answers there already.
+    /// Binds the socket in `dir` (created owner-only if missing); only the daemon's user (and
+    /// root) can connect. Fails with ALREADY_EXISTS if a daemon answers there already.
     pub fn bind(dir: &Path) -> Result<Daemon> {
+        Daemon::bind_with(dir, false)
+    }
+
+    /// [`Daemon::bind`]; with `shared`, processes of every user may connect (the directory is
+    /// made searchable and the socket writable by all): controllers are then limited by the
+    /// sessions' own rules, and SECURE sessions by their allowed users.
+    pub fn bind_with(dir: &Path, shared: bool) -> Result<Daemon> {
         paths::prepare_dir(dir)
             .map_err(|e| Error::io("cannot prepare the runtime directory", dir, e))?;
         let socket = paths::socket_path(dir);
@@ -94,6 +108,15 @@ impl Daemon {
         }
         let listener =
             Listener::bind(&socket).map_err(|e| Error::io("cannot listen on", &socket, e))?;
+        let (dir_mode, socket_mode) = if shared {
+            (0o755, 0o666)
+        } else {
+            (0o700, 0o600)
+        };
+        for (p, m) in [(dir, dir_mode), (socket.as_path(), socket_mode)] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
+                .map_err(|e| Error::io("cannot set the permissions of", p, e))?;
+        }
         let max_sessions = std::env::var("EVTRACE_MAX_SESSIONS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -155,12 +178,15 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                     );
                     break;
                 }
-                let Ok(channel) = ch.try_clone() else { break };
+                let (Ok(channel), Ok(cred)) = (ch.try_clone(), ch.peer()) else {
+                    break;
+                };
                 shared.lock().producers.insert(
                     conn,
                     Producer {
                         channel,
                         pid,
+                        uid: cred.uid.as_raw(),
                         providers: Vec::new(),
                     },
                 );
@@ -188,6 +214,14 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 shared.finished(conn, session, events_lost);
                 continue;
             }
+            Request::Start { props, allow_users } => {
+                let starter = ch.peer().map(|c| c.uid.as_raw()).unwrap_or(0);
+                let mut allowed = allow_users;
+                allowed.push(starter);
+                shared
+                    .start(&props, allowed)
+                    .unwrap_or_else(|e| Reply::failed(&e))
+            }
             other => shared.control(other),
         };
         if ch.send(&reply, None).is_err() {
@@ -205,7 +239,6 @@ impl Shared {
     /// A controller request.
     fn control(&self, req: Request) -> Reply {
         let r = match req {
-            Request::Start { props } => self.start(&props),
             Request::Stop { name } => self.stop(&name),
             Request::Query { name } => self.query(&name),
             Request::List => Ok(Reply::Sessions {
@@ -258,7 +291,7 @@ impl Shared {
         f(h, &mut st.producers)
     }
 
-    fn start(&self, wire: &WireProps) -> Result<Reply> {
+    fn start(&self, wire: &WireProps, allowed: Vec<u32>) -> Result<Reply> {
         let props = wire.to_props()?;
         let mut st = self.lock();
         if st
@@ -299,6 +332,12 @@ impl Shared {
         let h = Hosted {
             id,
             session,
+            secure: resolved
+                .props
+                .mode
+                .contains(crate::session::LogFileMode::SECURE)
+                .then_some(allowed),
+            refused: 0,
             share: resolved.props,
             enables: Vec::new(),
             shares: HashMap::new(),
@@ -363,10 +402,11 @@ impl Shared {
             .ok_or_else(|| not_found(name))?;
         let h = st.sessions.remove(i);
         drop(st);
-        let producers = h.shares.len() as u32;
+        let (producers, refused) = (h.shares.len() as u32, h.refused);
         let final_stats = h.session.stop()?;
         let mut s = WireStats::from(&final_stats);
         s.producers = producers;
+        s.refused_producers = refused;
         Ok(Reply::Stats { stats: s })
     }
 
@@ -511,6 +551,20 @@ impl Shared {
 
 /// Gives producer `p` its share of `h` if it has none yet, then the provider's settings.
 fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>) {
+    if let Some(allowed) = &h.secure {
+        if p.uid != 0 && !allowed.contains(&p.uid) {
+            if !h.shares.contains_key(&conn) {
+                h.refused += 1;
+                eprintln!(
+                    "evtrace daemon: process {} (uid {}) may not log to secure session {}",
+                    p.pid,
+                    p.uid,
+                    h.session.name()
+                );
+            }
+            return;
+        }
+    }
     if !h.shares.contains_key(&conn) {
         let buffer_bytes = h.share.buffer_size_kb as usize * 1024;
         let len = h.share.maximum_buffers as usize * buffer_bytes;
@@ -571,6 +625,7 @@ fn unshipped_events(share: &Share) -> u64 {
 fn stats(h: &Hosted) -> WireStats {
     let mut s = WireStats::from(&h.session.query());
     s.producers = h.shares.len() as u32;
+    s.refused_producers = h.refused;
     s
 }
 

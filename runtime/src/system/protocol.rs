@@ -114,6 +114,9 @@ pub struct WireStats {
     pub logger_thread_id: u32,
     /// Producer processes logging to the session now.
     pub producers: u32,
+    /// Producer processes a SECURE session refused (their user is not allowed).
+    #[serde(default)]
+    pub refused_producers: u32,
     /// Why the session stopped itself, if it did.
     pub error: Option<String>,
 }
@@ -139,6 +142,7 @@ impl From<&SessionStats> for WireStats {
             real_time_buffers_lost: s.real_time_buffers_lost,
             logger_thread_id: s.logger_thread_id,
             producers: 0,
+            refused_producers: 0,
             error: s.error.clone(),
         }
     }
@@ -189,6 +193,10 @@ pub enum Request {
     Start {
         /// The session's properties.
         props: WireProps,
+        /// EVENT_TRACE_SECURE_MODE: user ids, besides root and the starting user, whose
+        /// processes may log to the session.
+        #[serde(default)]
+        allow_users: Vec<u32>,
     },
     /// ControlTrace STOP.
     Stop {
