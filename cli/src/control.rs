@@ -450,6 +450,9 @@ fn print_stats(s: &WireStats) {
     println!("Real Time Buffers Lost: {}", s.real_time_buffers_lost);
     println!("Logger Thread Id:      {}", s.logger_thread_id);
     println!("Producer Processes:    {}", s.producers);
+    if LogFileMode::from_bits_retain(s.mode).contains(LogFileMode::REAL_TIME) {
+        println!("Real Time Consumers:   {}", s.consumers);
+    }
     if s.refused_producers > 0 {
         println!(
             "Refused Producers:     {} (SECURE: user not allowed)",

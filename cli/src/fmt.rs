@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use evtrace_runtime::consume::{filetime_text, Event, Item, LogReader, Loss, LossSource, Message};
+use evtrace_runtime::consume::{
+    filetime_text, Event, Item, LogReader, Loss, LossSource, Message, RealTimeReader,
+};
 use evtrace_runtime::etl::{rfc3339_to_unix_nanos, LossKind, Value};
 use evtrace_runtime::Guid;
 use serde_json::{json, Map, Value as Json};
@@ -18,8 +20,12 @@ use serde_json::{json, Map, Value as Json};
 #[derive(Args, Debug)]
 pub struct FmtArgs {
     /// Log files to read (up to 64), merged by time.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "rt", conflicts_with = "rt")]
     files: Vec<PathBuf>,
+    /// Consume the live real-time session NAME instead of files (tracefmt -rt); runs until the
+    /// session stops.
+    #[arg(long, value_name = "NAME", conflicts_with = "summary")]
+    rt: Option<String>,
     /// One JSON object per line instead of text.
     #[arg(long, conflicts_with = "summary")]
     json: bool,
@@ -55,6 +61,9 @@ const DAMAGE: &[&str] = &[
 
 /// Runs the command.
 pub fn run(args: FmtArgs) -> ExitCode {
+    if let Some(name) = &args.rt {
+        return run_real_time(name, args.json);
+    }
     let reader = LogReader::options()
         .window_unix_nanos(args.start, args.end)
         .keep_going(true)
@@ -95,6 +104,43 @@ pub fn run(args: FmtArgs) -> ExitCode {
     }
     drop(out);
     report_problems(&reader)
+}
+
+/// `--rt NAME`: prints a live session's events as they come, until it stops.
+fn run_real_time(name: &str, json: bool) -> ExitCode {
+    let mut reader = match RealTimeReader::attach(name) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("evtrace fmt: {}: {}", e.code().name(), e.message());
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for item in &mut reader {
+        let r = if json {
+            json_line(&item, false, &mut out)
+        } else {
+            text_line(&item, &mut out)
+        };
+        // Line by line: someone is watching.
+        if r.and_then(|()| out.flush()).is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    let diag = reader.diagnostics();
+    let mut failed = false;
+    for (_, kind, n) in diag.counts() {
+        if DAMAGE.contains(&kind) {
+            eprintln!("evtrace fmt: session {name}: {n} x {kind}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Prints unopenable files and damage to stderr; the exit status says whether there was any.

@@ -59,6 +59,14 @@ fn producer_role() -> bool {
         assert!(Instant::now() < deadline, "producer {id}: never enabled");
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Logging to several sessions: the daemon enables them one after the other, microseconds
+    // apart; let every enable land before writing.
+    if let Some(ms) = std::env::var("EVTRACE_TEST_SETTLE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     for n in 0..EVENTS_PER_PRODUCER {
         evtrace::write!(sys::tick(id, n));
     }
@@ -104,6 +112,8 @@ fn spawn_producer_as(dir: &Path, test: &str, id: u32, forever: bool, uid: Option
     if let Some(uid) = uid {
         use std::os::unix::process::CommandExt;
         c.uid(uid).gid(uid);
+        // The secure-session test: two sessions want the provider.
+        c.env("EVTRACE_TEST_SETTLE_MS", "300");
     }
     c.args(["--exact", test, "--nocapture"])
         .env("EVTRACE_TEST_PRODUCER", id.to_string())
@@ -160,13 +170,28 @@ fn three_producers_into_one_system_session_every_event_once_in_order() {
     let dir = temp_dir("three");
     let _daemon = start_daemon(&dir);
     let file = dir.join("system.etl");
+    // A log file and real-time delivery at once; room for the whole run in the real-time
+    // backlog (MaximumBuffers), as the consumer (a debug build printing JSON) is slower than
+    // three producers writing flat out.
     let started = run_ok(
         evtrace(&dir)
-            .args(["start", "Evtrace-System-Test", "-f"])
+            .args(["start", "Evtrace-System-Test", "--rt", "--max", "512", "-f"])
             .arg(&file)
             .args(["--provider", "Evtrace-Test-System:5"]),
     );
     assert!(started.contains("Evtrace-System-Test"), "{started}");
+    let consumer = evtrace(&dir)
+        .args(["fmt", "--rt", "Evtrace-System-Test", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run_ok(evtrace(&dir).args(["query", "Evtrace-System-Test"]))
+        .contains("Real Time Consumers:   1")
+    {
+        assert!(Instant::now() < deadline, "the consumer did not attach");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let producers: Vec<Child> = (1..=3u32)
         .map(|id| {
             spawn_producer(
@@ -184,6 +209,32 @@ fn three_producers_into_one_system_session_every_event_once_in_order() {
     assert!(q.contains("State:                 Running"), "{q}");
     let stopped = run_ok(evtrace(&dir).args(["stop", "Evtrace-System-Test"]));
     assert!(stopped.contains("Events Lost:           0"), "{stopped}");
+    assert!(stopped.contains("Real Time Buffers Lost: 0"), "{stopped}");
+
+    // The consumer: every event exactly once, delivered in time order.
+    let out = consumer.wait_with_output().unwrap();
+    assert!(out.status.success(), "evtrace fmt --rt failed");
+    let mut live: Vec<Vec<u64>> = vec![Vec::new(); 4];
+    let mut last = i64::MIN;
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["type"] != "event" || v["provider"] != "Evtrace-Test-System" {
+            continue;
+        }
+        let t = v["raw_timestamp"].as_i64().unwrap();
+        assert!(t >= last, "delivered out of time order: {t} after {last}");
+        last = t;
+        let p = v["fields"]["producer"].as_u64().unwrap() as usize;
+        live[p].push(v["fields"]["n"].as_u64().unwrap());
+    }
+    for (p, got) in live.iter_mut().enumerate().skip(1) {
+        got.sort_unstable();
+        let want: Vec<u64> = (0..EVENTS_PER_PRODUCER).collect();
+        assert_eq!(
+            *got, want,
+            "real-time consumer, producer {p}: every event exactly once"
+        );
+    }
 
     // Every event of every producer exactly once, each producer's in order, all by time.
     let bytes = std::fs::read(&file).unwrap();
@@ -396,7 +447,7 @@ fn a_secure_session_refuses_processes_of_users_it_does_not_allow() {
     );
     // Root (the starting user) may log to it; uid 65534 may not, but may log to the open one.
     let mut stranger = spawn_producer_as(&dir, TEST, 1, false, Some(NOBODY));
-    let mut owner = spawn_producer_as(&dir, TEST, 2, false, None);
+    let mut owner = spawn_producer_as(&dir, TEST, 2, false, Some(0));
     assert!(
         stranger.wait().unwrap().success(),
         "the uid 65534 producer failed"
@@ -414,4 +465,68 @@ fn a_secure_session_refuses_processes_of_users_it_does_not_allow() {
     assert_eq!(count(&secure, 2), EVENTS_PER_PRODUCER);
     assert_eq!(count(&open, 1), EVENTS_PER_PRODUCER);
     assert_eq!(count(&open, 2), EVENTS_PER_PRODUCER);
+}
+
+#[test]
+fn a_real_time_session_keeps_a_backlog_for_its_next_consumer_and_reports_losses_in_band() {
+    if producer_role() {
+        return;
+    }
+    use evtrace::consume::{Item, RealTimeReader};
+    use evtrace::etl::LossKind;
+    const TEST: &str =
+        "a_real_time_session_keeps_a_backlog_for_its_next_consumer_and_reports_losses_in_band";
+    let dir = temp_dir("rt-backlog");
+    let _daemon = start_daemon(&dir);
+    // Real-time only, and a backlog of at most 8 buffers while nobody consumes.
+    run_ok(evtrace(&dir).args([
+        "start",
+        "Backlog-Test",
+        "--rt",
+        "--min",
+        "8",
+        "--max",
+        "8",
+        "--provider",
+        "Evtrace-Test-System",
+    ]));
+    let mut p = spawn_producer(&dir, TEST, 1, false);
+    assert!(p.wait().unwrap().success());
+
+    let reader = RealTimeReader::attach_in(&dir, "Backlog-Test").unwrap();
+    let consumer = std::thread::spawn(move || {
+        let (mut events, mut lost_buffers, mut lost_events) = (0u64, 0u64, 0u64);
+        for item in reader {
+            match item {
+                Item::Event(_) => events += 1,
+                Item::Loss(l) if l.kind == LossKind::Buffers => lost_buffers += l.count.unwrap(),
+                Item::Loss(l) if l.kind == LossKind::Events => lost_events += l.count.unwrap(),
+                _ => {}
+            }
+        }
+        (events, lost_buffers, lost_events)
+    });
+    // The final figures (a query right after the producer exits could miss its last report).
+    let q = run_ok(evtrace(&dir).args(["stop", "Backlog-Test"]));
+    let rt_lost = field(&q, "Real Time Buffers Lost:");
+    let lost = field(&q, "Events Lost:");
+    assert!(rt_lost > 0, "20,000 events must overflow 8 buffers: {q}");
+    let (events, lost_buffers, lost_events) = consumer.join().unwrap();
+    assert!(events > 0, "the backlog reached the consumer");
+    assert_eq!(
+        lost_buffers, rt_lost,
+        "RTLostBuffer in band = RealTimeBuffersLost"
+    );
+    // Events lost in band: those of the dropped buffers (the daemon's RTLostEvent report) and
+    // the producer's own, reported at the head of its next buffer, unless that buffer was
+    // dropped too; EventsLost counts them all.
+    assert!(
+        lost_events > 0 && lost_events <= lost,
+        "in band {lost_events}, EventsLost {lost}"
+    );
+    assert_eq!(
+        events + lost,
+        EVENTS_PER_PRODUCER,
+        "every event delivered or counted"
+    );
 }

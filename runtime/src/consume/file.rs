@@ -170,169 +170,172 @@ impl LogFile {
         diag: &mut Diagnostics,
         formatter: Option<&super::Formatter>,
     ) {
-        let h = &self.header;
-        let bh = &pb.header;
-        let seq = bh.sequence_number;
-        let cpu = bh.processor_index;
-        let mut out: Vec<Item> = Vec::new();
-        // Buffer flags report losses without a count; a loss record of the same kind in the
-        // buffer says more, so the flag is then not reported twice.
-        let has_record = |k: LossKind| {
-            pb.records
-                .iter()
-                .any(|r| matches!(&r.record, Record::Event(e) if e.loss().map(|l| l.0) == Some(k)))
-        };
-        let first_ts = pb
-            .records
-            .iter()
-            .find_map(|r| r.record.timestamp())
-            .unwrap_or(bh.timestamp);
-        for (flag, kind) in [
-            (buffer_flags::EVENTS_LOST, LossKind::Events),
-            (buffer_flags::BUFFER_LOST, LossKind::Buffers),
-        ] {
-            if bh.flags & flag != 0 && !has_record(kind) {
-                out.push(Item::Loss(Loss {
-                    file: self.index,
-                    cpu,
-                    kind,
-                    count: None,
-                    timestamp: first_ts,
-                    time: h.to_unix_nanos(first_ts),
-                    source: LossSource::BufferFlag,
-                }));
-            }
-        }
-        let mut last_ts = first_ts;
-        for r in &pb.records {
-            match &r.record {
-                Record::Event(e) => {
-                    last_ts = e.header.timestamp;
-                    if let Some((kind, count)) = e.loss() {
-                        out.push(Item::Loss(Loss {
-                            file: self.index,
-                            cpu,
-                            kind,
-                            count: Some(count),
-                            timestamp: last_ts,
-                            time: h.to_unix_nanos(last_ts),
-                            source: LossSource::Record,
-                        }));
-                        continue;
-                    }
-                    let payload_offset = r.offset + e.payload_at as u64;
-                    let mut ev = Event {
-                        file: self.index,
-                        provider_id: e.header.provider_id,
-                        provider_name: None,
-                        name: None,
-                        descriptor: e.header.descriptor,
-                        flags: e.flags,
-                        event_property: e.event_property,
-                        process_id: e.header.process_id,
-                        thread_id: e.header.thread_id,
-                        cpu,
-                        timestamp: last_ts,
-                        time: h.to_unix_nanos(last_ts),
-                        activity_id: e.header.activity_id,
-                        related_activity_id: e.related_activity_id(),
-                        fields: None,
-                        decode_error: None,
-                        payload: e.payload.to_vec(),
-                    };
-                    match decode_event(e, payload_offset) {
-                        Some(Ok(tl)) => {
-                            ev.provider_name = tl.provider.map(|p| p.name);
-                            ev.name = Some(tl.schema.name);
-                            if let Some(err) = &tl.decoded.error {
-                                diag.add(
-                                    self.index,
-                                    r.offset,
-                                    "undecodable field",
-                                    err.what.clone(),
-                                );
-                                ev.decode_error = Some(err.what.clone());
-                            }
-                            ev.fields = Some(tl.decoded.fields);
-                        }
-                        Some(Err(err)) => {
-                            diag.add(
-                                self.index,
-                                r.offset,
-                                "bad TraceLogging metadata",
-                                err.what.clone(),
-                            );
-                            ev.decode_error = Some(err.what);
-                        }
-                        None => {}
-                    }
-                    out.push(Item::Event(ev));
-                }
-                Record::Message(m) => {
-                    let mh = &m.header;
-                    let recorded = mh.flags & message_flags::TIMESTAMP != 0;
-                    if recorded {
-                        last_ts = mh.timestamp;
-                    }
-                    let has = |f: u16| mh.flags & f != 0;
-                    let mut msg = Message {
-                        file: self.index,
-                        cpu,
-                        flags: mh.flags,
-                        message_number: mh.message_number,
-                        sequence: has(message_flags::SEQUENCE).then_some(mh.sequence),
-                        guid: (has(message_flags::GUID) && !has(message_flags::COMPONENTID))
-                            .then_some(mh.guid),
-                        component_id: has(message_flags::COMPONENTID).then_some(mh.component_id),
-                        timestamp: last_ts,
-                        timestamp_recorded: recorded,
-                        time: h.to_unix_nanos(last_ts),
-                        thread_id: has(message_flags::SYSTEMINFO).then_some(mh.thread_id),
-                        process_id: has(message_flags::SYSTEMINFO).then_some(mh.process_id),
-                        args: m.args.to_vec(),
-                        text: None,
-                    };
-                    if let Some(f) = formatter {
-                        msg.text = f(&msg);
-                    }
-                    if msg.text.is_none()
-                        && crate::etl::message_format::is_self_describing(&msg.args)
-                    {
-                        // evtrace's messages carry their format and argument types.
-                        match crate::etl::message_format::format_message(&msg.args) {
-                            Ok(text) => msg.text = Some(text),
-                            Err(e) => {
-                                diag.add(self.index, r.offset, "undecodable message", e.to_string())
-                            }
-                        }
-                    }
-                    out.push(Item::Message(msg));
-                }
-                rec @ (Record::System(_) | Record::Classic(_)) => {
-                    if is_logfile_header(bh, rec) {
-                        continue;
-                    }
-                    let detail = match rec {
-                        Record::System(x) => format!("HookId {:#06x}", x.hook_id),
-                        Record::Classic(x) => match x.guid {
-                            Some(g) => format!("class {g} type {}", x.class_type),
-                            None => format!("type {}", x.class_type),
-                        },
-                        _ => String::new(),
-                    };
-                    diag.add(
-                        self.index,
-                        r.offset,
-                        rec.kind().name(),
-                        format!("not decoded ({detail})"),
-                    );
-                }
-            }
-        }
+        let seq = pb.header.sequence_number;
+        let out = buffer_items(&self.header, self.index, pb, diag, formatter);
         s.items.extend(
             out.into_iter()
                 .enumerate()
                 .map(|(i, it)| (seq, i as u64, it)),
         );
     }
+}
+
+/// The items of one parsed buffer of a session whose header is `h` (`index` names the file, or
+/// the live session, in items and diagnostics).
+pub(crate) fn buffer_items(
+    h: &LogfileHeader,
+    index: usize,
+    pb: &read::ParsedBuffer<'_>,
+    diag: &mut Diagnostics,
+    formatter: Option<&super::Formatter>,
+) -> Vec<Item> {
+    let bh = &pb.header;
+    let cpu = bh.processor_index;
+    let mut out: Vec<Item> = Vec::new();
+    // Buffer flags report losses without a count; a loss record of the same kind in the
+    // buffer says more, so the flag is then not reported twice.
+    let has_record = |k: LossKind| {
+        pb.records
+            .iter()
+            .any(|r| matches!(&r.record, Record::Event(e) if e.loss().map(|l| l.0) == Some(k)))
+    };
+    let first_ts = pb
+        .records
+        .iter()
+        .find_map(|r| r.record.timestamp())
+        .unwrap_or(bh.timestamp);
+    for (flag, kind) in [
+        (buffer_flags::EVENTS_LOST, LossKind::Events),
+        (buffer_flags::BUFFER_LOST, LossKind::Buffers),
+    ] {
+        if bh.flags & flag != 0 && !has_record(kind) {
+            out.push(Item::Loss(Loss {
+                file: index,
+                cpu,
+                kind,
+                count: None,
+                timestamp: first_ts,
+                time: h.to_unix_nanos(first_ts),
+                source: LossSource::BufferFlag,
+            }));
+        }
+    }
+    let mut last_ts = first_ts;
+    for r in &pb.records {
+        match &r.record {
+            Record::Event(e) => {
+                last_ts = e.header.timestamp;
+                if let Some((kind, count)) = e.loss() {
+                    out.push(Item::Loss(Loss {
+                        file: index,
+                        cpu,
+                        kind,
+                        count: Some(count),
+                        timestamp: last_ts,
+                        time: h.to_unix_nanos(last_ts),
+                        source: LossSource::Record,
+                    }));
+                    continue;
+                }
+                let payload_offset = r.offset + e.payload_at as u64;
+                let mut ev = Event {
+                    file: index,
+                    provider_id: e.header.provider_id,
+                    provider_name: None,
+                    name: None,
+                    descriptor: e.header.descriptor,
+                    flags: e.flags,
+                    event_property: e.event_property,
+                    process_id: e.header.process_id,
+                    thread_id: e.header.thread_id,
+                    cpu,
+                    timestamp: last_ts,
+                    time: h.to_unix_nanos(last_ts),
+                    activity_id: e.header.activity_id,
+                    related_activity_id: e.related_activity_id(),
+                    fields: None,
+                    decode_error: None,
+                    payload: e.payload.to_vec(),
+                };
+                match decode_event(e, payload_offset) {
+                    Some(Ok(tl)) => {
+                        ev.provider_name = tl.provider.map(|p| p.name);
+                        ev.name = Some(tl.schema.name);
+                        if let Some(err) = &tl.decoded.error {
+                            diag.add(index, r.offset, "undecodable field", err.what.clone());
+                            ev.decode_error = Some(err.what.clone());
+                        }
+                        ev.fields = Some(tl.decoded.fields);
+                    }
+                    Some(Err(err)) => {
+                        diag.add(
+                            index,
+                            r.offset,
+                            "bad TraceLogging metadata",
+                            err.what.clone(),
+                        );
+                        ev.decode_error = Some(err.what);
+                    }
+                    None => {}
+                }
+                out.push(Item::Event(ev));
+            }
+            Record::Message(m) => {
+                let mh = &m.header;
+                let recorded = mh.flags & message_flags::TIMESTAMP != 0;
+                if recorded {
+                    last_ts = mh.timestamp;
+                }
+                let has = |f: u16| mh.flags & f != 0;
+                let mut msg = Message {
+                    file: index,
+                    cpu,
+                    flags: mh.flags,
+                    message_number: mh.message_number,
+                    sequence: has(message_flags::SEQUENCE).then_some(mh.sequence),
+                    guid: (has(message_flags::GUID) && !has(message_flags::COMPONENTID))
+                        .then_some(mh.guid),
+                    component_id: has(message_flags::COMPONENTID).then_some(mh.component_id),
+                    timestamp: last_ts,
+                    timestamp_recorded: recorded,
+                    time: h.to_unix_nanos(last_ts),
+                    thread_id: has(message_flags::SYSTEMINFO).then_some(mh.thread_id),
+                    process_id: has(message_flags::SYSTEMINFO).then_some(mh.process_id),
+                    args: m.args.to_vec(),
+                    text: None,
+                };
+                if let Some(f) = formatter {
+                    msg.text = f(&msg);
+                }
+                if msg.text.is_none() && crate::etl::message_format::is_self_describing(&msg.args) {
+                    // evtrace's messages carry their format and argument types.
+                    match crate::etl::message_format::format_message(&msg.args) {
+                        Ok(text) => msg.text = Some(text),
+                        Err(e) => diag.add(index, r.offset, "undecodable message", e.to_string()),
+                    }
+                }
+                out.push(Item::Message(msg));
+            }
+            rec @ (Record::System(_) | Record::Classic(_)) => {
+                if is_logfile_header(bh, rec) {
+                    continue;
+                }
+                let detail = match rec {
+                    Record::System(x) => format!("HookId {:#06x}", x.hook_id),
+                    Record::Classic(x) => match x.guid {
+                        Some(g) => format!("class {g} type {}", x.class_type),
+                        None => format!("type {}", x.class_type),
+                    },
+                    _ => String::new(),
+                };
+                diag.add(
+                    index,
+                    r.offset,
+                    rec.kind().name(),
+                    format!("not decoded ({detail})"),
+                );
+            }
+        }
+    }
+    out
 }

@@ -24,6 +24,7 @@
 mod diag;
 mod file;
 mod item;
+mod realtime;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -32,6 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use diag::{Diagnostics, Location, KEPT_LOCATIONS};
 pub use item::{filetime_text, Event, Item, Loss, LossSource, Message};
+pub use realtime::RealTimeReader;
 
 use crate::etl::{LogfileHeader, LossKind};
 use crate::ErrorCode;

@@ -113,6 +113,8 @@ struct Shared {
     final_stats: Mutex<Option<SessionStats>>,
     /// This process's share of a system session hosted by the daemon.
     proxy: bool,
+    /// The log-file header as the session started (clock, rates, start time).
+    header: LogfileHeader,
 }
 
 /// Sessions of this process, running or stopped but not yet collected by their controller.
@@ -151,7 +153,13 @@ impl Session {
 
     /// Starts a session of `kind` in this process's engine.
     pub fn start(props: SessionProperties, kind: SessionKind) -> Result<Session> {
-        Session::start_with(props, kind, None)
+        Session::start_with(props, kind, None, false)
+    }
+
+    /// Starts a system session for the daemon, which delivers its real-time buffers itself:
+    /// EVENT_TRACE_REAL_TIME_MODE is accepted (with or without a log file).
+    pub fn start_hosted(props: SessionProperties) -> Result<Session> {
+        Session::start_with(props, SessionKind::System, None, true)
     }
 
     /// Starts this process's share of a system session that the daemon hosts: its buffers lie in
@@ -165,13 +173,14 @@ impl Session {
         let mut props = props;
         props.mode.remove(LogFileMode::REAL_TIME);
         props.log_file = None;
-        Session::start_with(props, SessionKind::System, Some((region, outbound)))
+        Session::start_with(props, SessionKind::System, Some((region, outbound)), false)
     }
 
     fn start_with(
         props: SessionProperties,
         kind: SessionKind,
         proxy: Option<(Arc<Region>, Box<dyn Outbound>)>,
+        hosted: bool,
     ) -> Result<Session> {
         let cpus = processor_count();
         let resolved = if proxy.is_some() {
@@ -184,7 +193,7 @@ impl Session {
             Some((r, o)) => (Some(r), Some(o)),
             None => (None, None),
         };
-        if resolved.props.mode.contains(LogFileMode::REAL_TIME) {
+        if !hosted && resolved.props.mode.contains(LogFileMode::REAL_TIME) {
             // Without a consumer to deliver to, every buffer would be dropped: refuse rather
             // than lose events silently.
             return Err(Error::new(
@@ -270,7 +279,7 @@ impl Session {
             core.clone(),
             file,
             snapshot_path,
-            header,
+            header.clone(),
             rx,
             p.flush_interval(),
             outbound,
@@ -300,6 +309,7 @@ impl Session {
             flush_timer_s: Mutex::new(p.flush_timer_s),
             final_stats: Mutex::new(None),
             proxy: is_proxy,
+            header,
         });
         live.push(shared.clone());
         if kind == SessionKind::Private || is_proxy {
@@ -347,6 +357,12 @@ impl Session {
             .map_err(|_| self.shared.gone())?;
         self.shared.flusher_thread.unpark();
         Ok(())
+    }
+
+    /// The session's log-file header as it started: what a consumer needs to convert its time
+    /// stamps (clock type, PerfFreq, start time).
+    pub fn logfile_header(&self) -> LogfileHeader {
+        self.shared.header.clone()
     }
 
     /// Adds events that producer processes lost (no free buffer in their share) to EventsLost.

@@ -17,12 +17,14 @@ use std::time::{Duration, Instant};
 
 use super::paths;
 use super::protocol::{Reply, Request, WireEnable, WireProps, WireStats};
+use super::realtime::RealTime;
 use super::wire::{Channel, Listener};
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::MAX_SESSIONS_PER_PROVIDER;
 use crate::session::region::Region;
 use crate::session::{
-    processor_count, properties, Session, SessionKind, SessionProperties, SessionUpdate,
+    processor_count, properties, LogFileMode, Session, SessionKind, SessionProperties,
+    SessionUpdate,
 };
 use crate::Guid;
 
@@ -64,6 +66,8 @@ struct Hosted {
     secure: Option<Vec<u32>>,
     /// Producer processes refused by `secure`.
     refused: u32,
+    /// REAL_TIME: delivery to the consumer.
+    rt: Option<RealTime>,
     /// Per producer (connection id): its share's region here and its last EventsLost figure.
     shares: HashMap<u64, Share>,
 }
@@ -222,6 +226,11 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                     .start(&props, allowed)
                     .unwrap_or_else(|e| Reply::failed(&e))
             }
+            Request::Consume { name } => match shared.consume(conn, &name, &ch) {
+                // Answered, and from now on this connection receives packets.
+                Ok(()) => continue,
+                Err(e) => Reply::failed(&e),
+            },
             other => shared.control(other),
         };
         if ch.send(&reply, None).is_err() {
@@ -276,11 +285,11 @@ impl Shared {
         r.unwrap_or_else(|e| Reply::failed(&e))
     }
 
-    fn with(
+    fn with<T>(
         &self,
         name: &str,
-        f: impl FnOnce(&mut Hosted, &mut HashMap<u64, Producer>) -> Result<Reply>,
-    ) -> Result<Reply> {
+        f: impl FnOnce(&mut Hosted, &mut HashMap<u64, Producer>) -> Result<T>,
+    ) -> Result<T> {
         let mut st = self.lock();
         let st = &mut *st;
         let h = st
@@ -325,8 +334,20 @@ impl Shared {
                 ));
             }
         }
+        let mut props = props;
+        let real_time = props.mode.contains(LogFileMode::REAL_TIME);
+        if real_time && props.flush_timer_s == 0 {
+            // ETW's default for real-time sessions: buffers reach the consumer within a second.
+            props.flush_timer_s = 1;
+        }
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
-        let session = Session::start(props, SessionKind::System)?;
+        let session = Session::start_hosted(props)?;
+        let rt = real_time.then(|| {
+            let h = session.logfile_header();
+            let mut bytes = vec![0u8; h.buffer_size.max(4096) as usize];
+            crate::etl::write_header_buffer(&mut bytes, &h);
+            RealTime::new(bytes, resolved.props.maximum_buffers as usize)
+        });
         st.next_id += 1;
         let id = st.next_id;
         let h = Hosted {
@@ -335,9 +356,10 @@ impl Shared {
             secure: resolved
                 .props
                 .mode
-                .contains(crate::session::LogFileMode::SECURE)
+                .contains(LogFileMode::SECURE)
                 .then_some(allowed),
             refused: 0,
+            rt,
             share: resolved.props,
             enables: Vec::new(),
             shares: HashMap::new(),
@@ -349,6 +371,31 @@ impl Shared {
 
     fn query(&self, name: &str) -> Result<Reply> {
         self.with(name, |h, _| Ok(Reply::Stats { stats: stats(h) }))
+    }
+
+    /// Attaches connection `conn` as the real-time consumer of session `name`. The reply goes
+    /// out here, before the header and backlog packets.
+    fn consume(&self, conn: u64, name: &str, ch: &Channel) -> Result<()> {
+        let consumer = ch
+            .try_clone()
+            .map_err(|e| Error::new(ErrorCode::Io, format!("socket: {e}")))?;
+        self.with(name, |h, _| {
+            let Some(rt) = h.rt.as_mut() else {
+                return Err(Error::invalid(format!(
+                    "session {name} is not a real-time session (start it with EVENT_TRACE_REAL_TIME_MODE, `--rt`)"
+                )));
+            };
+            if rt.has_consumer() {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("session {name} already has a real-time consumer"),
+                ));
+            }
+            if ch.send(&Reply::Ok, None).is_ok() {
+                rt.attach(conn, consumer, &h.session);
+            }
+            Ok(())
+        })
     }
 
     /// Stops a session: producers hand over their last buffers first (or are waited for at
@@ -363,7 +410,7 @@ impl Shared {
         if st.sessions[i]
             .share
             .mode
-            .contains(crate::session::LogFileMode::NONSTOPPABLE)
+            .contains(LogFileMode::NONSTOPPABLE)
         {
             return Err(Error::new(
                 ErrorCode::AccessDenied,
@@ -400,11 +447,16 @@ impl Shared {
             .iter()
             .position(|h| h.id == id)
             .ok_or_else(|| not_found(name))?;
-        let h = st.sessions.remove(i);
+        let mut h = st.sessions.remove(i);
         drop(st);
         let (producers, refused) = (h.shares.len() as u32, h.refused);
+        let rt_lost = h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
+        if let Some(rt) = h.rt.as_mut() {
+            rt.end();
+        }
         let final_stats = h.session.stop()?;
         let mut s = WireStats::from(&final_stats);
+        s.real_time_buffers_lost += rt_lost;
         s.producers = producers;
         s.refused_producers = refused;
         Ok(Reply::Stats { stats: s })
@@ -511,7 +563,12 @@ impl Shared {
             h.session.add_events_lost(delta);
         }
         for b in copies {
-            let _ = h.session.submit_buffer(b);
+            if let Some(rt) = h.rt.as_mut() {
+                rt.deliver(b.clone(), &h.session);
+            }
+            if h.session.log_file().is_some() {
+                let _ = h.session.submit_buffer(b);
+            }
         }
     }
 
@@ -534,6 +591,11 @@ impl Shared {
     /// the session's EventsLost; the session and its file go on.
     fn gone(&self, conn: u64) {
         let mut st = self.lock();
+        for h in st.sessions.iter_mut() {
+            if let Some(rt) = h.rt.as_mut() {
+                rt.detach(conn);
+            }
+        }
         if st.producers.remove(&conn).is_some() {
             for h in st.sessions.iter_mut() {
                 if let Some(share) = h.shares.remove(&conn) {
@@ -624,6 +686,8 @@ fn unshipped_events(share: &Share) -> u64 {
 
 fn stats(h: &Hosted) -> WireStats {
     let mut s = WireStats::from(&h.session.query());
+    s.real_time_buffers_lost += h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
+    s.consumers = h.rt.as_ref().map_or(0, |rt| u32::from(rt.has_consumer()));
     s.producers = h.shares.len() as u32;
     s.refused_producers = h.refused;
     s

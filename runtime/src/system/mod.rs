@@ -9,4 +9,5 @@ pub mod daemon;
 pub mod paths;
 pub(crate) mod producer;
 pub mod protocol;
+pub mod realtime;
 pub mod wire;

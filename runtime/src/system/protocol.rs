@@ -117,6 +117,9 @@ pub struct WireStats {
     /// Producer processes a SECURE session refused (their user is not allowed).
     #[serde(default)]
     pub refused_producers: u32,
+    /// Real-time consumers attached (REAL_TIME sessions: 0 or 1).
+    #[serde(default)]
+    pub consumers: u32,
     /// Why the session stopped itself, if it did.
     pub error: Option<String>,
 }
@@ -143,6 +146,7 @@ impl From<&SessionStats> for WireStats {
             logger_thread_id: s.logger_thread_id,
             producers: 0,
             refused_producers: 0,
+            consumers: 0,
             error: s.error.clone(),
         }
     }
@@ -234,6 +238,12 @@ pub enum Request {
         guid: String,
         /// Level and keywords.
         settings: WireEnable,
+    },
+    /// OpenTrace of a real-time session: this connection becomes the session's real-time
+    /// consumer. After `Ok` the daemon sends binary packets (see `realtime`).
+    Consume {
+        /// Session name.
+        name: String,
     },
     /// EnableTrace (disable).
     Disable {

@@ -109,6 +109,45 @@ impl Channel {
         Ok(Some((msg, passed)))
     }
 
+    /// Sends one binary packet made of `parts`; with `dontwait`, fails with `WouldBlock` rather
+    /// than wait for room (the packet is then not sent at all: packets are atomic).
+    pub fn send_packet(&self, parts: &[&[u8]], dontwait: bool) -> io::Result<()> {
+        let iov: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut flags = SendFlags::NOSIGNAL;
+        if dontwait {
+            flags |= SendFlags::DONTWAIT;
+        }
+        let mut control = SendAncillaryBuffer::default();
+        sendmsg(&self.fd, &iov, &mut control, flags)?;
+        Ok(())
+    }
+
+    /// Receives one binary packet of at most `max` bytes; `None` when the other end closed.
+    pub fn recv_packet(&self, max: usize) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = vec![0u8; max];
+        loop {
+            match rustix::net::recv(&self.fd, &mut buf, RecvFlags::empty()) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok((0, _)) => return Ok(None),
+                Ok((n, _)) => {
+                    buf.truncate(n);
+                    return Ok(Some(buf));
+                }
+            }
+        }
+    }
+
+    /// Makes blocking sends give up after `t` (a consumer that stopped reading).
+    pub fn set_send_timeout(&self, t: std::time::Duration) {
+        let _ = sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Send, Some(t));
+    }
+
+    /// Asks the kernel for a send buffer of `bytes` (capped by `wmem_max` for non-root).
+    pub fn set_send_buffer(&self, bytes: usize) {
+        let _ = sockopt::set_socket_send_buffer_size(&self.fd, bytes);
+    }
+
     /// The user and process at the other end, as the kernel saw them at connect time.
     pub fn peer(&self) -> io::Result<UCred> {
         Ok(sockopt::socket_peercred(&self.fd)?)
