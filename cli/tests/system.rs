@@ -530,3 +530,93 @@ fn a_real_time_session_keeps_a_backlog_for_its_next_consumer_and_reports_losses_
         "every event delivered or counted"
     );
 }
+
+#[test]
+fn a_buffering_system_session_keeps_the_newest_events_until_flushed() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "a_buffering_system_session_keeps_the_newest_events_until_flushed";
+    let dir = temp_dir("buffering");
+    let _daemon = start_daemon(&dir);
+    let file = dir.join("ring.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Ring-Test", "--buffering", "--min", "8", "-f"])
+            .arg(&file)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    let mut p = spawn_producer(&dir, TEST, 1, false);
+    assert!(p.wait().unwrap().success());
+    assert!(
+        !file.exists() || read_ticks(&file).is_empty(),
+        "a buffering session writes nothing before a flush"
+    );
+    run_ok(evtrace(&dir).args(["flush", "Ring-Test"]));
+    let ticks = read_ticks(&file);
+    let mut n: Vec<u64> = ticks.iter().map(|t| t.1).collect();
+    n.sort_unstable();
+    assert!(
+        !n.is_empty() && (n.len() as u64) < EVENTS_PER_PRODUCER,
+        "{} events",
+        n.len()
+    );
+    assert_eq!(
+        *n.last().unwrap(),
+        EVENTS_PER_PRODUCER - 1,
+        "the newest event is kept"
+    );
+    run_ok(evtrace(&dir).args(["stop", "Ring-Test"]));
+}
+
+#[test]
+fn a_full_disk_stops_the_session_cleanly_with_the_losses_counted() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "a_full_disk_stops_the_session_cleanly_with_the_losses_counted";
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root, to mount a 1 MB tmpfs that fills up");
+        return;
+    }
+    let dir = temp_dir("disk-full");
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "evtrace-test"])
+        .arg(&small)
+        .status();
+    if !matches!(mounted, Ok(s) if s.success()) {
+        eprintln!("SKIPPED: cannot mount a tmpfs here ({mounted:?})");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let _daemon = start_daemon(&dir);
+    let file = small.join("full.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Full-Test", "-f"])
+            .arg(&file)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    // 20,000 events of 190 bytes do not fit in 1 MB.
+    let mut p = spawn_producer(&dir, TEST, 1, false);
+    assert!(p.wait().unwrap().success());
+    let q = run_ok(evtrace(&dir).args(["query", "Full-Test"]));
+    assert!(q.contains("StoppedWriteFailed"), "{q}");
+    let stopped = run_ok(evtrace(&dir).args(["stop", "Full-Test"]));
+    assert!(stopped.contains("No space left on device"), "{stopped}");
+    let lost = field(&stopped, "Events Lost:");
+    assert!(field(&stopped, "Log Buffers Lost:") > 0, "{stopped}");
+    // The earlier data is intact, and what is missing is counted.
+    let ticks = read_ticks(&file);
+    assert!(!ticks.is_empty());
+    assert_eq!(ticks.len() as u64 + lost, EVENTS_PER_PRODUCER, "{stopped}");
+}

@@ -343,6 +343,25 @@ impl Pool {
         }
     }
 
+    /// Ring pools: takes in a finished buffer filled elsewhere (a producer process's, for a
+    /// BUFFERING session the daemon hosts) as the newest of the ring, reusing the oldest if no
+    /// buffer is free. Only the flusher calls this, and no writer uses a ring it feeds.
+    pub(crate) fn adopt(&self, bytes: &[u8], cpu: u32) -> bool {
+        let Some(i) = self.take_free() else {
+            return false;
+        };
+        let b = self.buffer(i);
+        let n = bytes.len().min(b.capacity());
+        // SAFETY: `i` came off the free list (or the ring's oldest end): nobody else holds it.
+        unsafe { b.bytes_mut()[..n].copy_from_slice(&bytes[..n]) };
+        b.cpu.store(cpu, Ordering::Relaxed);
+        b.sequence.store(self.next_sequence(), Ordering::Relaxed);
+        b.committed.store(COMPLETE, Ordering::Relaxed);
+        b.reserved.store(SEALED | n as u32, Ordering::Release);
+        let _ = self.full.push(i);
+        true
+    }
+
     /// Gives a buffer that was handed on back to the free list.
     pub(crate) fn release(&self, index: u32) {
         // Never full: the queue holds every buffer at most once.

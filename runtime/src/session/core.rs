@@ -169,13 +169,20 @@ impl SessionCore {
 
     /// Publishes the session to writers.
     pub(crate) fn publish(self: &Arc<Self>) {
+        // Sessions the daemon hosts take ids past the table: nothing in this process writes
+        // to them directly (their events come from producers' buffers).
+        let Some(entry) = TABLE.get(self.slot as usize) else {
+            return;
+        };
         let raw = Arc::into_raw(self.clone()) as *mut SessionCore;
-        TABLE[self.slot as usize].store(raw, Ordering::Release);
+        entry.store(raw, Ordering::Release);
     }
 
     /// Unpublishes the session; returns the table's reference, to drop after a grace period.
     pub(crate) fn unpublish(&self) -> Option<Arc<SessionCore>> {
-        let raw = TABLE[self.slot as usize].swap(std::ptr::null_mut(), Ordering::AcqRel);
+        let raw = TABLE
+            .get(self.slot as usize)?
+            .swap(std::ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: the table's pointers come from Arc::into_raw in `publish`.
         (!raw.is_null()).then(|| unsafe { Arc::from_raw(raw) })
     }

@@ -350,21 +350,24 @@ impl Flusher {
         let header = match BufferHeader::parse(bytes) {
             Ok(h) if h.saved_offset as usize <= bytes.len() => h,
             _ => {
-                self.core
-                    .counters
-                    .log_buffers_lost
-                    .fetch_add(1, Ordering::Relaxed);
+                self.lose_submitted(0);
                 return;
             }
         };
+        let events = etl::count_records(bytes, header.saved_offset as usize);
+        if self.core.mode.contains(LogFileMode::BUFFERING) {
+            // Kept in the ring until a flush saves it.
+            let used = (header.saved_offset as usize).min(bytes.len());
+            self.core
+                .pool
+                .adopt(&bytes[..used], u32::from(header.processor_index));
+            return;
+        }
         let mut h = header;
         h.sequence_number = self.core.pool.next_sequence() as i64;
         h.write_to(bytes);
         if !self.writable() {
-            self.core
-                .counters
-                .log_buffers_lost
-                .fetch_add(1, Ordering::Relaxed);
+            self.lose_submitted(events);
             return;
         }
         let Some(file) = self.file.as_mut() else {
@@ -378,21 +381,22 @@ impl Flusher {
                     .fetch_add(1, Ordering::Relaxed);
             }
             Ok(Placed::Full) => {
-                self.core
-                    .counters
-                    .log_buffers_lost
-                    .fetch_add(1, Ordering::Relaxed);
+                self.lose_submitted(events);
                 self.stop_itself(SessionState::StoppedFileFull, None);
             }
             Err(e) => {
-                self.core
-                    .counters
-                    .log_buffers_lost
-                    .fetch_add(1, Ordering::Relaxed);
                 let msg = format!("writing {}: {e}", file.path().display());
+                self.lose_submitted(events);
                 self.stop_itself(SessionState::StoppedWriteFailed, Some(msg));
             }
         }
+    }
+
+    /// A submitted buffer that will not reach the file: LogBuffersLost, its events EventsLost.
+    fn lose_submitted(&self, events: u64) {
+        let c = &self.core.counters;
+        c.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
+        c.events_lost.fetch_add(events, Ordering::Relaxed);
     }
 
     /// A buffer that will never reach the file: LogBuffersLost, and its events in EventsLost.

@@ -221,9 +221,16 @@ impl Session {
                 format!("cannot start {name}: a process may run at most {MAX_PRIVATE_SESSIONS} private sessions"),
             ));
         }
-        let slot = (0..self::core::MAX_SLOTS)
+        let ids = if hosted {
+            self::core::MAX_SLOTS..=u8::MAX as usize
+        } else {
+            0..=self::core::MAX_SLOTS - 1
+        };
+        let slot = ids
+            .into_iter()
             .find(|&i| {
-                self::core::slot_is_free(i) && !live.iter().any(|s| s.core.slot as usize == i)
+                (hosted || self::core::slot_is_free(i))
+                    && !live.iter().any(|s| s.core.slot as usize == i)
             })
             .ok_or_else(|| {
                 Error::new(
@@ -336,12 +343,14 @@ impl Session {
     /// earlier settings of this session; stored until the provider registers if it has not yet.
     pub fn enable_provider(&self, guid: Guid, settings: EnableSettings) -> Result<()> {
         self.shared.running()?;
+        self.shared.in_process()?;
         crate::provider::enable_for_session(self.shared.core.slot, guid, settings)
     }
 
     /// The session no longer wants events of provider `guid`.
     pub fn disable_provider(&self, guid: Guid) -> Result<()> {
         self.shared.running()?;
+        self.shared.in_process()?;
         crate::provider::disable_for_session(self.shared.core.slot, guid);
         Ok(())
     }
@@ -363,6 +372,14 @@ impl Session {
     /// stamps (clock type, PerfFreq, start time).
     pub fn logfile_header(&self) -> LogfileHeader {
         self.shared.header.clone()
+    }
+
+    /// A buffer from a producer that this session could not take (it stopped itself after a
+    /// failed write): LogBuffersLost, and its events in EventsLost.
+    pub fn add_lost_buffer(&self, events: u64) {
+        let c = &self.shared.core.counters;
+        c.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
+        c.events_lost.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Adds events that producer processes lost (no free buffer in their share) to EventsLost.
@@ -416,6 +433,21 @@ impl std::fmt::Debug for Session {
 }
 
 impl Shared {
+    /// Providers of this process can be enabled for the session (not one the daemon hosts,
+    /// whose providers live in producer processes).
+    fn in_process(&self) -> Result<()> {
+        if self.core.slot as usize >= self::core::MAX_SLOTS {
+            return Err(Error::new(
+                ErrorCode::NotSupported,
+                format!(
+                    "session {} is hosted for producer processes: enable its providers through the daemon",
+                    self.core.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn running(&self) -> Result<()> {
         match self.core.state() {
             SessionState::Running => Ok(()),

@@ -30,6 +30,8 @@ use crate::Guid;
 
 /// System sessions at once unless `EVTRACE_MAX_SESSIONS` says otherwise (ETW's default).
 pub const DEFAULT_MAX_SESSIONS: usize = 64;
+/// The most `EVTRACE_MAX_SESSIONS` may allow.
+pub const MAX_HOSTED_SESSIONS: usize = 192;
 
 /// How long a stopping session waits for its producers to hand over their last buffers.
 const DETACH_WAIT: Duration = Duration::from_secs(5);
@@ -70,6 +72,8 @@ struct Hosted {
     rt: Option<RealTime>,
     /// Per producer (connection id): its share's region here and its last EventsLost figure.
     shares: HashMap<u64, Share>,
+    /// Producers asked to flush their share and not yet done.
+    flushing: Vec<u64>,
 }
 
 struct Share {
@@ -123,8 +127,9 @@ impl Daemon {
         }
         let max_sessions = std::env::var("EVTRACE_MAX_SESSIONS")
             .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_MAX_SESSIONS);
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(DEFAULT_MAX_SESSIONS)
+            .clamp(1, MAX_HOSTED_SESSIONS);
         Ok(Daemon {
             dir: dir.to_path_buf(),
             listener,
@@ -211,6 +216,10 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 let _ = ch.send(&Reply::Taken { session }, None);
                 continue;
             }
+            Request::Flushed { session } => {
+                shared.flushed(conn, session);
+                continue;
+            }
             Request::Finished {
                 session,
                 events_lost,
@@ -256,23 +265,25 @@ impl Shared {
                     st.sessions.iter().map(stats).collect()
                 },
             }),
-            Request::Flush { name } => {
-                self.with(&name, |h, _| h.session.flush().map(|_| Reply::Ok))
-            }
+            Request::Flush { name } => self.flush(&name),
             Request::Update {
                 name,
                 log_file,
                 flush_timer_s,
                 maximum_buffers,
             } => self.with(&name, |h, _| {
-                h.session
-                    .update(SessionUpdate {
-                        log_file,
-                        flush_timer_s,
-                        maximum_buffers,
-                        real_time: None,
-                    })
-                    .map(|_| Reply::Ok)
+                h.session.update(SessionUpdate {
+                    log_file,
+                    flush_timer_s,
+                    maximum_buffers: 0,
+                    real_time: None,
+                })?;
+                if maximum_buffers != 0 {
+                    // Producer shares made from now on get the new count (shares made earlier
+                    // keep theirs: their memory is mapped in the producer).
+                    h.share.maximum_buffers = maximum_buffers.max(h.share.minimum_buffers);
+                }
+                Ok(Reply::Ok)
             }),
             Request::Enable {
                 name,
@@ -350,6 +361,12 @@ impl Shared {
         });
         st.next_id += 1;
         let id = st.next_id;
+        let mut share = resolved.props.clone();
+        if share.mode.contains(LogFileMode::BUFFERING) {
+            // The ring (MinimumBuffers) is the daemon's; a producer's share needs the room of
+            // an ordinary pool to get its events there.
+            share.maximum_buffers = share.maximum_buffers.max(64);
+        }
         let h = Hosted {
             id,
             session,
@@ -360,9 +377,10 @@ impl Shared {
                 .then_some(allowed),
             refused: 0,
             rt,
-            share: resolved.props,
+            share,
             enables: Vec::new(),
             shares: HashMap::new(),
+            flushing: Vec::new(),
         };
         let s = stats(&h);
         st.sessions.push(h);
@@ -396,6 +414,59 @@ impl Shared {
             }
             Ok(())
         })
+    }
+
+    /// FLUSH: producers hand over what their shares hold (waited for at most [`DETACH_WAIT`]),
+    /// then the session writes its buffers (a BUFFERING session saves its ring).
+    fn flush(&self, name: &str) -> Result<Reply> {
+        let mut st = self.lock();
+        let st_ref = &mut *st;
+        let h = st_ref
+            .sessions
+            .iter_mut()
+            .find(|h| h.session.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| not_found(name))?;
+        let id = h.id;
+        h.flushing = h.shares.keys().copied().collect();
+        for conn in &h.flushing {
+            if let Some(p) = st_ref.producers.get(conn) {
+                let _ = p.channel.send(&Reply::FlushShare { session: id }, None);
+            }
+        }
+        let deadline = Instant::now() + DETACH_WAIT;
+        loop {
+            let pending = st.sessions.iter().find(|h| h.id == id).is_some_and(|h| {
+                h.flushing
+                    .iter()
+                    .any(|c| st.producers.contains_key(c) && h.shares.contains_key(c))
+            });
+            let now = Instant::now();
+            if !pending || now >= deadline {
+                break;
+            }
+            st = self
+                .detached
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let h = st
+            .sessions
+            .iter_mut()
+            .find(|h| h.id == id)
+            .ok_or_else(|| not_found(name))?;
+        h.flushing.clear();
+        h.session.flush()?;
+        Ok(Reply::Ok)
+    }
+
+    fn flushed(&self, conn: u64, session: u64) {
+        let mut st = self.lock();
+        if let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) {
+            h.flushing.retain(|c| *c != conn);
+        }
+        drop(st);
+        self.detached.notify_all();
     }
 
     /// Stops a session: producers hand over their last buffers first (or are waited for at
@@ -566,8 +637,16 @@ impl Shared {
             if let Some(rt) = h.rt.as_mut() {
                 rt.deliver(b.clone(), &h.session);
             }
-            if h.session.log_file().is_some() {
-                let _ = h.session.submit_buffer(b);
+            if h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING) {
+                let used = crate::etl::BufferHeader::parse(&b)
+                    .map(|x| x.saved_offset as usize)
+                    .unwrap_or(0);
+                let events = crate::etl::count_records(&b, used);
+                if h.session.submit_buffer(b).is_err() {
+                    // The session stopped itself (full disk, failed write): counted, not dropped
+                    // silently.
+                    h.session.add_lost_buffer(events);
+                }
             }
         }
     }

@@ -86,7 +86,7 @@ fn link(client: &'static Client) {
 /// `Taken` answers go (kept until a stopping share has shipped its last buffers).
 #[derive(Default)]
 struct Shares {
-    sessions: HashMap<u64, Session>,
+    sessions: HashMap<u64, Arc<Session>>,
     takers: HashMap<u64, Sender<()>>,
 }
 
@@ -124,7 +124,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                 match attach(&ch, session, &props, fd) {
                     Ok((s, taker)) => {
                         let mut sh = lock(&shares);
-                        sh.sessions.insert(session, s);
+                        sh.sessions.insert(session, Arc::new(s));
                         sh.takers.insert(session, taker);
                     }
                     Err(e) => {
@@ -156,6 +156,21 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                     let _ = t.send(());
                 }
             }
+            Reply::FlushShare { session } => {
+                let Some(s) = lock(&shares).sessions.get(&session).cloned() else {
+                    continue;
+                };
+                // As for Detach: flushing waits for `Taken`, which this thread reads.
+                let ch = ch.try_clone();
+                let _ = std::thread::Builder::new()
+                    .name("evtrace-flush-share".into())
+                    .spawn(move || {
+                        let _ = s.flush();
+                        if let Ok(ch) = ch {
+                            let _ = ch.send(&Request::Flushed { session }, None);
+                        }
+                    });
+            }
             Reply::Detach { session } => {
                 let Some(s) = lock(&shares).sessions.remove(&session) else {
                     continue;
@@ -166,7 +181,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                 let _ = std::thread::Builder::new()
                     .name("evtrace-detach".into())
                     .spawn(move || {
-                        let _ = s.stop();
+                        stop_share(s);
                         lock(&shares).takers.remove(&session);
                     });
             }
@@ -174,12 +189,28 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
         }
     };
     // The daemon is gone: the shares end here; what they held is lost with it (counted by them).
-    let left: Vec<Session> = lock(&shares).sessions.drain().map(|(_, s)| s).collect();
+    let left: Vec<Arc<Session>> = lock(&shares).sessions.drain().map(|(_, s)| s).collect();
     lock(&shares).takers.clear();
     for s in left {
-        let _ = s.stop();
+        stop_share(s);
     }
     result
+}
+
+/// Stops a share once nobody else holds it (a flush in progress finishes first).
+fn stop_share(mut s: Arc<Session>) {
+    loop {
+        match Arc::try_unwrap(s) {
+            Ok(s) => {
+                let _ = s.stop();
+                return;
+            }
+            Err(back) => {
+                s = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
 }
 
 fn lock(s: &Mutex<Shares>) -> std::sync::MutexGuard<'_, Shares> {

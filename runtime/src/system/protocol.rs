@@ -186,6 +186,12 @@ pub enum Request {
         /// The share's EventsLost so far.
         events_lost: u64,
     },
+    /// The producer has handed over everything its share of `session` held (answer to
+    /// `FlushShare`).
+    Flushed {
+        /// The daemon's session id.
+        session: u64,
+    },
     /// The producer's share of `session` has ended (answer to `Detach`, or the process exits).
     Finished {
         /// The daemon's session id.
@@ -299,6 +305,12 @@ pub enum Reply {
         session: u64,
         /// Provider GUID.
         guid: String,
+    },
+    /// To a producer: hand over what your share of `session` holds now (a controller's FLUSH);
+    /// answer `Flushed`.
+    FlushShare {
+        /// The daemon's session id.
+        session: u64,
     },
     /// To a producer: `session` is stopping; flush your share and answer `Finished`.
     Detach {
