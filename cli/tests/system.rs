@@ -67,11 +67,19 @@ fn producer_role() -> bool {
     {
         std::thread::sleep(Duration::from_millis(ms));
     }
+    if std::env::var_os("EVTRACE_TEST_MESSAGES").is_some() {
+        for n in 0..MESSAGES_PER_PRODUCER {
+            evtrace::trace_message!(sys, "producer {} message {}", id: u32, n: u64);
+        }
+        return true;
+    }
     for n in 0..EVENTS_PER_PRODUCER {
         evtrace::write!(sys::tick(id, n));
     }
     true
 }
+
+const MESSAGES_PER_PRODUCER: u64 = 500;
 
 struct Daemon(Child);
 
@@ -619,4 +627,61 @@ fn a_full_disk_stops_the_session_cleanly_with_the_losses_counted() {
     let ticks = read_ticks(&file);
     assert!(!ticks.is_empty());
     assert_eq!(ticks.len() as u64 + lost, EVENTS_PER_PRODUCER, "{stopped}");
+}
+
+#[test]
+fn message_sequence_numbers_are_machine_wide_or_per_session_across_processes() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "message_sequence_numbers_are_machine_wide_or_per_session_across_processes";
+    let dir = temp_dir("sequences");
+    let _daemon = start_daemon(&dir);
+    let names = ["Seq-Global-1", "Seq-Global-2", "Seq-Local"];
+    for (name, flag) in names.iter().zip(["--gs", "--gs", "--ls"]) {
+        run_ok(
+            evtrace(&dir)
+                .args(["start", name, flag, "-f"])
+                .arg(dir.join(format!("{name}.etl")))
+                .args(["--provider", "Evtrace-Test-System"]),
+        );
+    }
+    let producers: Vec<Child> = (1..=2u32)
+        .map(|id| {
+            let mut c = Command::new(std::env::current_exe().unwrap());
+            c.args(["--exact", TEST, "--nocapture"])
+                .env("EVTRACE_TEST_PRODUCER", id.to_string())
+                .env("EVTRACE_TEST_MESSAGES", "1")
+                .env("EVTRACE_TEST_SETTLE_MS", "300")
+                .env("EVTRACE_RUNTIME_DIR", &dir)
+                .stdout(Stdio::null());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for mut p in producers {
+        assert!(p.wait().unwrap().success());
+    }
+    let sequences = |name: &str| -> Vec<u32> {
+        run_ok(evtrace(&dir).args(["stop", name]));
+        let bytes = std::fs::read(dir.join(format!("{name}.etl"))).unwrap();
+        let mut out = Vec::new();
+        let scan = for_each_record(&bytes, |_, r| {
+            if let Record::Message(m) = &r.record {
+                out.push(m.header.sequence);
+            }
+        });
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+        out
+    };
+    let total = 2 * MESSAGES_PER_PRODUCER as u32;
+    // LOCAL_SEQUENCE: one count for the session, whichever process wrote: 1..=1000.
+    let mut local = sequences("Seq-Local");
+    local.sort_unstable();
+    assert_eq!(local, (1..=total).collect::<Vec<_>>());
+    // GLOBAL_SEQUENCE: one count for the machine: each message took a number in each of the
+    // two sessions, all distinct, 1..=2000.
+    let mut global = sequences("Seq-Global-1");
+    global.extend(sequences("Seq-Global-2"));
+    global.sort_unstable();
+    assert_eq!(global, (1..=2 * total).collect::<Vec<_>>());
 }

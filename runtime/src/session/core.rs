@@ -72,6 +72,9 @@ pub(crate) struct SessionCore {
     pub(crate) pool: Pool,
     pub(crate) counters: Counters,
     pub(crate) local_sequence: AtomicU32,
+    /// A producer's share of a system session: the machine-wide global counter (index 0) and
+    /// this session's local counter (the index given) in the daemon's counter page.
+    pub(crate) shared_sequences: Option<(Arc<Region>, usize)>,
     pub(crate) state: AtomicU8,
     pub(crate) pid: u32,
     independent: bool,
@@ -111,6 +114,7 @@ impl SessionCore {
             pool,
             counters: Counters::default(),
             local_sequence: AtomicU32::new(0),
+            shared_sequences: None,
             state: AtomicU8::new(SessionState::Running as u8),
             pid: std::process::id(),
             independent: mode.contains(LogFileMode::INDEPENDENT_SESSION),
@@ -534,17 +538,20 @@ impl Record for MessageRecord<'_> {
     fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64) {
         let flags = Self::flags(core);
         // Taken only once the record has its space, so recorded messages number without gaps.
-        let sequence = if core.mode.contains(LogFileMode::GLOBAL_SEQUENCE) {
-            GLOBAL_SEQUENCE
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_add(1)
-        } else if core.mode.contains(LogFileMode::LOCAL_SEQUENCE) {
-            core.local_sequence
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_add(1)
-        } else {
-            0
+        let global = core.mode.contains(LogFileMode::GLOBAL_SEQUENCE);
+        let counter = match (&core.shared_sequences, global) {
+            _ if !core
+                .mode
+                .intersects(LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE) =>
+            {
+                None
+            }
+            (Some((page, _)), true) => Some(page.counter(0)),
+            (Some((page, local)), false) => Some(page.counter(*local)),
+            (None, true) => Some(&GLOBAL_SEQUENCE),
+            (None, false) => Some(&core.local_sequence),
         };
+        let sequence = counter.map_or(0, |c| c.fetch_add(1, Ordering::Relaxed).wrapping_add(1));
         let h = etl::MessageHeaderFields {
             flags,
             message_number: self.number,

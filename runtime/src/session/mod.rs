@@ -137,6 +137,13 @@ pub fn processor_count() -> usize {
     }
 }
 
+/// What makes a session a producer's share of a system session.
+struct Proxy {
+    region: Arc<Region>,
+    outbound: Box<dyn Outbound>,
+    sequences: Option<(Arc<Region>, usize)>,
+}
+
 /// A running session, owned by its controller. Dropping it stops the session (and finishes its
 /// file), unless it was stopped already.
 pub struct Session {
@@ -165,21 +172,31 @@ impl Session {
     /// Starts this process's share of a system session that the daemon hosts: its buffers lie in
     /// `region` (shared with the daemon) and its finished buffers go to `outbound`, not to a
     /// file. `props` are the system session's, validated by the daemon.
+    ///
+    /// `sequences` is the daemon's counter page and this session's index in it, so that
+    /// TraceMessage sequence numbers are machine-wide (GLOBAL_SEQUENCE, index 0) or
+    /// session-wide (LOCAL_SEQUENCE) across every producer process.
     pub fn start_proxy(
         props: SessionProperties,
         region: Arc<Region>,
         outbound: Box<dyn Outbound>,
+        sequences: Option<(Arc<Region>, usize)>,
     ) -> Result<Session> {
         let mut props = props;
         props.mode.remove(LogFileMode::REAL_TIME);
         props.log_file = None;
-        Session::start_with(props, SessionKind::System, Some((region, outbound)), false)
+        let proxy = Proxy {
+            region,
+            outbound,
+            sequences,
+        };
+        Session::start_with(props, SessionKind::System, Some(proxy), false)
     }
 
     fn start_with(
         props: SessionProperties,
         kind: SessionKind,
-        proxy: Option<(Arc<Region>, Box<dyn Outbound>)>,
+        proxy: Option<Proxy>,
         hosted: bool,
     ) -> Result<Session> {
         let cpus = processor_count();
@@ -189,9 +206,9 @@ impl Session {
             properties::validate(props, kind, cpus)?
         };
         let is_proxy = proxy.is_some();
-        let (region, outbound) = match proxy {
-            Some((r, o)) => (Some(r), Some(o)),
-            None => (None, None),
+        let (region, outbound, sequences) = match proxy {
+            Some(p) => (Some(p.region), Some(p.outbound), p.sequences),
+            None => (None, None, None),
         };
         if !hosted && resolved.props.mode.contains(LogFileMode::REAL_TIME) {
             // Without a consumer to deliver to, every buffer would be dropped: refuse rather
@@ -242,7 +259,9 @@ impl Session {
                 )
             })?;
         quiesce::prepare();
-        let core = Arc::new(SessionCore::new(slot as u8, kind, resolved.clone(), region));
+        let mut core = SessionCore::new(slot as u8, kind, resolved.clone(), region);
+        core.shared_sequences = sequences;
+        let core = Arc::new(core);
         let p = &resolved.props;
         let header = LogfileHeader {
             buffer_size: resolved.buffer_bytes as u32,

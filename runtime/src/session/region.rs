@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
 
 use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 
@@ -83,6 +84,19 @@ impl Region {
             std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(offset), v.as_mut_ptr(), len)
         };
         Some(v)
+    }
+
+    /// The `index`th 32-bit counter of the region, shared with every process mapping it.
+    ///
+    /// Panics if it lies outside the region.
+    pub(crate) fn counter(&self, index: usize) -> &AtomicU32 {
+        assert!(
+            (index + 1) * 4 <= self.len,
+            "counter {index} outside the region"
+        );
+        // SAFETY: in bounds (checked), 4-byte aligned (mappings are page-aligned), and this
+        // memory is only ever accessed through atomics, by every process that maps it.
+        unsafe { &*(self.ptr.as_ptr().add(index * 4) as *const AtomicU32) }
     }
 
     /// Zeroes `len` bytes at `offset` (clamped to the region).

@@ -33,6 +33,9 @@ pub const DEFAULT_MAX_SESSIONS: usize = 64;
 /// The most `EVTRACE_MAX_SESSIONS` may allow.
 pub const MAX_HOSTED_SESSIONS: usize = 192;
 
+/// The counter page: the global counter and one per possible session.
+const COUNTER_PAGE: usize = 4096;
+
 /// How long a stopping session waits for its producers to hand over their last buffers.
 const DETACH_WAIT: Duration = Duration::from_secs(5);
 
@@ -45,6 +48,9 @@ pub struct Daemon {
 
 struct Shared {
     state: Mutex<State>,
+    /// TraceMessage sequence counters shared with every producer (see `Reply::Counters`).
+    counters: Region,
+    counters_fd: std::os::fd::OwnedFd,
     /// Signalled when a producer finishes its share of a session.
     detached: Condvar,
     max_sessions: usize,
@@ -70,6 +76,8 @@ struct Hosted {
     refused: u32,
     /// REAL_TIME: delivery to the consumer.
     rt: Option<RealTime>,
+    /// Its LOCAL_SEQUENCE counter in the counter page (1..).
+    sequence_index: u32,
     /// Per producer (connection id): its share's region here and its last EventsLost figure.
     shares: HashMap<u64, Share>,
     /// Producers asked to flush their share and not yet done.
@@ -130,10 +138,14 @@ impl Daemon {
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(DEFAULT_MAX_SESSIONS)
             .clamp(1, MAX_HOSTED_SESSIONS);
+        let (counters, counters_fd) = Region::create("evtrace-counters", COUNTER_PAGE)
+            .map_err(|e| Error::new(ErrorCode::NoSystemResources, format!("memfd: {e}")))?;
         Ok(Daemon {
             dir: dir.to_path_buf(),
             listener,
             state: Arc::new(Shared {
+                counters,
+                counters_fd,
                 state: Mutex::new(State::default()),
                 detached: Condvar::new(),
                 max_sessions,
@@ -190,6 +202,12 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 let (Ok(channel), Ok(cred)) = (ch.try_clone(), ch.peer()) else {
                     break;
                 };
+                if ch
+                    .send(&Reply::Counters, Some(shared.counters_fd.as_fd()))
+                    .is_err()
+                {
+                    break;
+                }
                 shared.lock().producers.insert(
                     conn,
                     Producer {
@@ -367,9 +385,19 @@ impl Shared {
             // an ordinary pool to get its events there.
             share.maximum_buffers = share.maximum_buffers.max(64);
         }
+        let sequence_index = (1..=MAX_HOSTED_SESSIONS as u32)
+            .find(|i| !st.sessions.iter().any(|h| h.sequence_index == *i))
+            .unwrap_or(0);
+        if sequence_index != 0 {
+            // Sequence numbers start at 1 for every session.
+            self.counters
+                .counter(sequence_index as usize)
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+        }
         let h = Hosted {
             id,
             session,
+            sequence_index,
             secure: resolved
                 .props
                 .mode
@@ -724,6 +752,7 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
         let attach = Reply::Attach {
             session: h.id,
             props: WireProps::from(&h.share),
+            sequence_index: h.sequence_index,
         };
         if p.channel.send(&attach, Some(fd.as_fd())).is_err() {
             return;

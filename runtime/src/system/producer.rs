@@ -24,6 +24,8 @@ use crate::Guid;
 
 /// How often a process without a daemon looks for one.
 const RETRY: Duration = Duration::from_secs(1);
+/// The daemon's counter page, mapped whole.
+const COUNTER_PAGE: usize = 4096;
 /// How long a proxy waits for the daemon to take its buffers before counting them lost.
 const TAKE_WAIT: Duration = Duration::from_secs(10);
 
@@ -112,6 +114,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
         *slot = Some(ch.try_clone()?);
     }
     let shares: Arc<Mutex<Shares>> = Arc::default();
+    let mut counters: Option<Arc<Region>> = None;
     let result = loop {
         let (msg, fd) = match ch.recv::<Reply>() {
             Ok(Some(m)) => m,
@@ -119,9 +122,22 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             Err(e) => break Err(e),
         };
         match msg {
-            Reply::Attach { session, props } => {
+            Reply::Counters => {
+                if let Some(fd) = fd {
+                    counters = Region::map(&fd, COUNTER_PAGE).ok().map(Arc::new);
+                }
+            }
+            Reply::Attach {
+                session,
+                props,
+                sequence_index,
+            } => {
                 let Some(fd) = fd else { continue };
-                match attach(&ch, session, &props, fd) {
+                let sequences = counters
+                    .clone()
+                    .filter(|_| sequence_index != 0)
+                    .map(|c| (c, sequence_index as usize));
+                match attach(&ch, session, &props, fd, sequences) {
                     Ok((s, taker)) => {
                         let mut sh = lock(&shares);
                         sh.sessions.insert(session, Arc::new(s));
@@ -223,6 +239,7 @@ fn attach(
     session: u64,
     props: &WireProps,
     fd: std::os::fd::OwnedFd,
+    sequences: Option<(Arc<Region>, usize)>,
 ) -> crate::Result<(Session, Sender<()>)> {
     let p = props.to_props()?;
     let len = p.maximum_buffers as usize * p.buffer_size_kb as usize * 1024;
@@ -240,7 +257,7 @@ fn attach(
             .map_err(|e| crate::Error::new(crate::ErrorCode::Io, format!("socket: {e}")))?,
         taken: rx,
     };
-    let s = Session::start_proxy(p, Arc::new(region), Box::new(out))?;
+    let s = Session::start_proxy(p, Arc::new(region), Box::new(out), sequences)?;
     Ok((s, tx))
 }
 

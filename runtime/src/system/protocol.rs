@@ -289,7 +289,13 @@ pub enum Reply {
         session: u64,
         /// The session's properties (buffer size and count, clock, sequence modes).
         props: WireProps,
+        /// The session's LOCAL_SEQUENCE counter in the counter page (see `Counters`).
+        #[serde(default)]
+        sequence_index: u32,
     },
+    /// To a producer, once: the memfd of the daemon's counter page (u32 counters: index 0 is
+    /// the machine-wide GLOBAL_SEQUENCE counter, the others one per session).
+    Counters,
     /// To a producer: `session` wants provider `guid` with these settings.
     Enable {
         /// The daemon's session id.
