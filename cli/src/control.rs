@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use evtrace_runtime::provider::EnableSettings;
-use evtrace_runtime::session::{ClockType, LogFileMode, SessionProperties};
+use evtrace_runtime::session::{ClockType, LogFileMode, SessionProperties, SessionUpdate};
 use evtrace_runtime::system::control::Controller;
 use evtrace_runtime::system::daemon::{self, Daemon};
 use evtrace_runtime::system::paths;
@@ -148,6 +148,17 @@ pub struct UpdateArgs {
     /// New MaximumBuffers.
     #[arg(long, value_name = "N", default_value_t = 0)]
     max: u32,
+    /// Turn real-time delivery on or off.
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    rt: Option<bool>,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{s}`: say on or off")),
+    }
 }
 
 /// `evtrace enable` / `evtrace disable`.
@@ -377,7 +388,13 @@ pub fn flush(a: NameArgs) -> ExitCode {
 
 /// `evtrace update`.
 pub fn update(a: UpdateArgs) -> ExitCode {
-    match Controller::connect().and_then(|c| c.update(&a.name, a.file.clone(), a.ft, a.max)) {
+    let u = SessionUpdate {
+        log_file: a.file.clone(),
+        flush_timer_s: a.ft,
+        maximum_buffers: a.max,
+        real_time: a.rt,
+    };
+    match Controller::connect().and_then(|c| c.update(&a.name, &u)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

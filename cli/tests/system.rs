@@ -42,6 +42,13 @@ fn producer_role() -> bool {
     };
     let id: u32 = id.parse().unwrap();
     sys::register().unwrap();
+    if std::env::var_os("EVTRACE_TEST_SLOW").is_some() {
+        // One event every 20 ms: a buffer would take minutes to fill; the flush timer sends it.
+        for n in 0.. {
+            evtrace::write!(sys::tick(id, n));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     if std::env::var_os("EVTRACE_TEST_FOREVER").is_some() {
         let mut n = 0u64;
         loop {
@@ -111,11 +118,22 @@ fn start_daemon_with(dir: &Path, flags: &[&str]) -> Daemon {
     Daemon(child)
 }
 
-fn spawn_producer(dir: &Path, test: &str, id: u32, forever: bool) -> Child {
-    spawn_producer_as(dir, test, id, forever, None)
+/// How a producer process writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Writes {
+    /// `EVENTS_PER_PRODUCER` events, then it exits.
+    Once,
+    /// Bursts until killed.
+    Forever,
+    /// One event every 20 ms until killed.
+    Slowly,
 }
 
-fn spawn_producer_as(dir: &Path, test: &str, id: u32, forever: bool, uid: Option<u32>) -> Child {
+fn spawn_producer(dir: &Path, test: &str, id: u32, writes: Writes) -> Child {
+    spawn_producer_as(dir, test, id, writes, None)
+}
+
+fn spawn_producer_as(dir: &Path, test: &str, id: u32, writes: Writes, uid: Option<u32>) -> Child {
     let mut c = Command::new(std::env::current_exe().unwrap());
     if let Some(uid) = uid {
         use std::os::unix::process::CommandExt;
@@ -127,8 +145,14 @@ fn spawn_producer_as(dir: &Path, test: &str, id: u32, forever: bool, uid: Option
         .env("EVTRACE_TEST_PRODUCER", id.to_string())
         .env("EVTRACE_RUNTIME_DIR", dir)
         .stdout(Stdio::null());
-    if forever {
-        c.env("EVTRACE_TEST_FOREVER", "1");
+    match writes {
+        Writes::Once => {}
+        Writes::Forever => {
+            c.env("EVTRACE_TEST_FOREVER", "1");
+        }
+        Writes::Slowly => {
+            c.env("EVTRACE_TEST_SLOW", "1");
+        }
     }
     c.spawn().unwrap()
 }
@@ -206,7 +230,7 @@ fn three_producers_into_one_system_session_every_event_once_in_order() {
                 &dir,
                 "three_producers_into_one_system_session_every_event_once_in_order",
                 id,
-                false,
+                Writes::Once,
             )
         })
         .collect();
@@ -336,7 +360,7 @@ fn killed_producers_leave_the_session_running_and_their_losses_counted() {
             .args(["--provider", "Evtrace-Test-System"]),
     );
     for (round, id) in (1..=3u32).enumerate() {
-        let mut p = spawn_producer(&dir, TEST, id, true);
+        let mut p = spawn_producer(&dir, TEST, id, Writes::Forever);
         // Let it log for a while (some buffers handed over, some not), then kill it mid-write.
         std::thread::sleep(Duration::from_millis(300 + 100 * round as u64));
         p.kill().unwrap();
@@ -345,7 +369,7 @@ fn killed_producers_leave_the_session_running_and_their_losses_counted() {
         assert!(q.contains("State:                 Running"), "{q}");
     }
     // A producer that exits normally still gets everything through.
-    let mut ok = spawn_producer(&dir, TEST, 9, false);
+    let mut ok = spawn_producer(&dir, TEST, 9, Writes::Once);
     assert!(ok.wait().unwrap().success());
     let stopped = run_ok(evtrace(&dir).args(["stop", "Kill-Test"]));
     let lost = field(&stopped, "Events Lost:");
@@ -389,7 +413,7 @@ fn a_killed_daemon_leaves_readable_files_and_producers_carry_on() {
     }
     const TEST: &str = "a_killed_daemon_leaves_readable_files_and_producers_carry_on";
     let dir = temp_dir("kill-daemon");
-    let mut producer = spawn_producer(&dir, TEST, 1, true);
+    let mut producer = spawn_producer(&dir, TEST, 1, Writes::Forever);
     let mut counts = Vec::new();
     for round in 0..3 {
         let daemon = start_daemon(&dir);
@@ -454,8 +478,8 @@ fn a_secure_session_refuses_processes_of_users_it_does_not_allow() {
             .args(["--provider", "Evtrace-Test-System"]),
     );
     // Root (the starting user) may log to it; uid 65534 may not, but may log to the open one.
-    let mut stranger = spawn_producer_as(&dir, TEST, 1, false, Some(NOBODY));
-    let mut owner = spawn_producer_as(&dir, TEST, 2, false, Some(0));
+    let mut stranger = spawn_producer_as(&dir, TEST, 1, Writes::Once, Some(NOBODY));
+    let mut owner = spawn_producer_as(&dir, TEST, 2, Writes::Once, Some(0));
     assert!(
         stranger.wait().unwrap().success(),
         "the uid 65534 producer failed"
@@ -498,7 +522,7 @@ fn a_real_time_session_keeps_a_backlog_for_its_next_consumer_and_reports_losses_
         "--provider",
         "Evtrace-Test-System",
     ]));
-    let mut p = spawn_producer(&dir, TEST, 1, false);
+    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
     assert!(p.wait().unwrap().success());
 
     let reader = RealTimeReader::attach_in(&dir, "Backlog-Test").unwrap();
@@ -554,7 +578,7 @@ fn a_buffering_system_session_keeps_the_newest_events_until_flushed() {
             .arg(&file)
             .args(["--provider", "Evtrace-Test-System"]),
     );
-    let mut p = spawn_producer(&dir, TEST, 1, false);
+    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
     assert!(p.wait().unwrap().success());
     assert!(
         !file.exists() || read_ticks(&file).is_empty(),
@@ -615,7 +639,7 @@ fn a_full_disk_stops_the_session_cleanly_with_the_losses_counted() {
             .args(["--provider", "Evtrace-Test-System"]),
     );
     // 20,000 events of 190 bytes do not fit in 1 MB.
-    let mut p = spawn_producer(&dir, TEST, 1, false);
+    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
     assert!(p.wait().unwrap().success());
     let q = run_ok(evtrace(&dir).args(["query", "Full-Test"]));
     assert!(q.contains("StoppedWriteFailed"), "{q}");
@@ -684,4 +708,53 @@ fn message_sequence_numbers_are_machine_wide_or_per_session_across_processes() {
     global.extend(sequences("Seq-Global-2"));
     global.sort_unstable();
     assert_eq!(global, (1..=2 * total).collect::<Vec<_>>());
+}
+
+#[test]
+fn real_time_turned_on_by_update_delivers_within_the_flush_timer() {
+    if producer_role() {
+        return;
+    }
+    use evtrace::consume::{Item, RealTimeReader};
+    const TEST: &str = "real_time_turned_on_by_update_delivers_within_the_flush_timer";
+    let dir = temp_dir("live");
+    let _daemon = start_daemon(&dir);
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Live-Test", "--ft", "1", "-f"])
+            .arg(dir.join("live.etl"))
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    let q = run_ok(evtrace(&dir).args(["query", "Live-Test"]));
+    assert!(!q.contains("REAL_TIME"), "{q}");
+    run_ok(evtrace(&dir).args(["update", "Live-Test", "--rt", "on"]));
+    let q = run_ok(evtrace(&dir).args(["query", "Live-Test"]));
+    assert!(q.contains("EVENT_TRACE_REAL_TIME_MODE"), "{q}");
+
+    let mut slow = spawn_producer(&dir, TEST, 1, Writes::Slowly);
+    let reader = RealTimeReader::attach_in(&dir, "Live-Test")
+        .unwrap()
+        .reorder_window(Duration::ZERO);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let consumer = std::thread::spawn(move || {
+        let mut n = 0;
+        for item in reader {
+            if let Item::Event(_) = item {
+                n += 1;
+                let _ = tx.send(n);
+            }
+        }
+        n
+    });
+    // The producer writes an event every 20 ms and never fills a buffer: what arrives, arrives
+    // by the one-second flush timer, while the producer is still running.
+    let first = rx.recv_timeout(Duration::from_secs(10));
+    assert!(first.is_ok(), "no event reached the consumer within 10 s");
+    assert!(slow.try_wait().unwrap().is_none());
+    run_ok(evtrace(&dir).args(["update", "Live-Test", "--rt", "off"]));
+    let delivered = consumer.join().unwrap();
+    assert!(delivered >= 1);
+    slow.kill().unwrap();
+    let _ = slow.wait();
+    run_ok(evtrace(&dir).args(["stop", "Live-Test"]));
 }

@@ -93,6 +93,12 @@ impl RealTimeReader {
         self
     }
 
+    /// The reordering window in the session's clock ticks.
+    fn window_ticks(&self) -> i64 {
+        let freq = self.header.perf_freq.max(1) as i128;
+        (self.window_ns as i128 * freq / 1_000_000_000).min(i64::MAX as i128) as i64
+    }
+
     /// The session's header: its clock, rates, start time, name.
     pub fn header(&self) -> &LogfileHeader {
         &self.header
@@ -109,7 +115,8 @@ impl RealTimeReader {
     }
 
     fn hold(&mut self, item: Item) {
-        let t = item.time().unwrap_or_else(|| item.timestamp());
+        // Raw time stamps: one session, one clock, and no rounding to make two of them equal.
+        let t = item.timestamp();
         self.newest = self.newest.max(t);
         self.arrivals += 1;
         self.held.insert((t, self.arrivals), item);
@@ -145,6 +152,7 @@ impl RealTimeReader {
                 let buffers = u64::from_le_bytes(packet[1..9].try_into().unwrap_or_default());
                 let events = u64::from_le_bytes(packet[9..17].try_into().unwrap_or_default());
                 let at = self.newest.max(0);
+                let time = self.header.to_unix_nanos(at);
                 for (kind, count) in [(LossKind::Buffers, buffers), (LossKind::Events, events)] {
                     self.hold(Item::Loss(Loss {
                         file: 0,
@@ -152,7 +160,7 @@ impl RealTimeReader {
                         kind,
                         count: Some(count),
                         timestamp: at,
-                        time: Some(at),
+                        time,
                         source: LossSource::Record,
                     }));
                 }
@@ -173,7 +181,7 @@ impl Iterator for RealTimeReader {
     fn next(&mut self) -> Option<Item> {
         loop {
             if let Some((&(t, _), _)) = self.held.first_key_value() {
-                if self.ended || t <= self.newest.saturating_sub(self.window_ns) {
+                if self.ended || t <= self.newest.saturating_sub(self.window_ticks()) {
                     return self.held.pop_first().map(|(_, it)| it);
                 }
             }

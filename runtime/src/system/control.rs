@@ -1,7 +1,7 @@
 //! Controller calls for system sessions, by name, through the daemon: StartTrace, ControlTrace
 //! (stop, query, flush, update), QueryAllTraces and EnableTrace.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::paths;
 use super::protocol::{Reply, Request, WireEnable, WireProps, WireStats};
@@ -102,19 +102,15 @@ impl Controller {
         self.ok(&Request::Flush { name: name.into() })
     }
 
-    /// ControlTrace(UPDATE): a new log file, flush timer or MaximumBuffers (0 / None = unchanged).
-    pub fn update(
-        &self,
-        name: &str,
-        log_file: Option<PathBuf>,
-        flush_timer_s: u32,
-        maximum_buffers: u32,
-    ) -> Result<()> {
+    /// ControlTrace(UPDATE): a new log file, flush timer, MaximumBuffers (for producers that
+    /// join from now on) or real-time delivery on or off (0 / None = unchanged).
+    pub fn update(&self, name: &str, update: &crate::session::SessionUpdate) -> Result<()> {
         self.ok(&Request::Update {
             name: name.into(),
-            log_file,
-            flush_timer_s,
-            maximum_buffers,
+            log_file: update.log_file.clone(),
+            flush_timer_s: update.flush_timer_s,
+            maximum_buffers: update.maximum_buffers,
+            real_time: update.real_time,
         })
     }
 

@@ -289,6 +289,7 @@ impl Shared {
                 log_file,
                 flush_timer_s,
                 maximum_buffers,
+                real_time,
             } => self.with(&name, |h, _| {
                 h.session.update(SessionUpdate {
                     log_file,
@@ -296,6 +297,17 @@ impl Shared {
                     maximum_buffers: 0,
                     real_time: None,
                 })?;
+                match (real_time, h.rt.is_some()) {
+                    (Some(true), false) => {
+                        h.rt = Some(real_time_for(&h.session, h.share.maximum_buffers));
+                    }
+                    (Some(false), true) => {
+                        if let Some(mut rt) = h.rt.take() {
+                            rt.end();
+                        }
+                    }
+                    _ => {}
+                }
                 if maximum_buffers != 0 {
                     // Producer shares made from now on get the new count (shares made earlier
                     // keep theirs: their memory is mapped in the producer).
@@ -371,12 +383,7 @@ impl Shared {
         }
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
         let session = Session::start_hosted(props)?;
-        let rt = real_time.then(|| {
-            let h = session.logfile_header();
-            let mut bytes = vec![0u8; h.buffer_size.max(4096) as usize];
-            crate::etl::write_header_buffer(&mut bytes, &h);
-            RealTime::new(bytes, resolved.props.maximum_buffers as usize)
-        });
+        let rt = real_time.then(|| real_time_for(&session, resolved.props.maximum_buffers));
         st.next_id += 1;
         let id = st.next_id;
         let mut share = resolved.props.clone();
@@ -792,10 +799,25 @@ fn unshipped_events(share: &Share) -> u64 {
         .sum()
 }
 
+/// Real-time delivery for `session`, keeping up to `backlog` buffers for a consumer.
+fn real_time_for(session: &Session, backlog: u32) -> RealTime {
+    let h = session.logfile_header();
+    let mut bytes = vec![0u8; h.buffer_size.max(4096) as usize];
+    crate::etl::write_header_buffer(&mut bytes, &h);
+    RealTime::new(bytes, backlog as usize)
+}
+
 fn stats(h: &Hosted) -> WireStats {
     let mut s = WireStats::from(&h.session.query());
     s.real_time_buffers_lost += h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
     s.consumers = h.rt.as_ref().map_or(0, |rt| u32::from(rt.has_consumer()));
+    // The mode in force: UPDATE may have turned real-time delivery on or off.
+    let rt_bit = LogFileMode::REAL_TIME.bits();
+    s.mode = if h.rt.is_some() {
+        s.mode | rt_bit
+    } else {
+        s.mode & !rt_bit
+    };
     s.producers = h.shares.len() as u32;
     s.refused_producers = h.refused;
     s

@@ -235,6 +235,9 @@ pub enum Request {
         flush_timer_s: u32,
         /// New MaximumBuffers (0 = unchanged).
         maximum_buffers: u32,
+        /// Turn real-time delivery on or off.
+        #[serde(default)]
+        real_time: Option<bool>,
     },
     /// EnableTrace (enable).
     Enable {

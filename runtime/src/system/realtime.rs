@@ -129,8 +129,10 @@ impl RealTime {
 
     fn failed(&mut self, e: std::io::Error) -> bool {
         if e.kind() != std::io::ErrorKind::WouldBlock {
-            // Gone: the next consumer gets the backlog.
-            self.consumer = None;
+            // Gone (or broken): the next consumer gets the backlog.
+            if let Some((_, ch)) = self.consumer.take() {
+                ch.shutdown();
+            }
         }
         false
     }
@@ -140,6 +142,12 @@ impl RealTime {
         let Some((_, ch)) = self.consumer.take() else {
             return;
         };
+        self.finish(&ch);
+        // Whatever happened, the consumer then reads the end of the stream.
+        ch.shutdown_write();
+    }
+
+    fn finish(&mut self, ch: &Channel) {
         if self.unreported != (0, 0) {
             let (b, e) = self.unreported;
             let _ = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], false);

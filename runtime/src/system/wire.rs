@@ -157,6 +157,11 @@ impl Channel {
     pub fn shutdown(&self) {
         let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
     }
+
+    /// Sends no more: the other end reads what was sent, then the end of the stream.
+    pub fn shutdown_write(&self) {
+        let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Write);
+    }
 }
 
 impl AsFd for Channel {
