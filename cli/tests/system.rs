@@ -342,6 +342,48 @@ fn controller_errors_name_the_problem() {
     let list = run_ok(evtrace(&dir).arg("list"));
     assert!(list.contains("Dup"), "{list}");
     run_ok(evtrace(&dir).args(["stop", "Dup"]));
+
+    // NONSTOPPABLE: STOP fails, the session runs on.
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Forever", "--nonstoppable", "-f"])
+            .arg(dir.join("forever.etl")),
+    );
+    let out = evtrace(&dir).args(["stop", "Forever"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("ERROR_ACCESS_DENIED")
+            && err.contains("NONSTOPPABLE"),
+        "{err}"
+    );
+    assert!(run_ok(evtrace(&dir).args(["query", "Forever"])).contains("Running"));
+
+    // A provider may be enabled by at most 8 sessions; the 9th is refused.
+    for i in 0..8 {
+        run_ok(
+            evtrace(&dir)
+                .args(["start", &format!("Eight-{i}"), "-f"])
+                .arg(dir.join(format!("eight{i}.etl")))
+                .args(["--provider", "Evtrace-Test-Eight"]),
+        );
+    }
+    let out = evtrace(&dir)
+        .args(["start", "Eight-8", "-f"])
+        .arg(dir.join("eight8.etl"))
+        .args(["--provider", "Evtrace-Test-Eight"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ERROR_NO_SYSTEM_RESOURCES"),
+        "{err}"
+    );
+    let list = run_ok(evtrace(&dir).arg("list"));
+    assert!(
+        !list.contains("Eight-8"),
+        "a refused start leaves no session: {list}"
+    );
 }
 
 #[test]

@@ -290,7 +290,21 @@ impl Shared {
                 flush_timer_s,
                 maximum_buffers,
                 real_time,
-            } => self.with(&name, |h, _| {
+            } => self.with(&name, |h, producers| {
+                if flush_timer_s != 0 {
+                    h.share.flush_timer_s = flush_timer_s;
+                    for conn in h.shares.keys() {
+                        if let Some(p) = producers.get(conn) {
+                            let _ = p.channel.send(
+                                &Reply::FlushTimer {
+                                    session: h.id,
+                                    seconds: flush_timer_s,
+                                },
+                                None,
+                            );
+                        }
+                    }
+                }
                 h.session.update(SessionUpdate {
                     log_file,
                     flush_timer_s,

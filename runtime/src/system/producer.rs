@@ -172,6 +172,14 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                     let _ = t.send(());
                 }
             }
+            Reply::FlushTimer { session, seconds } => {
+                if let Some(s) = lock(&shares).sessions.get(&session) {
+                    let _ = s.update(crate::session::SessionUpdate {
+                        flush_timer_s: seconds,
+                        ..Default::default()
+                    });
+                }
+            }
             Reply::FlushShare { session } => {
                 let Some(s) = lock(&shares).sessions.get(&session).cloned() else {
                     continue;

@@ -321,6 +321,13 @@ pub enum Reply {
         /// The daemon's session id.
         session: u64,
     },
+    /// To a producer: the session's flush timer changed (UPDATE); shares follow it.
+    FlushTimer {
+        /// The daemon's session id.
+        session: u64,
+        /// Seconds (0: only when full).
+        seconds: u32,
+    },
     /// To a producer: `session` is stopping; flush your share and answer `Finished`.
     Detach {
         /// The daemon's session id.
