@@ -149,7 +149,12 @@ fn dir(test: &str) -> PathBuf {
 const WHEN_MS: u64 = 1_631_199_575_799; // 2021-09-09T14:59:35.799Z
 
 /// Writes one of each event and two messages into `file`.
+/// Recording sessions of this binary's tests enable the same provider, so each would record
+/// the other's events too: they take turns.
+static RECORDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn record(session: &str, file: &Path) {
+    let _turn = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
     let s = Session::start_private(SessionProperties::new(session).log_file(file)).unwrap();
     s.enable_provider(rt::PROVIDER.guid(), EnableSettings::new(5, 0, 0))
         .unwrap();

@@ -302,13 +302,22 @@ impl Pool {
             })
             .ok()?;
         let buffer = match &self.region {
-            // SAFETY: `new` capped the buffer count so that every buffer lies inside the region.
-            Some(r) => Buffer::with_data(
-                i,
-                self.buffer_bytes,
-                unsafe { r.base().add(i as usize * self.buffer_bytes) },
-                false,
-            ),
+            Some(r) => {
+                // SAFETY: `new` capped the buffer count so that every buffer lies inside the
+                // region.
+                let data = unsafe { r.base().add(i as usize * self.buffer_bytes) };
+                // Fault the pages in now, as `Buffer::new` does, not on the writers' path (a
+                // shared mapping's pages come on first touch: 16 faults per 64 KB buffer).
+                for page in (0..self.buffer_bytes).step_by(4096) {
+                    // SAFETY: inside this buffer's part of the region, which nobody else uses
+                    // until the buffer is published; reading and writing back keeps its bytes.
+                    unsafe {
+                        let p = data.as_ptr().add(page);
+                        std::ptr::write_volatile(p, std::ptr::read_volatile(p));
+                    }
+                }
+                Buffer::with_data(i, self.buffer_bytes, data, false)
+            }
             None => Buffer::new(i, self.buffer_bytes),
         };
         let _ = self.buffers[i as usize].set(Box::new(buffer));

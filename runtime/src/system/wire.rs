@@ -78,7 +78,7 @@ impl Channel {
     /// Receives one message and the descriptor that came with it; `None` when the other end has
     /// closed the connection.
     pub fn recv<T: DeserializeOwned>(&self) -> io::Result<Option<(T, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut buf = vec![0u8; self.next_len()?.clamp(1, MAX_MESSAGE)];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let got = loop {
@@ -124,7 +124,7 @@ impl Channel {
 
     /// Receives one binary packet of at most `max` bytes; `None` when the other end closed.
     pub fn recv_packet(&self, max: usize) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = vec![0u8; max];
+        let mut buf = vec![0u8; self.next_len()?.clamp(1, max)];
         loop {
             match rustix::net::recv(&self.fd, &mut buf, RecvFlags::empty()) {
                 Err(rustix::io::Errno::INTR) => continue,
@@ -141,6 +141,19 @@ impl Channel {
     /// Makes blocking sends give up after `t` (a consumer that stopped reading).
     pub fn set_send_timeout(&self, t: std::time::Duration) {
         let _ = sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Send, Some(t));
+    }
+
+    /// The length of the next packet, waiting for one (0 at the end of the stream): buffers are
+    /// sized to the packet rather than to the largest one possible.
+    fn next_len(&self) -> io::Result<usize> {
+        loop {
+            let empty: &mut [u8] = &mut [];
+            match rustix::net::recv(&self.fd, empty, RecvFlags::PEEK | RecvFlags::TRUNC) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok((_, len)) => return Ok(len),
+            }
+        }
     }
 
     /// Asks the kernel for a send buffer of `bytes` (capped by `wmem_max` for non-root).
