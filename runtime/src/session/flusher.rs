@@ -282,9 +282,14 @@ impl Flusher {
     /// Places one sealed buffer in the file; `encoded` is what `encode_batch` made of it, if it
     /// ran (the buffer is then stamped already).
     fn write_out(&mut self, index: u32, encoded: Option<Encoded>) {
-        let Some(placed) = self.place(index, encoded) else {
-            return;
-        };
+        if let Some(placed) = self.place(index, encoded) {
+            self.settle(placed, |f| f.count_lost_buffer(index));
+        }
+    }
+
+    /// What a placement means for the session: a buffer written, or one lost (counted by
+    /// `lose`) and the session stopped (full sequential file, failed write).
+    fn settle(&mut self, placed: std::io::Result<Placed>, lose: impl FnOnce(&Self)) {
         match placed {
             Ok(Placed::Written) => {
                 self.core
@@ -293,13 +298,13 @@ impl Flusher {
                     .fetch_add(1, Ordering::Relaxed);
             }
             Ok(Placed::Full) => {
-                self.count_lost_buffer(index);
+                lose(self);
                 self.stop_itself(SessionState::StoppedFileFull, None);
             }
             Err(e) => {
                 let path = self.file.as_ref().map(|f| f.path().display().to_string());
                 let msg = format!("writing {}: {e}", path.unwrap_or_default());
-                self.count_lost_buffer(index);
+                lose(self);
                 self.stop_itself(SessionState::StoppedWriteFailed, Some(msg));
             }
         }
@@ -373,23 +378,8 @@ impl Flusher {
         let Some(file) = self.file.as_mut() else {
             return;
         };
-        match file.place(bytes) {
-            Ok(Placed::Written) => {
-                self.core
-                    .counters
-                    .buffers_written
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Placed::Full) => {
-                self.lose_submitted(events);
-                self.stop_itself(SessionState::StoppedFileFull, None);
-            }
-            Err(e) => {
-                let msg = format!("writing {}: {e}", file.path().display());
-                self.lose_submitted(events);
-                self.stop_itself(SessionState::StoppedWriteFailed, Some(msg));
-            }
-        }
+        let placed = file.place(bytes);
+        self.settle(placed, |f| f.lose_submitted(events));
     }
 
     /// A submitted buffer that will not reach the file: LogBuffersLost, its events EventsLost.

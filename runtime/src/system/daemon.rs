@@ -482,23 +482,13 @@ impl Shared {
                 let _ = p.channel.send(&Reply::FlushShare { session: id }, None);
             }
         }
-        let deadline = Instant::now() + DETACH_WAIT;
-        loop {
-            let pending = st.sessions.iter().find(|h| h.id == id).is_some_and(|h| {
+        let mut st = self.wait_while(st, |st| {
+            st.sessions.iter().find(|h| h.id == id).is_some_and(|h| {
                 h.flushing
                     .iter()
                     .any(|c| st.producers.contains_key(c) && h.shares.contains_key(c))
-            });
-            let now = Instant::now();
-            if !pending || now >= deadline {
-                break;
-            }
-            st = self
-                .detached
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+            })
+        });
         let h = st
             .sessions
             .iter_mut()
@@ -507,6 +497,27 @@ impl Shared {
         h.flushing.clear();
         h.session.flush()?;
         Ok(Reply::Ok)
+    }
+
+    /// Waits, at most [`DETACH_WAIT`], while `pending` says producers still owe an answer
+    /// (their answers and departures signal `detached`).
+    fn wait_while<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        pending: impl Fn(&State) -> bool,
+    ) -> MutexGuard<'a, State> {
+        let deadline = Instant::now() + DETACH_WAIT;
+        loop {
+            let now = Instant::now();
+            if !pending(&st) || now >= deadline {
+                return st;
+            }
+            st = self
+                .detached
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     fn flushed(&self, conn: u64, session: u64) {
@@ -521,7 +532,7 @@ impl Shared {
     /// Stops a session: producers hand over their last buffers first (or are waited for at
     /// most [`DETACH_WAIT`]), then the file is finished.
     fn stop(&self, name: &str) -> Result<Reply> {
-        let mut st = self.lock();
+        let st = self.lock();
         let i = st
             .sessions
             .iter()
@@ -544,24 +555,12 @@ impl Shared {
                 let _ = p.channel.send(&Reply::Detach { session: id }, None);
             }
         }
-        let deadline = Instant::now() + DETACH_WAIT;
-        loop {
-            let pending = st
-                .sessions
+        let mut st = self.wait_while(st, |st| {
+            st.sessions
                 .iter()
                 .find(|h| h.id == id)
-                .map(|h| h.shares.keys().any(|c| st.producers.contains_key(c)))
-                .unwrap_or(false);
-            let now = Instant::now();
-            if !pending || now >= deadline {
-                break;
-            }
-            st = self
-                .detached
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+                .is_some_and(|h| h.shares.keys().any(|c| st.producers.contains_key(c)))
+        });
         let i = st
             .sessions
             .iter()

@@ -18,6 +18,15 @@ use serde::Serialize;
 /// The largest message (a list of every session's figures fits many times over).
 const MAX_MESSAGE: usize = 256 * 1024;
 
+fn seqpacket() -> io::Result<OwnedFd> {
+    Ok(socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
 /// One end of a connection.
 #[derive(Debug)]
 pub struct Channel {
@@ -27,12 +36,7 @@ pub struct Channel {
 impl Channel {
     /// Connects to the socket at `path`.
     pub fn connect(path: &Path) -> io::Result<Channel> {
-        let fd = socket_with(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let fd = seqpacket()?;
         connect(&fd, &SocketAddrUnix::new(path)?)?;
         Ok(Channel { fd })
     }
@@ -192,12 +196,7 @@ pub struct Listener {
 impl Listener {
     /// Binds `path` (replacing a stale socket file) and listens.
     pub fn bind(path: &Path) -> io::Result<Listener> {
-        let fd = socket_with(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let fd = seqpacket()?;
         let _ = std::fs::remove_file(path);
         bind(&fd, &SocketAddrUnix::new(path)?)?;
         listen(&fd, 64)?;
