@@ -22,12 +22,16 @@ pub const MAX_SLEW_PPM: u64 = 500;
 /// A difference larger than this (100 ns units: 1 ms) is stepped, not slewed.
 pub const STEP_FT: i64 = 10_000;
 
-/// The published mapping; `seq` is odd while it is being changed.
+/// The published mapping; `seq` is odd while it is being changed. Time advances at the nominal
+/// slope `mult`, plus the correction `corr` (signed, same 32.32 units) over the first `span`
+/// ticks of the segment only: a refresh that comes late does not keep correcting.
 struct Mapping {
     seq: AtomicU64,
     base_tsc: AtomicU64,
     base_ft: AtomicU64,
     mult: AtomicU64,
+    corr: AtomicU64,
+    span: AtomicU64,
 }
 
 static MAP: Mapping = Mapping {
@@ -35,17 +39,43 @@ static MAP: Mapping = Mapping {
     base_tsc: AtomicU64::new(0),
     base_ft: AtomicU64::new(0),
     mult: AtomicU64::new(0),
+    corr: AtomicU64::new(0),
+    span: AtomicU64::new(0),
 };
+
+/// One segment of the mapping.
+#[derive(Clone, Copy)]
+struct Segment {
+    base_tsc: u64,
+    base_ft: u64,
+    mult: u64,
+    corr: i64,
+    span: u64,
+}
+
+impl Segment {
+    fn load() -> Segment {
+        Segment {
+            base_tsc: MAP.base_tsc.load(Ordering::Relaxed),
+            base_ft: MAP.base_ft.load(Ordering::Relaxed),
+            mult: MAP.mult.load(Ordering::Relaxed),
+            corr: MAP.corr.load(Ordering::Relaxed) as i64,
+            span: MAP.span.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// Serialises refreshes (several flushers may call) and remembers the TSC of the last one.
 static LAST: Mutex<Option<u64>> = Mutex::new(None);
 
 #[inline(always)]
-fn map(tsc: u64, base_tsc: u64, base_ft: u64, mult: u64) -> i64 {
-    let d = tsc.wrapping_sub(base_tsc);
+fn map(tsc: u64, g: Segment) -> i64 {
+    let d = tsc.wrapping_sub(g.base_tsc);
     // A TSC read before the base (another processor, a few ticks apart) maps to the base.
     let d = if (d as i64) < 0 { 0 } else { d };
-    (base_ft + ((d as u128 * mult as u128) >> 32) as u64) as i64
+    let nominal = ((d as u128 * g.mult as u128) >> 32) as i64;
+    let correction = ((d.min(g.span) as i128 * g.corr as i128) >> 32) as i64;
+    g.base_ft as i64 + nominal + correction
 }
 
 /// The current time as a FILETIME, from the TSC.
@@ -53,18 +83,14 @@ fn map(tsc: u64, base_tsc: u64, base_ft: u64, mult: u64) -> i64 {
 pub fn now() -> i64 {
     loop {
         let s = MAP.seq.load(Ordering::Acquire);
-        let (base_tsc, base_ft, mult) = (
-            MAP.base_tsc.load(Ordering::Relaxed),
-            MAP.base_ft.load(Ordering::Relaxed),
-            MAP.mult.load(Ordering::Relaxed),
-        );
+        let g = Segment::load();
         let tsc = rdtsc() as u64;
         fence(Ordering::Acquire);
         if s & 1 == 0 && MAP.seq.load(Ordering::Relaxed) == s {
-            if mult == 0 {
+            if g.mult == 0 {
                 return unmapped();
             }
-            return map(tsc, base_tsc, base_ft, mult);
+            return map(tsc, g);
         }
         std::hint::spin_loop();
     }
@@ -101,33 +127,29 @@ pub fn refresh() -> bool {
         return false;
     }
     let interval_ft = (INTERVAL_NS / 100) as i64;
-    let (base_ft, mult) = match *last {
-        None => (real, slope(interval_ft, 0, interval_ticks)),
+    let nominal = slope(interval_ft, 0, interval_ticks);
+    let (base_ft, correction) = match *last {
+        None => (real, 0),
         Some(_) => {
-            let here = map(
-                tsc,
-                MAP.base_tsc.load(Ordering::Relaxed),
-                MAP.base_ft.load(Ordering::Relaxed),
-                MAP.mult.load(Ordering::Relaxed),
-            );
+            let here = map(tsc, Segment::load());
             let error = real - here;
             if error.abs() > STEP_FT {
-                (real, slope(interval_ft, 0, interval_ticks))
+                (real, 0)
             } else {
                 let most = interval_ft * MAX_SLEW_PPM as i64 / 1_000_000;
-                (
-                    here,
-                    slope(interval_ft, error.clamp(-most, most), interval_ticks),
-                )
+                (here, error.clamp(-most, most))
             }
         }
     };
+    let corr = slope(interval_ft, correction, interval_ticks) as i64 - nominal as i64;
     let s = MAP.seq.load(Ordering::Relaxed);
     MAP.seq.store(s + 1, Ordering::Relaxed);
     fence(Ordering::Release);
     MAP.base_tsc.store(tsc, Ordering::Relaxed);
     MAP.base_ft.store(base_ft as u64, Ordering::Relaxed);
-    MAP.mult.store(mult, Ordering::Relaxed);
+    MAP.mult.store(nominal, Ordering::Relaxed);
+    MAP.corr.store(corr as u64, Ordering::Relaxed);
+    MAP.span.store(interval_ticks, Ordering::Relaxed);
     MAP.seq.store(s + 2, Ordering::Release);
     *last = Some(tsc);
     true
@@ -165,13 +187,24 @@ mod tests {
     #[test]
     fn slope_advances_the_interval_plus_the_correction() {
         let ticks = 300_000_000u64;
+        let nominal = slope(1_000_000, 0, ticks);
         for correction in [-500i64, 0, 500] {
-            let m = slope(1_000_000, correction, ticks);
-            let advanced = map(ticks, 0, 0, m);
+            let g = Segment {
+                base_tsc: 0,
+                base_ft: 0,
+                mult: nominal,
+                corr: slope(1_000_000, correction, ticks) as i64 - nominal as i64,
+                span: ticks,
+            };
+            let advanced = map(ticks, g);
             assert!(
-                (advanced - (1_000_000 + correction)).abs() <= 1,
+                (advanced - (1_000_000 + correction)).abs() <= 2,
                 "{advanced}"
             );
+            // Past the interval only the nominal slope runs: a late refresh finds the error
+            // corrected once, not again and again.
+            let later = map(3 * ticks, g);
+            assert!((later - (3_000_000 + correction)).abs() <= 3, "{later}");
         }
     }
 }

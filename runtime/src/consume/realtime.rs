@@ -52,7 +52,7 @@ impl RealTimeReader {
                 format!("no evtrace daemon answers at {} ({e})", socket.display()),
             )
         };
-        let channel = Channel::connect(&socket).map_err(io)?;
+        let channel = paths::connect(dir).map_err(io)?;
         channel
             .send(&Request::Consume { name: name.into() }, None)
             .map_err(io)?;

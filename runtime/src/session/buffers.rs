@@ -230,14 +230,16 @@ impl Pool {
     ) -> Pool {
         let mut max = maximum.max(minimum).max(1) as usize;
         if let Some(r) = &region {
-            max = max.min(r.len() / buffer_bytes.max(1)).max(1);
+            // Never past the region: a region too small for one buffer gives an empty pool
+            // (every write is then a counted loss), not a buffer outside the mapping.
+            max = max.min(r.len() / buffer_bytes.max(1));
         }
         let pool = Pool {
             buffers: (0..max).map(|_| OnceLock::new()).collect(),
             allocated: AtomicU32::new(0),
             buffer_bytes,
-            free: ArrayQueue::new(max),
-            full: ArrayQueue::new(max),
+            free: ArrayQueue::new(max.max(1)),
+            full: ArrayQueue::new(max.max(1)),
             mode,
             installed: AtomicU64::new(0),
             overwritten: AtomicU64::new(0),

@@ -210,6 +210,16 @@ impl Session {
             Some(p) => (Some(p.region), Some(p.outbound), p.sequences),
             None => (None, None, None),
         };
+        if let Some(r) = &region {
+            let least = resolved.buffer_bytes * resolved.slots;
+            if r.len() < least {
+                return Err(Error::invalid(format!(
+                    "the shared buffer area of {} bytes cannot hold a {} KB buffer per processor",
+                    r.len(),
+                    resolved.buffer_bytes / 1024
+                )));
+            }
+        }
         if !hosted && resolved.props.mode.contains(LogFileMode::REAL_TIME) {
             // Without a consumer to deliver to, every buffer would be dropped: refuse rather
             // than lose events silently.

@@ -21,10 +21,14 @@ unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
 impl Region {
-    /// Creates a `memfd` of `len` bytes named `name` (shown in /proc/PID/fd) and maps it.
+    /// Creates a `memfd` of `len` bytes named `name` (shown in /proc/PID/fd) and maps it. Its
+    /// size is sealed: a process it is shared with can write into it but cannot shrink it
+    /// under the other mappings (which would make their next access fault).
     pub fn create(name: &str, len: usize) -> io::Result<(Region, OwnedFd)> {
-        let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
+        use rustix::fs::{fcntl_add_seals, MemfdFlags, SealFlags};
+        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
         rustix::fs::ftruncate(&fd, len as u64)?;
+        fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
         let region = Region::map(&fd, len)?;
         Ok((region, fd))
     }

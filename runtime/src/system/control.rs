@@ -26,7 +26,7 @@ impl Controller {
     /// Connects to the daemon in `dir`.
     pub fn connect_in(dir: &Path) -> Result<Controller> {
         let socket = paths::socket_path(dir);
-        let channel = Channel::connect(&socket).map_err(|e| {
+        let channel = paths::connect(dir).map_err(|e| {
             Error::new(
                 ErrorCode::InstanceNotFound,
                 format!(

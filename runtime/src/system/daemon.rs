@@ -72,10 +72,14 @@ struct Hosted {
     enables: Vec<(Guid, WireEnable)>,
     /// EVENT_TRACE_SECURE_MODE: the users whose processes may log to it (root always may).
     secure: Option<Vec<u32>>,
+    /// The user who started it: with root, the only one who may change it.
+    owner: u32,
     /// Producer processes refused by `secure`.
     refused: u32,
     /// REAL_TIME: delivery to the consumer.
     rt: Option<RealTime>,
+    /// RealTimeBuffersLost of real-time delivery that UPDATE has since turned off.
+    rt_lost_before: u64,
     /// Its LOCAL_SEQUENCE counter in the counter page (1..).
     sequence_index: u32,
     /// Per producer (connection id): its share's region here and its last EventsLost figure.
@@ -187,21 +191,13 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
             Ok(None) | Err(_) => break,
         };
         let reply = match msg {
-            Request::Producer { pid } => {
-                let peer_pid = ch.peer().map(|c| c.pid.as_raw_nonzero().get() as u32);
-                if peer_pid.as_ref().is_ok_and(|&p| p != pid) {
-                    let _ = ch.send(
-                        &Reply::failed(&Error::new(
-                            ErrorCode::AccessDenied,
-                            "the process id given is not the connecting process's",
-                        )),
-                        None,
-                    );
-                    break;
-                }
+            Request::Producer { .. } => {
                 let (Ok(channel), Ok(cred)) = (ch.try_clone(), ch.peer()) else {
                     break;
                 };
+                // The kernel's view of the peer, not the pid it says (in another pid namespace
+                // the two differ legitimately).
+                let pid = cred.pid.as_raw_nonzero().get() as u32;
                 if ch
                     .send(&Reply::Counters, Some(shared.counters_fd.as_fd()))
                     .is_err()
@@ -230,8 +226,12 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 buffers,
                 events_lost,
             } => {
-                shared.take_buffers(conn, session, &buffers, events_lost);
-                let _ = ch.send(&Reply::Taken { session }, None);
+                let reply = if shared.take_buffers(conn, session, &buffers, events_lost) {
+                    Reply::Taken { session }
+                } else {
+                    Reply::Refused { session }
+                };
+                let _ = ch.send(&reply, None);
                 continue;
             }
             Request::Flushed { session } => {
@@ -246,11 +246,11 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 continue;
             }
             Request::Start { props, allow_users } => {
-                let starter = ch.peer().map(|c| c.uid.as_raw()).unwrap_or(0);
-                let mut allowed = allow_users;
-                allowed.push(starter);
+                let Ok(starter) = ch.peer().map(|c| c.uid.as_raw()) else {
+                    break;
+                };
                 shared
-                    .start(&props, allowed)
+                    .start(&props, starter, allow_users)
                     .unwrap_or_else(|e| Reply::failed(&e))
             }
             Request::Consume { name } => match shared.consume(conn, &name, &ch) {
@@ -258,7 +258,12 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 Ok(()) => continue,
                 Err(e) => Reply::failed(&e),
             },
-            other => shared.control(other),
+            other => {
+                let Ok(uid) = ch.peer().map(|c| c.uid.as_raw()) else {
+                    break;
+                };
+                shared.control(other, uid)
+            }
         };
         if ch.send(&reply, None).is_err() {
             break;
@@ -273,7 +278,22 @@ impl Shared {
     }
 
     /// A controller request.
-    fn control(&self, req: Request) -> Reply {
+    fn control(&self, req: Request, uid: u32) -> Reply {
+        // Only root and the user who started a session may change it (QUERY and the list are
+        // open to everyone who may connect).
+        let name = match &req {
+            Request::Stop { name }
+            | Request::Flush { name }
+            | Request::Update { name, .. }
+            | Request::Enable { name, .. }
+            | Request::Disable { name, .. } => Some(name.clone()),
+            _ => None,
+        };
+        if let Some(name) = name {
+            if let Err(e) = self.with(&name, |h, _| h.may_control(uid)) {
+                return Reply::failed(&e);
+            }
+        }
         let r = match req {
             Request::Stop { name } => self.stop(&name),
             Request::Query { name } => self.query(&name),
@@ -290,45 +310,15 @@ impl Shared {
                 flush_timer_s,
                 maximum_buffers,
                 real_time,
-            } => self.with(&name, |h, producers| {
-                if flush_timer_s != 0 {
-                    h.share.flush_timer_s = flush_timer_s;
-                    for conn in h.shares.keys() {
-                        if let Some(p) = producers.get(conn) {
-                            let _ = p.channel.send(
-                                &Reply::FlushTimer {
-                                    session: h.id,
-                                    seconds: flush_timer_s,
-                                },
-                                None,
-                            );
-                        }
-                    }
-                }
-                h.session.update(SessionUpdate {
+            } => {
+                let u = SessionUpdate {
                     log_file,
                     flush_timer_s,
-                    maximum_buffers: 0,
-                    real_time: None,
-                })?;
-                match (real_time, h.rt.is_some()) {
-                    (Some(true), false) => {
-                        h.rt = Some(real_time_for(&h.session, h.share.maximum_buffers));
-                    }
-                    (Some(false), true) => {
-                        if let Some(mut rt) = h.rt.take() {
-                            rt.end();
-                        }
-                    }
-                    _ => {}
-                }
-                if maximum_buffers != 0 {
-                    // Producer shares made from now on get the new count (shares made earlier
-                    // keep theirs: their memory is mapped in the producer).
-                    h.share.maximum_buffers = maximum_buffers.max(h.share.minimum_buffers);
-                }
-                Ok(Reply::Ok)
-            }),
+                    maximum_buffers,
+                    real_time,
+                };
+                self.update(&name, uid, u)
+            }
             Request::Enable {
                 name,
                 guid,
@@ -355,8 +345,13 @@ impl Shared {
         f(h, &mut st.producers)
     }
 
-    fn start(&self, wire: &WireProps, allowed: Vec<u32>) -> Result<Reply> {
+    fn start(&self, wire: &WireProps, starter: u32, allow_users: Vec<u32>) -> Result<Reply> {
         let props = wire.to_props()?;
+        if let Some(f) = &props.log_file {
+            may_write(f, starter)?;
+        }
+        let mut allowed = allow_users;
+        allowed.push(starter);
         let mut st = self.lock();
         if st
             .sessions
@@ -416,6 +411,7 @@ impl Shared {
                 .store(0, std::sync::atomic::Ordering::Relaxed);
         }
         let h = Hosted {
+            owner: starter,
             id,
             session,
             sequence_index,
@@ -426,6 +422,7 @@ impl Shared {
                 .then_some(allowed),
             refused: 0,
             rt,
+            rt_lost_before: 0,
             share,
             enables: Vec::new(),
             shares: HashMap::new(),
@@ -438,6 +435,80 @@ impl Shared {
 
     fn query(&self, name: &str) -> Result<Reply> {
         self.with(name, |h, _| Ok(Reply::Stats { stats: stats(h) }))
+    }
+
+    /// UPDATE: every change is checked before any is made.
+    fn update(&self, name: &str, uid: u32, u: SessionUpdate) -> Result<Reply> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if let Some(f) = &u.log_file {
+            may_write(f, uid)?;
+            let taken = st.sessions.iter().any(|h| {
+                !h.session.name().eq_ignore_ascii_case(name)
+                    && h.session.log_file().is_some_and(|g| same_file(&g, f))
+            });
+            if taken {
+                return Err(Error::new(
+                    ErrorCode::BadPathname,
+                    format!("{} is the log file of another session", f.display()),
+                ));
+            }
+        }
+        let h = st
+            .sessions
+            .iter_mut()
+            .find(|h| h.session.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| not_found(name))?;
+        let mut share = h.share.clone();
+        if u.maximum_buffers != 0 {
+            // Producer shares made from now on get the new count (shares made earlier keep
+            // theirs: their memory is mapped in the producer); the same limits as at start.
+            share.maximum_buffers = u.maximum_buffers;
+            share = properties::validate(share, SessionKind::System, processor_count())?.props;
+        }
+        let has_file = u.log_file.is_some() || h.session.log_file().is_some();
+        let keeps_somewhere = has_file || h.share.mode.contains(LogFileMode::BUFFERING);
+        if u.real_time == Some(false) && h.rt.is_some() && !keeps_somewhere {
+            return Err(Error::invalid(format!(
+                "turning real-time delivery off would leave session {name} nowhere to put its events: it has no log file and is not buffering; give it a log file first"
+            )));
+        }
+        h.session.update(SessionUpdate {
+            log_file: u.log_file.clone(),
+            flush_timer_s: u.flush_timer_s,
+            maximum_buffers: 0,
+            real_time: None,
+        })?;
+        // Checked and done in the engine: now the producers and the real-time side follow.
+        if u.flush_timer_s != 0 {
+            share.flush_timer_s = u.flush_timer_s;
+            for conn in h.shares.keys() {
+                if let Some(p) = st.producers.get(conn) {
+                    let _ = p.channel.send(
+                        &Reply::FlushTimer {
+                            session: h.id,
+                            seconds: u.flush_timer_s,
+                        },
+                        None,
+                    );
+                }
+            }
+        }
+        h.share = share;
+        match (u.real_time, h.rt.is_some()) {
+            (Some(true), false) => {
+                h.rt = Some(real_time_for(&h.session, h.share.maximum_buffers));
+            }
+            (Some(false), true) => {
+                if let Some(mut rt) = h.rt.take() {
+                    rt.end(&h.session, keeps_somewhere);
+                    // Its losses stay in the session's figures.
+                    h.rt_lost_before += rt.buffers_lost;
+                }
+            }
+            _ => {}
+        }
+        Ok(Reply::Ok)
     }
 
     /// Attaches connection `conn` as the real-time consumer of session `name`. The reply goes
@@ -459,7 +530,9 @@ impl Shared {
                 ));
             }
             if ch.send(&Reply::Ok, None).is_ok() {
-                rt.attach(conn, consumer, &h.session);
+                let kept = h.session.log_file().is_some()
+                    || h.share.mode.contains(LogFileMode::BUFFERING);
+                rt.attach(conn, consumer, &h.session, kept);
             }
             Ok(())
         })
@@ -569,10 +642,11 @@ impl Shared {
         let mut h = st.sessions.remove(i);
         drop(st);
         let (producers, refused) = (h.shares.len() as u32, h.refused);
-        let rt_lost = h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
+        let kept = h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
         if let Some(rt) = h.rt.as_mut() {
-            rt.end();
+            rt.end(&h.session, kept);
         }
+        let rt_lost = h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
         let final_stats = h.session.stop()?;
         let mut s = WireStats::from(&final_stats);
         s.real_time_buffers_lost += rt_lost;
@@ -656,13 +730,20 @@ impl Shared {
     }
 
     /// Copies finished buffers out of a producer's share and writes them to the session.
-    fn take_buffers(&self, conn: u64, session: u64, buffers: &[(u32, u32)], events_lost: u64) {
+    /// Returns false if the session or the share is gone (nothing taken).
+    fn take_buffers(
+        &self,
+        conn: u64,
+        session: u64,
+        buffers: &[(u32, u32)],
+        events_lost: u64,
+    ) -> bool {
         let mut st = self.lock();
         let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) else {
-            return;
+            return false;
         };
         let Some(share) = h.shares.get_mut(&conn) else {
-            return;
+            return false;
         };
         let delta = events_lost.saturating_sub(share.events_lost);
         share.events_lost = share.events_lost.max(events_lost);
@@ -682,10 +763,12 @@ impl Shared {
             h.session.add_events_lost(delta);
         }
         for b in copies {
+            let kept =
+                h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
             if let Some(rt) = h.rt.as_mut() {
-                rt.deliver(b.clone(), &h.session);
+                rt.deliver(b.clone(), &h.session, kept);
             }
-            if h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING) {
+            if kept {
                 let used = crate::etl::BufferHeader::parse(&b)
                     .map(|x| x.saved_offset as usize)
                     .unwrap_or(0);
@@ -697,6 +780,7 @@ impl Shared {
                 }
             }
         }
+        true
     }
 
     fn finished(&self, conn: u64, session: u64, events_lost: u64) {
@@ -735,6 +819,58 @@ impl Shared {
         }
         drop(st);
         self.detached.notify_all();
+    }
+}
+
+impl Hosted {
+    fn may_control(&self, uid: u32) -> Result<()> {
+        if uid == 0 || uid == self.owner {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "session {} belongs to user {}: only that user or root may change it",
+                self.session.name(),
+                self.owner
+            ),
+        ))
+    }
+}
+
+/// Whether user `uid` may have the daemon write `file`: an absolute path (the daemon's working
+/// directory is not the controller's), and for users other than root, a file of their own in a
+/// directory of their own, since the daemon writes with its own rights.
+fn may_write(file: &Path, uid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !file.is_absolute() {
+        return Err(Error::new(
+            ErrorCode::BadPathname,
+            format!(
+                "{}: give the log file as an absolute path (the daemon does not share your working directory)",
+                file.display()
+            ),
+        ));
+    }
+    if uid == 0 {
+        return Ok(());
+    }
+    let denied = |what: &str| {
+        Error::new(
+            ErrorCode::AccessDenied,
+            format!("{}: {what}; the daemon writes log files for a user only in that user's own directories", file.display()),
+        )
+    };
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.uid() == uid => {}
+        _ => return Err(denied("its directory is not yours")),
+    }
+    match std::fs::symlink_metadata(file) {
+        Ok(m) if m.uid() != uid || m.file_type().is_symlink() => {
+            Err(denied("the file is not yours"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -817,12 +953,18 @@ fn real_time_for(session: &Session, backlog: u32) -> RealTime {
     let h = session.logfile_header();
     let mut bytes = vec![0u8; h.buffer_size.max(4096) as usize];
     crate::etl::write_header_buffer(&mut bytes, &h);
-    RealTime::new(bytes, backlog as usize)
+    // Only what the header buffer holds (about a kilobyte), not its padding to BufferSize.
+    let used = crate::etl::BufferHeader::parse(&bytes)
+        .map(|b| b.saved_offset as usize)
+        .unwrap_or(bytes.len())
+        .min(bytes.len());
+    bytes.truncate(used);
+    RealTime::new(bytes, backlog as usize, h.buffer_size as usize)
 }
 
 fn stats(h: &Hosted) -> WireStats {
     let mut s = WireStats::from(&h.session.query());
-    s.real_time_buffers_lost += h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
+    s.real_time_buffers_lost += h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
     s.consumers = h.rt.as_ref().map_or(0, |rt| u32::from(rt.has_consumer()));
     // The mode in force: UPDATE may have turned real-time delivery on or off.
     let rt_bit = LogFileMode::REAL_TIME.bits();

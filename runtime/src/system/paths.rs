@@ -51,3 +51,34 @@ pub fn prepare_dir(dir: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Connects to the daemon in `dir`, but only to a trustworthy one: the directory belongs to this
+/// user or root and nobody else can write to it (so nobody else could have put a socket there),
+/// and the process answering runs as this user or root.
+pub fn connect(dir: &Path) -> io::Result<super::wire::Channel> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let meta = std::fs::metadata(dir)?;
+    if (meta.uid() != me && meta.uid() != 0) || meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to another user or is writable by others: not talking to a daemon there",
+                dir.display()
+            ),
+        ));
+    }
+    let ch = super::wire::Channel::connect(&socket_path(dir))?;
+    let peer = ch.peer()?.uid.as_raw();
+    if peer != me && peer != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the process at {} runs as user {peer}, not as this user or root",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(ch)
+}

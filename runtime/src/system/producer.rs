@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -26,8 +26,6 @@ use crate::Guid;
 const RETRY: Duration = Duration::from_secs(1);
 /// The daemon's counter page, mapped whole.
 const COUNTER_PAGE: usize = 4096;
-/// How long a proxy waits for the daemon to take its buffers before counting them lost.
-const TAKE_WAIT: Duration = Duration::from_secs(10);
 
 struct Client {
     /// The connection while there is one: what registrations are sent on.
@@ -69,8 +67,7 @@ pub(crate) fn registered(guid: Guid) {
 /// Keeps the link to the daemon: connect, announce, serve; after a disconnect, start over.
 fn link(client: &'static Client) {
     loop {
-        let path = paths::socket_path(&paths::runtime_dir());
-        match Channel::connect(&path) {
+        match paths::connect(&paths::runtime_dir()) {
             Ok(ch) => {
                 if let Err(e) = serve(client, ch) {
                     if e.kind() != io::ErrorKind::UnexpectedEof {
@@ -78,6 +75,8 @@ fn link(client: &'static Client) {
                     }
                 }
                 *client.channel.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                // Not straight back: a daemon that keeps closing the connection is not hammered.
+                std::thread::sleep(RETRY);
             }
             Err(_) => std::thread::sleep(RETRY),
         }
@@ -89,7 +88,7 @@ fn link(client: &'static Client) {
 #[derive(Default)]
 struct Shares {
     sessions: HashMap<u64, Arc<Session>>,
-    takers: HashMap<u64, Sender<()>>,
+    takers: HashMap<u64, Sender<bool>>,
 }
 
 fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
@@ -144,7 +143,15 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                         sh.takers.insert(session, taker);
                     }
                     Err(e) => {
-                        eprintln!("evtrace: cannot log to system session {}: {e}", props.name)
+                        eprintln!("evtrace: cannot log to system session {}: {e}", props.name);
+                        // Tell the daemon, so it does not wait for this share.
+                        let _ = ch.send(
+                            &Request::Finished {
+                                session,
+                                events_lost: 0,
+                            },
+                            None,
+                        );
                     }
                 }
             }
@@ -169,7 +176,27 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             }
             Reply::Taken { session } => {
                 if let Some(t) = lock(&shares).takers.get(&session) {
-                    let _ = t.send(());
+                    let _ = t.send(true);
+                }
+            }
+            Reply::Refused { session } => {
+                // The share is gone on the daemon's side: its flusher counts the buffers lost;
+                // then the share ends here too, so that a later Attach can start it afresh.
+                let s = {
+                    let mut sh = lock(&shares);
+                    if let Some(t) = sh.takers.get(&session) {
+                        let _ = t.send(false);
+                    }
+                    sh.sessions.remove(&session)
+                };
+                if let Some(s) = s {
+                    let shares = shares.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("evtrace-detach".into())
+                        .spawn(move || {
+                            stop_share(s);
+                            lock(&shares).takers.remove(&session);
+                        });
                 }
             }
             Reply::FlushTimer { session, seconds } => {
@@ -182,6 +209,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             }
             Reply::FlushShare { session } => {
                 let Some(s) = lock(&shares).sessions.get(&session).cloned() else {
+                    let _ = ch.send(&Request::Flushed { session }, None);
                     continue;
                 };
                 // As for Detach: flushing waits for `Taken`, which this thread reads.
@@ -197,6 +225,13 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             }
             Reply::Detach { session } => {
                 let Some(s) = lock(&shares).sessions.remove(&session) else {
+                    let _ = ch.send(
+                        &Request::Finished {
+                            session,
+                            events_lost: 0,
+                        },
+                        None,
+                    );
                     continue;
                 };
                 // Stopping ships the last buffers and waits for `Taken`, which this thread must
@@ -248,7 +283,7 @@ fn attach(
     props: &WireProps,
     fd: std::os::fd::OwnedFd,
     sequences: Option<(Arc<Region>, usize)>,
-) -> crate::Result<(Session, Sender<()>)> {
+) -> crate::Result<(Session, Sender<bool>)> {
     let p = props.to_props()?;
     let len = p.maximum_buffers as usize * p.buffer_size_kb as usize * 1024;
     let region = Region::map(&fd, len).map_err(|e| {
@@ -273,7 +308,8 @@ fn attach(
 struct DaemonOutbound {
     session: u64,
     channel: Channel,
-    taken: Receiver<()>,
+    /// The daemon's answers to `Ready`: taken or not.
+    taken: Receiver<bool>,
 }
 
 impl Outbound for DaemonOutbound {
@@ -286,13 +322,15 @@ impl Outbound for DaemonOutbound {
             },
             None,
         )?;
-        match self.taken.recv_timeout(TAKE_WAIT) {
-            Ok(()) => Ok(()),
-            Err(RecvTimeoutError::Timeout) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the daemon did not take the buffers in time",
+        // No time limit: a daemon that dies closes the connection, which ends the wait; one
+        // that is slow holds these buffers, and writers meanwhile count what they cannot place.
+        // Giving up early would count as lost buffers the daemon may still write.
+        match self.taken.recv() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(io::Error::other(
+                "the daemon no longer has this share of the session",
             )),
-            Err(RecvTimeoutError::Disconnected) => Err(io::ErrorKind::BrokenPipe.into()),
+            Err(_) => Err(io::ErrorKind::BrokenPipe.into()),
         }
     }
 

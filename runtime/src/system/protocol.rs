@@ -338,6 +338,12 @@ pub enum Reply {
         /// The daemon's session id.
         session: u64,
     },
+    /// To a producer: the buffers of its last `Ready` for `session` were not taken (the session,
+    /// or this producer's share of it, is gone): they are lost, and the share should end.
+    Refused {
+        /// The daemon's session id.
+        session: u64,
+    },
 }
 
 impl Reply {

@@ -33,12 +33,19 @@ pub(crate) struct RealTime {
     /// RealTimeBuffersLost.
     pub(crate) buffers_lost: u64,
     header: Vec<u8>,
+    /// The session's BufferSize: the socket must take packets this large.
+    buffer_bytes: usize,
+    /// A buffer did not fit the consumer's socket at all.
+    too_large: bool,
 }
 
 impl RealTime {
-    /// Real-time delivery keeping at most `max_backlog` buffers for a consumer to come.
-    pub(crate) fn new(header: Vec<u8>, max_backlog: usize) -> RealTime {
+    /// Real-time delivery of buffers of `buffer_bytes`, keeping at most `max_backlog` of them
+    /// for a consumer to come.
+    pub(crate) fn new(header: Vec<u8>, max_backlog: usize, buffer_bytes: usize) -> RealTime {
         RealTime {
+            buffer_bytes,
+            too_large: false,
             consumer: None,
             backlog: VecDeque::new(),
             max_backlog: max_backlog.max(1),
@@ -59,15 +66,23 @@ impl RealTime {
     }
 
     /// Attaches a consumer: it receives the header, then the backlog.
-    pub(crate) fn attach(&mut self, conn: u64, ch: Channel, session: &Session) {
-        ch.set_send_buffer(4 * self.header.len().max(64 * 1024));
+    pub(crate) fn attach(
+        &mut self,
+        conn: u64,
+        ch: Channel,
+        session: &Session,
+        kept_elsewhere: bool,
+    ) {
+        // Room for a few whole buffers: a packet is never split, and one larger than the send
+        // buffer cannot be sent at all.
+        ch.set_send_buffer(4 * (self.buffer_bytes + 64));
         // Only `end` waits for the consumer, and not forever.
         ch.set_send_timeout(std::time::Duration::from_secs(5));
         if ch.send_packet(&[&[HEADER], &self.header], false).is_err() {
             return;
         }
         self.consumer = Some((conn, ch));
-        self.pump(session);
+        self.pump(session, kept_elsewhere);
     }
 
     /// The consumer's connection closed.
@@ -78,34 +93,53 @@ impl RealTime {
     }
 
     /// A finished buffer for the consumer: sent now if it can take it, else kept in the backlog,
-    /// else lost and counted.
-    pub(crate) fn deliver(&mut self, buf: Vec<u8>, session: &Session) {
-        self.pump(session);
+    /// else lost to real-time delivery and counted. `kept_elsewhere`: the session also writes it
+    /// to a file or its ring, so its events are not lost to the session (only
+    /// RealTimeBuffersLost counts it then).
+    pub(crate) fn deliver(&mut self, buf: Vec<u8>, session: &Session, kept_elsewhere: bool) {
+        self.pump(session, kept_elsewhere);
         if self.backlog.is_empty() && self.send(&buf) {
+            return;
+        }
+        if std::mem::take(&mut self.too_large) {
+            self.lose(&buf, session, kept_elsewhere);
             return;
         }
         if self.backlog.len() < self.max_backlog {
             self.backlog.push_back(buf);
             return;
         }
+        self.lose(&buf, session, kept_elsewhere);
+    }
+
+    /// Counts `buf` as not delivered: RealTimeBuffersLost, its events in the consumer's next
+    /// loss report and (unless kept elsewhere) in EventsLost.
+    fn lose(&mut self, buf: &[u8], session: &Session, kept_elsewhere: bool) {
         // Up to SavedOffset: past it the buffer holds its 0xFF tail, not records.
-        let used = crate::etl::BufferHeader::parse(&buf)
+        let used = crate::etl::BufferHeader::parse(buf)
             .map(|h| h.saved_offset as usize)
             .unwrap_or(0);
-        let events = crate::etl::count_records(&buf, used);
+        let events = crate::etl::count_records(buf, used);
         self.buffers_lost += 1;
         self.unreported.0 += 1;
         self.unreported.1 += events;
-        session.add_events_lost(events);
+        if !kept_elsewhere {
+            session.add_events_lost(events);
+        }
     }
 
     /// Sends what the backlog holds while the consumer takes it.
-    fn pump(&mut self, _session: &Session) {
+    fn pump(&mut self, session: &Session, kept_elsewhere: bool) {
         while let Some(b) = self.backlog.pop_front() {
-            if !self.send(&b) {
-                self.backlog.push_front(b);
-                return;
+            if self.send(&b) {
+                continue;
             }
+            if std::mem::take(&mut self.too_large) {
+                self.lose(&b, session, kept_elsewhere);
+                continue;
+            }
+            self.backlog.push_front(b);
+            return;
         }
     }
 
@@ -123,6 +157,12 @@ impl RealTime {
         }
         match ch.send_packet(&[&[BUFFER], buf], true) {
             Ok(()) => true,
+            // Larger than the socket can ever carry (its send buffer could not be raised that
+            // far): not the consumer's fault; the caller counts the buffer lost.
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                self.too_large = true;
+                false
+            }
             Err(e) => self.failed(e),
         }
     }
@@ -137,17 +177,16 @@ impl RealTime {
         false
     }
 
-    /// The session stops: the consumer gets what is left (waiting for it, a little), then END.
-    pub(crate) fn end(&mut self) {
+    /// The session stops (or real-time delivery is turned off): the consumer gets what is left
+    /// (waiting for it, a little), then END. Whatever cannot be delivered is counted.
+    pub(crate) fn end(&mut self, session: &Session, kept_elsewhere: bool) {
         let Some((_, ch)) = self.consumer.take() else {
+            // Nobody came for the backlog.
+            while let Some(b) = self.backlog.pop_front() {
+                self.lose(&b, session, kept_elsewhere);
+            }
             return;
         };
-        self.finish(&ch);
-        // Whatever happened, the consumer then reads the end of the stream.
-        ch.shutdown_write();
-    }
-
-    fn finish(&mut self, ch: &Channel) {
         if self.unreported != (0, 0) {
             let (b, e) = self.unreported;
             let _ = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], false);
@@ -155,10 +194,15 @@ impl RealTime {
         while let Some(b) = self.backlog.pop_front() {
             if ch.send_packet(&[&[BUFFER], &b], false).is_err() {
                 // The consumer stopped reading: what it did not get is lost, and counted.
-                self.buffers_lost += 1 + self.backlog.len() as u64;
-                return;
+                self.lose(&b, session, kept_elsewhere);
+                while let Some(rest) = self.backlog.pop_front() {
+                    self.lose(&rest, session, kept_elsewhere);
+                }
+                break;
             }
         }
         let _ = ch.send_packet(&[&[END]], false);
+        // Whatever happened, the consumer then reads the end of the stream.
+        ch.shutdown_write();
     }
 }

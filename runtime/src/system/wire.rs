@@ -160,9 +160,12 @@ impl Channel {
         }
     }
 
-    /// Asks the kernel for a send buffer of `bytes` (capped by `wmem_max` for non-root).
+    /// Asks the kernel for a send buffer of `bytes`: beyond `net.core.wmem_max` only with
+    /// CAP_NET_ADMIN (SO_SNDBUFFORCE); otherwise capped there.
     pub fn set_send_buffer(&self, bytes: usize) {
-        let _ = sockopt::set_socket_send_buffer_size(&self.fd, bytes);
+        if sockopt::set_socket_send_buffer_size_force(&self.fd, bytes).is_err() {
+            let _ = sockopt::set_socket_send_buffer_size(&self.fd, bytes);
+        }
     }
 
     /// The user and process at the other end, as the kernel saw them at connect time.
