@@ -66,7 +66,8 @@ struct State {
 /// A system session and what the daemon knows of it.
 struct Hosted {
     id: u64,
-    session: Session,
+    /// The engine session (shared so that buffers reach its file outside the daemon's lock).
+    session: Arc<Session>,
     /// The properties a producer's share is made with.
     share: SessionProperties,
     enables: Vec<(Guid, WireEnable)>,
@@ -198,6 +199,9 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 // The kernel's view of the peer, not the pid it says (in another pid namespace
                 // the two differ legitimately).
                 let pid = cred.pid.as_raw_nonzero().get() as u32;
+                // The daemon writes to producers while holding its state: a producer that stops
+                // reading may hold it up a second per message, not forever.
+                channel.set_send_timeout(Duration::from_secs(1));
                 if ch
                     .send(&Reply::Counters, Some(shared.counters_fd.as_fd()))
                     .is_err()
@@ -391,7 +395,7 @@ impl Shared {
             props.flush_timer_s = 1;
         }
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
-        let session = Session::start_hosted(props)?;
+        let session = Arc::new(Session::start_hosted(props)?);
         let rt = real_time.then(|| real_time_for(&session, resolved.props.maximum_buffers));
         st.next_id += 1;
         let id = st.next_id;
@@ -647,7 +651,7 @@ impl Shared {
             rt.end(&h.session, kept);
         }
         let rt_lost = h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
-        let final_stats = h.session.stop()?;
+        let final_stats = stop_engine(h.session)?;
         let mut s = WireStats::from(&final_stats);
         s.real_time_buffers_lost += rt_lost;
         s.producers = producers;
@@ -718,9 +722,11 @@ impl Shared {
         let Some(p) = st.producers.get_mut(&conn) else {
             return;
         };
-        if !p.providers.contains(&g) {
-            p.providers.push(g);
+        if p.providers.contains(&g) {
+            // Said before: nothing new to apply (and nothing to re-send).
+            return;
         }
+        p.providers.push(g);
         let p = &st.producers[&conn];
         for h in st.sessions.iter_mut() {
             if let Some(&(_, s)) = h.enables.iter().find(|(e, _)| *e == g) {
@@ -762,21 +768,27 @@ impl Shared {
         if delta > 0 {
             h.session.add_events_lost(delta);
         }
-        for b in copies {
-            let kept =
-                h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
-            if let Some(rt) = h.rt.as_mut() {
+        let kept = h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
+        if let Some(rt) = h.rt.as_mut() {
+            // Never waits: a consumer that cannot take a buffer now gets it from the backlog.
+            for b in &copies {
                 rt.deliver(b.clone(), &h.session, kept);
             }
-            if kept {
+        }
+        let engine = h.session.clone();
+        drop(st);
+        // Outside the daemon's lock: the engine's queue may wait for a slow disk, and other
+        // producers and controllers need not wait with it.
+        if kept {
+            for b in copies {
                 let used = crate::etl::BufferHeader::parse(&b)
                     .map(|x| x.saved_offset as usize)
                     .unwrap_or(0);
                 let events = crate::etl::count_records(&b, used);
-                if h.session.submit_buffer(b).is_err() {
+                if engine.submit_buffer(b).is_err() {
                     // The session stopped itself (full disk, failed write): counted, not dropped
                     // silently.
-                    h.session.add_lost_buffer(events);
+                    engine.add_lost_buffer(events);
                 }
             }
         }
@@ -946,6 +958,20 @@ fn unshipped_events(share: &Share) -> u64 {
         })
         .map(|b| crate::etl::count_records(&b, b.len()))
         .sum()
+}
+
+/// Stops the engine session once no `take_buffers` still holds it (they finish quickly: the
+/// producers were detached first).
+fn stop_engine(mut s: Arc<Session>) -> Result<crate::session::SessionStats> {
+    loop {
+        match Arc::try_unwrap(s) {
+            Ok(s) => return s.stop(),
+            Err(back) => {
+                s = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
 }
 
 /// Real-time delivery for `session`, keeping up to `backlog` buffers for a consumer.
