@@ -73,18 +73,51 @@ fn map(tsc: u64, g: Segment) -> i64 {
     let d = tsc.wrapping_sub(g.base_tsc);
     // A TSC read before the base (another processor, a few ticks apart) maps to the base.
     let d = if (d as i64) < 0 { 0 } else { d };
-    let nominal = ((d as u128 * g.mult as u128) >> 32) as i64;
-    let correction = ((d.min(g.span) as i128 * g.corr as i128) >> 32) as i64;
-    g.base_ft as i64 + nominal + correction
+    // One multiplication either way: within the span at the corrected slope, past it at the
+    // nominal slope from where the span ended.
+    if d <= g.span {
+        let slope = g.mult.wrapping_add(g.corr as u64);
+        g.base_ft as i64 + ((d as u128 * slope as u128) >> 32) as i64
+    } else {
+        let corrected = ((g.span as i128 * g.corr as i128) >> 32) as i64;
+        g.base_ft as i64 + corrected + ((d as u128 * g.mult as u128) >> 32) as i64
+    }
 }
 
 /// The current time as a FILETIME, from the TSC.
 #[inline(always)]
 pub fn now() -> i64 {
     loop {
+        // The common case reads only what the corrected slope needs; past the segment's span
+        // (a refresh is late) the whole segment is read on the slow path.
+        let s = MAP.seq.load(Ordering::Acquire);
+        let base_tsc = MAP.base_tsc.load(Ordering::Relaxed);
+        let base_ft = MAP.base_ft.load(Ordering::Relaxed);
+        let slope = MAP
+            .mult
+            .load(Ordering::Relaxed)
+            .wrapping_add(MAP.corr.load(Ordering::Relaxed));
+        let span = MAP.span.load(Ordering::Relaxed);
+        let tsc = rdtsc() as u64;
+        fence(Ordering::Acquire);
+        if s & 1 == 0 && MAP.seq.load(Ordering::Relaxed) == s {
+            let d = tsc.wrapping_sub(base_tsc);
+            if d <= span && slope != 0 {
+                return base_ft as i64 + ((d as u128 * slope as u128) >> 32) as i64;
+            }
+            return beyond_span(tsc);
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// `now` past the segment's span (a late refresh), before the first refresh, or a TSC read a
+/// few ticks before the segment's base on another processor.
+#[cold]
+fn beyond_span(tsc: u64) -> i64 {
+    loop {
         let s = MAP.seq.load(Ordering::Acquire);
         let g = Segment::load();
-        let tsc = rdtsc() as u64;
         fence(Ordering::Acquire);
         if s & 1 == 0 && MAP.seq.load(Ordering::Relaxed) == s {
             if g.mult == 0 {
