@@ -9,9 +9,10 @@
 //! producer has its own memfd, so no producer can read or corrupt another's events.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -95,9 +96,47 @@ struct Share {
     events_lost: u64,
 }
 
+/// Messages to one producer, sent in order by a thread of its own: the daemon never waits for a
+/// producer while it holds its state. A producer that lets 256 messages pile up unread is cut
+/// off (its connection shut down, its shares ended as if it had died).
+struct Outbox {
+    queue: SyncSender<(Reply, Option<OwnedFd>)>,
+    channel: Channel,
+}
+
+impl Outbox {
+    fn start(channel: Channel, conn: u64) -> std::io::Result<Outbox> {
+        let (queue, pending) = sync_channel::<(Reply, Option<OwnedFd>)>(256);
+        let writer = channel.try_clone()?;
+        std::thread::Builder::new()
+            .name(format!("evtrace-out-{conn}"))
+            .spawn(move || {
+                for (msg, fd) in pending {
+                    if writer.send(&msg, fd.as_ref().map(|f| f.as_fd())).is_err() {
+                        writer.shutdown();
+                        return;
+                    }
+                }
+            })?;
+        Ok(Outbox { queue, channel })
+    }
+
+    /// Queues `msg` (with `fd` attached); false if it cannot reach the producer.
+    fn send(&self, msg: Reply, fd: Option<OwnedFd>) -> bool {
+        match self.queue.try_send((msg, fd)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.channel.shutdown();
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
 /// A connected producer process.
 struct Producer {
-    channel: Channel,
+    outbox: Outbox,
     pid: u32,
     /// Its user, from the socket's credentials (SO_PEERCRED), not from what it says.
     uid: u32,
@@ -199,9 +238,9 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 // The kernel's view of the peer, not the pid it says (in another pid namespace
                 // the two differ legitimately).
                 let pid = cred.pid.as_raw_nonzero().get() as u32;
-                // The daemon writes to producers while holding its state: a producer that stops
-                // reading may hold it up a second per message, not forever.
-                channel.set_send_timeout(Duration::from_secs(1));
+                let Ok(outbox) = Outbox::start(channel, conn) else {
+                    break;
+                };
                 if ch
                     .send(&Reply::Counters, Some(shared.counters_fd.as_fd()))
                     .is_err()
@@ -211,7 +250,7 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 shared.lock().producers.insert(
                     conn,
                     Producer {
-                        channel,
+                        outbox,
                         pid,
                         uid: cred.uid.as_raw(),
                         providers: Vec::new(),
@@ -488,8 +527,8 @@ impl Shared {
             share.flush_timer_s = u.flush_timer_s;
             for conn in h.shares.keys() {
                 if let Some(p) = st.producers.get(conn) {
-                    let _ = p.channel.send(
-                        &Reply::FlushTimer {
+                    let _ = p.outbox.send(
+                        Reply::FlushTimer {
                             session: h.id,
                             seconds: u.flush_timer_s,
                         },
@@ -556,7 +595,7 @@ impl Shared {
         h.flushing = h.shares.keys().copied().collect();
         for conn in &h.flushing {
             if let Some(p) = st_ref.producers.get(conn) {
-                let _ = p.channel.send(&Reply::FlushShare { session: id }, None);
+                let _ = p.outbox.send(Reply::FlushShare { session: id }, None);
             }
         }
         let mut st = self.wait_while(st, |st| {
@@ -629,7 +668,7 @@ impl Shared {
         let sharing: Vec<u64> = st.sessions[i].shares.keys().copied().collect();
         for conn in &sharing {
             if let Some(p) = st.producers.get(conn) {
-                let _ = p.channel.send(&Reply::Detach { session: id }, None);
+                let _ = p.outbox.send(Reply::Detach { session: id }, None);
             }
         }
         let mut st = self.wait_while(st, |st| {
@@ -701,8 +740,8 @@ impl Shared {
                 h.enables.retain(|(e, _)| *e != g);
                 for (&conn, p) in st.producers.iter() {
                     if h.shares.contains_key(&conn) {
-                        let _ = p.channel.send(
-                            &Reply::Disable {
+                        let _ = p.outbox.send(
+                            Reply::Disable {
                                 session: h.id,
                                 guid: g.to_string(),
                             },
@@ -922,7 +961,7 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
             props: WireProps::from(&h.share),
             sequence_index: h.sequence_index,
         };
-        if p.channel.send(&attach, Some(fd.as_fd())).is_err() {
+        if !p.outbox.send(attach, Some(fd)) {
             return;
         }
         h.shares.insert(
@@ -935,8 +974,8 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
         );
     }
     if let Some(settings) = s {
-        let _ = p.channel.send(
-            &Reply::Enable {
+        let _ = p.outbox.send(
+            Reply::Enable {
                 session: h.id,
                 guid: g.to_string(),
                 settings,
