@@ -611,7 +611,10 @@ impl Shared {
             .find(|h| h.id == id)
             .ok_or_else(|| not_found(name))?;
         h.flushing.clear();
-        h.session.flush()?;
+        let engine = h.session.clone();
+        drop(st);
+        // Writing out (a ring, possibly) waits for the disk: not under the daemon's lock.
+        engine.flush()?;
         Ok(Reply::Ok)
     }
 
