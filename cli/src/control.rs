@@ -211,36 +211,7 @@ fn controller() -> Result<Controller, Error> {
 
 /// `PROVIDER[:LEVEL[:ANY[:ALL]]]`.
 fn parse_provider(s: &str) -> Result<(Guid, EnableSettings), Error> {
-    let mut parts = s.split(':');
-    let p = parts.next().unwrap_or_default();
-    let guid = p.parse::<Guid>().unwrap_or_else(|_| Guid::from_name(p));
-    let num = |v: Option<&str>, what: &str| -> Result<u64, Error> {
-        match v {
-            None | Some("") => Ok(0),
-            Some(v) => {
-                let parsed = match v.strip_prefix("0x") {
-                    Some(h) => u64::from_str_radix(h, 16),
-                    None => v.parse(),
-                };
-                parsed.map_err(|_| {
-                    Error::new(
-                        ErrorCode::InvalidParameter,
-                        format!("{what} {v:?} in {s:?} is not a number (decimal, or hex with 0x)"),
-                    )
-                })
-            }
-        }
-    };
-    let level = num(parts.next(), "level")?;
-    if level > 255 {
-        return Err(Error::new(
-            ErrorCode::InvalidParameter,
-            format!("level {level} in {s:?} is out of range: levels are 0 to 255"),
-        ));
-    }
-    let any = num(parts.next(), "match-any keyword")?;
-    let all = num(parts.next(), "match-all keyword")?;
-    Ok((guid, EnableSettings::new(level as u8, any, all)))
+    EnableSettings::parse_spec(s)
 }
 
 /// A user's numeric id, from a number or a name in the user database.
@@ -484,4 +455,127 @@ fn print_stats(s: &WireStats) {
 fn fail(e: &Error) -> ExitCode {
     eprintln!("evtrace: {}: {}", e.code().name(), e.message());
     ExitCode::FAILURE
+}
+
+/// `evtrace globallogger`.
+#[derive(Args)]
+pub struct GlobalLoggerArgs {
+    #[command(subcommand)]
+    action: GlobalLoggerAction,
+}
+
+/// What to do with the Global Logger's entries.
+#[derive(clap::Subcommand)]
+enum GlobalLoggerAction {
+    /// Write the entries (Start = 1): the Global Logger starts with the daemon from now on.
+    Create(GlobalLoggerCreate),
+    /// Print the entries, Status and FileCounter included.
+    Show,
+    /// Remove every entry (tracelog -remove GlobalLogger): no Global Logger at the next start.
+    Remove,
+}
+
+/// `evtrace globallogger create`.
+#[derive(Args)]
+struct GlobalLoggerCreate {
+    /// FileName (default: logs/GlobalLogger.etl in the configuration directory).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// BufferSize in KB.
+    #[arg(short = 'b', long = "buffer-kb")]
+    buffer_kb: Option<u32>,
+    /// MinimumBuffers.
+    #[arg(long)]
+    min: Option<u32>,
+    /// MaximumBuffers.
+    #[arg(long)]
+    max: Option<u32>,
+    /// FlushTimer in seconds.
+    #[arg(long)]
+    ft: Option<u32>,
+    /// LogFileMode (the Logging Mode Constants; decimal or 0x hex).
+    #[arg(long)]
+    mode: Option<String>,
+    /// MaximumFileSize.
+    #[arg(long = "max-file-size")]
+    max_file_size: Option<u32>,
+    /// ClockType: 1 performance counter, 2 system time, 3 CPU cycles.
+    #[arg(long = "clock-type")]
+    clock_type: Option<u32>,
+    /// FileMax: keep this many files, FileName.0001 on (0: one file, overwritten each start).
+    #[arg(long = "file-max")]
+    file_max: Option<u32>,
+    /// A provider to enable at start, `PROVIDER[:LEVEL[:ANY[:ALL]]]`. Repeatable.
+    #[arg(long = "provider", short = 'p')]
+    providers: Vec<String>,
+}
+
+/// Runs `evtrace globallogger ...`.
+pub fn global_logger(a: GlobalLoggerArgs) -> ExitCode {
+    use evtrace_runtime::boot::{self, Entries};
+    let file = boot::global_logger_file(&boot::config_dir());
+    let result = match a.action {
+        GlobalLoggerAction::Create(c) => {
+            let mut e = Entries::default();
+            e.set("Start", "1");
+            let numbers = [
+                ("BufferSize", c.buffer_kb),
+                ("MinimumBuffers", c.min),
+                ("MaximumBuffers", c.max),
+                ("FlushTimer", c.ft),
+                ("MaximumFileSize", c.max_file_size),
+                ("ClockType", c.clock_type),
+                ("FileMax", c.file_max),
+            ];
+            for (name, v) in numbers {
+                if let Some(v) = v {
+                    e.set(name, v.to_string());
+                }
+            }
+            if let Some(m) = &c.mode {
+                e.set("LogFileMode", m.clone());
+            }
+            if let Some(f) = &c.file {
+                e.set("FileName", f.display().to_string());
+            }
+            for p in &c.providers {
+                if let Err(err) = parse_provider(p) {
+                    return fail(&err);
+                }
+                e.push("Provider", p.clone());
+            }
+            e.write(&file).map(|()| {
+                println!(
+                    "wrote {}: the Global Logger starts with the daemon",
+                    file.display()
+                )
+            })
+        }
+        GlobalLoggerAction::Show => Entries::read(&file).map(|e| {
+            if e.is_empty() {
+                println!("no Global Logger entries in {}", file.display());
+            }
+            for (k, v) in e.iter() {
+                println!("{k} = {v}");
+            }
+        }),
+        GlobalLoggerAction::Remove => match std::fs::remove_file(&file) {
+            Ok(()) => {
+                println!("removed {}", file.display());
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("no Global Logger entries to remove");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("evtrace globallogger: {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
 }

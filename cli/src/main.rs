@@ -37,6 +37,8 @@ enum Command {
     Query(control::NameArgs),
     /// Every system session (tracelog -l).
     List,
+    /// The Global Logger's persistent entries: create, show, remove.
+    Globallogger(control::GlobalLoggerArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,5 +53,6 @@ fn main() -> ExitCode {
         Command::Disable(a) => control::disable(a),
         Command::Query(a) => control::query(a),
         Command::List => control::list(),
+        Command::Globallogger(a) => control::global_logger(a),
     }
 }

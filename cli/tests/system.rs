@@ -23,6 +23,8 @@ const EVENTS_PER_PRODUCER: u64 = 20_000;
 fn evtrace(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_evtrace"));
     c.env("EVTRACE_RUNTIME_DIR", dir);
+    // The daemon's boot configuration (the Global Logger's entries) stays in the test's folder.
+    c.env("EVTRACE_CONFIG_DIR", dir.join("conf"));
     c
 }
 
@@ -109,9 +111,9 @@ fn start_daemon_with(dir: &Path, flags: &[&str]) -> Daemon {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let socket = dir.join("daemon.sock");
+    // Answering, not just a socket file (a killed daemon leaves its socket behind).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
+    while !run_ok_quiet(evtrace(dir).arg("list")) {
         assert!(Instant::now() < deadline, "the daemon did not start");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -799,4 +801,119 @@ fn real_time_turned_on_by_update_delivers_within_the_flush_timer() {
     slow.kill().unwrap();
     let _ = slow.wait();
     run_ok(evtrace(&dir).args(["stop", "Live-Test"]));
+}
+
+#[test]
+fn the_global_logger_starts_with_the_daemon_from_its_entries() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "the_global_logger_starts_with_the_daemon_from_its_entries";
+    let dir = temp_dir("global-logger");
+    let log = dir.join("gl.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["globallogger", "create", "--file-max", "3", "-f"])
+            .arg(&log)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    // A producer already running, looking for a daemon: it logs as soon as the boot enables it.
+    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
+    let daemon = start_daemon(&dir);
+    assert!(p.wait().unwrap().success());
+    let stopped = run_ok(evtrace(&dir).args(["stop", "GlobalLogger"]));
+    assert!(stopped.contains("Events Lost:           0"), "{stopped}");
+    let first = dir.join("gl.etl.0001");
+    assert_eq!(read_ticks(&first).len() as u64, EVENTS_PER_PRODUCER);
+    let shown = run_ok(evtrace(&dir).args(["globallogger", "show"]));
+    assert!(
+        shown.contains("Status = 0") && shown.contains("FileCounter = 1"),
+        "{shown}"
+    );
+    // Reserved: no controller starts or updates it.
+    let out = evtrace(&dir)
+        .args(["start", "GlobalLogger", "-f"])
+        .arg(dir.join("x.etl"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    drop(daemon);
+
+    // The next start writes the next file.
+    let daemon = start_daemon(&dir);
+    assert!(run_ok(evtrace(&dir).arg("list")).contains("GlobalLogger"));
+    run_ok(evtrace(&dir).args(["stop", "GlobalLogger"]));
+    assert!(dir.join("gl.etl.0002").exists());
+    assert!(run_ok(evtrace(&dir).args(["globallogger", "show"])).contains("FileCounter = 2"));
+    drop(daemon);
+
+    // Removed: no entries, and the next start runs no Global Logger.
+    run_ok(evtrace(&dir).args(["globallogger", "remove"]));
+    assert!(
+        run_ok(evtrace(&dir).args(["globallogger", "show"])).contains("no Global Logger entries")
+    );
+    let _daemon = start_daemon(&dir);
+    let list = run_ok(evtrace(&dir).arg("list"));
+    assert!(!list.contains("GlobalLogger"), "{list}");
+}
+
+#[test]
+fn invalid_global_logger_entries_get_a_status_and_the_daemon_still_starts() {
+    if producer_role() {
+        return;
+    }
+    let dir = temp_dir("global-invalid");
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let cases = [
+        ("LogFileMode = 0x100", "87", "EVENT_TRACE_REAL_TIME_MODE"),
+        ("LogFileMode = 0x400", "87", "EVENT_TRACE_BUFFERING_MODE"),
+        ("LogFileMode = 0x40000000", "87", "unknown LogFileMode bits"),
+        ("BufferSize = 99999", "87", "BufferSize"),
+        ("MinimumBuffers = many", "87", "not a number"),
+        ("EnableKernelFlags = 0x10003", "50", "kernel logger"),
+        ("Colour = blue", "87", "unknown Global Logger entry"),
+    ];
+    for (entry, status, _) in cases {
+        std::fs::write(
+            conf.join("GlobalLogger"),
+            format!(
+                "Start = 1\nFileName = {}\n{entry}\n",
+                dir.join("bad.etl").display()
+            ),
+        )
+        .unwrap();
+        let mut child = evtrace(&dir)
+            .args(["daemon", "--dir"])
+            .arg(&dir)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let socket = dir.join("daemon.sock");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !run_ok_quiet(evtrace(&dir).arg("list")) {
+            assert!(
+                Instant::now() < deadline,
+                "{entry}: the daemon did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(socket.exists());
+        let shown = run_ok(evtrace(&dir).args(["globallogger", "show"]));
+        assert!(
+            shown.contains(&format!("Status = {status}")),
+            "{entry}: {shown}"
+        );
+        let list = run_ok(evtrace(&dir).arg("list"));
+        assert!(!list.contains("GlobalLogger"), "{entry}: {list}");
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let why = cases.iter().find(|c| c.0 == entry).unwrap().2;
+        assert!(err.contains(why), "{entry}: the daemon said {err}");
+    }
+}
+
+fn run_ok_quiet(c: &mut Command) -> bool {
+    c.output().map(|o| o.status.success()).unwrap_or(false)
 }

@@ -111,6 +111,43 @@ impl EnableInfo {
     }
 }
 
+impl EnableSettings {
+    /// A provider and its settings as commands write them: `PROVIDER[:LEVEL[:ANY[:ALL]]]`, the
+    /// provider a GUID or a name (its GUID by the EventSource rule), numbers in decimal or `0x`
+    /// hex, missing ones 0 (all levels, all keywords).
+    pub fn parse_spec(s: &str) -> crate::Result<(crate::Guid, EnableSettings)> {
+        use crate::{Error, Guid};
+        let mut parts = s.split(':');
+        let p = parts.next().unwrap_or_default();
+        let guid = p.parse::<Guid>().unwrap_or_else(|_| Guid::from_name(p));
+        let num = |v: Option<&str>, what: &str| -> crate::Result<u64> {
+            match v {
+                None | Some("") => Ok(0),
+                Some(v) => {
+                    let parsed = match v.strip_prefix("0x") {
+                        Some(h) => u64::from_str_radix(h, 16),
+                        None => v.parse(),
+                    };
+                    parsed.map_err(|_| {
+                        Error::invalid(format!(
+                            "{what} {v:?} in {s:?} is not a number (decimal, or hex with 0x)"
+                        ))
+                    })
+                }
+            }
+        };
+        let level = num(parts.next(), "level")?;
+        if level > 255 {
+            return Err(Error::invalid(format!(
+                "level {level} in {s:?} is out of range: levels are 0 to 255"
+            )));
+        }
+        let any = num(parts.next(), "match-any keyword")?;
+        let all = num(parts.next(), "match-all keyword")?;
+        Ok((guid, EnableSettings::new(level as u8, any, all)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

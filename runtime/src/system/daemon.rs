@@ -184,7 +184,7 @@ impl Daemon {
             .clamp(1, MAX_HOSTED_SESSIONS);
         let (counters, counters_fd) = Region::create("evtrace-counters", COUNTER_PAGE)
             .map_err(|e| Error::new(ErrorCode::NoSystemResources, format!("memfd: {e}")))?;
-        Ok(Daemon {
+        let d = Daemon {
             dir: dir.to_path_buf(),
             listener,
             state: Arc::new(Shared {
@@ -194,7 +194,9 @@ impl Daemon {
                 detached: Condvar::new(),
                 max_sessions,
             }),
-        })
+        };
+        d.state.boot(&crate::boot::config_dir());
+        Ok(d)
     }
 
     /// The runtime directory.
@@ -388,8 +390,97 @@ impl Shared {
         f(h, &mut st.producers)
     }
 
+    /// The boot: starts the Global Logger if its entries in `config_dir` say so, and writes
+    /// the result back into them (Status, FileCounter). Whatever is wrong with the entries is
+    /// reported there and on stderr; the daemon starts all the same.
+    fn boot(&self, config_dir: &Path) {
+        let file = crate::boot::global_logger_file(config_dir);
+        let mut entries = match crate::boot::Entries::read(&file) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("evtrace daemon: Global Logger: {e}");
+                return;
+            }
+        };
+        let started =
+            crate::boot::GlobalLoggerConfig::from_entries(&entries, config_dir).and_then(|c| {
+                let Some(c) = c else { return Ok(None) };
+                self.start_reserved(&c.props)?;
+                for p in &c.providers {
+                    let (g, s) = crate::provider::EnableSettings::parse_spec(p)?;
+                    self.enable(
+                        crate::boot::GLOBAL_LOGGER_NAME,
+                        &g.to_string(),
+                        Some(WireEnable {
+                            level: s.level,
+                            any: s.match_any,
+                            all: s.match_all,
+                        }),
+                    )?;
+                }
+                Ok(Some(c.file_counter))
+            });
+        let status = match &started {
+            Ok(None) => return,
+            Ok(Some(counter)) => {
+                if *counter != 0 {
+                    entries.set("FileCounter", counter.to_string());
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!(
+                    "evtrace daemon: the Global Logger did not start: {}: {}",
+                    e.code().name(),
+                    e.message()
+                );
+                // Started but a provider could not be enabled: not half a Global Logger.
+                let _ = self.stop_reserved();
+                e.code().win32()
+            }
+        };
+        entries.set("Status", status.to_string());
+        if let Err(e) = entries.write(&file) {
+            eprintln!("evtrace daemon: cannot write the Global Logger's Status back: {e}");
+        }
+    }
+
+    /// Starts the Global Logger (its reserved name is refused to controllers).
+    fn start_reserved(&self, props: &SessionProperties) -> Result<()> {
+        self.start_named(&WireProps::from(props), 0, Vec::new(), true)
+            .map(|_| ())
+    }
+
+    /// Stops a Global Logger that started but could not be set up completely.
+    fn stop_reserved(&self) -> Result<Reply> {
+        self.stop(crate::boot::GLOBAL_LOGGER_NAME)
+    }
+
     fn start(&self, wire: &WireProps, starter: u32, allow_users: Vec<u32>) -> Result<Reply> {
+        self.start_named(wire, starter, allow_users, false)
+    }
+
+    fn start_named(
+        &self,
+        wire: &WireProps,
+        starter: u32,
+        allow_users: Vec<u32>,
+        reserved: bool,
+    ) -> Result<Reply> {
         let props = wire.to_props()?;
+        if !reserved
+            && props
+                .name
+                .eq_ignore_ascii_case(crate::boot::GLOBAL_LOGGER_NAME)
+        {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "{} is the Global Logger's reserved name: configure it with `evtrace globallogger create`; it starts with the daemon",
+                    crate::boot::GLOBAL_LOGGER_NAME
+                ),
+            ));
+        }
         if let Some(f) = &props.log_file {
             may_write(f, starter)?;
         }
@@ -482,6 +573,12 @@ impl Shared {
 
     /// UPDATE: every change is checked before any is made.
     fn update(&self, name: &str, uid: u32, u: SessionUpdate) -> Result<Reply> {
+        if name.eq_ignore_ascii_case(crate::boot::GLOBAL_LOGGER_NAME) {
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                "the Global Logger cannot be updated: change its entries (`evtrace globallogger create`) and restart the daemon",
+            ));
+        }
         let mut st = self.lock();
         let st = &mut *st;
         if let Some(f) = &u.log_file {

@@ -1,0 +1,156 @@
+//! The Global Logger's entries (the seed's table) turned into a session, with their defaults.
+
+use std::path::{Path, PathBuf};
+
+use super::Entries;
+use crate::clock::ClockType;
+use crate::error::{Error, ErrorCode, Result};
+use crate::session::{LogFileMode, SessionProperties};
+
+/// The Global Logger's reserved session name.
+pub const GLOBAL_LOGGER_NAME: &str = "GlobalLogger";
+
+/// The entries the Global Logger knows (the seed's table), plus `Provider`.
+const KNOWN: &[&str] = &[
+    "Start",
+    "BufferSize",
+    "ClockType",
+    "EnableKernelFlags",
+    "FileCounter",
+    "FileMax",
+    "FileName",
+    "FlushTimer",
+    "LogFileMode",
+    "MaximumBuffers",
+    "MaximumFileSize",
+    "MinimumBuffers",
+    "Status",
+    "Provider",
+];
+
+/// What a boot does with the Global Logger's entries.
+#[derive(Debug, Clone)]
+pub struct GlobalLoggerConfig {
+    /// The session to start.
+    pub props: SessionProperties,
+    /// Providers to enable, `NAME-OR-GUID[:LEVEL[:ANY[:ALL]]]`.
+    pub providers: Vec<String>,
+    /// The FileCounter to write back (0 when FileMax is 0).
+    pub file_counter: u32,
+}
+
+fn number(e: &Entries, name: &str, default: u32) -> Result<u32> {
+    let Some(v) = e.get(name) else {
+        return Ok(default);
+    };
+    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => v.parse(),
+    };
+    parsed.map_err(|_| {
+        Error::invalid(format!(
+            "{name} = {v:?} is not a number (a REG_DWORD: decimal, or hex with 0x)"
+        ))
+    })
+}
+
+impl GlobalLoggerConfig {
+    /// `None` when the entries do not ask for a Global Logger (no `Start`, or `Start = 0`);
+    /// otherwise the session, or why the entries are invalid. `config_dir` gives the default
+    /// log file's place.
+    pub fn from_entries(e: &Entries, config_dir: &Path) -> Result<Option<GlobalLoggerConfig>> {
+        if e.is_empty() {
+            return Ok(None);
+        }
+        for (k, _) in e.iter() {
+            if !KNOWN.iter().any(|n| n.eq_ignore_ascii_case(k)) {
+                return Err(Error::invalid(format!(
+                    "unknown Global Logger entry {k:?}; the entries are {}",
+                    KNOWN.join(", ")
+                )));
+            }
+        }
+        if e.get("Start").is_none() {
+            return Err(Error::invalid(
+                "the Global Logger's entries lack Start, the one entry required (1 = on, 0 = off)",
+            ));
+        }
+        match number(e, "Start", 0)? {
+            0 => return Ok(None),
+            1 => {}
+            n => {
+                return Err(Error::invalid(format!(
+                    "Start = {n}: it must be 0 (off) or 1 (on)"
+                )))
+            }
+        }
+        if let Some(flags) = e.get("EnableKernelFlags") {
+            return Err(Error::new(
+                ErrorCode::NotSupported,
+                format!(
+                    "EnableKernelFlags = {flags}: turning the Global Logger into the kernel logger needs the kernel logger, which this build does not have yet; remove the entry"
+                ),
+            ));
+        }
+        let mode = LogFileMode::from_bits_retain(number(e, "LogFileMode", 0)?);
+        for (flag, why) in [
+            (LogFileMode::REAL_TIME, "real-time"),
+            (LogFileMode::BUFFERING, "buffered"),
+        ] {
+            if mode.contains(flag) {
+                return Err(Error::invalid(format!(
+                    "LogFileMode includes {}: the Global Logger always writes a log file and supports no {why} sessions",
+                    flag.flag_name()
+                )));
+            }
+        }
+        let clock = number(e, "ClockType", 1)?;
+        let clock = ClockType::from_number(clock).ok_or_else(|| {
+            Error::invalid(format!(
+                "ClockType = {clock}: it must be 1 (performance counter), 2 (system timer) or 3 (CPU cycles)"
+            ))
+        })?;
+        let file_max = number(e, "FileMax", 0)?;
+        let counter = number(e, "FileCounter", 0)?;
+        // FileCounter counts the files made, up to FileMax, then starts over (overwriting the
+        // oldest): each boot writes the next one.
+        let file_counter = if file_max == 0 {
+            0
+        } else if counter >= file_max {
+            1
+        } else {
+            counter + 1
+        };
+        let base = e.get("FileName").map(PathBuf::from).unwrap_or_else(|| {
+            config_dir
+                .join("logs")
+                .join(format!("{GLOBAL_LOGGER_NAME}.etl"))
+        });
+        let file = if file_max == 0 {
+            base
+        } else {
+            let mut s = base.into_os_string();
+            s.push(format!(".{file_counter:04}"));
+            PathBuf::from(s)
+        };
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let props = SessionProperties::new(GLOBAL_LOGGER_NAME)
+            .log_file(file)
+            .mode(mode)
+            .buffer_size_kb(number(e, "BufferSize", 64)?)
+            .buffers(
+                number(e, "MinimumBuffers", 3)?,
+                number(e, "MaximumBuffers", 25)?,
+            )
+            .maximum_file_size(number(e, "MaximumFileSize", 0)?)
+            .flush_timer(number(e, "FlushTimer", 0)?)
+            .clock(clock);
+        Ok(Some(GlobalLoggerConfig {
+            props,
+            providers: e.all("Provider").map(str::to_string).collect(),
+            file_counter,
+        }))
+    }
+}
