@@ -475,7 +475,54 @@ enum GlobalLoggerAction {
     Remove,
 }
 
-/// `evtrace globallogger create`.
+/// `evtrace autologger`.
+#[derive(Args)]
+pub struct AutoLoggerArgs {
+    #[command(subcommand)]
+    action: AutoLoggerAction,
+}
+
+/// What to do with an AutoLogger session's entries.
+#[derive(clap::Subcommand)]
+enum AutoLoggerAction {
+    /// Write the session's entries (Start = 1): it starts with the daemon from now on.
+    Create {
+        /// Session name.
+        name: String,
+        #[command(flatten)]
+        entries: GlobalLoggerCreate,
+    },
+    /// Print the session's entries, Status and FileCounter included.
+    Show {
+        /// Session name.
+        name: String,
+    },
+    /// Remove the session's entries: it does not start at the next daemon start.
+    Remove {
+        /// Session name.
+        name: String,
+    },
+}
+
+/// Runs `evtrace autologger ...`.
+pub fn auto_logger(a: AutoLoggerArgs) -> ExitCode {
+    use evtrace_runtime::boot;
+    let dir = boot::autologger_dir(&boot::config_dir());
+    let (name, action) = match a.action {
+        AutoLoggerAction::Create { name, entries } => (name, GlobalLoggerAction::Create(entries)),
+        AutoLoggerAction::Show { name } => (name, GlobalLoggerAction::Show),
+        AutoLoggerAction::Remove { name } => (name, GlobalLoggerAction::Remove),
+    };
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return fail(&Error::new(
+            ErrorCode::InvalidName,
+            format!("{name:?} cannot name an AutoLogger session: no slash, no leading dot"),
+        ));
+    }
+    boot_entries(&dir.join(&name), &name, action)
+}
+
+/// The entries of a boot session (`evtrace globallogger create` / `evtrace autologger create`).
 #[derive(Args)]
 struct GlobalLoggerCreate {
     /// FileName (default: logs/GlobalLogger.etl in the configuration directory).
@@ -512,9 +559,15 @@ struct GlobalLoggerCreate {
 
 /// Runs `evtrace globallogger ...`.
 pub fn global_logger(a: GlobalLoggerArgs) -> ExitCode {
-    use evtrace_runtime::boot::{self, Entries};
+    use evtrace_runtime::boot;
     let file = boot::global_logger_file(&boot::config_dir());
-    let result = match a.action {
+    boot_entries(&file, boot::GLOBAL_LOGGER_NAME, a.action)
+}
+
+/// Creates, shows or removes the entries of boot session `name` in `file`.
+fn boot_entries(file: &std::path::Path, name: &str, action: GlobalLoggerAction) -> ExitCode {
+    use evtrace_runtime::boot::Entries;
+    let result = match action {
         GlobalLoggerAction::Create(c) => {
             let mut e = Entries::default();
             e.set("Start", "1");
@@ -544,28 +597,24 @@ pub fn global_logger(a: GlobalLoggerArgs) -> ExitCode {
                 }
                 e.push("Provider", p.clone());
             }
-            e.write(&file).map(|()| {
-                println!(
-                    "wrote {}: the Global Logger starts with the daemon",
-                    file.display()
-                )
-            })
+            e.write(file)
+                .map(|()| println!("wrote {}: {name} starts with the daemon", file.display()))
         }
-        GlobalLoggerAction::Show => Entries::read(&file).map(|e| {
+        GlobalLoggerAction::Show => Entries::read(file).map(|e| {
             if e.is_empty() {
-                println!("no Global Logger entries in {}", file.display());
+                println!("no {name} entries in {}", file.display());
             }
             for (k, v) in e.iter() {
                 println!("{k} = {v}");
             }
         }),
-        GlobalLoggerAction::Remove => match std::fs::remove_file(&file) {
+        GlobalLoggerAction::Remove => match std::fs::remove_file(file) {
             Ok(()) => {
                 println!("removed {}", file.display());
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!("no Global Logger entries to remove");
+                println!("no {name} entries to remove");
                 Ok(())
             }
             Err(e) => Err(e),
@@ -574,7 +623,7 @@ pub fn global_logger(a: GlobalLoggerArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("evtrace globallogger: {}: {e}", file.display());
+            eprintln!("evtrace: {name}: {}: {e}", file.display());
             ExitCode::FAILURE
         }
     }

@@ -39,6 +39,8 @@ enum Command {
     List,
     /// The Global Logger's persistent entries: create, show, remove.
     Globallogger(control::GlobalLoggerArgs),
+    /// AutoLogger sessions' persistent entries: create, show, remove.
+    Autologger(control::AutoLoggerArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +56,6 @@ fn main() -> ExitCode {
         Command::Query(a) => control::query(a),
         Command::List => control::list(),
         Command::Globallogger(a) => control::global_logger(a),
+        Command::Autologger(a) => control::auto_logger(a),
     }
 }

@@ -917,3 +917,73 @@ fn invalid_global_logger_entries_get_a_status_and_the_daemon_still_starts() {
 fn run_ok_quiet(c: &mut Command) -> bool {
     c.output().map(|o| o.status.success()).unwrap_or(false)
 }
+
+#[test]
+fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str =
+        "autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support";
+    let dir = temp_dir("autologger");
+    let log = dir.join("boot.etl");
+    run_ok(
+        evtrace(&dir)
+            .args([
+                "autologger",
+                "create",
+                "Boot-Trace",
+                "--file-max",
+                "16",
+                "-f",
+            ])
+            .arg(&log)
+            .args(["--provider", "Evtrace-Test-System:5"]),
+    );
+    run_ok(
+        evtrace(&dir)
+            .args([
+                "autologger",
+                "create",
+                "New-Files",
+                "--mode",
+                "0x8",
+                "--max-file-size",
+                "1",
+                "-f",
+            ])
+            .arg(dir.join("nf_%d.etl")),
+    );
+    run_ok(
+        evtrace(&dir)
+            .args(["autologger", "create", "Too-Many", "--file-max", "17", "-f"])
+            .arg(dir.join("many.etl")),
+    );
+    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
+    let _daemon = start_daemon(&dir);
+    assert!(p.wait().unwrap().success());
+    run_ok(evtrace(&dir).args(["stop", "Boot-Trace"]));
+    assert_eq!(
+        read_ticks(&dir.join("boot.etl.0001")).len() as u64,
+        EVENTS_PER_PRODUCER
+    );
+    let show = |name: &str| run_ok(evtrace(&dir).args(["autologger", "show", name]));
+    assert!(show("Boot-Trace").contains("Status = 0"));
+    assert!(
+        show("New-Files").contains("Status = 87"),
+        "{}",
+        show("New-Files")
+    );
+    assert!(
+        show("Too-Many").contains("Status = 87"),
+        "{}",
+        show("Too-Many")
+    );
+    let list = run_ok(evtrace(&dir).arg("list"));
+    assert!(
+        !list.contains("New-Files") && !list.contains("Too-Many"),
+        "{list}"
+    );
+    run_ok(evtrace(&dir).args(["autologger", "remove", "Boot-Trace"]));
+    assert!(show("Boot-Trace").contains("no Boot-Trace entries"));
+}

@@ -1,4 +1,6 @@
-//! The Global Logger's entries (the seed's table) turned into a session, with their defaults.
+//! Boot sessions' entries (the seed's Global Logger table) turned into a session, with their
+//! defaults: the Global Logger, and AutoLogger sessions, which follow the same table with their
+//! own rules.
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +30,19 @@ const KNOWN: &[&str] = &[
     "Provider",
 ];
 
-/// What a boot does with the Global Logger's entries.
+/// Which boot session the entries describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootKind {
+    /// The Global Logger: file only (no real-time, no buffering); FileMax any.
+    Global,
+    /// An AutoLogger session: NEWFILE refused, FileMax at most 16.
+    Auto,
+}
+
+/// The most files an AutoLogger session keeps.
+pub const AUTOLOGGER_MAX_FILES: u32 = 16;
+
+/// What a boot does with a boot session's entries.
 #[derive(Debug, Clone)]
 pub struct GlobalLoggerConfig {
     /// The session to start.
@@ -59,6 +73,17 @@ impl GlobalLoggerConfig {
     /// otherwise the session, or why the entries are invalid. `config_dir` gives the default
     /// log file's place.
     pub fn from_entries(e: &Entries, config_dir: &Path) -> Result<Option<GlobalLoggerConfig>> {
+        Self::boot_session(GLOBAL_LOGGER_NAME, BootKind::Global, e, config_dir)
+    }
+
+    /// [`GlobalLoggerConfig::from_entries`] for any boot session: `name` and its `kind`'s
+    /// rules.
+    pub fn boot_session(
+        name: &str,
+        kind: BootKind,
+        e: &Entries,
+        config_dir: &Path,
+    ) -> Result<Option<GlobalLoggerConfig>> {
         if e.is_empty() {
             return Ok(None);
         }
@@ -93,11 +118,16 @@ impl GlobalLoggerConfig {
             ));
         }
         let mode = LogFileMode::from_bits_retain(number(e, "LogFileMode", 0)?);
+        if kind == BootKind::Auto && mode.contains(LogFileMode::NEWFILE) {
+            return Err(Error::invalid(
+                "LogFileMode includes EVENT_TRACE_FILE_MODE_NEWFILE, which AutoLogger sessions do not support: use FileMax to keep several files",
+            ));
+        }
         for (flag, why) in [
             (LogFileMode::REAL_TIME, "real-time"),
             (LogFileMode::BUFFERING, "buffered"),
         ] {
-            if mode.contains(flag) {
+            if kind == BootKind::Global && mode.contains(flag) {
                 return Err(Error::invalid(format!(
                     "LogFileMode includes {}: the Global Logger always writes a log file and supports no {why} sessions",
                     flag.flag_name()
@@ -111,6 +141,11 @@ impl GlobalLoggerConfig {
             ))
         })?;
         let file_max = number(e, "FileMax", 0)?;
+        if kind == BootKind::Auto && file_max > AUTOLOGGER_MAX_FILES {
+            return Err(Error::invalid(format!(
+                "FileMax = {file_max}: an AutoLogger session keeps at most {AUTOLOGGER_MAX_FILES} files"
+            )));
+        }
         let counter = number(e, "FileCounter", 0)?;
         // FileCounter counts the files made, up to FileMax, then starts over (overwriting the
         // oldest): each boot writes the next one.
@@ -136,7 +171,7 @@ impl GlobalLoggerConfig {
         if let Some(dir) = file.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let props = SessionProperties::new(GLOBAL_LOGGER_NAME)
+        let props = SessionProperties::new(name)
             .log_file(file)
             .mode(mode)
             .buffer_size_kb(number(e, "BufferSize", 64)?)

@@ -5,7 +5,9 @@
 //! The directory is `EVTRACE_CONFIG_DIR` if set, else `/etc/evtrace` for root, else
 //! `$XDG_CONFIG_HOME/evtrace` (or `~/.config/evtrace`). The Global Logger's entries are the lines
 //! `Name = value` of the file `GlobalLogger` there (numbers in decimal or `0x` hex; `#` starts a
-//! comment). The daemon writes `Status` (and `FileCounter`) back after each start.
+//! comment). AutoLogger sessions are the files of the folder `AutoLogger` there, each named as
+//! its session, with the same entries. The daemon writes `Status` (and `FileCounter`) back after
+//! each start.
 
 mod entries;
 mod global_logger;
@@ -13,7 +15,7 @@ mod global_logger;
 use std::path::PathBuf;
 
 pub use entries::Entries;
-pub use global_logger::{GlobalLoggerConfig, GLOBAL_LOGGER_NAME};
+pub use global_logger::{BootKind, GlobalLoggerConfig, AUTOLOGGER_MAX_FILES, GLOBAL_LOGGER_NAME};
 
 /// The configuration directory this process uses.
 pub fn config_dir() -> PathBuf {
@@ -30,6 +32,11 @@ pub fn config_dir() -> PathBuf {
             .join(".config")
             .join("evtrace"),
     }
+}
+
+/// The folder of AutoLogger sessions in `dir`: one entries file per session, named as it.
+pub fn autologger_dir(dir: &std::path::Path) -> PathBuf {
+    dir.join("AutoLogger")
 }
 
 /// The Global Logger's entries file in `dir`.

@@ -390,36 +390,70 @@ impl Shared {
         f(h, &mut st.producers)
     }
 
-    /// The boot: starts the Global Logger if its entries in `config_dir` say so, and writes
-    /// the result back into them (Status, FileCounter). Whatever is wrong with the entries is
-    /// reported there and on stderr; the daemon starts all the same.
+    /// The boot: starts the Global Logger and the AutoLogger sessions whose entries in
+    /// `config_dir` say so, and writes each result back into its entries (Status, FileCounter).
+    /// Whatever is wrong with the entries is reported there and on stderr; the daemon starts all
+    /// the same.
     fn boot(&self, config_dir: &Path) {
-        let file = crate::boot::global_logger_file(config_dir);
-        let mut entries = match crate::boot::Entries::read(&file) {
+        use crate::boot::{self, BootKind};
+        self.boot_one(
+            &boot::global_logger_file(config_dir),
+            boot::GLOBAL_LOGGER_NAME,
+            BootKind::Global,
+            config_dir,
+        );
+        let Ok(dir) = std::fs::read_dir(boot::autologger_dir(config_dir)) else {
+            return;
+        };
+        let mut files: Vec<PathBuf> = dir.filter_map(|e| Some(e.ok()?.path())).collect();
+        files.sort();
+        for f in files {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".tmp") || name.starts_with('.') {
+                continue;
+            }
+            self.boot_one(&f, &name, BootKind::Auto, config_dir);
+        }
+    }
+
+    fn boot_one(&self, file: &Path, name: &str, kind: crate::boot::BootKind, config_dir: &Path) {
+        let mut entries = match crate::boot::Entries::read(file) {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("evtrace daemon: Global Logger: {e}");
+                eprintln!("evtrace daemon: {name}: {e}");
                 return;
             }
         };
         let started =
-            crate::boot::GlobalLoggerConfig::from_entries(&entries, config_dir).and_then(|c| {
-                let Some(c) = c else { return Ok(None) };
-                self.start_reserved(&c.props)?;
-                for p in &c.providers {
-                    let (g, s) = crate::provider::EnableSettings::parse_spec(p)?;
-                    self.enable(
-                        crate::boot::GLOBAL_LOGGER_NAME,
-                        &g.to_string(),
-                        Some(WireEnable {
-                            level: s.level,
-                            any: s.match_any,
-                            all: s.match_all,
-                        }),
-                    )?;
-                }
-                Ok(Some(c.file_counter))
-            });
+            crate::boot::GlobalLoggerConfig::boot_session(name, kind, &entries, config_dir)
+                .and_then(|c| {
+                    let Some(c) = c else { return Ok(None) };
+                    let reserved = kind == crate::boot::BootKind::Global;
+                    self.start_named(&WireProps::from(&c.props), 0, Vec::new(), reserved)?;
+                    for p in &c.providers {
+                        let enabled =
+                            crate::provider::EnableSettings::parse_spec(p).and_then(|(g, s)| {
+                                self.enable(
+                                    name,
+                                    &g.to_string(),
+                                    Some(WireEnable {
+                                        level: s.level,
+                                        any: s.match_any,
+                                        all: s.match_all,
+                                    }),
+                                )
+                            });
+                        if let Err(e) = enabled {
+                            // Started but not set up as configured: not half a session.
+                            let _ = self.stop(name);
+                            return Err(e);
+                        }
+                    }
+                    Ok(Some(c.file_counter))
+                });
         let status = match &started {
             Ok(None) => return,
             Ok(Some(counter)) => {
@@ -430,30 +464,17 @@ impl Shared {
             }
             Err(e) => {
                 eprintln!(
-                    "evtrace daemon: the Global Logger did not start: {}: {}",
+                    "evtrace daemon: {name} did not start: {}: {}",
                     e.code().name(),
                     e.message()
                 );
-                // Started but a provider could not be enabled: not half a Global Logger.
-                let _ = self.stop_reserved();
                 e.code().win32()
             }
         };
         entries.set("Status", status.to_string());
-        if let Err(e) = entries.write(&file) {
-            eprintln!("evtrace daemon: cannot write the Global Logger's Status back: {e}");
+        if let Err(e) = entries.write(file) {
+            eprintln!("evtrace daemon: cannot write {name}'s Status back: {e}");
         }
-    }
-
-    /// Starts the Global Logger (its reserved name is refused to controllers).
-    fn start_reserved(&self, props: &SessionProperties) -> Result<()> {
-        self.start_named(&WireProps::from(props), 0, Vec::new(), true)
-            .map(|_| ())
-    }
-
-    /// Stops a Global Logger that started but could not be set up completely.
-    fn stop_reserved(&self) -> Result<Reply> {
-        self.stop(crate::boot::GLOBAL_LOGGER_NAME)
     }
 
     fn start(&self, wire: &WireProps, starter: u32, allow_users: Vec<u32>) -> Result<Reply> {
