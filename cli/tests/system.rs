@@ -850,7 +850,7 @@ fn the_global_logger_starts_with_the_daemon_from_its_entries() {
     // Removed: no entries, and the next start runs no Global Logger.
     run_ok(evtrace(&dir).args(["globallogger", "remove"]));
     assert!(
-        run_ok(evtrace(&dir).args(["globallogger", "show"])).contains("no Global Logger entries")
+        run_ok(evtrace(&dir).args(["globallogger", "show"])).contains("no GlobalLogger entries")
     );
     let _daemon = start_daemon(&dir);
     let list = run_ok(evtrace(&dir).arg("list"));
