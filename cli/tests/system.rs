@@ -44,6 +44,24 @@ fn producer_role() -> bool {
     };
     let id: u32 = id.parse().unwrap();
     sys::register().unwrap();
+    // Whether the provider's enable callback hears of an enable (the Global Logger sends none).
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    sys::PROVIDER.set_enable_callback(|info| {
+        if info.enabled {
+            TOLD.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let expect_told = std::env::var("EVTRACE_TEST_EXPECT_TOLD").ok();
+    let check_told = move || {
+        if let Some(want) = &expect_told {
+            let told = TOLD.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(
+                told,
+                want == "1",
+                "producer {id}: enable callback told = {told}"
+            );
+        }
+    };
     if std::env::var_os("EVTRACE_TEST_SLOW").is_some() {
         // One event every 20 ms: a buffer would take minutes to fill; the flush timer sends it.
         for n in 0.. {
@@ -85,6 +103,7 @@ fn producer_role() -> bool {
     for n in 0..EVENTS_PER_PRODUCER {
         evtrace::write!(sys::tick(id, n));
     }
+    check_told();
     true
 }
 
@@ -133,6 +152,17 @@ enum Writes {
 
 fn spawn_producer(dir: &Path, test: &str, id: u32, writes: Writes) -> Child {
     spawn_producer_as(dir, test, id, writes, None)
+}
+
+/// A producer writing once that checks whether its enable callback was told of the enable.
+fn spawn_producer_expecting(dir: &Path, test: &str, id: u32, told: bool) -> Child {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", test, "--nocapture"])
+        .env("EVTRACE_TEST_PRODUCER", id.to_string())
+        .env("EVTRACE_RUNTIME_DIR", dir)
+        .env("EVTRACE_TEST_EXPECT_TOLD", if told { "1" } else { "0" })
+        .stdout(Stdio::null());
+    c.spawn().unwrap()
 }
 
 fn spawn_producer_as(dir: &Path, test: &str, id: u32, writes: Writes, uid: Option<u32>) -> Child {
@@ -817,8 +847,9 @@ fn the_global_logger_starts_with_the_daemon_from_its_entries() {
             .arg(&log)
             .args(["--provider", "Evtrace-Test-System"]),
     );
-    // A producer already running, looking for a daemon: it logs as soon as the boot enables it.
-    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
+    // A producer already running, looking for a daemon: it logs as soon as the boot enables it,
+    // without an enable notification (it fails if its enable callback is told).
+    let mut p = spawn_producer_expecting(&dir, TEST, 1, false);
     let daemon = start_daemon(&dir);
     assert!(p.wait().unwrap().success());
     let stopped = run_ok(evtrace(&dir).args(["stop", "GlobalLogger"]));
@@ -959,7 +990,8 @@ fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support
             .args(["autologger", "create", "Too-Many", "--file-max", "17", "-f"])
             .arg(dir.join("many.etl")),
     );
-    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
+    // An AutoLogger session notifies providers as any session does.
+    let mut p = spawn_producer_expecting(&dir, TEST, 1, true);
     let _daemon = start_daemon(&dir);
     assert!(p.wait().unwrap().success());
     run_ok(evtrace(&dir).args(["stop", "Boot-Trace"]));

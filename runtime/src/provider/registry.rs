@@ -118,6 +118,17 @@ pub(super) fn attach(p: &'static Provider, c: &'static EnableCell) {
 /// Session `slot` enables provider `guid` (or replaces its settings). Stored if the provider is not
 /// registered yet. A 9th session gets `ERROR_NO_SYSTEM_RESOURCES`.
 pub(crate) fn enable_for_session(slot: u8, guid: Guid, settings: EnableSettings) -> Result<()> {
+    enable_for_session_with(slot, guid, settings, true)
+}
+
+/// [`enable_for_session`]; without `callbacks`, the provider's enable callback is not told (the
+/// Global Logger sends providers no enable notification: they query for it).
+pub(crate) fn enable_for_session_with(
+    slot: u8,
+    guid: Guid,
+    settings: EnableSettings,
+    callbacks: bool,
+) -> Result<()> {
     let calls = with_registry(|reg| {
         let list = reg.enables.entry(guid).or_default();
         let count = list.len();
@@ -133,7 +144,9 @@ pub(crate) fn enable_for_session(slot: u8, guid: Guid, settings: EnableSettings)
         }
         Ok(refresh_guid(reg, guid))
     })?;
-    notify(calls);
+    if callbacks {
+        notify(calls);
+    }
     Ok(())
 }
 

@@ -376,6 +376,18 @@ impl Session {
         crate::provider::enable_for_session(self.shared.core.slot, guid, settings)
     }
 
+    /// [`Session::enable_provider`] without telling the provider's enable callback (the Global
+    /// Logger's way: providers learn of it by querying).
+    pub(crate) fn enable_provider_quietly(
+        &self,
+        guid: Guid,
+        settings: EnableSettings,
+    ) -> Result<()> {
+        self.shared.running()?;
+        self.shared.in_process()?;
+        crate::provider::enable_for_session_quietly(self.shared.core.slot, guid, settings)
+    }
+
     /// The session no longer wants events of provider `guid`.
     pub fn disable_provider(&self, guid: Guid) -> Result<()> {
         self.shared.running()?;

@@ -1100,6 +1100,11 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
                 session: h.id,
                 guid: g.to_string(),
                 settings,
+                // The Global Logger sends providers no enable notification.
+                notify: !h
+                    .session
+                    .name()
+                    .eq_ignore_ascii_case(crate::boot::GLOBAL_LOGGER_NAME),
             },
             None,
         );

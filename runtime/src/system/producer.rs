@@ -159,13 +159,16 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                 session,
                 guid,
                 settings,
+                notify,
             } => {
                 let sh = lock(&shares);
                 if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
-                    let _ = s.enable_provider(
-                        g,
-                        EnableSettings::new(settings.level, settings.any, settings.all),
-                    );
+                    let e = EnableSettings::new(settings.level, settings.any, settings.all);
+                    let _ = if notify {
+                        s.enable_provider(g, e)
+                    } else {
+                        s.enable_provider_quietly(g, e)
+                    };
                 }
             }
             Reply::Disable { session, guid } => {

@@ -307,6 +307,9 @@ pub enum Reply {
         guid: String,
         /// Level and keywords.
         settings: WireEnable,
+        /// Whether the provider's enable callback is told (not for the Global Logger).
+        #[serde(default = "yes")]
+        notify: bool,
     },
     /// To a producer: `session` no longer wants provider `guid`.
     Disable {
@@ -365,4 +368,8 @@ impl Reply {
             other => Ok(other),
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
