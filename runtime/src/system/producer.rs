@@ -193,13 +193,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                     sh.sessions.remove(&session)
                 };
                 if let Some(s) = s {
-                    let shares = shares.clone();
-                    let _ = std::thread::Builder::new()
-                        .name("evtrace-detach".into())
-                        .spawn(move || {
-                            stop_share(s);
-                            lock(&shares).takers.remove(&session);
-                        });
+                    end_share_later(&shares, session, s);
                 }
             }
             Reply::FlushTimer { session, seconds } => {
@@ -237,15 +231,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                     );
                     continue;
                 };
-                // Stopping ships the last buffers and waits for `Taken`, which this thread must
-                // stay free to read: stop on another thread.
-                let shares = shares.clone();
-                let _ = std::thread::Builder::new()
-                    .name("evtrace-detach".into())
-                    .spawn(move || {
-                        stop_share(s);
-                        lock(&shares).takers.remove(&session);
-                    });
+                end_share_later(&shares, session, s);
             }
             _ => {}
         }
@@ -257,6 +243,18 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
         stop_share(s);
     }
     result
+}
+
+/// Ends a share on a thread of its own: stopping ships the last buffers and waits for `Taken`,
+/// which the connection's reader must stay free to read. Its `Taken` route goes once it is done.
+fn end_share_later(shares: &Arc<Mutex<Shares>>, session: u64, s: Arc<Session>) {
+    let shares = shares.clone();
+    let _ = std::thread::Builder::new()
+        .name("evtrace-detach".into())
+        .spawn(move || {
+            stop_share(s);
+            lock(&shares).takers.remove(&session);
+        });
 }
 
 /// Stops a share once nobody else holds it (a flush in progress finishes first).
