@@ -161,6 +161,13 @@ pub struct Opts {
     pub perfetto_drain_ms: u64,
 }
 
+/// A system that cannot run here: said on stderr, and in both of its columns.
+fn skipped(system: System, why: &str) -> (System, report::Outcome, report::Outcome) {
+    eprintln!("{}: SKIPPED: {why}", system.title());
+    let o = || Err(format!("skipped: {why}"));
+    (system, o(), o())
+}
+
 /// The workspace's target directory: on the local disk and ignored by git.
 const DEFAULT_DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data");
 
@@ -207,12 +214,7 @@ fn main() -> ExitCode {
     let mut results: Vec<(System, report::Outcome, report::Outcome)> = Vec::new();
     for &system in &cli.systems {
         if let Err(why) = peers::available(system, &opts) {
-            eprintln!("{}: SKIPPED: {why}", system.title());
-            results.push((
-                system,
-                Err(format!("skipped: {why}")),
-                Err(format!("skipped: {why}")),
-            ));
+            results.push(skipped(system, &why));
             continue;
         }
         let lttng = if system == System::Lttng {
@@ -221,22 +223,12 @@ fn main() -> ExitCode {
             None
         };
         if let Some(Err(e)) = &lttng {
-            eprintln!("{}: SKIPPED: {e}", system.title());
-            results.push((
-                system,
-                Err(format!("skipped: {e}")),
-                Err(format!("skipped: {e}")),
-            ));
+            results.push(skipped(system, e));
             continue;
         }
         if system == System::EvtraceSystem {
             if let Err(e) = peers::evtrace_system::serve_daemon(&opts) {
-                eprintln!("{}: SKIPPED: {e}", system.title());
-                results.push((
-                    system,
-                    Err(format!("skipped: {e}")),
-                    Err(format!("skipped: {e}")),
-                ));
+                results.push(skipped(system, &e));
                 continue;
             }
         }

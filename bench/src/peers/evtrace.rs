@@ -180,7 +180,6 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
 /// --sustain-secs, plain or in compressed log mode; events counted from the file, losses from
 /// the session's EventsLost.
 pub fn sustain(opts: &Opts, compressed: bool) -> Result<Value, String> {
-    let w = Evtrace;
     let file = opts.data_dir.join(if compressed {
         "evtrace-sustain-compressed.etl"
     } else {
@@ -198,8 +197,23 @@ pub fn sustain(opts: &Opts, compressed: bool) -> Result<Value, String> {
         None,
         mode,
     )?;
+    sustain_run(opts, || {
+        let (recorded, lost, bytes, files) = stop_and_count(session, &file)?;
+        for f in files {
+            util::cleanup(&f, opts.keep);
+        }
+        Ok((recorded, lost, bytes))
+    })
+}
+
+/// Logs from --sustain-threads threads for --sustain-secs into a started session, then `stop`
+/// stops it and counts (recorded, EventsLost, bytes on disk): the sustained row's figures.
+pub(crate) fn sustain_run(
+    opts: &Opts,
+    stop: impl FnOnce() -> Result<(u64, u64, u64), String>,
+) -> Result<Value, String> {
     let (attempted, elapsed) = drive::sustain(
-        &w,
+        &Evtrace,
         opts.sustain_threads,
         opts.sustain_secs,
         &mut || {},
@@ -207,11 +221,7 @@ pub fn sustain(opts: &Opts, compressed: bool) -> Result<Value, String> {
     );
     let rss = util::peak_rss_kb();
     let t = std::time::Instant::now();
-    let (recorded, lost, bytes, files) = stop_and_count(session, &file)?;
-    let count_secs = t.elapsed().as_secs_f64();
-    for f in files {
-        util::cleanup(&f, opts.keep);
-    }
+    let (recorded, lost, bytes) = stop()?;
     Ok(json!({
         "threads": opts.sustain_threads,
         "secs": elapsed.as_secs_f64(),
@@ -221,6 +231,6 @@ pub fn sustain(opts: &Opts, compressed: bool) -> Result<Value, String> {
         "lost_how": "session EventsLost",
         "bytes": bytes,
         "rss_kb": rss,
-        "count_secs": count_secs,
+        "count_secs": t.elapsed().as_secs_f64(),
     }))
 }

@@ -93,29 +93,8 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
 
 /// The default system session for --sustain-secs, two threads of this process writing.
 pub fn sustain(opts: &Opts) -> Result<Value, String> {
-    let w = Evtrace;
     let name = "evtrace-bench-system-sustain";
     let file = opts.data_dir.join("evtrace-system-sustain.etl");
     let c = start(name, &file, None)?;
-    let (attempted, elapsed) = drive::sustain(
-        &w,
-        opts.sustain_threads,
-        opts.sustain_secs,
-        &mut || {},
-        Duration::from_millis(50),
-    );
-    let rss = util::peak_rss_kb();
-    let t = Instant::now();
-    let (recorded, lost, bytes) = stop_and_count(&c, name, &file, opts)?;
-    Ok(json!({
-        "threads": opts.sustain_threads,
-        "secs": elapsed.as_secs_f64(),
-        "attempted": attempted,
-        "recorded": recorded,
-        "lost_reported": lost,
-        "lost_how": "session EventsLost",
-        "bytes": bytes,
-        "rss_kb": rss,
-        "count_secs": t.elapsed().as_secs_f64(),
-    }))
+    super::evtrace::sustain_run(opts, || stop_and_count(&c, name, &file, opts))
 }

@@ -190,6 +190,15 @@ pub fn count_records(bytes: &[u8], used: usize) -> u64 {
     n
 }
 
+/// The events of a whole finished buffer: its records up to the header's SavedOffset (past it
+/// lies the `0xFF` tail, not records); none if the header does not parse.
+pub fn buffer_events(buf: &[u8]) -> u64 {
+    match BufferHeader::parse(buf) {
+        Ok(h) => count_records(buf, (h.saved_offset as usize).min(buf.len())),
+        Err(_) => 0,
+    }
+}
+
 /// Fills `buf[used..]` with `0xFF`, the tail ETW leaves after the last record.
 pub fn fill_tail(buf: &mut [u8], used: usize) {
     if used < buf.len() {

@@ -37,8 +37,8 @@ mod value;
 pub mod xpress;
 
 pub use buffer::{
-    buffer_flags, buffer_type, compress_buffer, count_records, decompress_buffer, fill_tail,
-    starts_with_loss, BufferHeader,
+    buffer_events, buffer_flags, buffer_type, compress_buffer, count_records, decompress_buffer,
+    fill_tail, starts_with_loss, BufferHeader,
 };
 pub use error::FormatError;
 pub use event::{

@@ -146,6 +146,16 @@ impl SessionCore {
         slot.pending_lost.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A buffer that will never reach the file: LogBuffersLost, and its events in EventsLost.
+    pub(crate) fn lose_buffer(&self, events: u64) {
+        self.counters
+            .log_buffers_lost
+            .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .events_lost
+            .fetch_add(events, Ordering::Relaxed);
+    }
+
     /// EventsLost: per-slot losses of the write path plus those counted elsewhere.
     pub(crate) fn events_lost(&self) -> u64 {
         let on_slots: u64 = self

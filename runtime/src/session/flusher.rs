@@ -355,7 +355,7 @@ impl Flusher {
         let header = match BufferHeader::parse(bytes) {
             Ok(h) if h.saved_offset as usize <= bytes.len() => h,
             _ => {
-                self.lose_submitted(0);
+                self.core.lose_buffer(0);
                 return;
             }
         };
@@ -372,21 +372,14 @@ impl Flusher {
         h.sequence_number = self.core.pool.next_sequence() as i64;
         h.write_to(bytes);
         if !self.writable() {
-            self.lose_submitted(events);
+            self.core.lose_buffer(events);
             return;
         }
         let Some(file) = self.file.as_mut() else {
             return;
         };
         let placed = file.place(bytes);
-        self.settle(placed, |f| f.lose_submitted(events));
-    }
-
-    /// A submitted buffer that will not reach the file: LogBuffersLost, its events EventsLost.
-    fn lose_submitted(&self, events: u64) {
-        let c = &self.core.counters;
-        c.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
-        c.events_lost.fetch_add(events, Ordering::Relaxed);
+        self.settle(placed, |f| f.core.lose_buffer(events));
     }
 
     /// A buffer that will never reach the file: LogBuffersLost, and its events in EventsLost.
@@ -395,15 +388,7 @@ impl Flusher {
         // SAFETY: callers pass buffers from `take_sealed` (complete after its grace period),
         // which the flusher owns until it releases them.
         let bytes = unsafe { buf.bytes_mut() };
-        let events = etl::count_records(bytes, buf.used());
-        self.core
-            .counters
-            .log_buffers_lost
-            .fetch_add(1, Ordering::Relaxed);
-        self.core
-            .counters
-            .events_lost
-            .fetch_add(events, Ordering::Relaxed);
+        self.core.lose_buffer(etl::count_records(bytes, buf.used()));
     }
 
     fn drain_for_flush(&mut self) -> Result<()> {

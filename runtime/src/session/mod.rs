@@ -418,9 +418,7 @@ impl Session {
     /// A buffer from a producer that this session could not take (it stopped itself after a
     /// failed write): LogBuffersLost, and its events in EventsLost.
     pub fn add_lost_buffer(&self, events: u64) {
-        let c = &self.shared.core.counters;
-        c.log_buffers_lost.fetch_add(1, Ordering::Relaxed);
-        c.events_lost.fetch_add(events, Ordering::Relaxed);
+        self.shared.core.lose_buffer(events);
     }
 
     /// Adds events that producer processes lost (no free buffer in their share) to EventsLost.

@@ -941,10 +941,7 @@ impl Shared {
         // producers and controllers need not wait with it.
         if kept {
             for b in copies {
-                let used = crate::etl::BufferHeader::parse(&b)
-                    .map(|x| x.saved_offset as usize)
-                    .unwrap_or(0);
-                let events = crate::etl::count_records(&b, used);
+                let events = crate::etl::buffer_events(&b);
                 if engine.submit_buffer(b).is_err() {
                     // The session stopped itself (full disk, failed write): counted, not dropped
                     // silently.

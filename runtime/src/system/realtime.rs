@@ -115,11 +115,7 @@ impl RealTime {
     /// Counts `buf` as not delivered: RealTimeBuffersLost, its events in the consumer's next
     /// loss report and (unless kept elsewhere) in EventsLost.
     fn lose(&mut self, buf: &[u8], session: &Session, kept_elsewhere: bool) {
-        // Up to SavedOffset: past it the buffer holds its 0xFF tail, not records.
-        let used = crate::etl::BufferHeader::parse(buf)
-            .map(|h| h.saved_offset as usize)
-            .unwrap_or(0);
-        let events = crate::etl::count_records(buf, used);
+        let events = crate::etl::buffer_events(buf);
         self.buffers_lost += 1;
         self.unreported.0 += 1;
         self.unreported.1 += events;
