@@ -843,7 +843,17 @@ fn the_global_logger_starts_with_the_daemon_from_its_entries() {
     let log = dir.join("gl.etl");
     run_ok(
         evtrace(&dir)
-            .args(["globallogger", "create", "--file-max", "3", "-f"])
+            // Room for all 20,000 events in the producer's share (MaximumBuffers 128), so that
+            // none is lost while the daemon is busy starting: the test counts every one.
+            .args([
+                "globallogger",
+                "create",
+                "--file-max",
+                "3",
+                "--max",
+                "128",
+                "-f",
+            ])
             .arg(&log)
             .args(["--provider", "Evtrace-Test-System"]),
     );
@@ -966,6 +976,8 @@ fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support
                 "Boot-Trace",
                 "--file-max",
                 "16",
+                "--max",
+                "128",
                 "-f",
             ])
             .arg(&log)
