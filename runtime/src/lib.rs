@@ -11,6 +11,7 @@ pub mod clock;
 pub mod consume;
 mod error;
 pub mod etl;
+pub mod kernel;
 mod guid;
 pub mod provider;
 pub mod session;

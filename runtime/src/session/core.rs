@@ -429,6 +429,45 @@ fn write_one_with(
     }
 }
 
+/// A record whose header is given whole (the kernel logger's events): its own process, thread
+/// and time stamp rather than the writer's.
+struct PreparedRecord<'a> {
+    header: &'a etl::EventHeaderFields,
+    ext: &'a [u8],
+    payload: &'a [&'a [u8]],
+    size: usize,
+}
+
+impl Record for PreparedRecord<'_> {
+    fn size(&self, _core: &SessionCore) -> usize {
+        self.size
+    }
+
+    fn write(&self, _core: &SessionCore, dst: &mut [u8], _tid: u32, _timestamp: i64) {
+        etl::write_event_record(dst, self.header, self.ext, self.payload);
+    }
+}
+
+/// Writes a prepared record into `core`'s buffer for processor `cpu`, stamped with the header's
+/// time stamp (the reservation takes it as its clock reading, so it must not go back).
+pub(crate) fn write_prepared(
+    core: &SessionCore,
+    cpu: usize,
+    header: &etl::EventHeaderFields,
+    ext: &[u8],
+    payload: &[&[u8]],
+) -> Result<()> {
+    let size = etl::event_record_size(ext.len(), payload.iter().map(|p| p.len()).sum());
+    let rec = PreparedRecord {
+        header,
+        ext,
+        payload,
+        size,
+    };
+    let ts = header.timestamp;
+    write_one_with(core, cpu, &rec, header.thread_id, || ts)
+}
+
 /// A write that found the session closing. After a controller's stop the event simply came too
 /// late; after the session stopped itself (full file, failed write) it is a loss, and counted.
 #[cold]

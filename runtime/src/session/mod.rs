@@ -421,6 +421,24 @@ impl Session {
         self.shared.core.lose_buffer(events);
     }
 
+    /// The clock the session's time stamps come from.
+    pub(crate) fn time_source(&self) -> crate::clock::TimeSource {
+        self.shared.core.source
+    }
+
+    /// Writes one complete event made outside any provider (the kernel logger's events): its
+    /// header names the process, thread and time stamp, which must not go back from one call to
+    /// the next. It goes into processor `cpu`'s buffer; a failure is counted in EventsLost.
+    pub(crate) fn write_prepared(
+        &self,
+        cpu: usize,
+        header: &crate::etl::EventHeaderFields,
+        ext: &[u8],
+        payload: &[&[u8]],
+    ) -> Result<()> {
+        self::core::write_prepared(&self.shared.core, cpu, header, ext, payload)
+    }
+
     /// Adds events that producer processes lost (no free buffer in their share) to EventsLost.
     pub fn add_events_lost(&self, n: u64) {
         self.shared

@@ -1,0 +1,338 @@
+//! The kernel logger's event sources: what the seed's NT Kernel Logger records, from Linux.
+//!
+//! | Flag | Source |
+//! |---|---|
+//! | PROCESS | netlink process connector (fork, exit with status) + `sched:sched_process_exec` |
+//! | THREAD | netlink process connector |
+//! | IMAGE_LOAD | perf mmap2 records of executable mappings |
+//! | NETWORK_TCPIP | `sock:inet_sock_set_state`, `tcp:tcp_retransmit_skb` |
+//! | DISK_IO | `block:block_rq_issue`, `block:block_rq_complete` |
+//! | CSWITCH | `sched:sched_switch` |
+//! | SYSTEMCALL | `raw_syscalls:sys_enter`, `raw_syscalls:sys_exit` |
+//! | MEMORY_PAGE_FAULTS, MEMORY_HARD_FAULTS | perf software events (all faults, major faults) |
+//! | PROFILE | perf cpu-clock sampling at 1 kHz |
+//!
+//! Every source is opened before the logger reports started; one that cannot be opened (not
+//! root, tracefs not mountable, a tracepoint this kernel lacks) fails the start with the flag
+//! and the reason, so no flag is ever silently empty. At start the logger also records the
+//! processes, threads and images present (ETW's rundown, as DCStart events). Records the kernel
+//! drops (a full perf ring, an overflowing netlink socket) are counted in the session's
+//! EventsLost.
+
+mod events;
+mod flags;
+mod perf;
+mod proc_events;
+mod sources;
+mod tracefs;
+
+pub use flags::KernelFlags;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::etl::EventHeaderFields;
+use crate::session::Session;
+use perf::CpuRing;
+use sources::{Decoder, Raw, Source};
+
+/// The kernel logger's session name (`KERNEL_LOGGER_NAME`).
+pub const KERNEL_LOGGER_NAME: &str = "NT Kernel Logger";
+
+/// A running kernel logger: the thread that reads the sources and writes into its session.
+pub struct KernelLogger {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    flags: KernelFlags,
+}
+
+/// One perf event's place: which source it serves and how its samples are laid out.
+#[derive(Clone, Copy)]
+struct Opened {
+    id: u64,
+    source: Source,
+    kind: perf::Kind,
+}
+
+fn source_error(what: String, e: &std::io::Error) -> Error {
+    let code = match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => ErrorCode::AccessDenied,
+        _ => ErrorCode::NotSupported,
+    };
+    let hint = if code == ErrorCode::AccessDenied {
+        " (the kernel logger needs root, or CAP_PERFMON and CAP_NET_ADMIN)"
+    } else {
+        ""
+    };
+    Error::new(code, format!("{what}: {e}{hint}"))
+}
+
+impl KernelLogger {
+    /// Opens the sources `flags` need (empty: tracelog's default set) and starts writing their
+    /// events into `session`. Fails, naming the flag and the reason, if any source cannot be
+    /// opened.
+    pub fn start(flags: KernelFlags, session: Arc<Session>) -> Result<KernelLogger> {
+        let flags = flags.checked()?;
+        let needs_tracefs = flags.intersects(
+            KernelFlags::PROCESS
+                | KernelFlags::NETWORK_TCPIP
+                | KernelFlags::DISK_IO
+                | KernelFlags::CSWITCH
+                | KernelFlags::SYSTEMCALL,
+        );
+        let tracefs = if needs_tracefs {
+            tracefs::root()
+        } else {
+            Err(String::new())
+        };
+        let (plan, fields) =
+            sources::plan(flags, &tracefs).map_err(|m| Error::new(ErrorCode::NotSupported, m))?;
+        let procs = if flags.intersects(KernelFlags::PROCESS | KernelFlags::THREAD) {
+            let flag = (flags & (KernelFlags::PROCESS | KernelFlags::THREAD)).names();
+            Some(proc_events::ProcEvents::open().map_err(|e| {
+                source_error(format!("{flag}: the netlink process connector"), &e)
+            })?)
+        } else {
+            None
+        };
+        let kinds: Vec<perf::Kind> = plan.iter().map(|(_, k)| *k).collect();
+        let mut rings = Vec::new();
+        let mut opened = Vec::new();
+        if !kinds.is_empty() {
+            for cpu in online_cpus() {
+                let ring = CpuRing::open(cpu, &kinds).map_err(|(i, e)| {
+                    let (source, kind) = plan[i];
+                    let flag = flag_of_source(source);
+                    source_error(
+                        format!(
+                            "{}: perf event {kind:?} on processor {cpu}",
+                            flag.flag_name()
+                        ),
+                        &e,
+                    )
+                })?;
+                for (i, id) in ring.ids().iter().enumerate() {
+                    opened.push(Opened {
+                        id: *id,
+                        source: plan[i].0,
+                        kind: plan[i].1,
+                    });
+                }
+                rings.push(ring);
+            }
+        }
+        let mut decoder = Decoder::new(flags, fields);
+        let mut first = Vec::new();
+        decoder.rundown(Path::new("/proc"), crate::clock::monotonic_ns() as u64, &mut first);
+        for r in &rings {
+            r.enable();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut reader = Reader {
+            session,
+            rings,
+            opened,
+            procs,
+            decoder,
+            last: i64::MIN,
+        };
+        reader.write(first);
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("evtrace-kernel".into())
+            .spawn(move || reader.run(&flag))
+            .map_err(|e| Error::new(ErrorCode::NoSystemResources, e.to_string()))?;
+        Ok(KernelLogger {
+            stop,
+            thread: Some(thread),
+            flags,
+        })
+    }
+
+    /// The flags being served (the default set when started with none).
+    pub fn flags(&self) -> KernelFlags {
+        self.flags
+    }
+
+    /// Stops the sources, writes what they still held, and returns once the session has all
+    /// of it.
+    pub fn stop(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for KernelLogger {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn flag_of_source(s: Source) -> KernelFlags {
+    match s {
+        Source::Exec => KernelFlags::PROCESS,
+        Source::SockState | Source::Retransmit => KernelFlags::NETWORK_TCPIP,
+        Source::RqIssue | Source::RqComplete => KernelFlags::DISK_IO,
+        Source::Switch => KernelFlags::CSWITCH,
+        Source::SysEnter | Source::SysExit => KernelFlags::SYSTEMCALL,
+        Source::Faults => KernelFlags::MEMORY_PAGE_FAULTS,
+        Source::HardFaults => KernelFlags::MEMORY_HARD_FAULTS,
+        Source::Profile => KernelFlags::PROFILE,
+        Source::Mappings => KernelFlags::IMAGE_LOAD,
+    }
+}
+
+/// The processors perf can open events on.
+fn online_cpus() -> Vec<usize> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+            out.extend(a..=b);
+        }
+    }
+    if out.is_empty() {
+        out.extend(0..crate::session::processor_count());
+    }
+    out
+}
+
+/// The logger's thread: reads every source, orders by time, decodes, writes.
+struct Reader {
+    session: Arc<Session>,
+    rings: Vec<CpuRing>,
+    opened: Vec<Opened>,
+    procs: Option<proc_events::ProcEvents>,
+    decoder: Decoder,
+    /// The last time stamp written: kept rising, as ETW's buffers are.
+    last: i64,
+}
+
+/// How long the reader sleeps when nothing wakes it: the most an event waits to be written.
+const POLL: Duration = Duration::from_millis(50);
+
+impl Reader {
+    fn run(&mut self, stop: &AtomicBool) {
+        loop {
+            let stopping = stop.load(Ordering::Acquire);
+            if stopping {
+                // What the sources hold at this point is the last of it.
+                for r in &self.rings {
+                    r.disable();
+                }
+            } else {
+                self.wait();
+            }
+            let raw = self.gather();
+            let mut out = Vec::with_capacity(raw.len());
+            for r in raw {
+                self.decoder.decode(r, &mut out);
+            }
+            self.write(out);
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    fn wait(&self) {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let mut fds: Vec<PollFd<'_>> = self
+            .rings
+            .iter()
+            .map(|r| PollFd::new(r.poll_fd(), PollFlags::IN))
+            .collect();
+        if let Some(p) = &self.procs {
+            fds.push(PollFd::new(p.fd(), PollFlags::IN));
+        }
+        let timeout = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: POLL.as_nanos() as i64,
+        };
+        if fds.is_empty() {
+            std::thread::sleep(POLL);
+        } else {
+            let _ = poll(&mut fds, Some(&timeout));
+        }
+    }
+
+    /// Everything the sources hold now, in time order; losses go to the session's EventsLost.
+    fn gather(&mut self) -> Vec<Raw> {
+        let mut raw = Vec::new();
+        let mut lost = 0u64;
+        let opened = &self.opened;
+        for ring in &mut self.rings {
+            ring.drain(|rec| {
+                if let perf::Record::Lost { count } = rec {
+                    lost += count;
+                    return;
+                }
+                let id = match &rec {
+                    perf::Record::Sample { id, .. } => Some(*id),
+                    _ => None,
+                };
+                let which = match id {
+                    Some(id) => opened.iter().find(|o| o.id == id),
+                    // mmap2 records come only from the mappings event.
+                    None => opened.iter().find(|o| o.source == Source::Mappings),
+                };
+                if let Some(o) = which {
+                    if let Some(r) = Raw::from_perf(o.source, o.kind, rec) {
+                        raw.push(r);
+                    }
+                }
+            });
+        }
+        if let Some(p) = &mut self.procs {
+            let mut stamped = Vec::new();
+            lost += p.drain(&mut stamped);
+            raw.extend(stamped.into_iter().map(Raw::Proc));
+        }
+        if lost != 0 {
+            self.session.add_events_lost(lost);
+        }
+        raw.sort_by_key(Raw::time);
+        raw
+    }
+
+    /// Writes events into the session, each stamped with the session's clock at the moment it
+    /// happened (converted from `CLOCK_MONOTONIC`).
+    fn write(&mut self, events: Vec<events::Occurrence>) {
+        if events.is_empty() {
+            return;
+        }
+        let source = self.session.time_source();
+        let (mono, now) = (crate::clock::monotonic_ns(), source.now());
+        let freq = source.frequency() as i128;
+        for o in events {
+            let ago = (mono as i128 - o.time as i128).max(0);
+            let ts = (now as i128 - ago * freq / 1_000_000_000) as i64;
+            self.last = self.last.max(ts);
+            let p = events::prepared(&o.event);
+            let header = EventHeaderFields {
+                thread_id: o.tid,
+                process_id: o.pid,
+                timestamp: self.last,
+                provider_id: p.provider_id,
+                descriptor: p.descriptor,
+                activity_id: crate::Guid::default(),
+            };
+            let payload = events::payload(&o.event);
+            // A failed write is already counted in the session's EventsLost.
+            let _ = self
+                .session
+                .write_prepared(o.cpu as usize, &header, &p.ext, &[&payload]);
+        }
+    }
+}

@@ -1,0 +1,966 @@
+//! Which Linux source serves each enable flag, and how their raw records become kernel events.
+//!
+//! Records from every source are gathered, sorted by time and only then decoded, because the
+//! decoder keeps state that must see them in order: the process table (so a fork knows its
+//! parent's image), TCP listeners and connecting sockets (so an accept or a connect that
+//! completes in an interrupt is given to the process that asked for it), and disk requests in
+//! flight (so a completion knows who issued it and how long it took).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use super::events::{KernelEvent, Occurrence, TcpKind};
+use super::perf::{self, Kind};
+use super::proc_events::{ProcEvent, Stamped};
+use super::tracefs::{Field, Tracepoint};
+use super::KernelFlags;
+
+/// What a perf event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Exec,
+    SockState,
+    Retransmit,
+    RqIssue,
+    RqComplete,
+    Switch,
+    SysEnter,
+    SysExit,
+    Faults,
+    HardFaults,
+    Profile,
+    Mappings,
+}
+
+/// The perf events `flags` need, each with its source. Tracepoints that this kernel lacks, or
+/// tracefs that cannot be reached, are errors naming the flag.
+pub(crate) fn plan(
+    flags: KernelFlags,
+    tracefs: &Result<std::path::PathBuf, String>,
+) -> Result<(Vec<(Source, Kind)>, Fields), String> {
+    use perf_event_open_sys::bindings as b;
+    let mut out = Vec::new();
+    let mut fields = Fields::default();
+    let tp = |flag: KernelFlags, sys: &str, name: &str| -> Result<Tracepoint, String> {
+        let root = tracefs
+            .as_ref()
+            .map_err(|e| format!("{}: {e}", flag.flag_name()))?;
+        Tracepoint::load(root, sys, name).map_err(|e| format!("{}: {e}", flag.flag_name()))
+    };
+    let named = |flag: KernelFlags, r: Result<ExecFields, String>| {
+        r.map_err(|e| format!("{}: {e}", flag.flag_name()))
+    };
+    if flags.contains(KernelFlags::PROCESS) {
+        let t = tp(KernelFlags::PROCESS, "sched", "sched_process_exec")?;
+        fields.exec = Some(named(KernelFlags::PROCESS, ExecFields::of(&t))?);
+        out.push((Source::Exec, Kind::Tracepoint(t.id)));
+    }
+    if flags.contains(KernelFlags::NETWORK_TCPIP) {
+        let f = KernelFlags::NETWORK_TCPIP;
+        let t = tp(f, "sock", "inet_sock_set_state")?;
+        fields.sock = Some(SockFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
+        out.push((Source::SockState, Kind::Tracepoint(t.id)));
+        let t = tp(f, "tcp", "tcp_retransmit_skb")?;
+        fields.retransmit =
+            Some(SockFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
+        out.push((Source::Retransmit, Kind::Tracepoint(t.id)));
+    }
+    if flags.contains(KernelFlags::DISK_IO) {
+        let f = KernelFlags::DISK_IO;
+        let issue = tp(f, "block", "block_rq_issue")?;
+        let complete = tp(f, "block", "block_rq_complete")?;
+        fields.disk = Some(
+            DiskFields::of(&issue, &complete).map_err(|e| format!("{}: {e}", f.flag_name()))?,
+        );
+        out.push((Source::RqIssue, Kind::Tracepoint(issue.id)));
+        out.push((Source::RqComplete, Kind::Tracepoint(complete.id)));
+    }
+    if flags.contains(KernelFlags::CSWITCH) {
+        let f = KernelFlags::CSWITCH;
+        let t = tp(f, "sched", "sched_switch")?;
+        fields.switch =
+            Some(SwitchFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
+        out.push((Source::Switch, Kind::Tracepoint(t.id)));
+    }
+    if flags.contains(KernelFlags::SYSTEMCALL) {
+        let f = KernelFlags::SYSTEMCALL;
+        let enter = tp(f, "raw_syscalls", "sys_enter")?;
+        let exit = tp(f, "raw_syscalls", "sys_exit")?;
+        let e = |r: Result<Field, String>| r.map_err(|e| format!("{}: {e}", f.flag_name()));
+        fields.sys = Some((e(enter.field("id"))?, e(exit.field("id"))?, e(exit.field("ret"))?));
+        out.push((Source::SysEnter, Kind::Tracepoint(enter.id)));
+        out.push((Source::SysExit, Kind::Tracepoint(exit.id)));
+    }
+    if flags.contains(KernelFlags::MEMORY_PAGE_FAULTS) {
+        out.push((
+            Source::Faults,
+            Kind::Software(b::PERF_COUNT_SW_PAGE_FAULTS as u64),
+        ));
+    }
+    if flags.contains(KernelFlags::MEMORY_HARD_FAULTS) {
+        out.push((
+            Source::HardFaults,
+            Kind::Software(b::PERF_COUNT_SW_PAGE_FAULTS_MAJ as u64),
+        ));
+    }
+    if flags.contains(KernelFlags::PROFILE) {
+        out.push((
+            Source::Profile,
+            Kind::Sampled(b::PERF_COUNT_SW_CPU_CLOCK as u64, 1000),
+        ));
+    }
+    if flags.contains(KernelFlags::IMAGE_LOAD) {
+        out.push((Source::Mappings, Kind::Mappings));
+    }
+    Ok((out, fields))
+}
+
+/// `sched_process_exec`'s fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExecFields {
+    filename: Field,
+    pid: Field,
+}
+
+impl ExecFields {
+    fn of(t: &Tracepoint) -> Result<Self, String> {
+        Ok(ExecFields {
+            filename: t.field("filename")?,
+            pid: t.field("pid")?,
+        })
+    }
+}
+
+/// The socket fields `inet_sock_set_state` and `tcp_retransmit_skb` share.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SockFields {
+    skaddr: Field,
+    /// `oldstate`/`newstate`, or `state` twice for a retransmit.
+    old: Field,
+    new: Field,
+    sport: Field,
+    dport: Field,
+    family: Field,
+    protocol: Option<Field>,
+    saddr: Field,
+    daddr: Field,
+    saddr_v6: Field,
+    daddr_v6: Field,
+}
+
+impl SockFields {
+    fn of(t: &Tracepoint) -> Result<Self, String> {
+        let (old, new) = match t.field("oldstate") {
+            Ok(o) => (o, t.field("newstate")?),
+            Err(_) => (t.field("state")?, t.field("state")?),
+        };
+        Ok(SockFields {
+            skaddr: t.field("skaddr")?,
+            old,
+            new,
+            sport: t.field("sport")?,
+            dport: t.field("dport")?,
+            family: t.field("family")?,
+            protocol: t.field("protocol").ok(),
+            saddr: t.field("saddr")?,
+            daddr: t.field("daddr")?,
+            saddr_v6: t.field("saddr_v6")?,
+            daddr_v6: t.field("daddr_v6")?,
+        })
+    }
+
+    fn addrs(&self, raw: &[u8]) -> Option<(IpAddr, IpAddr)> {
+        let v4 = |f: &Field| -> Option<IpAddr> {
+            let b: [u8; 4] = f.bytes(raw).try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(b)))
+        };
+        let v6 = |f: &Field| -> Option<IpAddr> {
+            let b: [u8; 16] = f.bytes(raw).try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        };
+        match self.family.u64(raw) {
+            2 => Some((v4(&self.saddr)?, v4(&self.daddr)?)),
+            10 => Some((v6(&self.saddr_v6)?, v6(&self.daddr_v6)?)),
+            _ => None,
+        }
+    }
+}
+
+/// `block_rq_issue` and `block_rq_complete` fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DiskFields {
+    issue_dev: Field,
+    issue_sector: Field,
+    complete_dev: Field,
+    complete_sector: Field,
+    nr_sector: Field,
+    error: Field,
+    rwbs: Field,
+}
+
+impl DiskFields {
+    fn of(issue: &Tracepoint, complete: &Tracepoint) -> Result<Self, String> {
+        Ok(DiskFields {
+            issue_dev: issue.field("dev")?,
+            issue_sector: issue.field("sector")?,
+            complete_dev: complete.field("dev")?,
+            complete_sector: complete.field("sector")?,
+            nr_sector: complete.field("nr_sector")?,
+            error: complete.field("error")?,
+            rwbs: complete.field("rwbs")?,
+        })
+    }
+}
+
+/// `sched_switch` fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SwitchFields {
+    prev_pid: Field,
+    prev_prio: Field,
+    prev_state: Field,
+    next_pid: Field,
+    next_prio: Field,
+}
+
+impl SwitchFields {
+    fn of(t: &Tracepoint) -> Result<Self, String> {
+        Ok(SwitchFields {
+            prev_pid: t.field("prev_pid")?,
+            prev_prio: t.field("prev_prio")?,
+            prev_state: t.field("prev_state")?,
+            next_pid: t.field("next_pid")?,
+            next_prio: t.field("next_prio")?,
+        })
+    }
+}
+
+/// The tracepoint layouts the decoder reads.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Fields {
+    exec: Option<ExecFields>,
+    sock: Option<SockFields>,
+    retransmit: Option<SockFields>,
+    disk: Option<DiskFields>,
+    switch: Option<SwitchFields>,
+    sys: Option<(Field, Field, Field)>,
+}
+
+/// A record from any source, before decoding.
+#[derive(Debug)]
+pub(crate) enum Raw {
+    /// A perf sample of `source`.
+    Sample {
+        source: Source,
+        pid: u32,
+        tid: u32,
+        time: u64,
+        cpu: u32,
+        ip: u64,
+        addr: u64,
+        raw: Vec<u8>,
+    },
+    /// An executable mapping.
+    Mapping {
+        pid: u32,
+        tid: u32,
+        time: u64,
+        cpu: u32,
+        addr: u64,
+        len: u64,
+        pgoff: u64,
+        file: String,
+    },
+    /// A process-connector event.
+    Proc(Stamped),
+}
+
+impl Raw {
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    pub(crate) fn time(&self) -> u64 {
+        match self {
+            Raw::Sample { time, .. } | Raw::Mapping { time, .. } => *time,
+            Raw::Proc(s) => s.time,
+        }
+    }
+
+    /// Takes a perf record of the event whose source is `source`; `None` for a loss record.
+    pub(crate) fn from_perf(source: Source, kind: Kind, r: perf::Record<'_>) -> Option<Raw> {
+        match perf::sample_fields(kind, r) {
+            perf::Record::Sample {
+                pid,
+                tid,
+                time,
+                cpu,
+                ip,
+                addr,
+                raw,
+                ..
+            } => Some(Raw::Sample {
+                source,
+                pid,
+                tid,
+                time,
+                cpu,
+                ip,
+                addr,
+                raw: raw.to_vec(),
+            }),
+            perf::Record::Mmap2 {
+                pid,
+                tid,
+                time,
+                cpu,
+                addr,
+                len,
+                pgoff,
+                filename,
+            } => Some(Raw::Mapping {
+                pid,
+                tid,
+                time,
+                cpu,
+                addr,
+                len,
+                pgoff,
+                file: filename,
+            }),
+            perf::Record::Lost { .. } => None,
+        }
+    }
+}
+
+const TCP_ESTABLISHED: u8 = 1;
+const TCP_SYN_SENT: u8 = 2;
+const TCP_SYN_RECV: u8 = 3;
+const TCP_CLOSE: u8 = 7;
+const TCP_LISTEN: u8 = 10;
+const IPPROTO_TCP: u64 = 6;
+
+/// A process as the decoder knows it.
+#[derive(Debug, Clone, Default)]
+struct Process {
+    image: String,
+    command_line: String,
+    parent: u32,
+}
+
+/// Turns raw records, in time order, into kernel events.
+pub(crate) struct Decoder {
+    flags: KernelFlags,
+    fields: Fields,
+    processes: HashMap<u32, Process>,
+    /// Listening port -> the process that called listen().
+    listeners: HashMap<u16, u32>,
+    /// Socket -> the process that called connect().
+    connecting: HashMap<u64, u32>,
+    /// (device, sector) -> (issue time, pid, tid).
+    in_flight: HashMap<(u64, u64), (u64, u32, u32)>,
+}
+
+/// Bound on the decoder's maps: entries whose end was never seen are dropped beyond it.
+const MAP_LIMIT: usize = 1 << 16;
+
+impl Decoder {
+    pub(crate) fn new(flags: KernelFlags, fields: Fields) -> Decoder {
+        Decoder {
+            flags,
+            fields,
+            processes: HashMap::new(),
+            listeners: HashMap::new(),
+            connecting: HashMap::new(),
+            in_flight: HashMap::new(),
+        }
+    }
+
+    /// The events of the processes, threads and images present now (ETW's rundown), read from
+    /// /proc; they also seed the process table.
+    pub(crate) fn rundown(&mut self, proc_root: &Path, time: u64, out: &mut Vec<Occurrence>) {
+        let Ok(dir) = std::fs::read_dir(proc_root) else {
+            return;
+        };
+        let mut pids: Vec<u32> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        pids.sort_unstable();
+        for pid in pids {
+            let base = proc_root.join(pid.to_string());
+            let Some(p) = read_process(&base) else {
+                continue;
+            };
+            let at = |event| Occurrence {
+                time,
+                cpu: 0,
+                pid,
+                tid: pid,
+                event,
+            };
+            if self.flags.contains(KernelFlags::PROCESS) {
+                out.push(at(KernelEvent::ProcessStart {
+                    pid,
+                    parent: p.parent,
+                    image: p.image.clone(),
+                    command_line: p.command_line.clone(),
+                    rundown: true,
+                }));
+            }
+            if self.flags.contains(KernelFlags::THREAD) {
+                if let Ok(tasks) = std::fs::read_dir(base.join("task")) {
+                    let mut tids: Vec<u32> = tasks
+                        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                        .collect();
+                    tids.sort_unstable();
+                    for tid in tids {
+                        out.push(Occurrence {
+                            tid,
+                            ..at(KernelEvent::ThreadStart {
+                                pid,
+                                tid,
+                                rundown: true,
+                            })
+                        });
+                    }
+                }
+            }
+            if self.flags.contains(KernelFlags::IMAGE_LOAD) {
+                let maps = std::fs::read_to_string(base.join("maps")).unwrap_or_default();
+                for m in maps.lines().filter_map(parse_maps_line) {
+                    out.push(at(KernelEvent::ImageLoad {
+                        pid,
+                        base: m.0,
+                        size: m.1,
+                        file_offset: m.2,
+                        file_name: m.3,
+                        rundown: true,
+                    }));
+                }
+            }
+            self.processes.insert(pid, p);
+        }
+    }
+
+    /// Decodes one record (records must come in time order).
+    pub(crate) fn decode(&mut self, r: Raw, out: &mut Vec<Occurrence>) {
+        match r {
+            Raw::Proc(s) => self.process_event(s, out),
+            Raw::Mapping {
+                pid,
+                tid,
+                time,
+                cpu,
+                addr,
+                len,
+                pgoff,
+                file,
+            } => {
+                // Anonymous executable memory (JIT code, the vdso) is not an image.
+                if !file.starts_with('/') {
+                    return;
+                }
+                out.push(Occurrence {
+                    time,
+                    cpu,
+                    pid,
+                    tid,
+                    event: KernelEvent::ImageLoad {
+                        pid,
+                        base: addr,
+                        size: len,
+                        file_offset: pgoff,
+                        file_name: file,
+                        rundown: false,
+                    },
+                });
+            }
+            Raw::Sample {
+                source,
+                pid,
+                tid,
+                time,
+                cpu,
+                ip,
+                addr,
+                raw,
+            } => {
+                let at = |pid: u32, tid: u32, event| Occurrence {
+                    time,
+                    cpu,
+                    pid,
+                    tid,
+                    event,
+                };
+                match source {
+                    Source::Exec => {
+                        if let Some(f) = self.fields.exec {
+                            let p = f.pid.i64(&raw) as u32;
+                            let image = f.filename.string(&raw);
+                            let command_line = read_cmdline(p).unwrap_or_default();
+                            let entry = self.processes.entry(p).or_default();
+                            entry.image = image.clone();
+                            entry.command_line = command_line.clone();
+                            out.push(at(
+                                p,
+                                tid,
+                                KernelEvent::ProcessExec {
+                                    pid: p,
+                                    image,
+                                    command_line,
+                                },
+                            ));
+                        }
+                    }
+                    Source::SockState => self.sock_state(pid, tid, time, cpu, &raw, out),
+                    Source::Retransmit => {
+                        if let Some(f) = self.fields.retransmit {
+                            if let Some((saddr, daddr)) = f.addrs(&raw) {
+                                let state = f.new.i64(&raw) as u8;
+                                out.push(at(
+                                    pid,
+                                    tid,
+                                    KernelEvent::Tcp {
+                                        kind: TcpKind::Retransmit,
+                                        pid,
+                                        saddr,
+                                        daddr,
+                                        sport: f.sport.u64(&raw) as u16,
+                                        dport: f.dport.u64(&raw) as u16,
+                                        old_state: state,
+                                        new_state: state,
+                                    },
+                                ));
+                            }
+                        }
+                    }
+                    Source::RqIssue => {
+                        if let Some(f) = self.fields.disk {
+                            if self.in_flight.len() >= MAP_LIMIT {
+                                self.in_flight.clear();
+                            }
+                            let key = (f.issue_dev.u64(&raw), f.issue_sector.u64(&raw));
+                            self.in_flight.insert(key, (time, pid, tid));
+                        }
+                    }
+                    Source::RqComplete => {
+                        if let Some(f) = self.fields.disk {
+                            let dev = f.complete_dev.u64(&raw);
+                            let sector = f.complete_sector.u64(&raw);
+                            let (issued, ipid, itid) =
+                                self.in_flight.remove(&(dev, sector)).unwrap_or((time, 0, 0));
+                            let rwbs = f.rwbs.string(&raw);
+                            let op = if rwbs.contains('F') {
+                                b'F'
+                            } else if rwbs.contains('W') {
+                                b'W'
+                            } else if rwbs.contains('R') {
+                                b'R'
+                            } else {
+                                b'O'
+                            };
+                            out.push(at(
+                                ipid,
+                                itid,
+                                KernelEvent::DiskIo {
+                                    op,
+                                    disk: dev as u32,
+                                    byte_offset: sector.wrapping_mul(512),
+                                    size: (f.nr_sector.u64(&raw) * 512) as u32,
+                                    issuing_pid: ipid,
+                                    issuing_tid: itid,
+                                    response_ns: time.saturating_sub(issued),
+                                    error: f.error.i64(&raw) as i32,
+                                },
+                            ));
+                        }
+                    }
+                    Source::Switch => {
+                        if let Some(f) = self.fields.switch {
+                            out.push(at(
+                                pid,
+                                tid,
+                                KernelEvent::CSwitch {
+                                    old_tid: f.prev_pid.u64(&raw) as u32,
+                                    new_tid: f.next_pid.u64(&raw) as u32,
+                                    old_priority: f.prev_prio.i64(&raw) as i32,
+                                    new_priority: f.next_prio.i64(&raw) as i32,
+                                    old_state: f.prev_state.u64(&raw),
+                                },
+                            ));
+                        }
+                    }
+                    Source::SysEnter => {
+                        if let Some((id, _, _)) = self.fields.sys {
+                            out.push(at(
+                                pid,
+                                tid,
+                                KernelEvent::SysCallEnter {
+                                    number: id.i64(&raw),
+                                },
+                            ));
+                        }
+                    }
+                    Source::SysExit => {
+                        if let Some((_, id, ret)) = self.fields.sys {
+                            out.push(at(
+                                pid,
+                                tid,
+                                KernelEvent::SysCallExit {
+                                    number: id.i64(&raw),
+                                    result: ret.i64(&raw),
+                                },
+                            ));
+                        }
+                    }
+                    Source::Faults | Source::HardFaults => out.push(at(
+                        pid,
+                        tid,
+                        KernelEvent::PageFault {
+                            hard: source == Source::HardFaults,
+                            address: addr,
+                            ip,
+                        },
+                    )),
+                    Source::Profile => out.push(at(pid, tid, KernelEvent::Sample { ip })),
+                    Source::Mappings => {}
+                }
+            }
+        }
+    }
+
+    fn process_event(&mut self, s: Stamped, out: &mut Vec<Occurrence>) {
+        let at = |pid: u32, tid: u32, event| Occurrence {
+            time: s.time,
+            cpu: s.cpu,
+            pid,
+            tid,
+            event,
+        };
+        match s.event {
+            ProcEvent::Fork {
+                parent_pid,
+                parent_tgid,
+                child_pid,
+                child_tgid,
+            } => {
+                if child_pid == child_tgid {
+                    if self.processes.len() >= MAP_LIMIT {
+                        self.processes.clear();
+                    }
+                    // A fork runs its parent's image until it calls exec.
+                    let parent = self
+                        .processes
+                        .get(&parent_tgid)
+                        .cloned()
+                        .or_else(|| read_process(&Path::new("/proc").join(parent_tgid.to_string())))
+                        .unwrap_or_default();
+                    let child = Process {
+                        parent: parent_tgid,
+                        ..parent
+                    };
+                    if self.flags.contains(KernelFlags::PROCESS) {
+                        out.push(at(
+                            parent_tgid,
+                            parent_pid,
+                            KernelEvent::ProcessStart {
+                                pid: child_tgid,
+                                parent: parent_tgid,
+                                image: child.image.clone(),
+                                command_line: child.command_line.clone(),
+                                rundown: false,
+                            },
+                        ));
+                    }
+                    self.processes.insert(child_tgid, child);
+                }
+                // Every task, the first thread of a process included, is a thread start.
+                if self.flags.contains(KernelFlags::THREAD) {
+                    out.push(at(
+                        parent_tgid,
+                        parent_pid,
+                        KernelEvent::ThreadStart {
+                            pid: child_tgid,
+                            tid: child_pid,
+                            rundown: false,
+                        },
+                    ));
+                }
+            }
+            ProcEvent::Exit {
+                pid,
+                tgid,
+                code,
+                parent_tgid,
+            } => {
+                if self.flags.contains(KernelFlags::THREAD) {
+                    out.push(at(
+                        tgid,
+                        pid,
+                        KernelEvent::ThreadEnd { pid: tgid, tid: pid },
+                    ));
+                }
+                if pid == tgid {
+                    self.processes.remove(&tgid);
+                    if self.flags.contains(KernelFlags::PROCESS) {
+                        let signal = code & 0x7f;
+                        out.push(at(
+                            tgid,
+                            pid,
+                            KernelEvent::ProcessEnd {
+                                pid: tgid,
+                                parent: parent_tgid,
+                                exit_code: if signal == 0 {
+                                    ((code >> 8) & 0xff) as i32
+                                } else {
+                                    -1
+                                },
+                                signal,
+                            },
+                        ));
+                    }
+                }
+            }
+            // Exec comes from the tracepoint, which names the file.
+            ProcEvent::Exec { .. } => {}
+        }
+    }
+
+    fn sock_state(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        time: u64,
+        cpu: u32,
+        raw: &[u8],
+        out: &mut Vec<Occurrence>,
+    ) {
+        let Some(f) = self.fields.sock else {
+            return;
+        };
+        if f.protocol.is_some_and(|p| p.u64(raw) != IPPROTO_TCP) {
+            return;
+        }
+        let Some((saddr, daddr)) = f.addrs(raw) else {
+            return;
+        };
+        let sk = f.skaddr.u64(raw);
+        let old = f.old.i64(raw) as u8;
+        let new = f.new.i64(raw) as u8;
+        let sport = f.sport.u64(raw) as u16;
+        let dport = f.dport.u64(raw) as u16;
+        if self.listeners.len() >= MAP_LIMIT || self.connecting.len() >= MAP_LIMIT {
+            self.listeners.clear();
+            self.connecting.clear();
+        }
+        let mut emit = |kind, owner: u32| {
+            out.push(Occurrence {
+                time,
+                cpu,
+                pid: owner,
+                tid: if owner == pid { tid } else { 0 },
+                event: KernelEvent::Tcp {
+                    kind,
+                    pid: owner,
+                    saddr,
+                    daddr,
+                    sport,
+                    dport,
+                    old_state: old,
+                    new_state: new,
+                },
+            })
+        };
+        emit(TcpKind::StateChange, pid);
+        match (old, new) {
+            (_, TCP_LISTEN) => {
+                self.listeners.insert(sport, pid);
+            }
+            (TCP_LISTEN, _) => {
+                self.listeners.remove(&sport);
+            }
+            (_, TCP_SYN_SENT) => {
+                self.connecting.insert(sk, pid);
+            }
+            (TCP_SYN_SENT, TCP_ESTABLISHED) => {
+                let owner = self.connecting.remove(&sk).unwrap_or(pid);
+                emit(TcpKind::Connect, owner);
+            }
+            (TCP_SYN_RECV, TCP_ESTABLISHED) => {
+                let owner = self.listeners.get(&sport).copied().unwrap_or(pid);
+                emit(TcpKind::Accept, owner);
+            }
+            (TCP_ESTABLISHED, _) => emit(TcpKind::Disconnect, pid),
+            (_, TCP_CLOSE) => {
+                self.connecting.remove(&sk);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A process's image, command line and parent, from its /proc directory.
+fn read_process(base: &Path) -> Option<Process> {
+    let stat = std::fs::read_to_string(base.join("stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let parent = after.split_whitespace().nth(1)?.parse().ok()?;
+    // Kernel threads have no executable: their name in brackets, as `ps` shows them.
+    let comm = stat
+        .find('(')
+        .zip(stat.rfind(')'))
+        .map_or("", |(a, b)| &stat[a + 1..b]);
+    let image = std::fs::read_link(base.join("exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| format!("[{comm}]"));
+    let command_line = std::fs::read(base.join("cmdline"))
+        .map(|c| cmdline_text(&c))
+        .unwrap_or_default();
+    Some(Process {
+        image,
+        command_line,
+        parent,
+    })
+}
+
+fn read_cmdline(pid: u32) -> Option<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|c| cmdline_text(&c))
+}
+
+/// /proc's NUL-separated arguments as one line.
+fn cmdline_text(c: &[u8]) -> String {
+    let trimmed = c.strip_suffix(&[0]).unwrap_or(c);
+    String::from_utf8_lossy(trimmed).replace('\0', " ")
+}
+
+/// An executable file mapping from a /proc/PID/maps line: (start, length, offset, path).
+fn parse_maps_line(line: &str) -> Option<(u64, u64, u64, String)> {
+    let mut parts = line.splitn(6, ' ');
+    let range = parts.next()?;
+    let perms = parts.next()?;
+    let offset = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let _dev = parts.next()?;
+    let _inode = parts.next()?;
+    let path = parts.next()?.trim_start();
+    if !perms.contains('x') || !path.starts_with('/') {
+        return None;
+    }
+    let (a, b) = range.split_once('-')?;
+    let (a, b) = (
+        u64::from_str_radix(a, 16).ok()?,
+        u64::from_str_radix(b, 16).ok()?,
+    );
+    Some((a, b - a, offset, path.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines_give_executable_file_mappings_only() {
+        assert_eq!(
+            parse_maps_line("7f12a000-7f12c000 r-xp 00002000 fe:00 1234   /usr/lib/libz.so.1"),
+            Some((0x7f12a000, 0x2000, 0x2000, "/usr/lib/libz.so.1".into()))
+        );
+        assert_eq!(parse_maps_line("7f12a000-7f12c000 r--p 00000000 fe:00 1234 /x"), None);
+        assert_eq!(parse_maps_line("7ffd000-7ffe000 r-xp 00000000 00:00 0 [vdso]"), None);
+    }
+
+    #[test]
+    fn the_decoder_gives_forks_their_parents_image_and_exits_their_status() {
+        let mut d = Decoder::new(KernelFlags::PROCESS | KernelFlags::THREAD, Fields::default());
+        d.processes.insert(
+            10,
+            Process {
+                image: "/bin/sh".into(),
+                command_line: "sh -c x".into(),
+                parent: 1,
+            },
+        );
+        let mut out = Vec::new();
+        let ev = |time, event| {
+            Raw::Proc(Stamped {
+                cpu: 0,
+                time,
+                event,
+            })
+        };
+        d.decode(
+            ev(
+                1,
+                ProcEvent::Fork {
+                    parent_pid: 10,
+                    parent_tgid: 10,
+                    child_pid: 11,
+                    child_tgid: 11,
+                },
+            ),
+            &mut out,
+        );
+        d.decode(
+            ev(
+                2,
+                ProcEvent::Fork {
+                    parent_pid: 11,
+                    parent_tgid: 11,
+                    child_pid: 12,
+                    child_tgid: 11,
+                },
+            ),
+            &mut out,
+        );
+        d.decode(
+            ev(
+                3,
+                ProcEvent::Exit {
+                    pid: 11,
+                    tgid: 11,
+                    code: 3 << 8,
+                    parent_tgid: 10,
+                },
+            ),
+            &mut out,
+        );
+        d.decode(
+            ev(
+                4,
+                ProcEvent::Exit {
+                    pid: 13,
+                    tgid: 13,
+                    code: 9,
+                    parent_tgid: 10,
+                },
+            ),
+            &mut out,
+        );
+        let events: Vec<&KernelEvent> = out.iter().map(|o| &o.event).collect();
+        assert_eq!(
+            events[0],
+            &KernelEvent::ProcessStart {
+                pid: 11,
+                parent: 10,
+                image: "/bin/sh".into(),
+                command_line: "sh -c x".into(),
+                rundown: false
+            }
+        );
+        assert!(events.contains(&&KernelEvent::ThreadStart {
+            pid: 11,
+            tid: 12,
+            rundown: false
+        }));
+        assert!(events.contains(&&KernelEvent::ProcessEnd {
+            pid: 11,
+            parent: 10,
+            exit_code: 3,
+            signal: 0
+        }));
+        assert!(events.contains(&&KernelEvent::ProcessEnd {
+            pid: 13,
+            parent: 10,
+            exit_code: -1,
+            signal: 9
+        }));
+        assert!(!d.processes.contains_key(&11), "an ended process leaves the table");
+    }
+}
