@@ -125,6 +125,13 @@ pub struct StartArgs {
         value_name = "PROVIDER[:LEVEL[:ANY[:ALL]]]"
     )]
     providers: Vec<String>,
+    /// The kernel logger's events (-eflag): flag names joined with commas (process, thread,
+    /// image_load, disk_io, network_tcpip, cswitch, systemcall, memory_page_faults,
+    /// memory_hard_faults, profile), `default`, or a number. Only for "NT Kernel Logger";
+    /// without it the kernel logger records tracelog's default set (process, thread, disk_io,
+    /// network_tcpip).
+    #[arg(long = "kernel-flags", value_name = "FLAGS")]
+    kernel_flags: Option<String>,
 }
 
 /// Commands that name a session.
@@ -286,6 +293,9 @@ fn props(a: &StartArgs) -> Result<SessionProperties, Error> {
     if let Some(ft) = a.ft {
         p = p.flush_timer(ft);
     }
+    if let Some(k) = &a.kernel_flags {
+        p = p.enable_flags(evtrace_runtime::kernel::KernelFlags::parse(k)?);
+    }
     p = p.clock(match a.clock {
         Clock::Perf => ClockType::PerfCounter,
         Clock::System => ClockType::SystemTime,
@@ -437,7 +447,12 @@ fn print_stats(s: &WireStats) {
     println!("Log Buffers Lost:      {}", s.log_buffers_lost);
     println!("Real Time Buffers Lost: {}", s.real_time_buffers_lost);
     println!("Logger Thread Id:      {}", s.logger_thread_id);
-    println!("Producer Processes:    {}", s.producers);
+    if s.enable_flags != 0 {
+        let flags = evtrace_runtime::kernel::KernelFlags::from_bits_retain(s.enable_flags);
+        println!("Enable Flags:          {:#010x} {}", s.enable_flags, flags.names());
+    } else {
+        println!("Producer Processes:    {}", s.producers);
+    }
     if LogFileMode::from_bits_retain(s.mode).contains(LogFileMode::REAL_TIME) {
         println!("Real Time Consumers:   {}", s.consumers);
     }
@@ -555,6 +570,10 @@ struct GlobalLoggerCreate {
     /// A provider to enable at start, `PROVIDER[:LEVEL[:ANY[:ALL]]]`. Repeatable.
     #[arg(long = "provider", short = 'p')]
     providers: Vec<String>,
+    /// EnableKernelFlags: makes the Global Logger the kernel logger, recording these kernel
+    /// events (names joined with commas, `default`, or a number; see `start --kernel-flags`).
+    #[arg(long = "kernel-flags", value_name = "FLAGS")]
+    kernel_flags: Option<String>,
 }
 
 /// Runs `evtrace globallogger ...`.
@@ -587,6 +606,9 @@ fn boot_entries(file: &std::path::Path, name: &str, action: GlobalLoggerAction) 
             }
             if let Some(m) = &c.mode {
                 e.set("LogFileMode", m.clone());
+            }
+            if let Some(k) = &c.kernel_flags {
+                e.set("EnableKernelFlags", k.clone());
             }
             if let Some(f) = &c.file {
                 e.set("FileName", f.display().to_string());

@@ -912,7 +912,8 @@ fn invalid_global_logger_entries_get_a_status_and_the_daemon_still_starts() {
         ("LogFileMode = 0x40000000", "87", "unknown LogFileMode bits"),
         ("BufferSize = 99999", "87", "BufferSize"),
         ("MinimumBuffers = many", "87", "not a number"),
-        ("EnableKernelFlags = 0x10003", "50", "kernel logger"),
+        ("EnableKernelFlags = 0x20000", "50", "registry"),
+        ("EnableKernelFlags = network,bogus", "87", "not a kernel enable flag"),
         ("Colour = blue", "87", "unknown Global Logger entry"),
     ];
     for (entry, status, _) in cases {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::Entries;
 use crate::clock::ClockType;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::session::{LogFileMode, SessionProperties};
 
 /// The Global Logger's reserved session name.
@@ -109,14 +109,33 @@ impl GlobalLoggerConfig {
                 )))
             }
         }
-        if let Some(flags) = e.get("EnableKernelFlags") {
-            return Err(Error::new(
-                ErrorCode::NotSupported,
-                format!(
-                    "EnableKernelFlags = {flags}: turning the Global Logger into the kernel logger needs the kernel logger, which this build does not have yet; remove the entry"
-                ),
-            ));
-        }
+        let kernel_flags = match e.get("EnableKernelFlags") {
+            None => 0,
+            Some(_) if kind == BootKind::Auto => {
+                return Err(Error::invalid(
+                    "EnableKernelFlags: only the Global Logger can be turned into the kernel logger; AutoLogger sessions enable providers",
+                ))
+            }
+            Some(v) => {
+                let flags = crate::kernel::KernelFlags::parse(v)
+                    .and_then(|f| {
+                        if f.is_empty() {
+                            Err(Error::invalid("no flag is set"))
+                        } else {
+                            f.checked()
+                        }
+                    })
+                    .map_err(|err| {
+                        Error::new(err.code(), format!("EnableKernelFlags = {v}: {}", err.message()))
+                    })?;
+                if e.all("Provider").next().is_some() {
+                    return Err(Error::invalid(
+                        "EnableKernelFlags makes the Global Logger the kernel logger, whose events are chosen by its flags: remove the Provider entries",
+                    ));
+                }
+                flags.bits()
+            }
+        };
         let mode = LogFileMode::from_bits_retain(number(e, "LogFileMode", 0)?);
         if kind == BootKind::Auto && mode.contains(LogFileMode::NEWFILE) {
             return Err(Error::invalid(
@@ -182,6 +201,10 @@ impl GlobalLoggerConfig {
             .maximum_file_size(number(e, "MaximumFileSize", 0)?)
             .flush_timer(number(e, "FlushTimer", 0)?)
             .clock(clock);
+        let props = SessionProperties {
+            enable_flags: kernel_flags,
+            ..props
+        };
         Ok(Some(GlobalLoggerConfig {
             props,
             providers: e.all("Provider").map(str::to_string).collect(),

@@ -150,13 +150,6 @@ impl CpuRing {
             if unsafe { sys::ioctls::ID(fd.as_raw_fd(), &mut id) } < 0 {
                 return Err((i, io::Error::last_os_error()));
             }
-            if let Some(first) = fds.first() {
-                let first: &OwnedFd = first;
-                // SAFETY: both descriptors are perf events we own, on the same processor.
-                if unsafe { sys::ioctls::SET_OUTPUT(fd.as_raw_fd(), first.as_raw_fd()) } < 0 {
-                    return Err((i, io::Error::last_os_error()));
-                }
-            }
             fds.push(fd);
             ids.push(id);
         }
@@ -174,6 +167,16 @@ impl CpuRing {
             )
         }
         .map_err(|e| (0, io::Error::from(e)))? as *mut u8;
+        // The others write into the first one's ring, which must exist (be mapped) by now.
+        for (i, fd) in fds.iter().enumerate().skip(1) {
+            // SAFETY: both descriptors are perf events we own, on the same processor.
+            if unsafe { sys::ioctls::SET_OUTPUT(fd.as_raw_fd(), fds[0].as_raw_fd()) } < 0 {
+                let e = io::Error::last_os_error();
+                // SAFETY: unmapping what was just mapped; nothing refers to it.
+                let _ = unsafe { rustix::mm::munmap(map as *mut _, map_len) };
+                return Err((i, e));
+            }
+        }
         // SAFETY: the header page is mapped and the kernel has filled data_offset/data_size.
         let (data_offset, data_size) = unsafe {
             let h = &*(map as *const b::perf_event_mmap_page);

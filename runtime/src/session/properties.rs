@@ -218,6 +218,10 @@ pub struct SessionProperties {
     pub flush_timer_s: u32,
     /// Event time stamps.
     pub clock: ClockType,
+    /// `EnableFlags`: the kernel events the NT Kernel Logger records
+    /// ([`crate::kernel::KernelFlags`] bits; 0 = tracelog's default set). Other sessions must
+    /// leave it 0.
+    pub enable_flags: u32,
 }
 
 impl SessionProperties {
@@ -234,6 +238,7 @@ impl SessionProperties {
             maximum_file_size: 0,
             flush_timer_s: 0,
             clock: ClockType::PerfCounter,
+            enable_flags: 0,
         }
     }
 
@@ -277,6 +282,12 @@ impl SessionProperties {
     /// Sets the clock.
     pub fn clock(mut self, clock: ClockType) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Sets the kernel logger's enable flags.
+    pub fn enable_flags(mut self, flags: crate::kernel::KernelFlags) -> Self {
+        self.enable_flags = flags.bits();
         self
     }
 

@@ -88,6 +88,8 @@ struct Hosted {
     shares: HashMap<u64, Share>,
     /// Producers asked to flush their share and not yet done.
     flushing: Vec<u64>,
+    /// The kernel logger's sources, when this session is the kernel logger.
+    kernel: Option<crate::kernel::KernelLogger>,
 }
 
 struct Share {
@@ -539,6 +541,26 @@ impl Shared {
                 ));
             }
         }
+        let is_kernel = props.name.eq_ignore_ascii_case(crate::kernel::KERNEL_LOGGER_NAME)
+            || (reserved && props.enable_flags != 0);
+        if is_kernel {
+            kernel_rules(&props)?;
+            if let Some(k) = st.sessions.iter().find(|h| h.kernel.is_some()) {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "the kernel logger is already running (as session {}); there is only one",
+                        k.session.name()
+                    ),
+                ));
+            }
+        } else if props.enable_flags != 0 {
+            return Err(Error::invalid(format!(
+                "EnableFlags {:#x} selects kernel events, which only the kernel logger (session \"{}\", or the Global Logger with EnableKernelFlags) records; enable providers in other sessions",
+                props.enable_flags,
+                crate::kernel::KERNEL_LOGGER_NAME
+            )));
+        }
         let mut props = props;
         let real_time = props.mode.contains(LogFileMode::REAL_TIME);
         if real_time && props.flush_timer_s == 0 {
@@ -546,7 +568,20 @@ impl Shared {
             props.flush_timer_s = 1;
         }
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
+        let flags = crate::kernel::KernelFlags::from_bits_retain(props.enable_flags);
         let session = Arc::new(Session::start_hosted(props)?);
+        let kernel = if is_kernel {
+            match crate::kernel::KernelLogger::start(flags, session.clone()) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    // Not half a kernel logger: the session goes too.
+                    let _ = stop_engine(session);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let rt = real_time.then(|| real_time_for(&session, resolved.props.maximum_buffers));
         st.next_id += 1;
         let id = st.next_id;
@@ -582,6 +617,7 @@ impl Shared {
             enables: Vec::new(),
             shares: HashMap::new(),
             flushing: Vec::new(),
+            kernel,
         };
         let s = stats(&h);
         st.sessions.push(h);
@@ -805,6 +841,10 @@ impl Shared {
             .ok_or_else(|| not_found(name))?;
         let mut h = st.sessions.remove(i);
         drop(st);
+        if let Some(k) = h.kernel.take() {
+            // Its last events reach the session before the session ends.
+            k.stop();
+        }
         let (producers, refused) = (h.shares.len() as u32, h.refused);
         let kept = h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
         if let Some(rt) = h.rt.as_mut() {
@@ -840,6 +880,12 @@ impl Shared {
             .iter_mut()
             .find(|h| h.session.name().eq_ignore_ascii_case(name))
             .ok_or_else(|| not_found(name))?;
+        if h.kernel.is_some() {
+            return Err(Error::invalid(format!(
+                "session {name} is the kernel logger: its events are chosen by its enable flags (`evtrace start \"{}\" --kernel-flags ...`), not by enabling providers",
+                crate::kernel::KERNEL_LOGGER_NAME
+            )));
+        }
         match settings {
             Some(s) => {
                 let already = h.enables.iter().any(|(e, _)| *e == g);
@@ -1163,7 +1209,27 @@ fn stats(h: &Hosted) -> WireStats {
     };
     s.producers = h.shares.len() as u32;
     s.refused_producers = h.refused;
+    s.enable_flags = h.kernel.as_ref().map_or(0, |k| k.flags().bits());
     s
+}
+
+/// What the kernel logger may not be: pageable, or anything but a file or real-time session.
+fn kernel_rules(props: &SessionProperties) -> Result<()> {
+    if props.mode.contains(LogFileMode::USE_PAGED_MEMORY) {
+        return Err(Error::invalid(
+            "the kernel logger's buffers cannot be pageable: remove EVENT_TRACE_USE_PAGED_MEMORY",
+        ));
+    }
+    for m in [LogFileMode::PRIVATE_LOGGER, LogFileMode::PRIVATE_IN_PROC] {
+        if props.mode.contains(m) {
+            return Err(Error::invalid(format!(
+                "the kernel logger is a system session and cannot be {}",
+                m.flag_name()
+            )));
+        }
+    }
+    crate::kernel::KernelFlags::from_bits_retain(props.enable_flags).checked()?;
+    Ok(())
 }
 
 fn not_found(name: &str) -> Error {

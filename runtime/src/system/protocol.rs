@@ -34,6 +34,9 @@ pub struct WireProps {
     pub flush_timer_s: u32,
     /// ClientContext clock number (1, 2 or 3).
     pub clock: u32,
+    /// EnableFlags (the kernel logger's events).
+    #[serde(default)]
+    pub enable_flags: u32,
 }
 
 impl From<&SessionProperties> for WireProps {
@@ -48,6 +51,7 @@ impl From<&SessionProperties> for WireProps {
             maximum_file_size: p.maximum_file_size,
             flush_timer_s: p.flush_timer_s,
             clock: p.clock.number(),
+            enable_flags: p.enable_flags,
         }
     }
 }
@@ -71,6 +75,7 @@ impl WireProps {
             maximum_file_size: self.maximum_file_size,
             flush_timer_s: self.flush_timer_s,
             clock,
+            enable_flags: self.enable_flags,
         })
     }
 }
@@ -122,6 +127,9 @@ pub struct WireStats {
     pub consumers: u32,
     /// Why the session stopped itself, if it did.
     pub error: Option<String>,
+    /// The kernel logger's enable flags in force (0 for other sessions).
+    #[serde(default)]
+    pub enable_flags: u32,
 }
 
 impl From<&SessionStats> for WireStats {
@@ -148,6 +156,7 @@ impl From<&SessionStats> for WireStats {
             refused_producers: 0,
             consumers: 0,
             error: s.error.clone(),
+            enable_flags: 0,
         }
     }
 }
