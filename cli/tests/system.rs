@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use evtrace::etl::read::{for_each_record, Record};
 
+mod common;
+use common::*;
+
 #[evtrace::provider(name = "Evtrace-Test-System")]
 mod sys {
     /// One event of a producer.
@@ -20,20 +23,7 @@ mod sys {
 
 const EVENTS_PER_PRODUCER: u64 = 20_000;
 
-fn evtrace(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_evtrace"));
-    c.env("EVTRACE_RUNTIME_DIR", dir);
-    // The daemon's boot configuration (the Global Logger's entries) stays in the test's folder.
-    c.env("EVTRACE_CONFIG_DIR", dir.join("conf"));
-    c
-}
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("evtrace-system-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// The producer role: runs instead of the test when the environment says so. With
 /// `EVTRACE_TEST_FOREVER` it writes until killed, in bursts that leave its share room (so what it
@@ -109,35 +99,8 @@ fn producer_role() -> bool {
 
 const MESSAGES_PER_PRODUCER: u64 = 500;
 
-struct Daemon(Child);
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
-fn start_daemon(dir: &Path) -> Daemon {
-    start_daemon_with(dir, &[])
-}
-
-fn start_daemon_with(dir: &Path, flags: &[&str]) -> Daemon {
-    let child = evtrace(dir)
-        .args(["daemon", "--dir"])
-        .arg(dir)
-        .args(flags)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Answering, not just a socket file (a killed daemon leaves its socket behind).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !run_ok_quiet(evtrace(dir).arg("list")) {
-        assert!(Instant::now() < deadline, "the daemon did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Daemon(child)
-}
 
 /// How a producer process writes.
 #[derive(Clone, Copy, PartialEq)]
@@ -207,24 +170,7 @@ fn read_ticks(file: &Path) -> Vec<(u32, u64)> {
     out
 }
 
-fn field(stats: &str, name: &str) -> u64 {
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {stats}"))
-}
 
-fn run_ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{c:?} failed: {}{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
 
 #[test]
 fn three_producers_into_one_system_session_every_event_once_in_order() {
@@ -956,9 +902,6 @@ fn invalid_global_logger_entries_get_a_status_and_the_daemon_still_starts() {
     }
 }
 
-fn run_ok_quiet(c: &mut Command) -> bool {
-    c.output().map(|o| o.status.success()).unwrap_or(false)
-}
 
 #[test]
 fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support() {

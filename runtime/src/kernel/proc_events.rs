@@ -14,6 +14,8 @@ const PROC_CN_MCAST_IGNORE: u32 = 2;
 const NLMSG_HDR: usize = 16;
 const CN_MSG: usize = 20;
 const NLMSG_DONE: u16 = 3;
+/// `what` of an acknowledgement, which is numbered apart from the events.
+const PROC_EVENT_NONE: u32 = 0;
 
 /// One process event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +88,48 @@ impl ProcEvents {
         let _ = rustix::net::sockopt::set_socket_recv_buffer_size_force(&fd, 8 << 20)
             .or_else(|_| rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 8 << 20));
         rustix::net::send(&fd, &control(PROC_CN_MCAST_LISTEN), SendFlags::empty())?;
-        Ok(ProcEvents {
+        let mut p = ProcEvents {
             fd,
             next_seq: Vec::new(),
             buf: vec![0u8; 64 * 1024],
-        })
+        };
+        p.wait_for_ack()?;
+        Ok(p)
+    }
+
+    /// The kernel answers LISTEN with an acknowledgement that carries its verdict: an
+    /// unprivileged listener may bind but is refused (EPERM), and would otherwise hear nothing.
+    fn wait_for_ack(&mut self) -> io::Result<()> {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the process connector did not acknowledge the subscription",
+                ));
+            }
+            let timeout = rustix::time::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            };
+            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+            poll(&mut fds, Some(&timeout))?;
+            let n = match rustix::net::recv(&self.fd, &mut self.buf[..], RecvFlags::empty()) {
+                Ok((n, _)) => n,
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some((_, raw)) = parse(&self.buf[..n]) {
+                if raw.what == PROC_EVENT_NONE {
+                    return match raw.data[0] {
+                        0 => Ok(()),
+                        err => Err(io::Error::from_raw_os_error(err as i32)),
+                    };
+                }
+            }
+        }
     }
 
     /// The descriptor to poll.
@@ -112,7 +151,9 @@ impl ProcEvents {
                             break;
                         }
                         if let Some((seq, ev)) = parse(&self.buf[at..at + len]) {
-                            lost += self.sequence(ev.cpu, seq);
+                            if ev.what != PROC_EVENT_NONE {
+                                lost += self.sequence(ev.cpu, seq);
+                            }
                             if let Some(ev) = ev.into_event() {
                                 out.push(ev);
                             }

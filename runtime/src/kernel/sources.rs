@@ -671,11 +671,13 @@ impl Decoder {
                     }
                     self.processes.insert(child_tgid, child);
                 }
-                // Every task, the first thread of a process included, is a thread start.
+                // Every task, the first thread of a process included, is a thread start. The
+                // connector names the process's parent, not the creating thread, for threads:
+                // the record is the new thread's own.
                 if self.flags.contains(KernelFlags::THREAD) {
                     out.push(at(
-                        parent_tgid,
-                        parent_pid,
+                        child_tgid,
+                        child_pid,
                         KernelEvent::ThreadStart {
                             pid: child_tgid,
                             tid: child_pid,

@@ -7,8 +7,14 @@ use std::path::PathBuf;
 pub(crate) fn root() -> Result<PathBuf, String> {
     const PLACES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
     for p in PLACES {
-        if PathBuf::from(p).join("events").is_dir() {
-            return Ok(PathBuf::from(p));
+        match PathBuf::from(p).join("events").metadata() {
+            Ok(m) if m.is_dir() => return Ok(PathBuf::from(p)),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(format!(
+                    "tracefs at {p} is not readable by this user ({e}; it needs root)"
+                ))
+            }
+            _ => {}
         }
     }
     let target = PLACES[0];

@@ -1,0 +1,76 @@
+//! What the end-to-end tests share: the `evtrace` command pointed at a test's own folder, a
+//! daemon that dies with the test, and reading command output.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn evtrace(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_evtrace"));
+    c.env("EVTRACE_RUNTIME_DIR", dir);
+    // The daemon's boot configuration (the Global Logger's entries) stays in the test's folder.
+    c.env("EVTRACE_CONFIG_DIR", dir.join("conf"));
+    c
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("evtrace-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A daemon killed when the test ends.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start_daemon(dir: &Path) -> Daemon {
+    start_daemon_with(dir, &[])
+}
+
+pub fn start_daemon_with(dir: &Path, flags: &[&str]) -> Daemon {
+    let child = evtrace(dir)
+        .args(["daemon", "--dir"])
+        .arg(dir)
+        .args(flags)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Answering, not just a socket file (a killed daemon leaves its socket behind).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run_ok_quiet(evtrace(dir).arg("list")) {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Daemon(child)
+}
+
+pub fn field(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+}
+
+pub fn run_ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+pub fn run_ok_quiet(c: &mut Command) -> bool {
+    c.output().map(|o| o.status.success()).unwrap_or(false)
+}

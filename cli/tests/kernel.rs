@@ -1,0 +1,385 @@
+//! The kernel logger end to end: `evtrace start "NT Kernel Logger"` in the daemon, a child
+//! process doing the things the flags watch, the file decoded with `evtrace fmt --json`.
+//!
+//! The child is this test binary run again with `EVTRACE_TEST_KERNEL_CHILD` set. Its sources
+//! (perf_event_open on every processor, the netlink process connector, tracefs) need root: the
+//! tests that start a kernel logger skip, saying so, where the user is not root.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+mod common;
+use common::*;
+
+const KERNEL: &str = "NT Kernel Logger";
+
+/// The effective user id, from /proc (no unsafe call needed).
+fn euid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
+        .expect("an Uid line in /proc/self/status")
+}
+
+fn root_or_skip(test: &str) -> bool {
+    if euid() == 0 {
+        return true;
+    }
+    println!(
+        "SKIPPED {test}: the kernel logger's sources (system-wide perf events, the netlink process connector, tracefs) need root, and this runs as uid {}",
+        euid()
+    );
+    false
+}
+
+/// The child: one thread, one process (`/bin/sh -c "sleep 0.2; exit 3"`: command lines are
+/// read from /proc when the exec is seen, so the process lives a moment), one library, one TCP
+/// connection
+/// on loopback; it prints what it did, one `key value...` line each.
+fn child_role() -> bool {
+    if std::env::var_os("EVTRACE_TEST_KERNEL_CHILD").is_none() {
+        return false;
+    }
+    println!("pid {}", std::process::id());
+    let tid = std::thread::spawn(|| {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::gettid() }
+    })
+    .join()
+    .unwrap();
+    println!("thread {tid}");
+    let mut sh = Command::new("/bin/sh").args(["-c", "sleep 0.2; exit 3"]).spawn().unwrap();
+    let spawned = sh.id();
+    assert_eq!(sh.wait().unwrap().code(), Some(3));
+    println!("process {spawned}");
+    // SAFETY: a NUL-terminated name and a valid flag; the handle is deliberately kept open.
+    let handle = unsafe { libc::dlopen(c"libresolv.so.2".as_ptr(), libc::RTLD_NOW) };
+    assert!(!handle.is_null(), "dlopen libresolv.so.2 failed");
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let code = maps
+        .lines()
+        .find(|l| l.contains("libresolv") && l.split_whitespace().nth(1) == Some("r-xp"))
+        .expect("libresolv's code mapped");
+    let start = code.split('-').next().unwrap();
+    let path = code.split_whitespace().last().unwrap();
+    println!("image {} {path}", u64::from_str_radix(start, 16).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", server)).unwrap();
+    let (_accepted, _) = listener.accept().unwrap();
+    println!("tcp {server} {}", client.local_addr().unwrap().port());
+    true
+}
+
+/// Runs the child and returns what it printed, by key.
+fn run_child(test: &str) -> std::collections::HashMap<String, Vec<String>> {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .env("EVTRACE_TEST_KERNEL_CHILD", "1")
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the child failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace().map(str::to_string);
+            let k = w.next()?;
+            matches!(k.as_str(), "pid" | "thread" | "process" | "image" | "tcp")
+                .then(|| (k, w.collect()))
+        })
+        .collect()
+}
+
+/// Every event of `file`, as `evtrace fmt --json` prints them.
+fn events(dir: &Path, file: &Path) -> Vec<Value> {
+    let text = run_ok(evtrace(dir).args(["fmt", "--json"]).arg(file));
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "event")
+        .collect()
+}
+
+/// The events of `provider`/`event` whose fields include every pair of `want`.
+fn find<'a>(all: &'a [Value], provider: &str, event: &str, want: &[(&str, Value)]) -> Vec<&'a Value> {
+    all.iter()
+        .filter(|e| e["provider"] == provider && e["event"] == event)
+        .filter(|e| want.iter().all(|(k, v)| e["fields"][*k] == *v))
+        .collect()
+}
+
+fn num(s: &str) -> Value {
+    Value::from(s.parse::<u64>().unwrap())
+}
+
+#[test]
+fn the_kernel_logger_records_a_childs_process_thread_image_and_connection() {
+    const TEST: &str = "the_kernel_logger_records_a_childs_process_thread_image_and_connection";
+    if child_role() || !root_or_skip(TEST) {
+        return;
+    }
+    let dir = temp_dir("kernel-child");
+    let _daemon = start_daemon(&dir);
+    let file = dir.join("kernel.etl");
+    let started = run_ok(
+        evtrace(&dir)
+            .args(["start", KERNEL, "-f"])
+            .arg(&file)
+            .args(["--kernel-flags", "process,thread,image_load,network_tcpip"]),
+    );
+    assert!(
+        started.contains("process|thread|image_load|network_tcpip"),
+        "{started}"
+    );
+    let did = run_child(TEST);
+    let stopped = run_ok(evtrace(&dir).args(["stop", KERNEL]));
+    assert_eq!(field(&stopped, "Events Lost:"), 0, "{stopped}");
+    let all = events(&dir, &file);
+
+    let pid = num(&did["pid"][0]);
+    let me = Value::from(std::process::id());
+    let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
+    // The child itself: started by this process, running this test binary.
+    let start = find(&all, "Process", "Start", &[("ProcessId", pid.clone()), ("ParentId", me)]);
+    assert_eq!(start.len(), 1, "the child's start: {start:?}");
+    let exec = find(&all, "Process", "Exec", &[("ProcessId", pid.clone())]);
+    assert!(
+        exec.iter().any(|e| e["fields"]["ImageFileName"] == exe.as_str()
+            && e["fields"]["CommandLine"].as_str().unwrap().contains(TEST)),
+        "the child's exec of {exe}: {exec:?}"
+    );
+
+    // Its thread: started and ended, in the child's process.
+    let tid = num(&did["thread"][0]);
+    for event in ["Start", "End"] {
+        let t = find(&all, "Thread", event, &[("ProcessId", pid.clone()), ("TThreadId", tid.clone())]);
+        assert_eq!(t.len(), 1, "thread {event}: {t:?}");
+        assert_eq!(t[0]["pid"], pid);
+        assert_eq!(t[0]["tid"], tid);
+    }
+
+    // The process it spawned: started from it, exec'd /bin/sh with its command line, ended with 3.
+    let spawned = num(&did["process"][0]);
+    let s = find(&all, "Process", "Start", &[("ProcessId", spawned.clone()), ("ParentId", pid.clone())]);
+    assert_eq!(s.len(), 1, "{s:?}");
+    let e = find(&all, "Process", "Exec", &[("ProcessId", spawned.clone())]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["fields"]["ImageFileName"], "/bin/sh");
+    assert_eq!(e[0]["fields"]["CommandLine"], "/bin/sh -c sleep 0.2; exit 3");
+    let end = find(&all, "Process", "End", &[("ProcessId", spawned.clone())]);
+    assert_eq!(end.len(), 1, "{end:?}");
+    assert_eq!(end[0]["fields"]["ExitStatus"], 3);
+    assert_eq!(end[0]["fields"]["ParentId"], pid);
+
+    // The library: its code mapping, where the child's own maps file says it is.
+    let (base, path) = (num(&did["image"][0]), did["image"][1].as_str());
+    let img = find(&all, "Image", "Load", &[("ProcessId", pid.clone()), ("FileName", Value::from(path))]);
+    assert_eq!(img.len(), 1, "{path}: {img:?}");
+    assert_eq!(img[0]["fields"]["ImageBase"], base, "{path}");
+    assert_eq!(img[0]["pid"], pid);
+
+    // The connection: connected and accepted by the child, both ends on loopback.
+    let (server, client) = (num(&did["tcp"][0]), num(&did["tcp"][1]));
+    let lo = Value::from("127.0.0.1");
+    let connect = find(&all, "TcpIp", "Connect", &[
+        ("PID", pid.clone()),
+        ("saddr", lo.clone()),
+        ("daddr", lo.clone()),
+        ("sport", client.clone()),
+        ("dport", server.clone()),
+    ]);
+    assert_eq!(connect.len(), 1, "{connect:?}");
+    let accept = find(&all, "TcpIp", "Accept", &[
+        ("PID", pid.clone()),
+        ("saddr", lo.clone()),
+        ("daddr", lo),
+        ("sport", server),
+        ("dport", client),
+    ]);
+    assert_eq!(accept.len(), 1, "{accept:?}");
+
+    // Time order holds across sources: start, exec, the spawned process, its end.
+    let at = |v: &Value| v["raw_timestamp"].as_i64().unwrap();
+    assert!(at(start[0]) <= at(s[0]) && at(s[0]) <= at(e[0]) && at(e[0]) <= at(end[0]));
+}
+
+#[test]
+fn the_seed_example_tcpip_events_into_a_5_mb_circular_file() {
+    const TEST: &str = "the_seed_example_tcpip_events_into_a_5_mb_circular_file";
+    if child_role() || !root_or_skip(TEST) {
+        return;
+    }
+    let dir = temp_dir("kernel-circular");
+    let _daemon = start_daemon(&dir);
+    let file = dir.join("tcpip.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", KERNEL, "-f"])
+            .arg(&file)
+            .args(["--cir", "5", "--kernel-flags", "network_tcpip"]),
+    );
+    // Enough connections to go round a 5 MB file: each makes about ten TCP events.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut last = 0;
+    for _ in 0..12_000 {
+        let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = listener.accept().unwrap();
+        last = c.local_addr().unwrap().port();
+    }
+    let stopped = run_ok(evtrace(&dir).args(["stop", KERNEL]));
+    assert!(stopped.contains("EVENT_TRACE_FILE_MODE_CIRCULAR"), "{stopped}");
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(size <= 5 << 20, "a 5 MB circular file holds {size} bytes");
+    assert!(size > 4 << 20, "the file did not fill: {size} bytes");
+    let all = events(&dir, &file);
+    assert!(all.iter().all(|e| e["provider"] == "TcpIp"), "only TCP/IP events");
+    // The newest connection is there; the oldest were overwritten.
+    let me = Value::from(std::process::id());
+    let newest = find(&all, "TcpIp", "Connect", &[("PID", me.clone()), ("sport", Value::from(last))]);
+    assert_eq!(newest.len(), 1, "the last connection ({last})");
+    let connects = find(&all, "TcpIp", "Connect", &[("PID", me), ("dport", Value::from(port))]);
+    assert!(
+        connects.len() > 1000 && connects.len() < 12_000,
+        "{} of 12000 connections kept",
+        connects.len()
+    );
+}
+
+#[test]
+fn there_is_one_kernel_logger_and_it_enables_no_providers() {
+    const TEST: &str = "there_is_one_kernel_logger_and_it_enables_no_providers";
+    if child_role() {
+        return;
+    }
+    let dir = temp_dir("kernel-rules");
+    let _daemon = start_daemon(&dir);
+    let fails = |args: &[&str]| -> String {
+        let out = evtrace(&dir).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let k = dir.join("k.etl");
+    let k = k.to_str().unwrap();
+    // Checked before any source is opened, so as any user.
+    let e = fails(&["start", KERNEL, "-f", k, "--paged"]);
+    assert!(e.contains("ERROR_INVALID_PARAMETER") && e.contains("pageable"), "{e}");
+    let e = fails(&["start", KERNEL, "-f", k, "--kernel-flags", "registry"]);
+    assert!(e.contains("ERROR_NOT_SUPPORTED") && e.contains("registry"), "{e}");
+    let e = fails(&["start", KERNEL, "-f", k, "--kernel-flags", "proces"]);
+    assert!(e.contains("\"proces\" is not a kernel enable flag"), "{e}");
+    let o = dir.join("o.etl");
+    let e = fails(&["start", "Ordinary", "-f", o.to_str().unwrap(), "--kernel-flags", "process"]);
+    assert!(e.contains("ERROR_INVALID_PARAMETER") && e.contains("only the kernel logger"), "{e}");
+
+    if !root_or_skip(TEST) {
+        return;
+    }
+    run_ok(evtrace(&dir).args(["start", KERNEL, "-f", k, "--kernel-flags", "process"]));
+    let e = fails(&["start", "nt kernel logger", "-f", dir.join("k2.etl").to_str().unwrap()]);
+    assert!(e.contains("ERROR_ALREADY_EXISTS"), "{e}");
+    let e = fails(&["enable", KERNEL, "Evtrace-Test-Kernel"]);
+    assert!(e.contains("enable flags") && e.contains("not by enabling providers"), "{e}");
+    let q = run_ok(evtrace(&dir).args(["query", KERNEL]));
+    assert!(q.contains("Enable Flags:          0x00000001 process"), "{q}");
+    run_ok(evtrace(&dir).args(["stop", KERNEL]));
+}
+
+#[test]
+fn a_kernel_logger_without_its_sources_is_refused_with_the_reason() {
+    const TEST: &str = "a_kernel_logger_without_its_sources_is_refused_with_the_reason";
+    if child_role() {
+        return;
+    }
+    // A daemon of an ordinary user: as root, start one as uid 65534; otherwise this user is one.
+    let dir = temp_dir("kernel-unprivileged");
+    let mut daemon = evtrace(&dir);
+    daemon.args(["daemon", "--dir"]).arg(&dir).stderr(Stdio::null());
+    if euid() == 0 {
+        use std::os::unix::process::CommandExt;
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        daemon.uid(65534).gid(65534);
+    }
+    let _daemon = Daemon(daemon.spawn().unwrap());
+    let as_daemon = |c: &mut Command| -> std::process::Output {
+        if euid() == 0 {
+            use std::os::unix::process::CommandExt;
+            c.uid(65534).gid(65534);
+        }
+        c.output().unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !as_daemon(evtrace(&dir).arg("list")).status.success() {
+        assert!(std::time::Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for (flags, source) in [
+        ("process", ""),
+        ("image_load", "perf event"),
+        ("network_tcpip", ""),
+    ] {
+        let out = as_daemon(
+            evtrace(&dir)
+                .args(["start", KERNEL, "-f"])
+                .arg(dir.join("k.etl"))
+                .args(["--kernel-flags", flags]),
+        );
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags}: started without its source");
+        assert!(e.contains(flags) && e.contains(source) && e.contains("root"), "{flags}: {e}");
+        assert!(
+            e.contains("ERROR_ACCESS_DENIED") || e.contains("ERROR_NOT_SUPPORTED"),
+            "{flags}: {e}"
+        );
+        // Nothing half-started.
+        let list = String::from_utf8_lossy(&as_daemon(evtrace(&dir).arg("list")).stdout).into_owned();
+        assert!(!list.contains(KERNEL), "{list}");
+    }
+    println!("{TEST}: refused as uid {}", if euid() == 0 { 65534 } else { euid() });
+}
+
+#[test]
+fn the_global_logger_with_enable_kernel_flags_is_the_kernel_logger() {
+    const TEST: &str = "the_global_logger_with_enable_kernel_flags_is_the_kernel_logger";
+    if child_role() || !root_or_skip(TEST) {
+        return;
+    }
+    let dir = temp_dir("kernel-global");
+    let file = dir.join("gl.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["globallogger", "create", "--kernel-flags", "network_tcpip", "-f"])
+            .arg(&file),
+    );
+    let _daemon = start_daemon(&dir);
+    let q = run_ok(evtrace(&dir).args(["query", "GlobalLogger"]));
+    assert!(q.contains("Enable Flags:          0x00010000 network_tcpip"), "{q}");
+    let shown = run_ok(evtrace(&dir).args(["globallogger", "show"]));
+    assert!(shown.contains("Status = 0"), "{shown}");
+    let out = evtrace(&dir)
+        .args(["start", KERNEL, "-f"])
+        .arg(dir.join("k.etl"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("ERROR_ALREADY_EXISTS") && e.contains("GlobalLogger"), "{e}");
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = listener.accept().unwrap();
+    run_ok(evtrace(&dir).args(["stop", "GlobalLogger"]));
+    let all = events(&dir, &file);
+    let me = Value::from(std::process::id());
+    let c = find(&all, "TcpIp", "Connect", &[
+        ("PID", me),
+        ("sport", Value::from(client.local_addr().unwrap().port())),
+        ("dport", Value::from(port)),
+    ]);
+    assert_eq!(c.len(), 1, "{c:?}");
+}
