@@ -383,3 +383,110 @@ fn the_global_logger_with_enable_kernel_flags_is_the_kernel_logger() {
     ]);
     assert_eq!(c.len(), 1, "{c:?}");
 }
+
+#[test]
+fn disk_io_context_switches_page_faults_system_calls_and_samples_are_recorded() {
+    const TEST: &str =
+        "disk_io_context_switches_page_faults_system_calls_and_samples_are_recorded";
+    if child_role() || !root_or_skip(TEST) {
+        return;
+    }
+    let dir = temp_dir("kernel-more");
+    let _daemon = start_daemon(&dir);
+    let file = dir.join("more.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", KERNEL, "-f"])
+            .arg(&file)
+            .args(["-b", "1024", "--max", "200"])
+            .args([
+                "--kernel-flags",
+                "disk_io,cswitch,memory_page_faults,systemcall,profile",
+            ]),
+    );
+    // The work, on one thread whose id the events must carry.
+    let (tid, fault_range) = std::thread::spawn(|| {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::gettid() } as u64;
+        // Disk: 4 MB of new data in a file on a real disk (beside the test binary), synced.
+        let path = std::env::current_exe().unwrap().with_extension("kernel-disk");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block: Vec<u8> = (0..1 << 20).map(|i| (i * 7 + 3) as u8).collect();
+        for _ in 0..4 {
+            std::io::Write::write_all(&mut f, &block).unwrap();
+        }
+        f.sync_all().unwrap();
+        drop(f);
+        std::fs::remove_file(&path).unwrap();
+        // Page faults: fresh memory, touched.
+        let mut fresh = vec![0u8; 8 << 20];
+        for i in (0..fresh.len()).step_by(4096) {
+            fresh[i] = 1;
+        }
+        let range = (fresh.as_ptr() as u64, fresh.as_ptr() as u64 + fresh.len() as u64);
+        std::hint::black_box(&fresh);
+        // System calls: 500 getppid.
+        for _ in 0..500 {
+            // SAFETY: getppid has no arguments and cannot fail.
+            std::hint::black_box(unsafe { libc::getppid() });
+        }
+        // Context switches: sleeps.
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Profile samples: 300 ms of work.
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        let mut x = 0u64;
+        while std::time::Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        (tid, range)
+    })
+    .join()
+    .unwrap();
+    let stopped = run_ok(evtrace(&dir).args(["stop", KERNEL]));
+    let all = events(&dir, &file);
+    let lost = field(&stopped, "Events Lost:");
+    let mine = |provider: &str, event: &str| -> Vec<&Value> {
+        all.iter()
+            .filter(|e| e["provider"] == provider && e["event"] == event && e["tid"] == tid)
+            .collect()
+    };
+    // fsync issues the file's writes from the thread that calls it.
+    let written: u64 = mine("DiskIo", "WriteInit")
+        .iter()
+        .map(|e| e["fields"]["TransferSize"].as_u64().unwrap())
+        .sum();
+    assert!(written >= 4 << 20, "{written} bytes of disk writes issued (lost {lost})");
+    // Completions, where this kernel traces them, name the request's issuer and its time.
+    for done in all.iter().filter(|e| e["provider"] == "DiskIo" && e["event"] == "Write") {
+        if done["fields"]["IssuingThreadId"] == tid {
+            assert!(done["fields"]["ResponseTimeNs"].as_u64().unwrap() > 0, "{done}");
+        }
+    }
+    let switches: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["event"] == "CSwitch" && e["fields"]["OldThreadId"] == tid)
+        .collect();
+    assert!(switches.len() >= 5, "{} context switches away", switches.len());
+    let faults = mine("PageFault", "Fault");
+    let in_range = faults
+        .iter()
+        .filter(|e| {
+            let a = e["fields"]["VirtualAddress"].as_u64().unwrap();
+            (fault_range.0..fault_range.1).contains(&a)
+        })
+        .count();
+    assert!(in_range >= 1, "no fault in the touched memory among {}", faults.len());
+    let getppid = libc::SYS_getppid;
+    let calls = mine("PerfInfo", "SysClEnter")
+        .iter()
+        .filter(|e| e["fields"]["SysCallNumber"] == getppid)
+        .count();
+    assert!(
+        calls >= 500 - lost as usize,
+        "{calls} getppid calls recorded, {lost} events lost"
+    );
+    let samples = mine("PerfInfo", "SampledProfile").len();
+    assert!(samples >= 30, "{samples} profile samples in 300 ms at 1 kHz");
+}

@@ -92,16 +92,20 @@ pub(crate) enum KernelEvent {
         old_state: u8,
         new_state: u8,
     },
-    /// A disk request completed.
+    /// A disk request was issued to the device (`init`), or completed.
     DiskIo {
-        /// 'R', 'W' or 'F' (flush), from the request's rwbs.
+        init: bool,
+        /// 'R', 'W', 'F' (flush) or 'D' (discard), from the request's rwbs.
         op: u8,
+        /// The kernel's dev_t of the disk (major << 20 | minor).
         disk: u32,
         byte_offset: u64,
         size: u32,
         issuing_pid: u32,
         issuing_tid: u32,
+        /// Completions only: from issue to completion.
         response_ns: u64,
+        /// Completions only: the kernel's status (0, or a negative errno).
         error: i32,
     },
     /// A context switch on `cpu`.
@@ -179,6 +183,10 @@ const TCP6: &[(&str, u8, u8)] = fields![
     "PID": PID, "daddr": IP6, "saddr": IP6, "dport": PORT, "sport": PORT,
     "OldState": U8, "NewState": U8,
 ];
+const DISK_INIT: &[(&str, u8, u8)] = fields![
+    "DiskNumber": U32, "ByteOffset": U64, "TransferSize": U32, "IssuingProcessId": PID,
+    "IssuingThreadId": TID, "Operation": CHAR,
+];
 const DISK: &[(&str, u8, u8)] = fields![
     "DiskNumber": U32, "ByteOffset": U64, "TransferSize": U32, "IssuingProcessId": PID,
     "IssuingThreadId": TID, "ResponseTimeNs": U64, "Error": I32, "Operation": CHAR,
@@ -206,7 +214,7 @@ const fn shape(
 use KernelFlags as F;
 
 /// Every record shape, indexed by [`index_of`].
-static SHAPES: [Shape; 26] = [
+static SHAPES: [Shape; 31] = [
     shape(class::PROCESS, "Process", "Start", 1, F::PROCESS, PROCESS_START),
     shape(class::PROCESS, "Process", "DCStart", 3, F::PROCESS, PROCESS_START),
     shape(class::PROCESS, "Process", "Exec", 64, F::PROCESS, fields![
@@ -230,7 +238,7 @@ static SHAPES: [Shape; 26] = [
     shape(class::TCPIP, "TcpIp", "RetransmitIPV6", 30, F::NETWORK_TCPIP, TCP6),
     shape(class::TCPIP, "TcpIp", "AcceptIPV6", 31, F::NETWORK_TCPIP, TCP6),
     shape(class::TCPIP, "TcpIp", "StateChangeIPV6", 80, F::NETWORK_TCPIP, TCP6),
-    shape(class::DISK_IO, "DiskIo", "Complete", 10, F::DISK_IO, DISK),
+    shape(class::DISK_IO, "DiskIo", "Read", 10, F::DISK_IO, DISK),
     shape(class::THREAD, "Thread", "CSwitch", 36, F::CSWITCH, fields![
         "NewThreadId": TID, "OldThreadId": TID, "NewThreadPriority": I32,
         "OldThreadPriority": I32, "OldThreadState": HEX64,
@@ -246,6 +254,11 @@ static SHAPES: [Shape; 26] = [
     shape(class::PERF_INFO, "PerfInfo", "SampledProfile", 46, F::PROFILE, fields![
         "InstructionPointer": PTR,
     ]),
+    shape(class::DISK_IO, "DiskIo", "Write", 11, F::DISK_IO, DISK),
+    shape(class::DISK_IO, "DiskIo", "FlushBuffers", 14, F::DISK_IO, DISK),
+    shape(class::DISK_IO, "DiskIo", "ReadInit", 12, F::DISK_IO_INIT, DISK_INIT),
+    shape(class::DISK_IO, "DiskIo", "WriteInit", 13, F::DISK_IO_INIT, DISK_INIT),
+    shape(class::DISK_IO, "DiskIo", "FlushInit", 15, F::DISK_IO_INIT, DISK_INIT),
 ];
 
 fn tcp_index(kind: TcpKind, v6: bool) -> usize {
@@ -275,7 +288,14 @@ fn index_of(e: &KernelEvent) -> usize {
         KernelEvent::ImageLoad { rundown: false, .. } => 7,
         KernelEvent::ImageLoad { rundown: true, .. } => 8,
         KernelEvent::Tcp { kind, saddr, .. } => tcp_index(*kind, saddr.is_ipv6()),
-        KernelEvent::DiskIo { .. } => 19,
+        KernelEvent::DiskIo { init, op, .. } => match (init, op) {
+            (false, b'R') => 19,
+            (false, b'F') => 27,
+            (false, _) => 26,
+            (true, b'R') => 28,
+            (true, b'F') => 30,
+            (true, _) => 29,
+        },
         KernelEvent::CSwitch { .. } => 20,
         KernelEvent::PageFault { hard: false, .. } => 21,
         KernelEvent::PageFault { hard: true, .. } => 22,
@@ -421,6 +441,7 @@ pub(crate) fn payload(e: &KernelEvent) -> Vec<u8> {
                 .u8(*new_state);
         }
         KernelEvent::DiskIo {
+            init,
             op,
             disk,
             byte_offset,
@@ -434,10 +455,11 @@ pub(crate) fn payload(e: &KernelEvent) -> Vec<u8> {
                 .u64(*byte_offset)
                 .u32(*size)
                 .u32(*issuing_pid)
-                .u32(*issuing_tid)
-                .u64(*response_ns)
-                .u32(*error as u32)
-                .u8(*op);
+                .u32(*issuing_tid);
+            if !init {
+                p.u64(*response_ns).u32(*error as u32);
+            }
+            p.u8(*op);
         }
         KernelEvent::CSwitch {
             old_tid,
@@ -581,6 +603,7 @@ mod tests {
                 rundown: false,
             },
             KernelEvent::DiskIo {
+                init: false,
                 op: b'W',
                 disk: 0xfe00000,
                 byte_offset: 4096,
@@ -588,6 +611,17 @@ mod tests {
                 issuing_pid: 3,
                 issuing_tid: 4,
                 response_ns: 100,
+                error: 0,
+            },
+            KernelEvent::DiskIo {
+                init: true,
+                op: b'F',
+                disk: 0xfe00000,
+                byte_offset: 0,
+                size: 0,
+                issuing_pid: 3,
+                issuing_tid: 4,
+                response_ns: 0,
                 error: 0,
             },
             KernelEvent::CSwitch {
@@ -606,7 +640,9 @@ mod tests {
             let (_, name, f) = roundtrip(e);
             assert_eq!(f.len(), SHAPES[index_of(e)].fields.len(), "{name}");
         }
-        assert_eq!(roundtrip(&events[9]).1, "SampledProfile");
-        assert_eq!(get(&roundtrip(&events[8]).2, "SysCallResult"), Value::I64(-2));
+        assert_eq!(roundtrip(&events[4]).1, "Write");
+        assert_eq!(roundtrip(&events[5]).1, "FlushInit");
+        assert_eq!(roundtrip(&events[10]).1, "SampledProfile");
+        assert_eq!(get(&roundtrip(&events[9]).2, "SysCallResult"), Value::I64(-2));
     }
 }

@@ -24,11 +24,12 @@ bitflags! {
         const INTERRUPT = 0x0000_0040;
         /// System calls: entry and exit.
         const SYSTEMCALL = 0x0000_0080;
-        /// Disk reads, writes and flushes, at completion.
+        /// Disk reads, writes and flushes: at completion, and (because Linux does not trace
+        /// every completion) at issue too.
         const DISK_IO = 0x0000_0100;
         /// File names of disk I/O (not served on Linux).
         const DISK_FILE_IO = 0x0000_0200;
-        /// Disk I/O at issue time (not served on Linux).
+        /// Disk requests as they are issued.
         const DISK_IO_INIT = 0x0000_0400;
         /// Every page fault.
         const MEMORY_PAGE_FAULTS = 0x0000_1000;
@@ -88,6 +89,7 @@ impl KernelFlags {
     /// The flags Linux has a source for.
     pub const SERVED: KernelFlags = KernelFlags::DEFAULT
         .union(KernelFlags::IMAGE_LOAD)
+        .union(KernelFlags::DISK_IO_INIT)
         .union(KernelFlags::CSWITCH)
         .union(KernelFlags::SYSTEMCALL)
         .union(KernelFlags::MEMORY_PAGE_FAULTS)

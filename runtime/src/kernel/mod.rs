@@ -6,11 +6,21 @@
 //! | THREAD | netlink process connector |
 //! | IMAGE_LOAD | perf mmap2 records of executable mappings |
 //! | NETWORK_TCPIP | `sock:inet_sock_set_state`, `tcp:tcp_retransmit_skb` |
-//! | DISK_IO | `block:block_rq_issue`, `block:block_rq_complete` |
+//! | DISK_IO | `block:block_rq_complete`, and `block:block_rq_issue` (see below) |
+//! | DISK_IO_INIT | `block:block_rq_issue` |
 //! | CSWITCH | `sched:sched_switch` |
 //! | SYSTEMCALL | `raw_syscalls:sys_enter`, `raw_syscalls:sys_exit` |
 //! | MEMORY_PAGE_FAULTS, MEMORY_HARD_FAULTS | perf software events (all faults, major faults) |
 //! | PROFILE | perf cpu-clock sampling at 1 kHz |
+//!
+//! Linux does not trace every request completion (batched completions, as virtio and NVMe
+//! drivers make them, skip `block_rq_complete`), so DISK_IO records each request at issue as
+//! well (the DISK_IO_INIT events: ReadInit, WriteInit, FlushInit), and no request goes
+//! unrecorded; completions (Read, Write, FlushBuffers) add the response time where traced.
+//!
+//! Command lines are read from /proc as soon as an exec is seen; a process that is gone by then
+//! (one that lives well under a millisecond) has an empty CommandLine. Its image name comes from
+//! the kernel and is always there.
 //!
 //! Every source is opened before the logger reports started; one that cannot be opened (not
 //! root, tracefs not mountable, a tracepoint this kernel lacks) fails the start with the flag
@@ -81,6 +91,7 @@ impl KernelLogger {
             KernelFlags::PROCESS
                 | KernelFlags::NETWORK_TCPIP
                 | KernelFlags::DISK_IO
+                | KernelFlags::DISK_IO_INIT
                 | KernelFlags::CSWITCH
                 | KernelFlags::SYSTEMCALL,
         );
@@ -182,7 +193,8 @@ fn flag_of_source(s: Source) -> KernelFlags {
     match s {
         Source::Exec => KernelFlags::PROCESS,
         Source::SockState | Source::Retransmit => KernelFlags::NETWORK_TCPIP,
-        Source::RqIssue | Source::RqComplete => KernelFlags::DISK_IO,
+        Source::RqIssue => KernelFlags::DISK_IO_INIT,
+        Source::RqComplete => KernelFlags::DISK_IO,
         Source::Switch => KernelFlags::CSWITCH,
         Source::SysEnter | Source::SysExit => KernelFlags::SYSTEMCALL,
         Source::Faults => KernelFlags::MEMORY_PAGE_FAULTS,

@@ -66,15 +66,20 @@ pub(crate) fn plan(
             Some(SockFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
         out.push((Source::Retransmit, Kind::Tracepoint(t.id)));
     }
-    if flags.contains(KernelFlags::DISK_IO) {
-        let f = KernelFlags::DISK_IO;
+    if flags.intersects(KernelFlags::DISK_IO | KernelFlags::DISK_IO_INIT) {
+        let f = flags & (KernelFlags::DISK_IO | KernelFlags::DISK_IO_INIT);
+        let named = |r: Result<DiskFields, String>| r.map_err(|e| format!("{}: {e}", f.names()));
         let issue = tp(f, "block", "block_rq_issue")?;
-        let complete = tp(f, "block", "block_rq_complete")?;
-        fields.disk = Some(
-            DiskFields::of(&issue, &complete).map_err(|e| format!("{}: {e}", f.flag_name()))?,
-        );
+        let complete = if flags.contains(KernelFlags::DISK_IO) {
+            Some(tp(KernelFlags::DISK_IO, "block", "block_rq_complete")?)
+        } else {
+            None
+        };
+        fields.disk = Some(named(DiskFields::of(&issue, complete.as_ref()))?);
         out.push((Source::RqIssue, Kind::Tracepoint(issue.id)));
-        out.push((Source::RqComplete, Kind::Tracepoint(complete.id)));
+        if let Some(c) = complete {
+            out.push((Source::RqComplete, Kind::Tracepoint(c.id)));
+        }
     }
     if flags.contains(KernelFlags::CSWITCH) {
         let f = KernelFlags::CSWITCH;
@@ -187,28 +192,51 @@ impl SockFields {
     }
 }
 
-/// `block_rq_issue` and `block_rq_complete` fields.
+/// The fields of a block request tracepoint.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DiskFields {
-    issue_dev: Field,
-    issue_sector: Field,
-    complete_dev: Field,
-    complete_sector: Field,
+pub(crate) struct RequestFields {
+    dev: Field,
+    sector: Field,
     nr_sector: Field,
-    error: Field,
     rwbs: Field,
 }
 
+impl RequestFields {
+    fn of(t: &Tracepoint) -> Result<Self, String> {
+        Ok(RequestFields {
+            dev: t.field("dev")?,
+            sector: t.field("sector")?,
+            nr_sector: t.field("nr_sector")?,
+            rwbs: t.field("rwbs")?,
+        })
+    }
+
+    /// 'R', 'W', 'F' or 'D' from rwbs ("WS", "FWS", "RM"...): a flush first, as "FWS" is a
+    /// flush that carries a write.
+    fn op(&self, raw: &[u8]) -> u8 {
+        let rwbs = self.rwbs.string(raw);
+        ['F', 'D', 'W', 'R']
+            .into_iter()
+            .find(|c| rwbs.contains(*c))
+            .map_or(b'W', |c| c as u8)
+    }
+}
+
+/// `block_rq_issue` and, for completions, `block_rq_complete` fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DiskFields {
+    issue: RequestFields,
+    complete: Option<(RequestFields, Field)>,
+}
+
 impl DiskFields {
-    fn of(issue: &Tracepoint, complete: &Tracepoint) -> Result<Self, String> {
+    fn of(issue: &Tracepoint, complete: Option<&Tracepoint>) -> Result<Self, String> {
         Ok(DiskFields {
-            issue_dev: issue.field("dev")?,
-            issue_sector: issue.field("sector")?,
-            complete_dev: complete.field("dev")?,
-            complete_sector: complete.field("sector")?,
-            nr_sector: complete.field("nr_sector")?,
-            error: complete.field("error")?,
-            rwbs: complete.field("rwbs")?,
+            issue: RequestFields::of(issue)?,
+            complete: match complete {
+                Some(c) => Some((RequestFields::of(c)?, c.field("error")?)),
+                None => None,
+            },
         })
     }
 }
@@ -533,41 +561,49 @@ impl Decoder {
                     }
                     Source::RqIssue => {
                         if let Some(f) = self.fields.disk {
-                            if self.in_flight.len() >= MAP_LIMIT {
-                                self.in_flight.clear();
+                            let r = f.issue;
+                            let (dev, sector) = (r.dev.u64(&raw), r.sector.u64(&raw));
+                            if f.complete.is_some() {
+                                if self.in_flight.len() >= MAP_LIMIT {
+                                    self.in_flight.clear();
+                                }
+                                self.in_flight.insert((dev, sector), (time, pid, tid));
                             }
-                            let key = (f.issue_dev.u64(&raw), f.issue_sector.u64(&raw));
-                            self.in_flight.insert(key, (time, pid, tid));
+                            out.push(at(
+                                pid,
+                                tid,
+                                KernelEvent::DiskIo {
+                                    init: true,
+                                    op: r.op(&raw),
+                                    disk: dev as u32,
+                                    byte_offset: sector.wrapping_mul(512),
+                                    size: (r.nr_sector.u64(&raw) * 512) as u32,
+                                    issuing_pid: pid,
+                                    issuing_tid: tid,
+                                    response_ns: 0,
+                                    error: 0,
+                                },
+                            ));
                         }
                     }
                     Source::RqComplete => {
-                        if let Some(f) = self.fields.disk {
-                            let dev = f.complete_dev.u64(&raw);
-                            let sector = f.complete_sector.u64(&raw);
+                        if let Some((r, error)) = self.fields.disk.and_then(|f| f.complete) {
+                            let (dev, sector) = (r.dev.u64(&raw), r.sector.u64(&raw));
                             let (issued, ipid, itid) =
                                 self.in_flight.remove(&(dev, sector)).unwrap_or((time, 0, 0));
-                            let rwbs = f.rwbs.string(&raw);
-                            let op = if rwbs.contains('F') {
-                                b'F'
-                            } else if rwbs.contains('W') {
-                                b'W'
-                            } else if rwbs.contains('R') {
-                                b'R'
-                            } else {
-                                b'O'
-                            };
                             out.push(at(
                                 ipid,
                                 itid,
                                 KernelEvent::DiskIo {
-                                    op,
+                                    init: false,
+                                    op: r.op(&raw),
                                     disk: dev as u32,
                                     byte_offset: sector.wrapping_mul(512),
-                                    size: (f.nr_sector.u64(&raw) * 512) as u32,
+                                    size: (r.nr_sector.u64(&raw) * 512) as u32,
                                     issuing_pid: ipid,
                                     issuing_tid: itid,
                                     response_ns: time.saturating_sub(issued),
-                                    error: f.error.i64(&raw) as i32,
+                                    error: error.i64(&raw) as i32,
                                 },
                             ));
                         }
