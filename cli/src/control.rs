@@ -449,7 +449,11 @@ fn print_stats(s: &WireStats) {
     println!("Logger Thread Id:      {}", s.logger_thread_id);
     if s.enable_flags != 0 {
         let flags = evtrace_runtime::kernel::KernelFlags::from_bits_retain(s.enable_flags);
-        println!("Enable Flags:          {:#010x} {}", s.enable_flags, flags.names());
+        println!(
+            "Enable Flags:          {:#010x} {}",
+            s.enable_flags,
+            flags.names()
+        );
     } else {
         println!("Producer Processes:    {}", s.producers);
     }

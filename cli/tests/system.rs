@@ -23,8 +23,6 @@ mod sys {
 
 const EVENTS_PER_PRODUCER: u64 = 20_000;
 
-
-
 /// The producer role: runs instead of the test when the environment says so. With
 /// `EVTRACE_TEST_FOREVER` it writes until killed, in bursts that leave its share room (so what it
 /// loses is only what a kill leaves behind).
@@ -99,9 +97,6 @@ fn producer_role() -> bool {
 
 const MESSAGES_PER_PRODUCER: u64 = 500;
 
-
-
-
 /// How a producer process writes.
 #[derive(Clone, Copy, PartialEq)]
 enum Writes {
@@ -169,8 +164,6 @@ fn read_ticks(file: &Path) -> Vec<(u32, u64)> {
     assert!(scan.problems.is_empty(), "{:?}", scan.problems);
     out
 }
-
-
 
 #[test]
 fn three_producers_into_one_system_session_every_event_once_in_order() {
@@ -859,7 +852,11 @@ fn invalid_global_logger_entries_get_a_status_and_the_daemon_still_starts() {
         ("BufferSize = 99999", "87", "BufferSize"),
         ("MinimumBuffers = many", "87", "not a number"),
         ("EnableKernelFlags = 0x20000", "50", "registry"),
-        ("EnableKernelFlags = network,bogus", "87", "not a kernel enable flag"),
+        (
+            "EnableKernelFlags = network,bogus",
+            "87",
+            "not a kernel enable flag",
+        ),
         ("Colour = blue", "87", "unknown Global Logger entry"),
     ];
     for (entry, status, _) in cases {
@@ -901,7 +898,6 @@ fn invalid_global_logger_entries_get_a_status_and_the_daemon_still_starts() {
         assert!(err.contains(why), "{entry}: the daemon said {err}");
     }
 }
-
 
 #[test]
 fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support() {

@@ -215,50 +215,232 @@ use KernelFlags as F;
 
 /// Every record shape, indexed by [`index_of`].
 static SHAPES: [Shape; 31] = [
-    shape(class::PROCESS, "Process", "Start", 1, F::PROCESS, PROCESS_START),
-    shape(class::PROCESS, "Process", "DCStart", 3, F::PROCESS, PROCESS_START),
-    shape(class::PROCESS, "Process", "Exec", 64, F::PROCESS, fields![
-        "ProcessId": PID, "ImageFileName": TEXT, "CommandLine": TEXT,
-    ]),
-    shape(class::PROCESS, "Process", "End", 2, F::PROCESS, fields![
-        "ProcessId": PID, "ParentId": PID, "ExitStatus": I32, "TerminationSignal": U32,
-    ]),
-    shape(class::THREAD, "Thread", "Start", 1, F::THREAD, THREAD_FIELDS),
-    shape(class::THREAD, "Thread", "DCStart", 3, F::THREAD, THREAD_FIELDS),
+    shape(
+        class::PROCESS,
+        "Process",
+        "Start",
+        1,
+        F::PROCESS,
+        PROCESS_START,
+    ),
+    shape(
+        class::PROCESS,
+        "Process",
+        "DCStart",
+        3,
+        F::PROCESS,
+        PROCESS_START,
+    ),
+    shape(
+        class::PROCESS,
+        "Process",
+        "Exec",
+        64,
+        F::PROCESS,
+        fields![
+            "ProcessId": PID, "ImageFileName": TEXT, "CommandLine": TEXT,
+        ],
+    ),
+    shape(
+        class::PROCESS,
+        "Process",
+        "End",
+        2,
+        F::PROCESS,
+        fields![
+            "ProcessId": PID, "ParentId": PID, "ExitStatus": I32, "TerminationSignal": U32,
+        ],
+    ),
+    shape(
+        class::THREAD,
+        "Thread",
+        "Start",
+        1,
+        F::THREAD,
+        THREAD_FIELDS,
+    ),
+    shape(
+        class::THREAD,
+        "Thread",
+        "DCStart",
+        3,
+        F::THREAD,
+        THREAD_FIELDS,
+    ),
     shape(class::THREAD, "Thread", "End", 2, F::THREAD, THREAD_FIELDS),
-    shape(class::IMAGE, "Image", "Load", 10, F::IMAGE_LOAD, IMAGE_FIELDS),
-    shape(class::IMAGE, "Image", "DCStart", 3, F::IMAGE_LOAD, IMAGE_FIELDS),
+    shape(
+        class::IMAGE,
+        "Image",
+        "Load",
+        10,
+        F::IMAGE_LOAD,
+        IMAGE_FIELDS,
+    ),
+    shape(
+        class::IMAGE,
+        "Image",
+        "DCStart",
+        3,
+        F::IMAGE_LOAD,
+        IMAGE_FIELDS,
+    ),
     shape(class::TCPIP, "TcpIp", "Connect", 12, F::NETWORK_TCPIP, TCP4),
-    shape(class::TCPIP, "TcpIp", "Disconnect", 13, F::NETWORK_TCPIP, TCP4),
-    shape(class::TCPIP, "TcpIp", "Retransmit", 14, F::NETWORK_TCPIP, TCP4),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "Disconnect",
+        13,
+        F::NETWORK_TCPIP,
+        TCP4,
+    ),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "Retransmit",
+        14,
+        F::NETWORK_TCPIP,
+        TCP4,
+    ),
     shape(class::TCPIP, "TcpIp", "Accept", 15, F::NETWORK_TCPIP, TCP4),
-    shape(class::TCPIP, "TcpIp", "StateChange", 64, F::NETWORK_TCPIP, TCP4),
-    shape(class::TCPIP, "TcpIp", "ConnectIPV6", 28, F::NETWORK_TCPIP, TCP6),
-    shape(class::TCPIP, "TcpIp", "DisconnectIPV6", 29, F::NETWORK_TCPIP, TCP6),
-    shape(class::TCPIP, "TcpIp", "RetransmitIPV6", 30, F::NETWORK_TCPIP, TCP6),
-    shape(class::TCPIP, "TcpIp", "AcceptIPV6", 31, F::NETWORK_TCPIP, TCP6),
-    shape(class::TCPIP, "TcpIp", "StateChangeIPV6", 80, F::NETWORK_TCPIP, TCP6),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "StateChange",
+        64,
+        F::NETWORK_TCPIP,
+        TCP4,
+    ),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "ConnectIPV6",
+        28,
+        F::NETWORK_TCPIP,
+        TCP6,
+    ),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "DisconnectIPV6",
+        29,
+        F::NETWORK_TCPIP,
+        TCP6,
+    ),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "RetransmitIPV6",
+        30,
+        F::NETWORK_TCPIP,
+        TCP6,
+    ),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "AcceptIPV6",
+        31,
+        F::NETWORK_TCPIP,
+        TCP6,
+    ),
+    shape(
+        class::TCPIP,
+        "TcpIp",
+        "StateChangeIPV6",
+        80,
+        F::NETWORK_TCPIP,
+        TCP6,
+    ),
     shape(class::DISK_IO, "DiskIo", "Read", 10, F::DISK_IO, DISK),
-    shape(class::THREAD, "Thread", "CSwitch", 36, F::CSWITCH, fields![
-        "NewThreadId": TID, "OldThreadId": TID, "NewThreadPriority": I32,
-        "OldThreadPriority": I32, "OldThreadState": HEX64,
-    ]),
-    shape(class::PAGE_FAULT, "PageFault", "Fault", 10, F::MEMORY_PAGE_FAULTS, FAULT),
-    shape(class::PAGE_FAULT, "PageFault", "HardFault", 32, F::MEMORY_HARD_FAULTS, FAULT),
-    shape(class::PERF_INFO, "PerfInfo", "SysClEnter", 51, F::SYSTEMCALL, fields![
-        "SysCallNumber": I64,
-    ]),
-    shape(class::PERF_INFO, "PerfInfo", "SysClExit", 52, F::SYSTEMCALL, fields![
-        "SysCallNumber": I64, "SysCallResult": I64,
-    ]),
-    shape(class::PERF_INFO, "PerfInfo", "SampledProfile", 46, F::PROFILE, fields![
-        "InstructionPointer": PTR,
-    ]),
+    shape(
+        class::THREAD,
+        "Thread",
+        "CSwitch",
+        36,
+        F::CSWITCH,
+        fields![
+            "NewThreadId": TID, "OldThreadId": TID, "NewThreadPriority": I32,
+            "OldThreadPriority": I32, "OldThreadState": HEX64,
+        ],
+    ),
+    shape(
+        class::PAGE_FAULT,
+        "PageFault",
+        "Fault",
+        10,
+        F::MEMORY_PAGE_FAULTS,
+        FAULT,
+    ),
+    shape(
+        class::PAGE_FAULT,
+        "PageFault",
+        "HardFault",
+        32,
+        F::MEMORY_HARD_FAULTS,
+        FAULT,
+    ),
+    shape(
+        class::PERF_INFO,
+        "PerfInfo",
+        "SysClEnter",
+        51,
+        F::SYSTEMCALL,
+        fields![
+            "SysCallNumber": I64,
+        ],
+    ),
+    shape(
+        class::PERF_INFO,
+        "PerfInfo",
+        "SysClExit",
+        52,
+        F::SYSTEMCALL,
+        fields![
+            "SysCallNumber": I64, "SysCallResult": I64,
+        ],
+    ),
+    shape(
+        class::PERF_INFO,
+        "PerfInfo",
+        "SampledProfile",
+        46,
+        F::PROFILE,
+        fields![
+            "InstructionPointer": PTR,
+        ],
+    ),
     shape(class::DISK_IO, "DiskIo", "Write", 11, F::DISK_IO, DISK),
-    shape(class::DISK_IO, "DiskIo", "FlushBuffers", 14, F::DISK_IO, DISK),
-    shape(class::DISK_IO, "DiskIo", "ReadInit", 12, F::DISK_IO_INIT, DISK_INIT),
-    shape(class::DISK_IO, "DiskIo", "WriteInit", 13, F::DISK_IO_INIT, DISK_INIT),
-    shape(class::DISK_IO, "DiskIo", "FlushInit", 15, F::DISK_IO_INIT, DISK_INIT),
+    shape(
+        class::DISK_IO,
+        "DiskIo",
+        "FlushBuffers",
+        14,
+        F::DISK_IO,
+        DISK,
+    ),
+    shape(
+        class::DISK_IO,
+        "DiskIo",
+        "ReadInit",
+        12,
+        F::DISK_IO_INIT,
+        DISK_INIT,
+    ),
+    shape(
+        class::DISK_IO,
+        "DiskIo",
+        "WriteInit",
+        13,
+        F::DISK_IO_INIT,
+        DISK_INIT,
+    ),
+    shape(
+        class::DISK_IO,
+        "DiskIo",
+        "FlushInit",
+        15,
+        F::DISK_IO_INIT,
+        DISK_INIT,
+    ),
 ];
 
 fn tcp_index(kind: TcpKind, v6: bool) -> usize {
@@ -357,7 +539,8 @@ impl Payload {
     }
     fn text(&mut self, s: &str) -> &mut Self {
         // A NUL inside would end the string early: command lines use spaces between arguments.
-        self.0.extend(s.bytes().map(|c| if c == 0 { b' ' } else { c }));
+        self.0
+            .extend(s.bytes().map(|c| if c == 0 { b' ' } else { c }));
         self.0.push(0);
         self
     }
@@ -510,7 +693,9 @@ mod tests {
         // The record without its alignment padding, as EVENT_HEADER.Size gives it.
         let size = u16::from_le_bytes([buf[0], buf[1]]) as usize;
         let rec = EventRecord::parse(&buf[..size], 0).expect("parses");
-        let ev = decode_event(&rec, 0).expect("has a schema").expect("decodes");
+        let ev = decode_event(&rec, 0)
+            .expect("has a schema")
+            .expect("decodes");
         assert!(
             ev.decoded.error.is_none() && ev.decoded.trailing == 0,
             "{:?} {:?}",
@@ -542,11 +727,17 @@ mod tests {
         };
         let p = prepared(&tcp);
         assert_eq!(p.descriptor.opcode, 12);
-        assert_eq!(p.descriptor.keyword, KernelFlags::NETWORK_TCPIP.bits() as u64);
+        assert_eq!(
+            p.descriptor.keyword,
+            KernelFlags::NETWORK_TCPIP.bits() as u64
+        );
         let (provider, name, f) = roundtrip(&tcp);
         assert_eq!((provider.as_str(), name.as_str()), ("TcpIp", "Connect"));
         assert_eq!(get(&f, "PID"), Value::U64(42));
-        assert_eq!(get(&f, "daddr"), Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))));
+        assert_eq!(
+            get(&f, "daddr"),
+            Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)))
+        );
         assert_eq!(get(&f, "saddr"), Value::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         assert_eq!(get(&f, "dport"), Value::U64(80));
         assert_eq!(get(&f, "sport"), Value::U64(50000));
@@ -563,7 +754,10 @@ mod tests {
         };
         assert_eq!(prepared(&v6).descriptor.opcode, 28);
         let (_, _, f) = roundtrip(&v6);
-        assert_eq!(get(&f, "daddr"), Value::Ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)));
+        assert_eq!(
+            get(&f, "daddr"),
+            Value::Ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))
+        );
 
         let start = KernelEvent::ProcessStart {
             pid: 7,
@@ -591,8 +785,16 @@ mod tests {
     #[test]
     fn every_shape_has_a_schema_that_matches_its_payload() {
         let events = [
-            KernelEvent::ProcessExec { pid: 1, image: "a".into(), command_line: "a b".into() },
-            KernelEvent::ThreadStart { pid: 1, tid: 2, rundown: true },
+            KernelEvent::ProcessExec {
+                pid: 1,
+                image: "a".into(),
+                command_line: "a b".into(),
+            },
+            KernelEvent::ThreadStart {
+                pid: 1,
+                tid: 2,
+                rundown: true,
+            },
             KernelEvent::ThreadEnd { pid: 1, tid: 2 },
             KernelEvent::ImageLoad {
                 pid: 1,
@@ -631,9 +833,16 @@ mod tests {
                 new_priority: 100,
                 old_state: 1,
             },
-            KernelEvent::PageFault { hard: true, address: 0x10, ip: 0x20 },
+            KernelEvent::PageFault {
+                hard: true,
+                address: 0x10,
+                ip: 0x20,
+            },
             KernelEvent::SysCallEnter { number: 1 },
-            KernelEvent::SysCallExit { number: 1, result: -2 },
+            KernelEvent::SysCallExit {
+                number: 1,
+                result: -2,
+            },
             KernelEvent::Sample { ip: 0x30 },
         ];
         for e in &events {
@@ -643,6 +852,9 @@ mod tests {
         assert_eq!(roundtrip(&events[4]).1, "Write");
         assert_eq!(roundtrip(&events[5]).1, "FlushInit");
         assert_eq!(roundtrip(&events[10]).1, "SampledProfile");
-        assert_eq!(get(&roundtrip(&events[9]).2, "SysCallResult"), Value::I64(-2));
+        assert_eq!(
+            get(&roundtrip(&events[9]).2, "SysCallResult"),
+            Value::I64(-2)
+        );
     }
 }

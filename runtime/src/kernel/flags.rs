@@ -131,9 +131,10 @@ impl KernelFlags {
                 out |= KernelFlags::from_bits_retain(n);
             } else if lower == "default" {
                 out |= KernelFlags::DEFAULT;
-            } else if let Some((f, _)) = NAMES.iter().find(|(_, n)| {
-                *n == lower || n.replace('_', "") == lower.replace(['_', '-'], "")
-            }) {
+            } else if let Some((f, _)) = NAMES
+                .iter()
+                .find(|(_, n)| *n == lower || n.replace('_', "") == lower.replace(['_', '-'], ""))
+            {
                 out |= *f;
             } else {
                 let known: Vec<&str> = NAMES.iter().map(|(_, n)| *n).collect();
@@ -188,7 +189,10 @@ mod tests {
                 | KernelFlags::IMAGE_LOAD
                 | KernelFlags::NETWORK_TCPIP
         );
-        assert_eq!(KernelFlags::parse("0x10000").unwrap(), KernelFlags::NETWORK_TCPIP);
+        assert_eq!(
+            KernelFlags::parse("0x10000").unwrap(),
+            KernelFlags::NETWORK_TCPIP
+        );
         assert_eq!(KernelFlags::parse("default").unwrap(), KernelFlags::DEFAULT);
         assert_eq!(KernelFlags::parse("DiskIo").unwrap(), KernelFlags::DISK_IO);
         let e = KernelFlags::parse("process,bogus").unwrap_err();
@@ -200,9 +204,14 @@ mod tests {
         let e = KernelFlags::REGISTRY.checked().unwrap_err();
         assert_eq!(e.code(), ErrorCode::NotSupported);
         assert!(e.message().contains("registry"), "{}", e.message());
-        let e = KernelFlags::from_bits_retain(0x4000_0000).checked().unwrap_err();
+        let e = KernelFlags::from_bits_retain(0x4000_0000)
+            .checked()
+            .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidParameter);
-        assert_eq!(KernelFlags::empty().checked().unwrap(), KernelFlags::DEFAULT);
+        assert_eq!(
+            KernelFlags::empty().checked().unwrap(),
+            KernelFlags::DEFAULT
+        );
         assert_eq!(
             KernelFlags::DEFAULT.bits(),
             0x1 | 0x2 | 0x100 | 0x10000,

@@ -55,6 +55,7 @@ pub const KERNEL_LOGGER_NAME: &str = "NT Kernel Logger";
 
 /// A running kernel logger: the thread that reads the sources and writes into its session.
 pub struct KernelLogger {
+    session: Option<Arc<Session>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     flags: KernelFlags,
@@ -102,14 +103,15 @@ impl KernelLogger {
         };
         let (plan, fields) =
             sources::plan(flags, &tracefs).map_err(|m| Error::new(ErrorCode::NotSupported, m))?;
-        let procs = if flags.intersects(KernelFlags::PROCESS | KernelFlags::THREAD) {
-            let flag = (flags & (KernelFlags::PROCESS | KernelFlags::THREAD)).names();
-            Some(proc_events::ProcEvents::open().map_err(|e| {
-                source_error(format!("{flag}: the netlink process connector"), &e)
-            })?)
-        } else {
-            None
-        };
+        let procs =
+            if flags.intersects(KernelFlags::PROCESS | KernelFlags::THREAD) {
+                let flag = (flags & (KernelFlags::PROCESS | KernelFlags::THREAD)).names();
+                Some(proc_events::ProcEvents::open().map_err(|e| {
+                    source_error(format!("{flag}: the netlink process connector"), &e)
+                })?)
+            } else {
+                None
+            };
         let kinds: Vec<perf::Kind> = plan.iter().map(|(_, k)| *k).collect();
         let mut rings = Vec::new();
         let mut opened = Vec::new();
@@ -138,13 +140,17 @@ impl KernelLogger {
         }
         let mut decoder = Decoder::new(flags, fields);
         let mut first = Vec::new();
-        decoder.rundown(Path::new("/proc"), crate::clock::monotonic_ns() as u64, &mut first);
+        decoder.rundown(
+            Path::new("/proc"),
+            crate::clock::monotonic_ns() as u64,
+            &mut first,
+        );
         for r in &rings {
             r.enable();
         }
         let stop = Arc::new(AtomicBool::new(false));
         let mut reader = Reader {
-            session,
+            session: session.clone(),
             rings,
             opened,
             procs,
@@ -158,6 +164,7 @@ impl KernelLogger {
             .spawn(move || reader.run(&flag))
             .map_err(|e| Error::new(ErrorCode::NoSystemResources, e.to_string()))?;
         Ok(KernelLogger {
+            session: Some(session),
             stop,
             thread: Some(thread),
             flags,
@@ -169,8 +176,13 @@ impl KernelLogger {
         self.flags
     }
 
-    /// Stops the sources, writes what they still held, and returns once the session has all
-    /// of it.
+    /// The session the events are written into.
+    pub fn share(&self) -> Option<Arc<Session>> {
+        self.session.clone()
+    }
+
+    /// Stops the sources, writes what they still held, and stops the session they are written
+    /// into (so its last buffers go where its buffers go).
     pub fn stop(mut self) {
         self.finish();
     }
@@ -179,6 +191,23 @@ impl KernelLogger {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        // The reader has let go of the session: this is the last reference, unless a flush
+        // holds one for a moment.
+        let Some(mut s) = self.session.take() else {
+            return;
+        };
+        loop {
+            match Arc::try_unwrap(s) {
+                Ok(s) => {
+                    let _ = s.stop();
+                    return;
+                }
+                Err(back) => {
+                    s = back;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
         }
     }
 }

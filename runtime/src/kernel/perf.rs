@@ -108,9 +108,7 @@ fn open(kind: Kind, cpu: i32, wakeup_bytes: u32) -> io::Result<OwnedFd> {
     attr.__bindgen_anon_2.wakeup_watermark = wakeup_bytes;
     // SAFETY: `attr` is a valid, fully initialised perf_event_attr whose size field is its own
     // size; the kernel only reads it.
-    let fd = unsafe {
-        sys::perf_event_open(&mut attr, -1, cpu, -1, b::PERF_FLAG_FD_CLOEXEC as _)
-    };
+    let fd = unsafe { sys::perf_event_open(&mut attr, -1, cpu, -1, b::PERF_FLAG_FD_CLOEXEC as _) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -244,9 +242,8 @@ impl CpuRing {
         let mut tail = tail_a.load(Ordering::Relaxed);
         // SAFETY: the data area lies within the mapping; the kernel writes only between head and
         // tail + size, and the Acquire load of head orders our reads after its writes.
-        let data = unsafe {
-            std::slice::from_raw_parts(self.map.add(self.data_offset), self.data_size)
-        };
+        let data =
+            unsafe { std::slice::from_raw_parts(self.map.add(self.data_offset), self.data_size) };
         let mask = self.data_size as u64 - 1;
         while tail + 8 <= head {
             let at = (tail & mask) as usize;
@@ -295,7 +292,12 @@ fn u64_at(r: &[u8], at: usize) -> u64 {
 /// The 32-byte trailer of non-sample records: pid, tid, time, cpu, id.
 fn trailer(r: &[u8]) -> (u32, u32, u64, u32) {
     let t = r.len().saturating_sub(32);
-    (u32_at(r, t), u32_at(r, t + 4), u64_at(r, t + 8), u32_at(r, t + 16))
+    (
+        u32_at(r, t),
+        u32_at(r, t + 4),
+        u64_at(r, t + 8),
+        u32_at(r, t + 16),
+    )
 }
 
 /// Parses one record (header included); `None` for kinds evtrace does not use.
@@ -320,7 +322,10 @@ pub(crate) fn parse(r: &[u8]) -> Option<Record<'_>> {
         b::PERF_RECORD_MMAP2 => {
             let (pid, tid, time, cpu) = trailer(r);
             let name_area = body.get(64..body.len().saturating_sub(32)).unwrap_or(&[]);
-            let end = name_area.iter().position(|&c| c == 0).unwrap_or(name_area.len());
+            let end = name_area
+                .iter()
+                .position(|&c| c == 0)
+                .unwrap_or(name_area.len());
             Some(Record::Mmap2 {
                 pid,
                 tid,

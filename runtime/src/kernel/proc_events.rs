@@ -145,8 +145,8 @@ impl ProcEvents {
                 Ok((n, _)) => {
                     let mut at = 0;
                     while at + NLMSG_HDR <= n {
-                        let len = u32::from_le_bytes(self.buf[at..at + 4].try_into().unwrap())
-                            as usize;
+                        let len =
+                            u32::from_le_bytes(self.buf[at..at + 4].try_into().unwrap()) as usize;
                         if len < NLMSG_HDR || at + len > n {
                             break;
                         }
@@ -185,11 +185,7 @@ impl ProcEvents {
 
 impl Drop for ProcEvents {
     fn drop(&mut self) {
-        let _ = rustix::net::send(
-            &self.fd,
-            &control(PROC_CN_MCAST_IGNORE),
-            SendFlags::empty(),
-        );
+        let _ = rustix::net::send(&self.fd, &control(PROC_CN_MCAST_IGNORE), SendFlags::empty());
     }
 }
 

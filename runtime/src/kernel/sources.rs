@@ -84,8 +84,7 @@ pub(crate) fn plan(
     if flags.contains(KernelFlags::CSWITCH) {
         let f = KernelFlags::CSWITCH;
         let t = tp(f, "sched", "sched_switch")?;
-        fields.switch =
-            Some(SwitchFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
+        fields.switch = Some(SwitchFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
         out.push((Source::Switch, Kind::Tracepoint(t.id)));
     }
     if flags.contains(KernelFlags::SYSTEMCALL) {
@@ -93,7 +92,11 @@ pub(crate) fn plan(
         let enter = tp(f, "raw_syscalls", "sys_enter")?;
         let exit = tp(f, "raw_syscalls", "sys_exit")?;
         let e = |r: Result<Field, String>| r.map_err(|e| format!("{}: {e}", f.flag_name()));
-        fields.sys = Some((e(enter.field("id"))?, e(exit.field("id"))?, e(exit.field("ret"))?));
+        fields.sys = Some((
+            e(enter.field("id"))?,
+            e(exit.field("id"))?,
+            e(exit.field("ret"))?,
+        ));
         out.push((Source::SysEnter, Kind::Tracepoint(enter.id)));
         out.push((Source::SysExit, Kind::Tracepoint(exit.id)));
     }
@@ -589,8 +592,10 @@ impl Decoder {
                     Source::RqComplete => {
                         if let Some((r, error)) = self.fields.disk.and_then(|f| f.complete) {
                             let (dev, sector) = (r.dev.u64(&raw), r.sector.u64(&raw));
-                            let (issued, ipid, itid) =
-                                self.in_flight.remove(&(dev, sector)).unwrap_or((time, 0, 0));
+                            let (issued, ipid, itid) = self
+                                .in_flight
+                                .remove(&(dev, sector))
+                                .unwrap_or((time, 0, 0));
                             out.push(at(
                                 ipid,
                                 itid,
@@ -732,7 +737,10 @@ impl Decoder {
                     out.push(at(
                         tgid,
                         pid,
-                        KernelEvent::ThreadEnd { pid: tgid, tid: pid },
+                        KernelEvent::ThreadEnd {
+                            pid: tgid,
+                            tid: pid,
+                        },
                     ));
                 }
                 if pid == tgid {
@@ -900,13 +908,22 @@ mod tests {
             parse_maps_line("7f12a000-7f12c000 r-xp 00002000 fe:00 1234   /usr/lib/libz.so.1"),
             Some((0x7f12a000, 0x2000, 0x2000, "/usr/lib/libz.so.1".into()))
         );
-        assert_eq!(parse_maps_line("7f12a000-7f12c000 r--p 00000000 fe:00 1234 /x"), None);
-        assert_eq!(parse_maps_line("7ffd000-7ffe000 r-xp 00000000 00:00 0 [vdso]"), None);
+        assert_eq!(
+            parse_maps_line("7f12a000-7f12c000 r--p 00000000 fe:00 1234 /x"),
+            None
+        );
+        assert_eq!(
+            parse_maps_line("7ffd000-7ffe000 r-xp 00000000 00:00 0 [vdso]"),
+            None
+        );
     }
 
     #[test]
     fn the_decoder_gives_forks_their_parents_image_and_exits_their_status() {
-        let mut d = Decoder::new(KernelFlags::PROCESS | KernelFlags::THREAD, Fields::default());
+        let mut d = Decoder::new(
+            KernelFlags::PROCESS | KernelFlags::THREAD,
+            Fields::default(),
+        );
         d.processes.insert(
             10,
             Process {
@@ -999,6 +1016,9 @@ mod tests {
             exit_code: -1,
             signal: 9
         }));
-        assert!(!d.processes.contains_key(&11), "an ended process leaves the table");
+        assert!(
+            !d.processes.contains_key(&11),
+            "an ended process leaves the table"
+        );
     }
 }

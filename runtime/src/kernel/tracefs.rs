@@ -26,7 +26,9 @@ pub(crate) fn root() -> Result<PathBuf, String> {
         None,
     ) {
         Ok(()) if PathBuf::from(target).join("events").is_dir() => Ok(PathBuf::from(target)),
-        Ok(()) => Err(format!("tracefs mounted at {target} has no events directory")),
+        Ok(()) => Err(format!(
+            "tracefs mounted at {target} has no events directory"
+        )),
         Err(e) => Err(format!(
             "tracefs is not mounted and cannot be mounted at {target} ({e}; mounting needs root)"
         )),
@@ -110,7 +112,12 @@ impl Tracepoint {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, f)| *f)
-            .ok_or_else(|| format!("tracepoint {} has no field {name} on this kernel", self.name))
+            .ok_or_else(|| {
+                format!(
+                    "tracepoint {} has no field {name} on this kernel",
+                    self.name
+                )
+            })
     }
 }
 

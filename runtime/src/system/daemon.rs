@@ -48,6 +48,8 @@ pub struct Daemon {
 }
 
 struct Shared {
+    /// Itself, for what must reach the daemon later (the kernel logger's buffers).
+    me: std::sync::Weak<Shared>,
     state: Mutex<State>,
     /// TraceMessage sequence counters shared with every producer (see `Reply::Counters`).
     counters: Region,
@@ -189,7 +191,8 @@ impl Daemon {
         let d = Daemon {
             dir: dir.to_path_buf(),
             listener,
-            state: Arc::new(Shared {
+            state: Arc::new_cyclic(|me| Shared {
+                me: me.clone(),
                 counters,
                 counters_fd,
                 state: Mutex::new(State::default()),
@@ -541,7 +544,9 @@ impl Shared {
                 ));
             }
         }
-        let is_kernel = props.name.eq_ignore_ascii_case(crate::kernel::KERNEL_LOGGER_NAME)
+        let is_kernel = props
+            .name
+            .eq_ignore_ascii_case(crate::kernel::KERNEL_LOGGER_NAME)
             || (reserved && props.enable_flags != 0);
         if is_kernel {
             kernel_rules(&props)?;
@@ -570,18 +575,6 @@ impl Shared {
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
         let flags = crate::kernel::KernelFlags::from_bits_retain(props.enable_flags);
         let session = Arc::new(Session::start_hosted(props)?);
-        let kernel = if is_kernel {
-            match crate::kernel::KernelLogger::start(flags, session.clone()) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    // Not half a kernel logger: the session goes too.
-                    let _ = stop_engine(session);
-                    return Err(e);
-                }
-            }
-        } else {
-            None
-        };
         let rt = real_time.then(|| real_time_for(&session, resolved.props.maximum_buffers));
         st.next_id += 1;
         let id = st.next_id;
@@ -600,6 +593,24 @@ impl Shared {
                 .counter(sequence_index as usize)
                 .store(0, std::sync::atomic::Ordering::Relaxed);
         }
+        let kernel = if is_kernel {
+            let me = self.me.clone();
+            let hand_over: super::kernel_share::HandOver = Box::new(move |copies, lost| {
+                me.upgrade()
+                    .is_some_and(|d| d.hand_over(d.lock(), id, copies, lost))
+            });
+            match super::kernel_share::start(session.name(), flags, &share, hand_over) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    // Not half a kernel logger: the session goes too.
+                    drop(st);
+                    let _ = stop_engine(session);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let h = Hosted {
             owner: starter,
             id,
@@ -766,7 +777,12 @@ impl Shared {
             .ok_or_else(|| not_found(name))?;
         h.flushing.clear();
         let engine = h.session.clone();
+        let kernel = h.kernel.as_ref().and_then(|k| k.share());
         drop(st);
+        if let Some(k) = kernel {
+            // The kernel logger's partly filled buffers, handed over like a producer's.
+            k.flush()?;
+        }
         // Writing out (a ring, possibly) waits for the disk: not under the daemon's lock.
         engine.flush()?;
         Ok(Reply::Ok)
@@ -805,7 +821,7 @@ impl Shared {
     /// Stops a session: producers hand over their last buffers first (or are waited for at
     /// most [`DETACH_WAIT`]), then the file is finished.
     fn stop(&self, name: &str) -> Result<Reply> {
-        let st = self.lock();
+        let mut st = self.lock();
         let i = st
             .sessions
             .iter()
@@ -822,6 +838,12 @@ impl Shared {
             ));
         }
         let id = st.sessions[i].id;
+        if let Some(k) = st.sessions[i].kernel.take() {
+            // Its last buffers reach the session (through the daemon) before it leaves.
+            drop(st);
+            k.stop();
+            return self.stop(name);
+        }
         let sharing: Vec<u64> = st.sessions[i].shares.keys().copied().collect();
         for conn in &sharing {
             if let Some(p) = st.producers.get(conn) {
@@ -841,10 +863,6 @@ impl Shared {
             .ok_or_else(|| not_found(name))?;
         let mut h = st.sessions.remove(i);
         drop(st);
-        if let Some(k) = h.kernel.take() {
-            // Its last events reach the session before the session ends.
-            k.stop();
-        }
         let (producers, refused) = (h.shares.len() as u32, h.refused);
         let kept = h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
         if let Some(rt) = h.rt.as_mut() {
@@ -971,8 +989,24 @@ impl Shared {
                 share.region.zero(at, used);
             }
         }
-        if delta > 0 {
-            h.session.add_events_lost(delta);
+        self.hand_over(st, session, copies, delta)
+    }
+
+    /// Puts buffers taken from a share into session `session` (id): to the real-time consumer
+    /// now, to the file or ring outside the daemon's lock; `lost` adds to its EventsLost.
+    /// Returns false if the session is gone.
+    fn hand_over(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        session: u64,
+        copies: Vec<Vec<u8>>,
+        lost: u64,
+    ) -> bool {
+        let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) else {
+            return false;
+        };
+        if lost > 0 {
+            h.session.add_events_lost(lost);
         }
         let kept = h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
         if let Some(rt) = h.rt.as_mut() {

@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod daemon;
+mod kernel_share;
 pub mod paths;
 pub(crate) mod producer;
 pub mod protocol;
