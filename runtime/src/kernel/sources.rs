@@ -1021,4 +1021,116 @@ mod tests {
             "an ended process leaves the table"
         );
     }
+
+    const SET_STATE: &str = "name: inet_sock_set_state
+ID: 2287
+format:
+\tfield:const void * skaddr;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:int oldstate;\toffset:16;\tsize:4;\tsigned:1;
+\tfield:int newstate;\toffset:20;\tsize:4;\tsigned:1;
+\tfield:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;
+\tfield:__u16 dport;\toffset:26;\tsize:2;\tsigned:0;
+\tfield:__u16 family;\toffset:28;\tsize:2;\tsigned:0;
+\tfield:__u16 protocol;\toffset:30;\tsize:2;\tsigned:0;
+\tfield:__u8 saddr[4];\toffset:32;\tsize:4;\tsigned:0;
+\tfield:__u8 daddr[4];\toffset:36;\tsize:4;\tsigned:0;
+\tfield:__u8 saddr_v6[16];\toffset:40;\tsize:16;\tsigned:0;
+\tfield:__u8 daddr_v6[16];\toffset:56;\tsize:16;\tsigned:0;
+";
+
+    /// An inet_sock_set_state sample seen in process `pid`'s context.
+    fn set_state(pid: u32, time: u64, sk: u64, old: u8, new: u8, sport: u16, dport: u16) -> Raw {
+        let mut raw = vec![0u8; 72];
+        raw[8..16].copy_from_slice(&sk.to_le_bytes());
+        raw[16..20].copy_from_slice(&(old as i32).to_le_bytes());
+        raw[20..24].copy_from_slice(&(new as i32).to_le_bytes());
+        raw[24..26].copy_from_slice(&sport.to_le_bytes());
+        raw[26..28].copy_from_slice(&dport.to_le_bytes());
+        raw[28..30].copy_from_slice(&2u16.to_le_bytes());
+        raw[30..32].copy_from_slice(&6u16.to_le_bytes());
+        raw[32..36].copy_from_slice(&[10, 0, 0, 1]);
+        raw[36..40].copy_from_slice(&[10, 0, 0, 2]);
+        Raw::Sample {
+            source: Source::SockState,
+            pid,
+            tid: pid,
+            time,
+            cpu: 0,
+            ip: 0,
+            addr: 0,
+            raw,
+        }
+    }
+
+    /// Connect and accept complete in interrupts, in whatever process runs then: they go to the
+    /// process that called connect() and the one that listens.
+    #[test]
+    fn connects_and_accepts_go_to_the_processes_that_asked() {
+        let tp =
+            super::super::tracefs::parse_format("sock:inet_sock_set_state", SET_STATE).unwrap();
+        let fields = Fields {
+            sock: Some(SockFields::of(&tp).unwrap()),
+            ..Fields::default()
+        };
+        let mut d = Decoder::new(KernelFlags::NETWORK_TCPIP, fields);
+        let mut out = Vec::new();
+        // Server 100 listens on 80; client 200 connects from 5000; interrupts run in 300.
+        d.decode(
+            set_state(100, 1, 0xA, TCP_CLOSE, TCP_LISTEN, 80, 0),
+            &mut out,
+        );
+        d.decode(
+            set_state(200, 2, 0xB, TCP_CLOSE, TCP_SYN_SENT, 5000, 80),
+            &mut out,
+        );
+        d.decode(
+            set_state(300, 3, 0xC, TCP_SYN_RECV, TCP_ESTABLISHED, 80, 5000),
+            &mut out,
+        );
+        d.decode(
+            set_state(300, 4, 0xB, TCP_SYN_SENT, TCP_ESTABLISHED, 5000, 80),
+            &mut out,
+        );
+        d.decode(
+            set_state(200, 5, 0xB, TCP_ESTABLISHED, 4, 5000, 80),
+            &mut out,
+        );
+        let derived: Vec<(TcpKind, u32, u32)> = out
+            .iter()
+            .filter_map(|o| match o.event {
+                KernelEvent::Tcp { kind, pid, .. } if kind != TcpKind::StateChange => {
+                    Some((kind, pid, o.pid))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            derived,
+            vec![
+                (TcpKind::Accept, 100, 100),
+                (TcpKind::Connect, 200, 200),
+                (TcpKind::Disconnect, 200, 200),
+            ]
+        );
+        assert_eq!(
+            out.iter()
+                .filter(|o| matches!(
+                    o.event,
+                    KernelEvent::Tcp {
+                        kind: TcpKind::StateChange,
+                        ..
+                    }
+                ))
+                .count(),
+            5,
+            "every transition is recorded as it happened"
+        );
+        match &out[0].event {
+            KernelEvent::Tcp { saddr, daddr, .. } => {
+                assert_eq!(saddr.to_string(), "10.0.0.1");
+                assert_eq!(daddr.to_string(), "10.0.0.2");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

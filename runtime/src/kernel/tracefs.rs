@@ -122,7 +122,7 @@ impl Tracepoint {
 }
 
 /// Parses a tracepoint `format` file.
-fn parse_format(full: &str, text: &str) -> Result<Tracepoint, String> {
+pub(crate) fn parse_format(full: &str, text: &str) -> Result<Tracepoint, String> {
     let mut id = None;
     let mut fields = Vec::new();
     for line in text.lines() {
