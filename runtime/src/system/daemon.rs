@@ -647,8 +647,8 @@ impl Shared {
                 "the Global Logger cannot be updated: change its entries (`evtrace globallogger create`) and restart the daemon",
             ));
         }
-        let mut st = self.lock();
-        let st = &mut *st;
+        let mut guard = self.lock();
+        let st = &mut *guard;
         if let Some(f) = &u.log_file {
             may_write(f, uid)?;
             let taken = st.sessions.iter().any(|h| {
@@ -703,6 +703,11 @@ impl Shared {
             }
         }
         h.share = share;
+        // The kernel logger's share follows too, outside the daemon's lock (its flusher may be
+        // waiting for that lock to hand buffers over).
+        let kernel = (u.flush_timer_s != 0)
+            .then(|| h.kernel.as_ref().and_then(|k| k.share()))
+            .flatten();
         match (u.real_time, h.rt.is_some()) {
             (Some(true), false) => {
                 h.rt = Some(real_time_for(&h.session, h.share.maximum_buffers));
@@ -715,6 +720,13 @@ impl Shared {
                 }
             }
             _ => {}
+        }
+        drop(guard);
+        if let Some(k) = kernel {
+            let _ = k.update(SessionUpdate {
+                flush_timer_s: u.flush_timer_s,
+                ..Default::default()
+            });
         }
         Ok(Reply::Ok)
     }
