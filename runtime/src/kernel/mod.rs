@@ -194,20 +194,8 @@ impl KernelLogger {
         }
         // The reader has let go of the session: this is the last reference, unless a flush
         // holds one for a moment.
-        let Some(mut s) = self.session.take() else {
-            return;
-        };
-        loop {
-            match Arc::try_unwrap(s) {
-                Ok(s) => {
-                    let _ = s.stop();
-                    return;
-                }
-                Err(back) => {
-                    s = back;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
+        if let Some(s) = self.session.take() {
+            let _ = Session::stop_shared(s);
         }
     }
 }

@@ -41,31 +41,39 @@ impl Kind {
     }
 }
 
+/// Who and where a record is about: what every sample and every record's trailer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Context {
+    pub(crate) pid: u32,
+    pub(crate) tid: u32,
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    pub(crate) time: u64,
+    pub(crate) cpu: u32,
+}
+
+/// An executable mapping of a file (PERF_RECORD_MMAP2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    pub(crate) at: Context,
+    pub(crate) addr: u64,
+    pub(crate) len: u64,
+    pub(crate) pgoff: u64,
+    pub(crate) file: String,
+}
+
 /// A record read from a ring, with the fields evtrace uses.
 #[derive(Debug)]
 pub(crate) enum Record<'a> {
-    /// A sample of event `id`.
+    /// A sample of event `id` (its other fields are read by [`sample_fields`]).
     Sample {
         id: u64,
-        pid: u32,
-        tid: u32,
-        time: u64,
-        cpu: u32,
+        at: Context,
         ip: u64,
         addr: u64,
         raw: &'a [u8],
     },
     /// An executable mapping.
-    Mmap2 {
-        pid: u32,
-        tid: u32,
-        time: u64,
-        cpu: u32,
-        addr: u64,
-        len: u64,
-        pgoff: u64,
-        filename: String,
-    },
+    Mmap2(Mapping),
     /// Records the kernel dropped because the ring was full.
     Lost { count: u64 },
 }
@@ -290,14 +298,14 @@ fn u64_at(r: &[u8], at: usize) -> u64 {
 }
 
 /// The 32-byte trailer of non-sample records: pid, tid, time, cpu, id.
-fn trailer(r: &[u8]) -> (u32, u32, u64, u32) {
+fn trailer(r: &[u8]) -> Context {
     let t = r.len().saturating_sub(32);
-    (
-        u32_at(r, t),
-        u32_at(r, t + 4),
-        u64_at(r, t + 8),
-        u32_at(r, t + 16),
-    )
+    Context {
+        pid: u32_at(r, t),
+        tid: u32_at(r, t + 4),
+        time: u64_at(r, t + 8),
+        cpu: u32_at(r, t + 16),
+    }
 }
 
 /// Parses one record (header included); `None` for kinds evtrace does not use.
@@ -310,32 +318,25 @@ pub(crate) fn parse(r: &[u8]) -> Option<Record<'_>> {
             let id = u64_at(body, 0);
             Some(Record::Sample {
                 id,
-                pid: 0,
-                tid: 0,
-                time: 0,
-                cpu: 0,
+                at: Context::default(),
                 ip: 0,
                 addr: 0,
                 raw: body,
             })
         }
         b::PERF_RECORD_MMAP2 => {
-            let (pid, tid, time, cpu) = trailer(r);
             let name_area = body.get(64..body.len().saturating_sub(32)).unwrap_or(&[]);
             let end = name_area
                 .iter()
                 .position(|&c| c == 0)
                 .unwrap_or(name_area.len());
-            Some(Record::Mmap2 {
-                pid,
-                tid,
-                time,
-                cpu,
+            Some(Record::Mmap2(Mapping {
+                at: trailer(r),
                 addr: u64_at(body, 8),
                 len: u64_at(body, 16),
                 pgoff: u64_at(body, 24),
-                filename: String::from_utf8_lossy(&name_area[..end]).into_owned(),
-            })
+                file: String::from_utf8_lossy(&name_area[..end]).into_owned(),
+            }))
         }
         b::PERF_RECORD_LOST => Some(Record::Lost {
             count: u64_at(body, 8),
@@ -381,10 +382,12 @@ pub(crate) fn sample_fields(kind: Kind, rec: Record<'_>) -> Record<'_> {
     };
     Record::Sample {
         id,
-        pid,
-        tid,
-        time,
-        cpu,
+        at: Context {
+            pid,
+            tid,
+            time,
+            cpu,
+        },
         ip,
         addr,
         raw,
@@ -418,15 +421,16 @@ mod tests {
             panic!("not a sample of 77");
         };
         match sample_fields(Kind::Tracepoint(5), rec) {
-            Record::Sample {
-                pid,
-                tid,
-                time,
-                cpu,
-                raw,
-                ..
-            } => {
-                assert_eq!((pid, tid, time, cpu), (10, 11, 12345, 1));
+            Record::Sample { at, raw, .. } => {
+                assert_eq!(
+                    at,
+                    Context {
+                        pid: 10,
+                        tid: 11,
+                        time: 12345,
+                        cpu: 1
+                    }
+                );
                 assert_eq!(raw, &[1, 2, 3, 4]);
             }
             other => panic!("{other:?}"),
@@ -451,16 +455,21 @@ mod tests {
         body.extend_from_slice(&3u64.to_le_bytes());
         let r = record(b::PERF_RECORD_MMAP2, &body);
         match parse(&r) {
-            Some(Record::Mmap2 {
-                pid: 5,
-                tid: 6,
-                time: 999,
-                cpu: 1,
-                addr: 0x7f00_0000_1000,
-                len: 0x2000,
-                pgoff: 0x1000,
-                filename,
-            }) => assert_eq!(filename, "/lib/x.so"),
+            Some(Record::Mmap2(m)) => assert_eq!(
+                m,
+                Mapping {
+                    at: Context {
+                        pid: 5,
+                        tid: 6,
+                        time: 999,
+                        cpu: 1
+                    },
+                    addr: 0x7f00_0000_1000,
+                    len: 0x2000,
+                    pgoff: 0x1000,
+                    file: "/lib/x.so".into(),
+                }
+            ),
             other => panic!("{other:?}"),
         }
     }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use super::events::{KernelEvent, Occurrence, TcpKind};
-use super::perf::{self, Kind};
+use super::perf::{self, Context, Kind, Mapping};
 use super::proc_events::{ProcEvent, Stamped};
 use super::tracefs::{Field, Tracepoint};
 use super::KernelFlags;
@@ -283,25 +283,13 @@ pub(crate) enum Raw {
     /// A perf sample of `source`.
     Sample {
         source: Source,
-        pid: u32,
-        tid: u32,
-        time: u64,
-        cpu: u32,
+        at: Context,
         ip: u64,
         addr: u64,
         raw: Vec<u8>,
     },
     /// An executable mapping.
-    Mapping {
-        pid: u32,
-        tid: u32,
-        time: u64,
-        cpu: u32,
-        addr: u64,
-        len: u64,
-        pgoff: u64,
-        file: String,
-    },
+    Mapping(Mapping),
     /// A process-connector event.
     Proc(Stamped),
 }
@@ -310,7 +298,7 @@ impl Raw {
     /// `CLOCK_MONOTONIC` nanoseconds.
     pub(crate) fn time(&self) -> u64 {
         match self {
-            Raw::Sample { time, .. } | Raw::Mapping { time, .. } => *time,
+            Raw::Sample { at, .. } | Raw::Mapping(Mapping { at, .. }) => at.time,
             Raw::Proc(s) => s.time,
         }
     }
@@ -319,43 +307,15 @@ impl Raw {
     pub(crate) fn from_perf(source: Source, kind: Kind, r: perf::Record<'_>) -> Option<Raw> {
         match perf::sample_fields(kind, r) {
             perf::Record::Sample {
-                pid,
-                tid,
-                time,
-                cpu,
-                ip,
-                addr,
-                raw,
-                ..
+                at, ip, addr, raw, ..
             } => Some(Raw::Sample {
                 source,
-                pid,
-                tid,
-                time,
-                cpu,
+                at,
                 ip,
                 addr,
                 raw: raw.to_vec(),
             }),
-            perf::Record::Mmap2 {
-                pid,
-                tid,
-                time,
-                cpu,
-                addr,
-                len,
-                pgoff,
-                filename,
-            } => Some(Raw::Mapping {
-                pid,
-                tid,
-                time,
-                cpu,
-                addr,
-                len,
-                pgoff,
-                file: filename,
-            }),
+            perf::Record::Mmap2(m) => Some(Raw::Mapping(m)),
             perf::Record::Lost { .. } => None,
         }
     }
@@ -474,27 +434,24 @@ impl Decoder {
     pub(crate) fn decode(&mut self, r: Raw, out: &mut Vec<Occurrence>) {
         match r {
             Raw::Proc(s) => self.process_event(s, out),
-            Raw::Mapping {
-                pid,
-                tid,
-                time,
-                cpu,
+            Raw::Mapping(Mapping {
+                at,
                 addr,
                 len,
                 pgoff,
                 file,
-            } => {
+            }) => {
                 // Anonymous executable memory (JIT code, the vdso) is not an image.
                 if !file.starts_with('/') {
                     return;
                 }
                 out.push(Occurrence {
-                    time,
-                    cpu,
-                    pid,
-                    tid,
+                    time: at.time,
+                    cpu: at.cpu,
+                    pid: at.pid,
+                    tid: at.tid,
                     event: KernelEvent::ImageLoad {
-                        pid,
+                        pid: at.pid,
                         base: addr,
                         size: len,
                         file_offset: pgoff,
@@ -505,10 +462,13 @@ impl Decoder {
             }
             Raw::Sample {
                 source,
-                pid,
-                tid,
-                time,
-                cpu,
+                at:
+                    Context {
+                        pid,
+                        tid,
+                        time,
+                        cpu,
+                    },
                 ip,
                 addr,
                 raw,
@@ -1052,10 +1012,12 @@ format:
         raw[36..40].copy_from_slice(&[10, 0, 0, 2]);
         Raw::Sample {
             source: Source::SockState,
-            pid,
-            tid: pid,
-            time,
-            cpu: 0,
+            at: Context {
+                pid,
+                tid: pid,
+                time,
+                cpu: 0,
+            },
             ip: 0,
             addr: 0,
             raw,

@@ -454,6 +454,20 @@ impl Session {
         self.shared.flush()
     }
 
+    /// Stops a session shared through an `Arc` once every other holder has let go of it (a
+    /// flush in progress, say, finishes first).
+    pub fn stop_shared(mut session: Arc<Session>) -> Result<SessionStats> {
+        loop {
+            match Arc::try_unwrap(session) {
+                Ok(s) => return s.stop(),
+                Err(back) => {
+                    session = back;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+        }
+    }
+
     /// `ControlTrace(QUERY)`: the session's figures now.
     pub fn query(&self) -> SessionStats {
         self.shared.stats()

@@ -604,7 +604,7 @@ impl Shared {
                 Err(e) => {
                     // Not half a kernel logger: the session goes too.
                     drop(st);
-                    let _ = stop_engine(session);
+                    let _ = Session::stop_shared(session);
                     return Err(e);
                 }
             }
@@ -881,7 +881,7 @@ impl Shared {
             rt.end(&h.session, kept);
         }
         let rt_lost = h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
-        let final_stats = stop_engine(h.session)?;
+        let final_stats = Session::stop_shared(h.session)?;
         let mut s = WireStats::from(&final_stats);
         s.real_time_buffers_lost += rt_lost;
         s.producers = producers;
@@ -1212,20 +1212,6 @@ fn unshipped_events(share: &Share) -> u64 {
         })
         .map(|b| crate::etl::count_records(&b, b.len()))
         .sum()
-}
-
-/// Stops the engine session once no `take_buffers` still holds it (they finish quickly: the
-/// producers were detached first).
-fn stop_engine(mut s: Arc<Session>) -> Result<crate::session::SessionStats> {
-    loop {
-        match Arc::try_unwrap(s) {
-            Ok(s) => return s.stop(),
-            Err(back) => {
-                s = back;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-    }
 }
 
 /// Real-time delivery for `session`, keeping up to `backlog` buffers for a consumer.

@@ -240,7 +240,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
     let left: Vec<Arc<Session>> = lock(&shares).sessions.drain().map(|(_, s)| s).collect();
     lock(&shares).takers.clear();
     for s in left {
-        stop_share(s);
+        let _ = Session::stop_shared(s);
     }
     result
 }
@@ -252,25 +252,9 @@ fn end_share_later(shares: &Arc<Mutex<Shares>>, session: u64, s: Arc<Session>) {
     let _ = std::thread::Builder::new()
         .name("evtrace-detach".into())
         .spawn(move || {
-            stop_share(s);
+            let _ = Session::stop_shared(s);
             lock(&shares).takers.remove(&session);
         });
-}
-
-/// Stops a share once nobody else holds it (a flush in progress finishes first).
-fn stop_share(mut s: Arc<Session>) {
-    loop {
-        match Arc::try_unwrap(s) {
-            Ok(s) => {
-                let _ = s.stop();
-                return;
-            }
-            Err(back) => {
-                s = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    }
 }
 
 fn lock(s: &Mutex<Shares>) -> std::sync::MutexGuard<'_, Shares> {
