@@ -22,7 +22,7 @@ fn samples() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP: {} is missing", dir.display());
+        support::skip(&format!("{} is missing", dir.display()));
         None
     }
 }

@@ -16,6 +16,28 @@ use common::*;
 
 const KERNEL: &str = "NT Kernel Logger";
 
+/// The kernel logger sees the whole machine: one test's work would be another's events (and
+/// fill its rings), so the tests here take turns.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The file system type of the mount holding `path`, from /proc/self/mounts.
+fn fs_type(path: &Path) -> String {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, at, ty) = (f.next()?, f.next()?, f.next()?);
+            path.starts_with(at).then(|| (at.len(), ty.to_string()))
+        })
+        .max()
+        .map(|(_, ty)| ty)
+        .unwrap_or_default()
+}
+
 /// The effective user id, from /proc (no unsafe call needed).
 fn euid() -> u32 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -30,10 +52,10 @@ fn root_or_skip(test: &str) -> bool {
     if euid() == 0 {
         return true;
     }
-    println!(
-        "SKIPPED {test}: the kernel logger's sources (system-wide perf events, the netlink process connector, tracefs) need root, and this runs as uid {}",
+    skip(&format!(
+        "{test}: the kernel logger's sources (system-wide perf events, the netlink process connector, tracefs) need root, and this runs as uid {}",
         euid()
-    );
+    ));
     false
 }
 
@@ -131,6 +153,7 @@ fn the_kernel_logger_records_a_childs_process_thread_image_and_connection() {
     if child_role() || !root_or_skip(TEST) {
         return;
     }
+    let _turn = turn();
     let dir = temp_dir("kernel-child");
     let _daemon = start_daemon(&dir);
     let file = dir.join("kernel.etl");
@@ -259,6 +282,7 @@ fn the_seed_example_tcpip_events_into_a_5_mb_circular_file() {
     if child_role() || !root_or_skip(TEST) {
         return;
     }
+    let _turn = turn();
     let dir = temp_dir("kernel-circular");
     let _daemon = start_daemon(&dir);
     let file = dir.join("tcpip.etl");
@@ -318,6 +342,7 @@ fn there_is_one_kernel_logger_and_it_enables_no_providers() {
     if child_role() {
         return;
     }
+    let _turn = turn();
     let dir = temp_dir("kernel-rules");
     let _daemon = start_daemon(&dir);
     let fails = |args: &[&str]| -> String {
@@ -450,6 +475,7 @@ fn the_global_logger_with_enable_kernel_flags_is_the_kernel_logger() {
     if child_role() || !root_or_skip(TEST) {
         return;
     }
+    let _turn = turn();
     let dir = temp_dir("kernel-global");
     let file = dir.join("gl.etl");
     run_ok(
@@ -508,6 +534,7 @@ fn disk_io_context_switches_page_faults_system_calls_and_samples_are_recorded() 
     if child_role() || !root_or_skip(TEST) {
         return;
     }
+    let _turn = turn();
     let dir = temp_dir("kernel-more");
     let _daemon = start_daemon(&dir);
     let file = dir.join("more.etl");
@@ -574,15 +601,25 @@ fn disk_io_context_switches_page_faults_system_calls_and_samples_are_recorded() 
             .filter(|e| e["provider"] == provider && e["event"] == event && e["tid"] == tid)
             .collect()
     };
-    // fsync issues the file's writes from the thread that calls it.
-    let written: u64 = mine("DiskIo", "WriteInit")
-        .iter()
-        .map(|e| e["fields"]["TransferSize"].as_u64().unwrap())
-        .sum();
-    assert!(
-        written >= 4 << 20,
-        "{written} bytes of disk writes issued (lost {lost})"
-    );
+    // The 4 MB reach the disk, issued by the syncing thread or by a block-layer worker.
+    let bin_dir = std::env::current_exe().unwrap();
+    let on = fs_type(&bin_dir);
+    if on == "tmpfs" || on == "ramfs" {
+        skip(&format!(
+            "{TEST}: disk I/O not checked: {} is on {on}",
+            bin_dir.display()
+        ));
+    } else {
+        let written: u64 = all
+            .iter()
+            .filter(|e| e["provider"] == "DiskIo" && e["event"] == "WriteInit")
+            .map(|e| e["fields"]["TransferSize"].as_u64().unwrap())
+            .sum();
+        assert!(
+            written >= 4 << 20,
+            "{written} bytes of disk writes issued (lost {lost})"
+        );
+    }
     // Completions, where this kernel traces them, name the request's issuer and its time.
     for done in all
         .iter()
@@ -623,7 +660,7 @@ fn disk_io_context_switches_page_faults_system_calls_and_samples_are_recorded() 
         .filter(|e| e["fields"]["SysCallNumber"] == getppid)
         .count();
     assert!(
-        calls >= 500 - lost as usize,
+        calls >= 500usize.saturating_sub(lost as usize),
         "{calls} getppid calls recorded, {lost} events lost"
     );
     let samples = mine("PerfInfo", "SampledProfile").len();
@@ -639,6 +676,7 @@ fn a_real_time_kernel_logger_delivers_to_its_consumer() {
     if child_role() || !root_or_skip(TEST) {
         return;
     }
+    let _turn = turn();
     let dir = temp_dir("kernel-rt");
     let _daemon = start_daemon(&dir);
     run_ok(evtrace(&dir).args(["start", KERNEL, "--rt", "--kernel-flags", "process"]));

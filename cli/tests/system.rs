@@ -469,7 +469,7 @@ fn a_secure_session_refuses_processes_of_users_it_does_not_allow() {
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root, to run a producer as another user (uid 65534)");
+        skip("needs root, to run a producer as another user (uid 65534)");
         return;
     }
     const TEST: &str = "a_secure_session_refuses_processes_of_users_it_does_not_allow";
@@ -622,7 +622,7 @@ fn a_full_disk_stops_the_session_cleanly_with_the_losses_counted() {
     const TEST: &str = "a_full_disk_stops_the_session_cleanly_with_the_losses_counted";
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root, to mount a 1 MB tmpfs that fills up");
+        skip("needs root, to mount a 1 MB tmpfs that fills up");
         return;
     }
     let dir = temp_dir("disk-full");
@@ -633,7 +633,7 @@ fn a_full_disk_stops_the_session_cleanly_with_the_losses_counted() {
         .arg(&small)
         .status();
     if !matches!(mounted, Ok(s) if s.success()) {
-        eprintln!("SKIPPED: cannot mount a tmpfs here ({mounted:?})");
+        skip(&format!("cannot mount a tmpfs here ({mounted:?})"));
         return;
     }
     struct Unmount(PathBuf);

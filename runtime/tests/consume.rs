@@ -307,7 +307,7 @@ fn message_formatter_hook() {
 fn sample(name: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
     if !dir.is_dir() {
-        eprintln!("SKIP: {} is missing", dir.display());
+        support::skip(&format!("{} is missing", dir.display()));
         return None;
     }
     Some(dir.join(name))

@@ -32,7 +32,7 @@ fn python() -> Option<String> {
         std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
         "{why}"
     );
-    eprintln!("SKIP: {why}");
+    skip(&why);
     None
 }
 

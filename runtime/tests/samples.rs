@@ -1,6 +1,8 @@
 //! The three real Windows files in `shared/etl-samples` decode with the counts NOTICE.md gives,
 //! and damaged copies of them never panic the reader and still yield their intact buffers.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -11,7 +13,7 @@ use evtrace_runtime::etl::Value;
 fn sample(name: &str) -> Option<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
     if !dir.is_dir() {
-        eprintln!("SKIP: {} is missing", dir.display());
+        support::skip(&format!("{} is missing", dir.display()));
         return None;
     }
     Some(std::fs::read(dir.join(name)).expect("sample file"))

@@ -138,13 +138,10 @@ impl KernelLogger {
                 rings.push(ring);
             }
         }
-        let mut decoder = Decoder::new(flags, fields);
-        let mut first = Vec::new();
-        decoder.rundown(
-            Path::new("/proc"),
-            crate::clock::monotonic_ns() as u64,
-            &mut first,
-        );
+        // The sources run before the rundown reads /proc: what starts in between is seen
+        // twice (as ETW's rundown may) rather than not at all. The rundown is stamped with the
+        // moment the sources started, before anything they record.
+        let since = crate::clock::monotonic_ns() as u64;
         for r in &rings {
             r.enable();
         }
@@ -154,14 +151,20 @@ impl KernelLogger {
             rings,
             opened,
             procs,
-            decoder,
+            decoder: Decoder::new(flags, fields),
             last: i64::MIN,
         };
-        reader.write(first);
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("evtrace-kernel".into())
-            .spawn(move || reader.run(&flag))
+            .spawn(move || {
+                let mut first = Vec::new();
+                reader
+                    .decoder
+                    .rundown(Path::new("/proc"), since, &mut first);
+                reader.write(first);
+                reader.run(&flag)
+            })
             .map_err(|e| Error::new(ErrorCode::NoSystemResources, e.to_string()))?;
         Ok(KernelLogger {
             session: Some(session),

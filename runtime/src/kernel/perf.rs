@@ -135,7 +135,8 @@ pub(crate) struct CpuRing {
     scratch: Vec<u8>,
 }
 
-// SAFETY: the mapping belongs to this value alone and is only touched through `&mut self`.
+// SAFETY: the mapping belongs to this value alone; moving it to another thread moves the only
+// user (the type is not Sync, so no two threads touch it at once).
 unsafe impl Send for CpuRing {}
 
 /// Bytes of ring per processor (a power of two pages).
@@ -248,21 +249,25 @@ impl CpuRing {
         let (head_a, tail_a) = self.head_tail();
         let head = head_a.load(Ordering::Acquire);
         let mut tail = tail_a.load(Ordering::Relaxed);
-        // SAFETY: the data area lies within the mapping; the kernel writes only between head and
-        // tail + size, and the Acquire load of head orders our reads after its writes.
-        let data =
-            unsafe { std::slice::from_raw_parts(self.map.add(self.data_offset), self.data_size) };
-        let mask = self.data_size as u64 - 1;
+        // No reference is made to the data area: the kernel writes into its free part while we
+        // read, so it is only ever copied from, through a raw pointer, between tail and head.
+        // SAFETY: data_offset lies within the mapping (the kernel says where the data starts).
+        let data = unsafe { self.map.add(self.data_offset) as *const u8 };
+        let size_of_data = self.data_size;
+        let mask = size_of_data as u64 - 1;
         while tail + 8 <= head {
             let at = (tail & mask) as usize;
             let mut hdr = [0u8; 8];
-            copy_wrapped(data, at, &mut hdr);
+            // SAFETY: [tail, head) is written and published by the Acquire load of head; 8 bytes
+            // from tail lie in it.
+            unsafe { copy_wrapped(data, size_of_data, at, &mut hdr) };
             let size = u16::from_le_bytes([hdr[6], hdr[7]]) as usize;
             if size < 8 || tail + size as u64 > head {
                 break;
             }
             scratch.resize(size, 0);
-            copy_wrapped(data, at, &mut scratch);
+            // SAFETY: the whole record lies in [tail, head), as just checked.
+            unsafe { copy_wrapped(data, size_of_data, at, &mut scratch) };
             if let Some(r) = parse(&scratch) {
                 f(r);
             }
@@ -280,11 +285,20 @@ impl Drop for CpuRing {
     }
 }
 
-fn copy_wrapped(data: &[u8], at: usize, out: &mut [u8]) {
-    let first = out.len().min(data.len() - at);
-    out[..first].copy_from_slice(&data[at..at + first]);
+/// Copies `out.len()` bytes from offset `at` of the ring at `data` (`size` bytes), wrapping
+/// round its end.
+///
+/// # Safety
+/// `data` must be valid for reads of `size` bytes, `at < size`, `out.len() <= size`, and the
+/// bytes read must not be written meanwhile.
+unsafe fn copy_wrapped(data: *const u8, size: usize, at: usize, out: &mut [u8]) {
+    let first = out.len().min(size - at);
     let rest = out.len() - first;
-    out[first..].copy_from_slice(&data[..rest]);
+    // SAFETY: both ranges lie within the ring, by the caller's promise, and `out` is ours.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.add(at), out.as_mut_ptr(), first);
+        std::ptr::copy_nonoverlapping(data, out.as_mut_ptr().add(first), rest);
+    }
 }
 
 fn u32_at(r: &[u8], at: usize) -> u32 {
@@ -478,7 +492,8 @@ mod tests {
     fn a_wrapped_record_is_copied_whole() {
         let data = [5u8, 6, 7, 0, 0, 1, 2, 3, 4];
         let mut out = [0u8; 6];
-        copy_wrapped(&data, 6, &mut out);
+        // SAFETY: a local array of its own length, 6 bytes read from offset 6, wrapping.
+        unsafe { copy_wrapped(data.as_ptr(), data.len(), 6, &mut out) };
         assert_eq!(out, [2, 3, 4, 5, 6, 7]);
     }
 }

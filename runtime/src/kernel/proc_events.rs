@@ -55,7 +55,9 @@ pub(crate) struct ProcEvents {
     buf: Vec<u8>,
 }
 
-fn control(op: u32) -> Vec<u8> {
+/// A LISTEN or IGNORE request; the kernel's acknowledgement carries `ack + 1`, which tells ours
+/// from other subscribers' (acknowledgements go to every listener).
+fn control(op: u32, ack: u32) -> Vec<u8> {
     let len = (NLMSG_HDR + CN_MSG + 4) as u32;
     let mut m = Vec::with_capacity(len as usize);
     m.extend_from_slice(&len.to_le_bytes());
@@ -66,7 +68,7 @@ fn control(op: u32) -> Vec<u8> {
     m.extend_from_slice(&CN_IDX_PROC.to_le_bytes());
     m.extend_from_slice(&CN_VAL_PROC.to_le_bytes());
     m.extend_from_slice(&0u32.to_le_bytes()); // seq
-    m.extend_from_slice(&0u32.to_le_bytes()); // ack
+    m.extend_from_slice(&ack.to_le_bytes());
     m.extend_from_slice(&4u16.to_le_bytes()); // len
     m.extend_from_slice(&0u16.to_le_bytes()); // flags
     m.extend_from_slice(&op.to_le_bytes());
@@ -87,27 +89,34 @@ impl ProcEvents {
         // Bursts of forks must not overflow the socket: ask for 8 MB (root may exceed rmem_max).
         let _ = rustix::net::sockopt::set_socket_recv_buffer_size_force(&fd, 8 << 20)
             .or_else(|_| rustix::net::sockopt::set_socket_recv_buffer_size(&fd, 8 << 20));
-        rustix::net::send(&fd, &control(PROC_CN_MCAST_LISTEN), SendFlags::empty())?;
+        // A nonce of our own, so that another subscriber's acknowledgement is not taken for ours.
+        let nonce = std::process::id().wrapping_mul(2_654_435_761) ^ 0x6576_7472;
+        rustix::net::send(
+            &fd,
+            &control(PROC_CN_MCAST_LISTEN, nonce),
+            SendFlags::empty(),
+        )?;
         let mut p = ProcEvents {
             fd,
             next_seq: Vec::new(),
             buf: vec![0u8; 64 * 1024],
         };
-        p.wait_for_ack()?;
+        p.wait_for_ack(nonce.wrapping_add(1))?;
         Ok(p)
     }
 
     /// The kernel answers LISTEN with an acknowledgement that carries its verdict: an
     /// unprivileged listener may bind but is refused (EPERM), and would otherwise hear nothing.
-    fn wait_for_ack(&mut self) -> io::Result<()> {
+    fn wait_for_ack(&mut self, ack: u32) -> io::Result<()> {
         use rustix::event::{poll, PollFd, PollFlags};
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
+                // Kernels that refuse an unprivileged listener may not answer at all.
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "the process connector did not acknowledge the subscription",
+                    "the process connector did not acknowledge the subscription within 2 s (it needs CAP_NET_ADMIN, i.e. root, on many kernels)",
                 ));
             }
             let timeout = rustix::time::Timespec {
@@ -122,7 +131,7 @@ impl ProcEvents {
                 Err(e) => return Err(e.into()),
             };
             if let Some((_, raw)) = parse(&self.buf[..n]) {
-                if raw.what == PROC_EVENT_NONE {
+                if raw.what == PROC_EVENT_NONE && raw.ack == ack {
                     return match raw.data[0] {
                         0 => Ok(()),
                         err => Err(io::Error::from_raw_os_error(err as i32)),
@@ -151,7 +160,10 @@ impl ProcEvents {
                             break;
                         }
                         if let Some((seq, ev)) = parse(&self.buf[at..at + len]) {
-                            if ev.what != PROC_EVENT_NONE {
+                            // Every message, acknowledgements included, takes the next number
+                            // of its processor; kernels before 6.6 sent acknowledgements with
+                            // cpu -1 and a number of their own.
+                            if ev.cpu != u32::MAX {
                                 lost += self.sequence(ev.cpu, seq);
                             }
                             if let Some(ev) = ev.into_event() {
@@ -175,7 +187,11 @@ impl ProcEvents {
             self.next_seq.resize(cpu + 1, None);
         }
         let lost = match self.next_seq[cpu] {
-            Some(expected) => seq.wrapping_sub(expected) as u64 % (1 << 31),
+            // A number behind the expected one is not a loss (a restarted count): start over.
+            Some(expected) => match seq.wrapping_sub(expected) {
+                gap if gap < 1 << 31 => gap as u64,
+                _ => 0,
+            },
             None => 0,
         };
         self.next_seq[cpu] = Some(seq.wrapping_add(1));
@@ -185,12 +201,18 @@ impl ProcEvents {
 
 impl Drop for ProcEvents {
     fn drop(&mut self) {
-        let _ = rustix::net::send(&self.fd, &control(PROC_CN_MCAST_IGNORE), SendFlags::empty());
+        let _ = rustix::net::send(
+            &self.fd,
+            &control(PROC_CN_MCAST_IGNORE, 0),
+            SendFlags::empty(),
+        );
     }
 }
 
 /// A decoded message before it is known whether it is an event evtrace records.
 struct Raw {
+    /// The connector message's `ack`: an acknowledgement's is the request's `ack + 1`.
+    ack: u32,
     cpu: u32,
     time: u64,
     what: u32,
@@ -246,6 +268,7 @@ fn parse(msg: &[u8]) -> Option<(u32, Raw)> {
     Some((
         seq,
         Raw {
+            ack: u(cn, 12),
             what: u(ev, 0),
             cpu: u(ev, 4),
             time: u64::from_le_bytes(ev[8..16].try_into().unwrap()),
@@ -259,7 +282,7 @@ mod tests {
     use super::*;
 
     fn message(seq: u32, what: u32, cpu: u32, data: [u32; 6]) -> Vec<u8> {
-        let mut m = control(0);
+        let mut m = control(0, 0);
         m.truncate(NLMSG_HDR + CN_MSG);
         m[NLMSG_HDR + 8..NLMSG_HDR + 12].copy_from_slice(&seq.to_le_bytes());
         m.extend_from_slice(&what.to_le_bytes());
@@ -296,6 +319,8 @@ mod tests {
         assert_eq!(p.sequence(1, 8), 0);
         assert_eq!(p.sequence(0, 100), 0, "each processor counts on its own");
         assert_eq!(p.sequence(1, 12), 3);
+        assert_eq!(p.sequence(1, 5), 0, "a number going back is no loss");
+        assert_eq!(p.sequence(1, 6), 0);
         std::mem::forget(p); // no IGNORE message to stdin
     }
 }

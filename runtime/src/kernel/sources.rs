@@ -334,6 +334,10 @@ struct Process {
     image: String,
     command_line: String,
     parent: u32,
+    /// Its threads still running: the process ends with the last of them.
+    threads: u32,
+    /// The wait status of its first thread, if that one ended before the others.
+    leader_status: Option<u32>,
 }
 
 /// Turns raw records, in time order, into kernel events.
@@ -655,6 +659,8 @@ impl Decoder {
                         .unwrap_or_default();
                     let child = Process {
                         parent: parent_tgid,
+                        threads: 1,
+                        leader_status: None,
                         ..parent
                     };
                     if self.flags.contains(KernelFlags::PROCESS) {
@@ -671,6 +677,8 @@ impl Decoder {
                         ));
                     }
                     self.processes.insert(child_tgid, child);
+                } else if let Some(p) = self.processes.get_mut(&child_tgid) {
+                    p.threads += 1;
                 }
                 // Every task, the first thread of a process included, is a thread start. The
                 // connector names the process's parent, not the creating thread, for threads:
@@ -703,7 +711,20 @@ impl Decoder {
                         },
                     ));
                 }
-                if pid == tgid {
+                // The process ends with its last thread, with its first thread's status (a
+                // first thread may end before the others). One not known from its start ends
+                // with its first thread.
+                let status = match self.processes.get_mut(&tgid) {
+                    Some(p) => {
+                        p.threads = p.threads.saturating_sub(1);
+                        if pid == tgid {
+                            p.leader_status = Some(code);
+                        }
+                        (p.threads == 0).then(|| p.leader_status.unwrap_or(code))
+                    }
+                    None => (pid == tgid).then_some(code),
+                };
+                if let Some(code) = status {
                     self.processes.remove(&tgid);
                     if self.flags.contains(KernelFlags::PROCESS) {
                         let signal = code & 0x7f;
@@ -819,10 +840,18 @@ fn read_process(base: &Path) -> Option<Process> {
     let command_line = std::fs::read(base.join("cmdline"))
         .map(|c| cmdline_text(&c))
         .unwrap_or_default();
+    // num_threads is stat's 20th field, the 18th after the command name.
+    let threads = after
+        .split_whitespace()
+        .nth(17)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     Some(Process {
         image,
         command_line,
         parent,
+        threads,
+        leader_status: None,
     })
 }
 
@@ -890,6 +919,8 @@ mod tests {
                 image: "/bin/sh".into(),
                 command_line: "sh -c x".into(),
                 parent: 1,
+                threads: 1,
+                leader_status: None,
             },
         );
         let mut out = Vec::new();
@@ -936,9 +967,25 @@ mod tests {
             ),
             &mut out,
         );
+        // The first thread has ended, the second runs on: the process has not ended.
+        assert!(!out
+            .iter()
+            .any(|o| matches!(o.event, KernelEvent::ProcessEnd { .. })));
         d.decode(
             ev(
                 4,
+                ProcEvent::Exit {
+                    pid: 12,
+                    tgid: 11,
+                    code: 0,
+                    parent_tgid: 10,
+                },
+            ),
+            &mut out,
+        );
+        d.decode(
+            ev(
+                5,
                 ProcEvent::Exit {
                     pid: 13,
                     tgid: 13,

@@ -90,8 +90,12 @@ struct Hosted {
     shares: HashMap<u64, Share>,
     /// Producers asked to flush their share and not yet done.
     flushing: Vec<u64>,
-    /// The kernel logger's sources, when this session is the kernel logger.
+    /// Whether this session is the kernel logger (its sources may still be opening).
+    is_kernel: bool,
+    /// The kernel logger's sources, once open.
     kernel: Option<crate::kernel::KernelLogger>,
+    /// A stop is under way (the kernel logger's last buffers are being handed over).
+    stopping: bool,
 }
 
 struct Share {
@@ -550,7 +554,7 @@ impl Shared {
             || (reserved && props.enable_flags != 0);
         if is_kernel {
             kernel_rules(&props)?;
-            if let Some(k) = st.sessions.iter().find(|h| h.kernel.is_some()) {
+            if let Some(k) = st.sessions.iter().find(|h| h.is_kernel) {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
                     format!(
@@ -593,24 +597,7 @@ impl Shared {
                 .counter(sequence_index as usize)
                 .store(0, std::sync::atomic::Ordering::Relaxed);
         }
-        let kernel = if is_kernel {
-            let me = self.me.clone();
-            let hand_over: super::kernel_share::HandOver = Box::new(move |copies, lost| {
-                me.upgrade()
-                    .is_some_and(|d| d.hand_over(d.lock(), id, copies, lost))
-            });
-            match super::kernel_share::start(session.name(), flags, &share, hand_over) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    // Not half a kernel logger: the session goes too.
-                    drop(st);
-                    let _ = Session::stop_shared(session);
-                    return Err(e);
-                }
-            }
-        } else {
-            None
-        };
+        let kernel_share = is_kernel.then(|| share.clone());
         let h = Hosted {
             owner: starter,
             id,
@@ -628,11 +615,64 @@ impl Shared {
             enables: Vec::new(),
             shares: HashMap::new(),
             flushing: Vec::new(),
-            kernel,
+            is_kernel,
+            kernel: None,
+            stopping: false,
         };
         let s = stats(&h);
         st.sessions.push(h);
-        Ok(Reply::Stats { stats: s })
+        drop(st);
+        match kernel_share {
+            Some(share) => self.start_kernel(id, flags, &share),
+            None => Ok(Reply::Stats { stats: s }),
+        }
+    }
+
+    /// Opens the kernel logger's sources for session `id`, already in the table (so that its
+    /// rundown's buffers find it), outside the daemon's lock: the rundown reads all of /proc.
+    fn start_kernel(
+        &self,
+        id: u64,
+        flags: crate::kernel::KernelFlags,
+        share: &SessionProperties,
+    ) -> Result<Reply> {
+        let name = self
+            .lock()
+            .sessions
+            .iter()
+            .find(|h| h.id == id)
+            .map(|h| h.session.name().to_string())
+            .ok_or_else(|| not_found(crate::kernel::KERNEL_LOGGER_NAME))?;
+        let me = self.me.clone();
+        let hand_over: super::kernel_share::HandOver = Box::new(move |copies, lost| {
+            me.upgrade()
+                .is_some_and(|d| d.hand_over(d.lock(), id, copies, lost))
+        });
+        let started = super::kernel_share::start(&name, flags, share, hand_over);
+        let mut st = self.lock();
+        let Some(i) = st.sessions.iter().position(|h| h.id == id) else {
+            // Stopped while it started: nothing to feed.
+            drop(st);
+            if let Ok(k) = started {
+                k.stop();
+            }
+            return Err(not_found(&name));
+        };
+        match started {
+            Ok(k) => {
+                st.sessions[i].kernel = Some(k);
+                Ok(Reply::Stats {
+                    stats: stats(&st.sessions[i]),
+                })
+            }
+            Err(e) => {
+                // Not half a kernel logger: the session goes too.
+                let h = st.sessions.remove(i);
+                drop(st);
+                let _ = Session::stop_shared(h.session);
+                Err(e)
+            }
+        }
     }
 
     fn query(&self, name: &str) -> Result<Reply> {
@@ -849,11 +889,21 @@ impl Shared {
                 format!("session {name} is EVENT_TRACE_NONSTOPPABLE_MODE and cannot be stopped"),
             ));
         }
+        if st.sessions[i].stopping {
+            return Err(Error::new(
+                ErrorCode::InstanceNotFound,
+                format!("session {name} is already stopping"),
+            ));
+        }
         let id = st.sessions[i].id;
         if let Some(k) = st.sessions[i].kernel.take() {
+            st.sessions[i].stopping = true;
             // Its last buffers reach the session (through the daemon) before it leaves.
             drop(st);
             k.stop();
+            if let Some(h) = self.lock().sessions.iter_mut().find(|h| h.id == id) {
+                h.stopping = false;
+            }
             return self.stop(name);
         }
         let sharing: Vec<u64> = st.sessions[i].shares.keys().copied().collect();
@@ -910,7 +960,7 @@ impl Shared {
             .iter_mut()
             .find(|h| h.session.name().eq_ignore_ascii_case(name))
             .ok_or_else(|| not_found(name))?;
-        if h.kernel.is_some() {
+        if h.is_kernel {
             return Err(Error::invalid(format!(
                 "session {name} is the kernel logger: its events are chosen by its enable flags (`evtrace start \"{}\" --kernel-flags ...`), not by enabling providers",
                 crate::kernel::KERNEL_LOGGER_NAME
