@@ -64,6 +64,27 @@ fn root_or_skip(test: &str) -> bool {
 /// connection
 /// on loopback; it prints what it did, one `key value...` line each.
 fn child_role() -> bool {
+    if let Ok(to) = std::env::var("EVTRACE_TEST_KERNEL_CONNECT") {
+        // Connections nobody answers: each SYN goes out again, about once a second. Three at
+        // once, because this kernel does not hand perf every retransmit it makes (`perf record`
+        // misses some too).
+        println!("pid {}", std::process::id());
+        let tries: Vec<_> = (0..3)
+            .map(|i| {
+                let mut addr: std::net::SocketAddr = to.parse().unwrap();
+                addr.set_port(addr.port() + i);
+                std::thread::spawn(move || {
+                    let r =
+                        TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(3500));
+                    assert!(r.is_err(), "{addr} answered");
+                })
+            })
+            .collect();
+        for t in tries {
+            t.join().unwrap();
+        }
+        return true;
+    }
     if std::env::var_os("EVTRACE_TEST_KERNEL_CHILD").is_none() {
         return false;
     }
@@ -707,4 +728,127 @@ fn a_real_time_kernel_logger_delivers_to_its_consumer() {
     );
     assert_eq!(exec[0]["fields"]["ImageFileName"], "/bin/true");
     assert_eq!(find(&got, "Process", "End", &[("ProcessId", pid)]).len(), 1);
+}
+
+/// A network namespace of the test's, removed when dropped.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_lost_syn_is_retransmitted_and_recorded_for_the_connecting_process() {
+    const TEST: &str = "a_lost_syn_is_retransmitted_and_recorded_for_the_connecting_process";
+    if child_role() || !root_or_skip(TEST) {
+        return;
+    }
+    let _turn = turn();
+    // A namespace where 10.9.0.2 is on a link but nobody answers: a veth pair whose other end
+    // has no address, and a fixed neighbour entry so that the SYN does go out.
+    let name = format!("evtrace-test-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ip(&["netns", "add", &name]) {
+        skip(&format!(
+            "{TEST}: `ip netns add` failed (iproute2 and network namespaces needed)"
+        ));
+        return;
+    }
+    let ns = Netns(name.clone());
+    let n = |rest: &[&str]| {
+        let mut a = vec!["-n", ns.0.as_str()];
+        a.extend_from_slice(rest);
+        ip(&a)
+    };
+    let made = n(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        && n(&["addr", "add", "10.9.0.1/24", "dev", "v0"])
+        && n(&["link", "set", "v0", "up"])
+        && n(&["link", "set", "v1", "up"])
+        && n(&[
+            "neigh",
+            "add",
+            "10.9.0.2",
+            "lladdr",
+            "02:00:00:00:00:01",
+            "dev",
+            "v0",
+            "nud",
+            "permanent",
+        ]);
+    if !made {
+        skip(&format!("{TEST}: no veth pair in a network namespace here"));
+        return;
+    }
+    // The link comes up (has carrier) a moment later; a SYN sent before goes nowhere at all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let shown = Command::new("ip")
+            .args(["-n", &name, "link", "show", "v0"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&shown.stdout).contains("LOWER_UP") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "v0 never came up");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dir = temp_dir("kernel-retransmit");
+    let _daemon = start_daemon(&dir);
+    let file = dir.join("retransmit.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", KERNEL, "-f"])
+            .arg(&file)
+            .args(["--kernel-flags", "network_tcpip"]),
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &name])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture"])
+        .env("EVTRACE_TEST_KERNEL_CONNECT", "10.9.0.2:80")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("pid ")?.trim().parse::<u64>().ok())
+        .expect("the child's pid");
+    run_ok(evtrace(&dir).args(["stop", KERNEL]));
+    let all = events(&dir, &file);
+    let want = [
+        ("PID", Value::from(pid)),
+        ("saddr", Value::from("10.9.0.1")),
+        ("daddr", Value::from("10.9.0.2")),
+    ];
+    // The SYNs went out again from a timer, in whatever process ran then: they are still the
+    // connecting process's.
+    let again = find(&all, "TcpIp", "Retransmit", &want);
+    assert!(
+        !again.is_empty(),
+        "no retransmit of a SYN to 10.9.0.2 by {pid}"
+    );
+    for r in &again {
+        assert_eq!(r["fields"]["OldState"], 2, "SYN_SENT: {r}");
+        assert!(
+            (80..83).contains(&r["fields"]["dport"].as_u64().unwrap()),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        find(&all, "TcpIp", "Connect", &want).len(),
+        0,
+        "none connected"
+    );
 }

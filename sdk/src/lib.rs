@@ -24,7 +24,7 @@
 
 pub use evtrace_macros::{provider, trace_message, write};
 pub use evtrace_runtime::{
-    clock, consume, etl, provider, session, system, Error, ErrorCode, Guid, Result,
+    boot, clock, consume, etl, kernel, provider, session, system, Error, ErrorCode, Guid, Result,
 };
 
 /// What the macros' generated code needs; not a public API.

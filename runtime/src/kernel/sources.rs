@@ -2,8 +2,8 @@
 //!
 //! Records from every source are gathered, sorted by time and only then decoded, because the
 //! decoder keeps state that must see them in order: the process table (so a fork knows its
-//! parent's image), TCP listeners and connecting sockets (so an accept or a connect that
-//! completes in an interrupt is given to the process that asked for it), and disk requests in
+//! parent's image), TCP listeners and sockets' owners (so an accept, a connect or a retransmit
+//! that happens in an interrupt or a timer is given to the process the socket belongs to), and disk requests in
 //! flight (so a completion knows who issued it and how long it took).
 
 use std::collections::HashMap;
@@ -347,8 +347,9 @@ pub(crate) struct Decoder {
     processes: HashMap<u32, Process>,
     /// Listening port -> the process that called listen().
     listeners: HashMap<u16, u32>,
-    /// Socket -> the process that called connect().
-    connecting: HashMap<u64, u32>,
+    /// Socket -> its process: the one that called connect(), or listened for the connection
+    /// it accepted. TCP's work in interrupts and timers runs in whatever process is current.
+    owners: HashMap<u64, u32>,
     /// (device, sector) -> (issue time, pid, tid).
     in_flight: HashMap<(u64, u64), (u64, u32, u32)>,
 }
@@ -363,7 +364,7 @@ impl Decoder {
             fields,
             processes: HashMap::new(),
             listeners: HashMap::new(),
-            connecting: HashMap::new(),
+            owners: HashMap::new(),
             in_flight: HashMap::new(),
         }
     }
@@ -509,12 +510,14 @@ impl Decoder {
                         if let Some(f) = self.fields.retransmit {
                             if let Some((saddr, daddr)) = f.addrs(&raw) {
                                 let state = f.new.i64(&raw) as u8;
+                                // Retransmits run from a timer, in whatever process is current.
+                                let owner = self.owner_of(f.skaddr.u64(&raw)).unwrap_or(pid);
                                 out.push(at(
-                                    pid,
-                                    tid,
+                                    owner,
+                                    if owner == pid { tid } else { 0 },
                                     KernelEvent::Tcp {
                                         kind: TcpKind::Retransmit,
-                                        pid,
+                                        pid: owner,
                                         saddr,
                                         daddr,
                                         sport: f.sport.u64(&raw) as u16,
@@ -773,9 +776,9 @@ impl Decoder {
         let new = f.new.i64(raw) as u8;
         let sport = f.sport.u64(raw) as u16;
         let dport = f.dport.u64(raw) as u16;
-        if self.listeners.len() >= MAP_LIMIT || self.connecting.len() >= MAP_LIMIT {
+        if self.listeners.len() >= MAP_LIMIT || self.owners.len() >= MAP_LIMIT {
             self.listeners.clear();
-            self.connecting.clear();
+            self.owners.clear();
         }
         let mut emit = |kind, owner: u32| {
             out.push(Occurrence {
@@ -795,7 +798,6 @@ impl Decoder {
                 },
             })
         };
-        emit(TcpKind::StateChange, pid);
         match (old, new) {
             (_, TCP_LISTEN) => {
                 self.listeners.insert(sport, pid);
@@ -804,22 +806,30 @@ impl Decoder {
                 self.listeners.remove(&sport);
             }
             (_, TCP_SYN_SENT) => {
-                self.connecting.insert(sk, pid);
-            }
-            (TCP_SYN_SENT, TCP_ESTABLISHED) => {
-                let owner = self.connecting.remove(&sk).unwrap_or(pid);
-                emit(TcpKind::Connect, owner);
+                self.owners.insert(sk, pid);
             }
             (TCP_SYN_RECV, TCP_ESTABLISHED) => {
                 let owner = self.listeners.get(&sport).copied().unwrap_or(pid);
-                emit(TcpKind::Accept, owner);
-            }
-            (TCP_ESTABLISHED, _) => emit(TcpKind::Disconnect, pid),
-            (_, TCP_CLOSE) => {
-                self.connecting.remove(&sk);
+                self.owners.insert(sk, owner);
             }
             _ => {}
         }
+        let owner = self.owners.get(&sk).copied().unwrap_or(pid);
+        emit(TcpKind::StateChange, owner);
+        match (old, new) {
+            (TCP_SYN_SENT, TCP_ESTABLISHED) => emit(TcpKind::Connect, owner),
+            (TCP_SYN_RECV, TCP_ESTABLISHED) => emit(TcpKind::Accept, owner),
+            (TCP_ESTABLISHED, _) => emit(TcpKind::Disconnect, owner),
+            _ => {}
+        }
+        if new == TCP_CLOSE {
+            self.owners.remove(&sk);
+        }
+    }
+
+    /// The process a socket belongs to, where known.
+    fn owner_of(&self, sk: u64) -> Option<u32> {
+        self.owners.get(&sk).copied()
     }
 }
 
@@ -1141,5 +1151,67 @@ format:
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_retransmit_names_its_connection_and_state() {
+        let format = "name: tcp_retransmit_skb
+ID: 2281
+format:
+\tfield:const void * skbaddr;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:const void * skaddr;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:int state;\toffset:24;\tsize:4;\tsigned:1;
+\tfield:__u16 sport;\toffset:28;\tsize:2;\tsigned:0;
+\tfield:__u16 dport;\toffset:30;\tsize:2;\tsigned:0;
+\tfield:__u16 family;\toffset:32;\tsize:2;\tsigned:0;
+\tfield:__u8 saddr[4];\toffset:34;\tsize:4;\tsigned:0;
+\tfield:__u8 daddr[4];\toffset:38;\tsize:4;\tsigned:0;
+\tfield:__u8 saddr_v6[16];\toffset:42;\tsize:16;\tsigned:0;
+\tfield:__u8 daddr_v6[16];\toffset:58;\tsize:16;\tsigned:0;
+\tfield:int err;\toffset:76;\tsize:4;\tsigned:1;
+";
+        let tp = super::super::tracefs::parse_format("tcp:tcp_retransmit_skb", format).unwrap();
+        let fields = Fields {
+            retransmit: Some(SockFields::of(&tp).unwrap()),
+            ..Fields::default()
+        };
+        let mut d = Decoder::new(KernelFlags::NETWORK_TCPIP, fields);
+        let mut raw = vec![0u8; 80];
+        raw[24..28].copy_from_slice(&(TCP_ESTABLISHED as i32).to_le_bytes());
+        raw[28..30].copy_from_slice(&40000u16.to_le_bytes());
+        raw[30..32].copy_from_slice(&443u16.to_le_bytes());
+        raw[32..34].copy_from_slice(&10u16.to_le_bytes()); // AF_INET6
+        raw[42..58].copy_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        raw[58..74].copy_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        let mut out = Vec::new();
+        d.decode(
+            Raw::Sample {
+                source: Source::Retransmit,
+                at: Context {
+                    pid: 7,
+                    tid: 8,
+                    time: 1,
+                    cpu: 1,
+                },
+                ip: 0,
+                addr: 0,
+                raw,
+            },
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].event,
+            KernelEvent::Tcp {
+                kind: TcpKind::Retransmit,
+                pid: 7,
+                saddr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                daddr: "2001:db8::1".parse().unwrap(),
+                sport: 40000,
+                dport: 443,
+                old_state: TCP_ESTABLISHED,
+                new_state: TCP_ESTABLISHED,
+            }
+        );
     }
 }
