@@ -119,6 +119,13 @@ fn child_role() -> bool {
     let client = TcpStream::connect(("127.0.0.1", server)).unwrap();
     let (_accepted, _) = listener.accept().unwrap();
     println!("tcp {server} {}", client.local_addr().unwrap().port());
+    // And one on IPv6 loopback, where the machine has it.
+    if let Ok(listener) = TcpListener::bind("[::1]:0") {
+        let server = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(("::1", server)).unwrap();
+        let (_accepted, _) = listener.accept().unwrap();
+        println!("tcp6 {server} {}", client.local_addr().unwrap().port());
+    }
     true
 }
 
@@ -136,8 +143,11 @@ fn run_child(test: &str) -> std::collections::HashMap<String, Vec<String>> {
         .filter_map(|l| {
             let mut w = l.split_whitespace().map(str::to_string);
             let k = w.next()?;
-            matches!(k.as_str(), "pid" | "thread" | "process" | "image" | "tcp")
-                .then(|| (k, w.collect()))
+            matches!(
+                k.as_str(),
+                "pid" | "thread" | "process" | "image" | "tcp" | "tcp6"
+            )
+            .then(|| (k, w.collect()))
         })
         .collect()
 }
@@ -162,6 +172,48 @@ fn find<'a>(
         .filter(|e| e["provider"] == provider && e["event"] == event)
         .filter(|e| want.iter().all(|(k, v)| e["fields"][*k] == *v))
         .collect()
+}
+
+/// The independent ETL readers (etl-parser, dissect.etl) read every event of `file` (`count`
+/// of them, by our count), decoding each TraceLogging schema. Needs the Python that `.ci/run`
+/// sets up (`EVTRACE_PYTHON`); says why it skips without one, unless CI requires it.
+fn readers_agree(file: &Path, count: usize) {
+    let py = std::env::var("EVTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has = Command::new(&py)
+        .args(["-c", "import etl.etl, dissect.etl"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        let why = format!("`{py}` cannot import etl-parser and dissect.etl: the kernel logger's file is not cross-checked");
+        assert!(
+            std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
+            "{why}"
+        );
+        skip(&why);
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/check_etl_readers.py");
+    let out = Command::new(&py).arg(script).arg(file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ep = &v["etl_parser"];
+    assert!(ep.get("fatal").is_none(), "etl-parser: {ep}");
+    let events = ep["events"].as_array().unwrap();
+    assert_eq!(events.len(), count, "etl-parser's events");
+    let undecoded: Vec<&Value> = events.iter().filter(|e| e.get("event").is_none()).collect();
+    assert!(
+        undecoded.is_empty(),
+        "etl-parser could not decode {undecoded:?}"
+    );
+    let ds = &v["dissect"];
+    assert!(ds.get("fatal").is_none(), "dissect: {ds}");
+    let records = ds["records"].as_array().unwrap();
+    // dissect also lists the header's own event record.
+    assert_eq!(records.len(), count + 1, "dissect's records");
 }
 
 fn num(s: &str) -> Value {
@@ -291,6 +343,31 @@ fn the_kernel_logger_records_a_childs_process_thread_image_and_connection() {
         ],
     );
     assert_eq!(accept.len(), 1, "{accept:?}");
+
+    match did.get("tcp6") {
+        Some(ports) => {
+            let (server, client) = (num(&ports[0]), num(&ports[1]));
+            let lo = Value::from("::1");
+            let want = |sport: &Value, dport: &Value| {
+                [
+                    ("PID", pid.clone()),
+                    ("saddr", lo.clone()),
+                    ("daddr", lo.clone()),
+                    ("sport", sport.clone()),
+                    ("dport", dport.clone()),
+                ]
+            };
+            let c = find(&all, "TcpIp", "ConnectIPV6", &want(&client, &server));
+            assert_eq!(c.len(), 1, "{c:?}");
+            let a = find(&all, "TcpIp", "AcceptIPV6", &want(&server, &client));
+            assert_eq!(a.len(), 1, "{a:?}");
+        }
+        None => skip(&format!(
+            "{TEST}: no IPv6 loopback here, IPv6 events not checked"
+        )),
+    }
+
+    readers_agree(&file, all.len());
 
     // Time order holds across sources: start, exec, the spawned process, its end.
     let at = |v: &Value| v["raw_timestamp"].as_i64().unwrap();

@@ -150,9 +150,11 @@ struct Shape {
 const PID: (u8, u8) = (in_type::UINT32, out_type::PID);
 const TID: (u8, u8) = (in_type::UINT32, out_type::TID);
 const TEXT: (u8, u8) = (in_type::ANSI_STRING, out_type::UTF8);
-const PTR: (u8, u8) = (in_type::POINTER, 0);
+// Addresses as u64 shown in hex, and IPv6 as BINARY: what TraceLoggingProvider.h writes
+// (TraceLoggingHexUInt64, TraceLoggingIPv6Address) and independent readers decode.
+const PTR: (u8, u8) = (in_type::UINT64, out_type::HEX);
 const U64: (u8, u8) = (in_type::UINT64, 0);
-const HEX64: (u8, u8) = (in_type::HEXINT64, 0);
+const HEX64: (u8, u8) = (in_type::UINT64, out_type::HEX);
 const U32: (u8, u8) = (in_type::UINT32, 0);
 const I32: (u8, u8) = (in_type::INT32, 0);
 const I64: (u8, u8) = (in_type::INT64, 0);
@@ -160,7 +162,7 @@ const U8: (u8, u8) = (in_type::UINT8, 0);
 const CHAR: (u8, u8) = (in_type::UINT8, out_type::STRING);
 const PORT: (u8, u8) = (in_type::UINT16, out_type::PORT);
 const IP4: (u8, u8) = (in_type::UINT32, out_type::IPV4);
-const IP6: (u8, u8) = (in_type::COUNTED_BINARY, out_type::IPV6);
+const IP6: (u8, u8) = (in_type::BINARY, out_type::IPV6);
 
 macro_rules! fields {
     ($($name:literal: $t:expr),* $(,)?) => {
