@@ -509,6 +509,17 @@ fn a_kernel_logger_without_its_sources_is_refused_with_the_reason() {
     }
     // A daemon of an ordinary user: as root, start one as uid 65534; otherwise this user is one.
     let dir = temp_dir("kernel-unprivileged");
+    // A Global Logger made the kernel logger at the daemon's start: refused too, with a Status.
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("GlobalLogger"),
+        format!(
+            "Start = 1\nEnableKernelFlags = process\nFileName = {}\n",
+            dir.join("gl.etl").display()
+        ),
+    )
+    .unwrap();
     let mut daemon = evtrace(&dir);
     daemon
         .args(["daemon", "--dir"])
@@ -516,7 +527,9 @@ fn a_kernel_logger_without_its_sources_is_refused_with_the_reason() {
         .stderr(Stdio::null());
     if euid() == 0 {
         use std::os::unix::process::CommandExt;
-        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        for d in [&dir, &conf, &conf.join("GlobalLogger")] {
+            std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+        }
         daemon.uid(65534).gid(65534);
     }
     let _daemon = Daemon(daemon.spawn().unwrap());
@@ -535,6 +548,13 @@ fn a_kernel_logger_without_its_sources_is_refused_with_the_reason() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let shown =
+        String::from_utf8_lossy(&as_daemon(evtrace(&dir).args(["globallogger", "show"])).stdout)
+            .into_owned();
+    assert!(
+        shown.contains("Status = 5\n") || shown.contains("Status = 50\n"),
+        "the Global Logger as kernel logger without its sources: {shown}"
+    );
     for (flags, source) in [
         ("process", ""),
         ("image_load", "perf event"),
