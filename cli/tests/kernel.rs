@@ -126,14 +126,20 @@ fn child_role() -> bool {
         let (_accepted, _) = listener.accept().unwrap();
         println!("tcp6 {server} {}", client.local_addr().unwrap().port());
     }
+    // And one to a process that listens but is not running when the connection is made.
+    if let Ok(port) = std::env::var("EVTRACE_TEST_KERNEL_PARENT_PORT") {
+        let c = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+        println!("tcp_parent {}", c.local_addr().unwrap().port());
+    }
     true
 }
 
 /// Runs the child and returns what it printed, by key.
-fn run_child(test: &str) -> std::collections::HashMap<String, Vec<String>> {
+fn run_child(test: &str, parent_port: u16) -> std::collections::HashMap<String, Vec<String>> {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture"])
         .env("EVTRACE_TEST_KERNEL_CHILD", "1")
+        .env("EVTRACE_TEST_KERNEL_PARENT_PORT", parent_port.to_string())
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
@@ -145,7 +151,7 @@ fn run_child(test: &str) -> std::collections::HashMap<String, Vec<String>> {
             let k = w.next()?;
             matches!(
                 k.as_str(),
-                "pid" | "thread" | "process" | "image" | "tcp" | "tcp6"
+                "pid" | "thread" | "process" | "image" | "tcp" | "tcp6" | "tcp_parent"
             )
             .then(|| (k, w.collect()))
         })
@@ -240,7 +246,12 @@ fn the_kernel_logger_records_a_childs_process_thread_image_and_connection() {
         started.contains("process|thread|image_load|network_tcpip"),
         "{started}"
     );
-    let did = run_child(TEST);
+    // This process listens; the child connects while this one only waits for it: the accept
+    // happens in the kernel, in the child's time, and must still be this process's.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let parent_port = listener.local_addr().unwrap().port();
+    let did = run_child(TEST, parent_port);
+    let _ = listener.accept().unwrap();
     let stopped = run_ok(evtrace(&dir).args(["stop", KERNEL]));
     assert_eq!(field(&stopped, "Events Lost:"), 0, "{stopped}");
     let all = events(&dir, &file);
@@ -256,7 +267,7 @@ fn the_kernel_logger_records_a_childs_process_thread_image_and_connection() {
         &all,
         "Process",
         "Start",
-        &[("ProcessId", pid.clone()), ("ParentId", me)],
+        &[("ProcessId", pid.clone()), ("ParentId", me.clone())],
     );
     assert_eq!(start.len(), 1, "the child's start: {start:?}");
     let exec = find(&all, "Process", "Exec", &[("ProcessId", pid.clone())]);
@@ -343,6 +354,27 @@ fn the_kernel_logger_records_a_childs_process_thread_image_and_connection() {
         ],
     );
     assert_eq!(accept.len(), 1, "{accept:?}");
+
+    let (server, client) = (Value::from(parent_port), num(&did["tcp_parent"][0]));
+    let accept = find(
+        &all,
+        "TcpIp",
+        "Accept",
+        &[("sport", server.clone()), ("dport", client.clone())],
+    );
+    assert_eq!(accept.len(), 1, "{accept:?}");
+    assert_eq!(
+        accept[0]["fields"]["PID"], me,
+        "accepted by the listening process"
+    );
+    let connect = find(
+        &all,
+        "TcpIp",
+        "Connect",
+        &[("sport", client), ("dport", server)],
+    );
+    assert_eq!(connect.len(), 1, "{connect:?}");
+    assert_eq!(connect[0]["fields"]["PID"], pid, "connected by the child");
 
     match did.get("tcp6") {
         Some(ports) => {

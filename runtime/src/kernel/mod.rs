@@ -18,9 +18,9 @@
 //! well (the DISK_IO_INIT events: ReadInit, WriteInit, FlushInit), and no request goes
 //! unrecorded; completions (Read, Write, FlushBuffers) add the response time where traced.
 //!
-//! Command lines are read from /proc as soon as an exec is seen; a process that is gone by then
-//! (one that lives well under a millisecond) has an empty CommandLine. Its image name comes from
-//! the kernel and is always there.
+//! Command lines are read from /proc the moment the process connector announces an exec; a
+//! process that is gone by then has an empty CommandLine. Its image name comes from the kernel
+//! and is always there.
 //!
 //! Every source is opened before the logger reports started; one that cannot be opened (not
 //! root, tracefs not mountable, a tracepoint this kernel lacks) fails the start with the flag
@@ -153,6 +153,7 @@ impl KernelLogger {
             procs,
             decoder: Decoder::new(flags, fields),
             last: i64::MIN,
+            held: Vec::new(),
         };
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -249,10 +250,16 @@ struct Reader {
     decoder: Decoder,
     /// The last time stamp written: kept rising, as ETW's buffers are.
     last: i64,
+    /// Records too recent to decode yet (see `gather`).
+    held: Vec<Raw>,
 }
 
-/// How long the reader sleeps when nothing wakes it: the most an event waits to be written.
+/// How long the reader sleeps when nothing wakes it.
 const POLL: Duration = Duration::from_millis(50);
+
+/// How recent a record may be and still be decoded this round (see `Reader::gather`): more than
+/// the time a record takes from its time stamp into its ring.
+const HOLD: Duration = Duration::from_millis(10);
 
 impl Reader {
     fn run(&mut self, stop: &AtomicBool) {
@@ -266,7 +273,7 @@ impl Reader {
             } else {
                 self.wait();
             }
-            let raw = self.gather();
+            let raw = self.gather(stopping);
             let mut out = Vec::with_capacity(raw.len());
             for r in raw {
                 self.decoder.decode(r, &mut out);
@@ -299,9 +306,13 @@ impl Reader {
         }
     }
 
-    /// Everything the sources hold now, in time order; losses go to the session's EventsLost.
-    fn gather(&mut self) -> Vec<Raw> {
-        let mut raw = Vec::new();
+    /// What the sources hold, in time order, up to a moment just before now: a record stamped
+    /// later may still be on its way into another processor's ring, so it waits for the next
+    /// round and the order holds across sources and rounds. `last` takes everything. Losses go
+    /// to the session's EventsLost.
+    fn gather(&mut self, last: bool) -> Vec<Raw> {
+        let cutoff = (crate::clock::monotonic_ns() as u64).saturating_sub(HOLD.as_nanos() as u64);
+        let mut raw = std::mem::take(&mut self.held);
         let mut lost = 0u64;
         let opened = &self.opened;
         for ring in &mut self.rings {
@@ -329,12 +340,21 @@ impl Reader {
         if let Some(p) = &mut self.procs {
             let mut stamped = Vec::new();
             lost += p.drain(&mut stamped);
+            for s in &stamped {
+                if let proc_events::ProcEvent::Exec { tgid, .. } = s.event {
+                    self.decoder.exec_seen(tgid);
+                }
+            }
             raw.extend(stamped.into_iter().map(Raw::Proc));
         }
         if lost != 0 {
             self.session.add_events_lost(lost);
         }
         raw.sort_by_key(Raw::time);
+        if !last {
+            let keep = raw.partition_point(|r| r.time() <= cutoff);
+            self.held = raw.split_off(keep);
+        }
         raw
     }
 

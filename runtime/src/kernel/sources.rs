@@ -6,7 +6,7 @@
 //! that happens in an interrupt or a timer is given to the process the socket belongs to), and disk requests in
 //! flight (so a completion knows who issued it and how long it took).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
@@ -334,8 +334,9 @@ struct Process {
     image: String,
     command_line: String,
     parent: u32,
-    /// Its threads still running: the process ends with the last of them.
-    threads: u32,
+    /// Its threads still running: the process ends with the last of them. A set, not a count:
+    /// a thread seen both in /proc and by its start (while the rundown reads) is one thread.
+    threads: HashSet<u32>,
     /// The wait status of its first thread, if that one ended before the others.
     leader_status: Option<u32>,
 }
@@ -346,12 +347,14 @@ pub(crate) struct Decoder {
     fields: Fields,
     processes: HashMap<u32, Process>,
     /// Listening port -> the process that called listen().
-    listeners: HashMap<u16, u32>,
+    listeners: HashMap<(u64, u16), u32>,
     /// Socket -> its process: the one that called connect(), or listened for the connection
     /// it accepted. TCP's work in interrupts and timers runs in whatever process is current.
     owners: HashMap<u64, u32>,
     /// (device, sector) -> (issue time, pid, tid).
     in_flight: HashMap<(u64, u64), (u64, u32, u32)>,
+    /// Command lines read the moment an exec was announced, before its record is decoded.
+    exec_command_lines: HashMap<u32, String>,
 }
 
 /// Bound on the decoder's maps: entries whose end was never seen are dropped beyond it.
@@ -366,6 +369,7 @@ impl Decoder {
             listeners: HashMap::new(),
             owners: HashMap::new(),
             in_flight: HashMap::new(),
+            exec_command_lines: HashMap::new(),
         }
     }
 
@@ -401,21 +405,17 @@ impl Decoder {
                 }));
             }
             if self.flags.contains(KernelFlags::THREAD) {
-                if let Ok(tasks) = std::fs::read_dir(base.join("task")) {
-                    let mut tids: Vec<u32> = tasks
-                        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                        .collect();
-                    tids.sort_unstable();
-                    for tid in tids {
-                        out.push(Occurrence {
+                let mut tids: Vec<u32> = p.threads.iter().copied().collect();
+                tids.sort_unstable();
+                for tid in tids {
+                    out.push(Occurrence {
+                        tid,
+                        ..at(KernelEvent::ThreadStart {
+                            pid,
                             tid,
-                            ..at(KernelEvent::ThreadStart {
-                                pid,
-                                tid,
-                                rundown: true,
-                            })
-                        });
-                    }
+                            rundown: true,
+                        })
+                    });
                 }
             }
             if self.flags.contains(KernelFlags::IMAGE_LOAD) {
@@ -432,6 +432,18 @@ impl Decoder {
                 }
             }
             self.processes.insert(pid, p);
+        }
+    }
+
+    /// Reads the command line of a process that has just called exec, while it still runs:
+    /// its exec record may be decoded some milliseconds later, when a short-lived process is
+    /// gone.
+    pub(crate) fn exec_seen(&mut self, pid: u32) {
+        if self.exec_command_lines.len() >= MAP_LIMIT {
+            self.exec_command_lines.clear();
+        }
+        if let Some(c) = read_cmdline(pid) {
+            self.exec_command_lines.insert(pid, c);
         }
     }
 
@@ -490,7 +502,11 @@ impl Decoder {
                         if let Some(f) = self.fields.exec {
                             let p = f.pid.i64(&raw) as u32;
                             let image = f.filename.string(&raw);
-                            let command_line = read_cmdline(p).unwrap_or_default();
+                            let command_line = self
+                                .exec_command_lines
+                                .remove(&p)
+                                .or_else(|| read_cmdline(p))
+                                .unwrap_or_default();
                             let entry = self.processes.entry(p).or_default();
                             entry.image = image.clone();
                             entry.command_line = command_line.clone();
@@ -662,7 +678,7 @@ impl Decoder {
                         .unwrap_or_default();
                     let child = Process {
                         parent: parent_tgid,
-                        threads: 1,
+                        threads: HashSet::from([child_pid]),
                         leader_status: None,
                         ..parent
                     };
@@ -681,7 +697,7 @@ impl Decoder {
                     }
                     self.processes.insert(child_tgid, child);
                 } else if let Some(p) = self.processes.get_mut(&child_tgid) {
-                    p.threads += 1;
+                    p.threads.insert(child_pid);
                 }
                 // Every task, the first thread of a process included, is a thread start. The
                 // connector names the process's parent, not the creating thread, for threads:
@@ -719,11 +735,13 @@ impl Decoder {
                 // with its first thread.
                 let status = match self.processes.get_mut(&tgid) {
                     Some(p) => {
-                        p.threads = p.threads.saturating_sub(1);
+                        p.threads.remove(&pid);
                         if pid == tgid {
                             p.leader_status = Some(code);
                         }
-                        (p.threads == 0).then(|| p.leader_status.unwrap_or(code))
+                        p.threads
+                            .is_empty()
+                            .then(|| p.leader_status.unwrap_or(code))
                     }
                     None => (pid == tgid).then_some(code),
                 };
@@ -776,6 +794,8 @@ impl Decoder {
         let new = f.new.i64(raw) as u8;
         let sport = f.sport.u64(raw) as u16;
         let dport = f.dport.u64(raw) as u16;
+        // An IPv4 and an IPv6 listener may share a port.
+        let port = (f.family.u64(raw), sport);
         if self.listeners.len() >= MAP_LIMIT || self.owners.len() >= MAP_LIMIT {
             self.listeners.clear();
             self.owners.clear();
@@ -800,16 +820,22 @@ impl Decoder {
         };
         match (old, new) {
             (_, TCP_LISTEN) => {
-                self.listeners.insert(sport, pid);
+                self.listeners.insert(port, pid);
             }
-            (TCP_LISTEN, _) => {
-                self.listeners.remove(&sport);
+            (TCP_LISTEN, TCP_CLOSE) => {
+                self.listeners.remove(&port);
+            }
+            // A connection being accepted: the kernel clones the listening socket (so the
+            // clone goes from LISTEN to SYN_RECV), in whatever process the packet came in.
+            (TCP_LISTEN, TCP_SYN_RECV) => {
+                let owner = self.listeners.get(&port).copied().unwrap_or(pid);
+                self.owners.insert(sk, owner);
             }
             (_, TCP_SYN_SENT) => {
                 self.owners.insert(sk, pid);
             }
-            (TCP_SYN_RECV, TCP_ESTABLISHED) => {
-                let owner = self.listeners.get(&sport).copied().unwrap_or(pid);
+            (TCP_SYN_RECV, TCP_ESTABLISHED) if !self.owners.contains_key(&sk) => {
+                let owner = self.listeners.get(&port).copied().unwrap_or(pid);
                 self.owners.insert(sk, owner);
             }
             _ => {}
@@ -850,12 +876,13 @@ fn read_process(base: &Path) -> Option<Process> {
     let command_line = std::fs::read(base.join("cmdline"))
         .map(|c| cmdline_text(&c))
         .unwrap_or_default();
-    // num_threads is stat's 20th field, the 18th after the command name.
-    let threads = after
-        .split_whitespace()
-        .nth(17)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let threads = std::fs::read_dir(base.join("task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
     Some(Process {
         image,
         command_line,
@@ -929,7 +956,7 @@ mod tests {
                 image: "/bin/sh".into(),
                 command_line: "sh -c x".into(),
                 parent: 1,
-                threads: 1,
+                threads: HashSet::from([10]),
                 leader_status: None,
             },
         );
@@ -1102,6 +1129,11 @@ format:
             set_state(200, 2, 0xB, TCP_CLOSE, TCP_SYN_SENT, 5000, 80),
             &mut out,
         );
+        // The listener's clone, as the kernel makes it: LISTEN -> SYN_RECV, then established.
+        d.decode(
+            set_state(300, 3, 0xC, TCP_LISTEN, TCP_SYN_RECV, 80, 5000),
+            &mut out,
+        );
         d.decode(
             set_state(300, 3, 0xC, TCP_SYN_RECV, TCP_ESTABLISHED, 80, 5000),
             &mut out,
@@ -1112,6 +1144,20 @@ format:
         );
         d.decode(
             set_state(200, 5, 0xB, TCP_ESTABLISHED, 4, 5000, 80),
+            &mut out,
+        );
+        // The accepted socket closes from an interrupt too; a second client (from 5001) is
+        // accepted by the same listener, which the first accept did not forget.
+        d.decode(
+            set_state(300, 6, 0xC, TCP_ESTABLISHED, 8, 80, 5000),
+            &mut out,
+        );
+        d.decode(
+            set_state(300, 7, 0xD, TCP_LISTEN, TCP_SYN_RECV, 80, 5001),
+            &mut out,
+        );
+        d.decode(
+            set_state(300, 7, 0xD, TCP_SYN_RECV, TCP_ESTABLISHED, 80, 5001),
             &mut out,
         );
         let derived: Vec<(TcpKind, u32, u32)> = out
@@ -1129,6 +1175,8 @@ format:
                 (TcpKind::Accept, 100, 100),
                 (TcpKind::Connect, 200, 200),
                 (TcpKind::Disconnect, 200, 200),
+                (TcpKind::Disconnect, 100, 100),
+                (TcpKind::Accept, 100, 100),
             ]
         );
         assert_eq!(
@@ -1141,7 +1189,7 @@ format:
                     }
                 ))
                 .count(),
-            5,
+            9,
             "every transition is recorded as it happened"
         );
         match &out[0].event {
@@ -1154,7 +1202,7 @@ format:
     }
 
     #[test]
-    fn a_retransmit_names_its_connection_and_state() {
+    fn a_retransmit_names_its_connection_its_owner_and_state() {
         let format = "name: tcp_retransmit_skb
 ID: 2281
 format:
@@ -1171,12 +1219,22 @@ format:
 \tfield:int err;\toffset:76;\tsize:4;\tsigned:1;
 ";
         let tp = super::super::tracefs::parse_format("tcp:tcp_retransmit_skb", format).unwrap();
+        let set_state_tp =
+            super::super::tracefs::parse_format("sock:inet_sock_set_state", SET_STATE).unwrap();
         let fields = Fields {
             retransmit: Some(SockFields::of(&tp).unwrap()),
+            sock: Some(SockFields::of(&set_state_tp).unwrap()),
             ..Fields::default()
         };
         let mut d = Decoder::new(KernelFlags::NETWORK_TCPIP, fields);
+        // Process 200 connects with socket 0xE; the retransmit comes from a timer in process 7.
+        let mut ignored = Vec::new();
+        d.decode(
+            set_state(200, 0, 0xE, TCP_CLOSE, TCP_SYN_SENT, 40000, 443),
+            &mut ignored,
+        );
         let mut raw = vec![0u8; 80];
+        raw[16..24].copy_from_slice(&0xEu64.to_le_bytes());
         raw[24..28].copy_from_slice(&(TCP_ESTABLISHED as i32).to_le_bytes());
         raw[28..30].copy_from_slice(&40000u16.to_le_bytes());
         raw[30..32].copy_from_slice(&443u16.to_le_bytes());
@@ -1204,7 +1262,7 @@ format:
             out[0].event,
             KernelEvent::Tcp {
                 kind: TcpKind::Retransmit,
-                pid: 7,
+                pid: 200,
                 saddr: IpAddr::V6(Ipv6Addr::LOCALHOST),
                 daddr: "2001:db8::1".parse().unwrap(),
                 sport: 40000,
