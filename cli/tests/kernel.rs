@@ -13,6 +13,8 @@ use serde_json::Value;
 
 mod common;
 use common::*;
+#[path = "../../tools/readers.rs"]
+mod readers;
 
 const KERNEL: &str = "NT Kernel Logger";
 
@@ -184,28 +186,10 @@ fn find<'a>(
 /// of them, by our count), decoding each TraceLogging schema. Needs the Python that `.ci/run`
 /// sets up (`EVTRACE_PYTHON`); says why it skips without one, unless CI requires it.
 fn readers_agree(file: &Path, count: usize) {
-    let py = std::env::var("EVTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has = Command::new(&py)
-        .args(["-c", "import etl.etl, dissect.etl"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
-        let why = format!("`{py}` cannot import etl-parser and dissect.etl: the kernel logger's file is not cross-checked");
-        assert!(
-            std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
-            "{why}"
-        );
-        skip(&why);
+    let Some(py) = readers::python() else {
         return;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/check_etl_readers.py");
-    let out = Command::new(&py).arg(script).arg(file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    };
+    let v = readers::read_with(&py, file, &[]);
     let ep = &v["etl_parser"];
     assert!(ep.get("fatal").is_none(), "etl-parser: {ep}");
     let events = ep["events"].as_array().unwrap();

@@ -4,6 +4,8 @@
 //! Needs a Python with both packages: `pip install etl-parser dissect.etl`, then point
 //! `EVTRACE_PYTHON` at that interpreter (default `python3`). Skips, saying why, without one.
 
+#[path = "../../tools/readers.rs"]
+mod readers;
 mod recording;
 mod support;
 
@@ -13,43 +15,10 @@ use std::process::Command;
 use evtrace_runtime::etl::{self, BufferHeader};
 use support::*;
 
-fn python() -> Option<String> {
-    let py = std::env::var("EVTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import etl.etl, dissect.etl"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(py);
-    }
-    let why = format!(
-        "`{py}` cannot import etl-parser and dissect.etl \
-         (pip install etl-parser dissect.etl; set EVTRACE_PYTHON)"
-    );
-    // CI sets EVTRACE_REQUIRE_PYTHON so that a broken install fails instead of skipping.
-    assert!(
-        std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
-        "{why}"
-    );
-    skip(&why);
-    None
-}
+use readers::python;
 
 fn run(py: &str, path: &Path, extra: &[&str]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/check_etl_readers.py");
-    let out = Command::new(py)
-        .arg(script)
-        .arg(path)
-        .args(extra)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json from the checker")
+    readers::read_with(py, path, extra)
 }
 
 fn temp(name: &str, bytes: &[u8]) -> PathBuf {

@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use evtrace::consume::{Item, LogReader};
@@ -15,6 +14,9 @@ use evtrace::etl::{
 use evtrace::provider::EnableSettings;
 use evtrace::session::{Session, SessionProperties};
 use evtrace::Guid;
+
+#[path = "../../tools/readers.rs"]
+mod readers;
 
 #[evtrace::provider(name = "Evtrace-UiTests-RoundTrip")]
 mod rt {
@@ -365,28 +367,9 @@ fn message_metadata_matches_the_runtime_encoder() {
 /// knows (all but COUNTEDBINARY arrays) with the values written. Skips without Python, unless
 /// `EVTRACE_REQUIRE_PYTHON` is set (as CI does).
 fn check_with_etl_parser(file: &Path) {
-    let py = std::env::var("EVTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import etl.etl, dissect.etl"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
-            "{py} cannot import etl-parser"
-        );
-        eprintln!("SKIP: `{py}` cannot import etl-parser and dissect.etl");
-        return;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/check_etl_readers.py");
-    let out = Command::new(&py).arg(script).arg(file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let Some(py) = readers::python() else { return };
+    let v = readers::read_with(&py, file, &[]);
+    let text = v.to_string();
     let events = v["etl_parser"]["events"]
         .as_array()
         .unwrap_or_else(|| panic!("{text}"));
