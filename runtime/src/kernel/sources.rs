@@ -1120,46 +1120,24 @@ format:
         };
         let mut d = Decoder::new(KernelFlags::NETWORK_TCPIP, fields);
         let mut out = Vec::new();
-        // Server 100 listens on 80; client 200 connects from 5000; interrupts run in 300.
-        d.decode(
-            set_state(100, 1, 0xA, TCP_CLOSE, TCP_LISTEN, 80, 0),
-            &mut out,
-        );
-        d.decode(
-            set_state(200, 2, 0xB, TCP_CLOSE, TCP_SYN_SENT, 5000, 80),
-            &mut out,
-        );
-        // The listener's clone, as the kernel makes it: LISTEN -> SYN_RECV, then established.
-        d.decode(
-            set_state(300, 3, 0xC, TCP_LISTEN, TCP_SYN_RECV, 80, 5000),
-            &mut out,
-        );
-        d.decode(
-            set_state(300, 3, 0xC, TCP_SYN_RECV, TCP_ESTABLISHED, 80, 5000),
-            &mut out,
-        );
-        d.decode(
-            set_state(300, 4, 0xB, TCP_SYN_SENT, TCP_ESTABLISHED, 5000, 80),
-            &mut out,
-        );
-        d.decode(
-            set_state(200, 5, 0xB, TCP_ESTABLISHED, 4, 5000, 80),
-            &mut out,
-        );
-        // The accepted socket closes from an interrupt too; a second client (from 5001) is
-        // accepted by the same listener, which the first accept did not forget.
-        d.decode(
-            set_state(300, 6, 0xC, TCP_ESTABLISHED, 8, 80, 5000),
-            &mut out,
-        );
-        d.decode(
-            set_state(300, 7, 0xD, TCP_LISTEN, TCP_SYN_RECV, 80, 5001),
-            &mut out,
-        );
-        d.decode(
-            set_state(300, 7, 0xD, TCP_SYN_RECV, TCP_ESTABLISHED, 80, 5001),
-            &mut out,
-        );
+        // Server 100 listens on 80; client 200 connects from 5000; interrupts run in 300. The
+        // accepted socket is the listener's clone, as the kernel makes it (LISTEN -> SYN_RECV),
+        // and closes from an interrupt too; a second client (from 5001) is accepted by the same
+        // listener, which the first accept did not make forgotten.
+        let transitions = [
+            (100, 1, 0xA, TCP_CLOSE, TCP_LISTEN, 80, 0),
+            (200, 2, 0xB, TCP_CLOSE, TCP_SYN_SENT, 5000, 80),
+            (300, 3, 0xC, TCP_LISTEN, TCP_SYN_RECV, 80, 5000),
+            (300, 3, 0xC, TCP_SYN_RECV, TCP_ESTABLISHED, 80, 5000),
+            (300, 4, 0xB, TCP_SYN_SENT, TCP_ESTABLISHED, 5000, 80),
+            (200, 5, 0xB, TCP_ESTABLISHED, 4, 5000, 80),
+            (300, 6, 0xC, TCP_ESTABLISHED, 8, 80, 5000),
+            (300, 7, 0xD, TCP_LISTEN, TCP_SYN_RECV, 80, 5001),
+            (300, 7, 0xD, TCP_SYN_RECV, TCP_ESTABLISHED, 80, 5001),
+        ];
+        for (pid, time, sk, old, new, sport, dport) in transitions {
+            d.decode(set_state(pid, time, sk, old, new, sport, dport), &mut out);
+        }
         let derived: Vec<(TcpKind, u32, u32)> = out
             .iter()
             .filter_map(|o| match o.event {
