@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
+use evtrace_runtime::kernel::KernelFlags;
 use evtrace_runtime::provider::EnableSettings;
 use evtrace_runtime::session::{ClockType, LogFileMode, SessionProperties, SessionUpdate};
 use evtrace_runtime::system::control::Controller;
@@ -125,11 +126,11 @@ pub struct StartArgs {
         value_name = "PROVIDER[:LEVEL[:ANY[:ALL]]]"
     )]
     providers: Vec<String>,
-    /// The kernel logger's events (-eflag): flag names joined with commas (process, thread,
-    /// image_load, disk_io, network_tcpip, cswitch, systemcall, memory_page_faults,
-    /// memory_hard_faults, profile), `default`, or a number. Only for "NT Kernel Logger";
-    /// without it the kernel logger records tracelog's default set (process, thread, disk_io,
-    /// network_tcpip).
+    /// Kernel events to record (-eflag): flag names joined with commas (process, thread,
+    /// image_load, disk_io, disk_io_init, network_tcpip, cswitch, systemcall,
+    /// memory_page_faults, memory_hard_faults, profile), `default`, or a number. For system
+    /// loggers only: "NT Kernel Logger" (which records tracelog's default set of process,
+    /// thread, disk_io and network_tcpip without it) and --systemlogger sessions.
     #[arg(long = "kernel-flags", value_name = "FLAGS")]
     kernel_flags: Option<String>,
 }
@@ -158,6 +159,10 @@ pub struct UpdateArgs {
     /// Turn real-time delivery on or off.
     #[arg(long, value_name = "on|off", value_parser = on_off)]
     rt: Option<bool>,
+    /// New kernel enable flags of a system logger (the kernel logger, or a --systemlogger
+    /// session), as for `start --kernel-flags`.
+    #[arg(long = "kernel-flags", value_name = "FLAGS")]
+    kernel_flags: Option<String>,
 }
 
 fn on_off(s: &str) -> Result<bool, String> {
@@ -294,7 +299,7 @@ fn props(a: &StartArgs) -> Result<SessionProperties, Error> {
         p = p.flush_timer(ft);
     }
     if let Some(k) = &a.kernel_flags {
-        p = p.enable_flags(evtrace_runtime::kernel::KernelFlags::parse(k)?);
+        p = p.enable_flags(KernelFlags::parse(k)?);
     }
     p = p.clock(match a.clock {
         Clock::Perf => ClockType::PerfCounter,
@@ -369,11 +374,21 @@ pub fn flush(a: NameArgs) -> ExitCode {
 
 /// `evtrace update`.
 pub fn update(a: UpdateArgs) -> ExitCode {
+    let flags = match a
+        .kernel_flags
+        .as_deref()
+        .map(KernelFlags::parse)
+        .transpose()
+    {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
+    };
     let u = SessionUpdate {
         log_file: a.file.clone(),
         flush_timer_s: a.ft,
         maximum_buffers: a.max,
         real_time: a.rt,
+        enable_flags: flags.map(|f| f.bits()),
     };
     match Controller::connect().and_then(|c| c.update(&a.name, &u)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -448,7 +463,7 @@ fn print_stats(s: &WireStats) {
     println!("Real Time Buffers Lost: {}", s.real_time_buffers_lost);
     println!("Logger Thread Id:      {}", s.logger_thread_id);
     if s.enable_flags != 0 {
-        let flags = evtrace_runtime::kernel::KernelFlags::from_bits_retain(s.enable_flags);
+        let flags = KernelFlags::from_bits_retain(s.enable_flags);
         println!(
             "Enable Flags:          {:#010x} {}",
             s.enable_flags,

@@ -489,7 +489,7 @@ fn there_is_one_kernel_logger_and_it_enables_no_providers() {
         "process",
     ]);
     assert!(
-        e.contains("ERROR_INVALID_PARAMETER") && e.contains("only the kernel logger"),
+        e.contains("ERROR_INVALID_PARAMETER") && e.contains("only system loggers"),
         "{e}"
     );
 
@@ -963,5 +963,166 @@ fn a_lost_syn_is_retransmitted_and_recorded_for_the_connecting_process() {
         find(&all, "TcpIp", "Connect", &want).len(),
         0,
         "none connected"
+    );
+}
+
+#[test]
+fn system_loggers_take_kernel_events_by_their_flags_and_there_are_eight_at_most() {
+    const TEST: &str =
+        "system_loggers_take_kernel_events_by_their_flags_and_there_are_eight_at_most";
+    if child_role() {
+        return;
+    }
+    let _turn = turn();
+    let dir = temp_dir("kernel-system-loggers");
+    let _daemon = start_daemon(&dir);
+    let file = |n: usize| dir.join(format!("s{n}.etl"));
+    let start = |n: usize, extra: &[&str]| {
+        evtrace(&dir)
+            .args(["start", &format!("Sys{n}"), "--systemlogger", "-f"])
+            .arg(file(n))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Checked before any source is opened, so as any user: pageable buffers, and the limit.
+    let paged = start(0, &["--paged"]);
+    let e = String::from_utf8_lossy(&paged.stderr);
+    assert!(!paged.status.success() && e.contains("pageable"), "{e}");
+    for n in 1..=8 {
+        let out = start(n, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ninth = start(9, &[]);
+    let e = String::from_utf8_lossy(&ninth.stderr);
+    assert!(
+        !ninth.status.success() && e.contains("ERROR_NO_SYSTEM_RESOURCES") && e.contains('8'),
+        "{e}"
+    );
+    // An ordinary session does not count, and takes no EnableFlags.
+    let plain = evtrace(&dir)
+        .args(["start", "Plain", "-f"])
+        .arg(dir.join("plain.etl"))
+        .args(["--kernel-flags", "process"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&plain.stderr);
+    assert!(e.contains("only system loggers"), "{e}");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Plain", "-f"])
+            .arg(dir.join("plain.etl")),
+    );
+    for n in 2..=8 {
+        run_ok(evtrace(&dir).args(["stop", &format!("Sys{n}")]));
+    }
+
+    if !root_or_skip(TEST) {
+        return;
+    }
+    // A system logger given flags records those kernel events, beside the kernel logger.
+    run_ok(evtrace(&dir).args(["update", "Sys1", "--kernel-flags", "process"]));
+    let q = run_ok(evtrace(&dir).args(["query", "Sys1"]));
+    assert!(
+        q.contains("Enable Flags:          0x00000001 process"),
+        "{q}"
+    );
+    run_ok(
+        evtrace(&dir)
+            .args(["start", KERNEL, "-f"])
+            .arg(dir.join("k.etl"))
+            .args(["--kernel-flags", "process"]),
+    );
+    let mut t = Command::new("/bin/true").spawn().unwrap();
+    let pid = Value::from(t.id());
+    t.wait().unwrap();
+    run_ok(evtrace(&dir).args(["stop", KERNEL]));
+    run_ok(evtrace(&dir).args(["stop", "Sys1"]));
+    for f in [file(1), dir.join("k.etl")] {
+        let all = events(&dir, &f);
+        let exec = find(&all, "Process", "Exec", &[("ProcessId", pid.clone())]);
+        assert_eq!(exec.len(), 1, "{}: {exec:?}", f.display());
+    }
+}
+
+#[test]
+fn updating_the_enable_flags_changes_what_the_kernel_logger_records() {
+    const TEST: &str = "updating_the_enable_flags_changes_what_the_kernel_logger_records";
+    if child_role() {
+        return;
+    }
+    let _turn = turn();
+    let dir = temp_dir("kernel-update");
+    let _daemon = start_daemon(&dir);
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Plain", "-f"])
+            .arg(dir.join("plain.etl")),
+    );
+    let out = evtrace(&dir)
+        .args(["update", "Plain", "--kernel-flags", "process"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("ERROR_INVALID_PARAMETER") && e.contains("not a system logger"),
+        "{e}"
+    );
+    if !root_or_skip(TEST) {
+        return;
+    }
+    let file = dir.join("k.etl");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", KERNEL, "-f"])
+            .arg(&file)
+            .args(["--kernel-flags", "network_tcpip"]),
+    );
+    let connect = || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let _ = l.accept().unwrap();
+        c.local_addr().unwrap().port()
+    };
+    let before = connect();
+    // A flag with no source here is refused, and the logger keeps its flags.
+    let out = evtrace(&dir)
+        .args(["update", KERNEL, "--kernel-flags", "registry"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_NOT_SUPPORTED"));
+    let q = run_ok(evtrace(&dir).args(["query", KERNEL]));
+    assert!(q.contains("0x00010000 network_tcpip"), "{q}");
+    run_ok(evtrace(&dir).args(["update", KERNEL, "--kernel-flags", "process"]));
+    let q = run_ok(evtrace(&dir).args(["query", KERNEL]));
+    assert!(
+        q.contains("Enable Flags:          0x00000001 process"),
+        "{q}"
+    );
+    let after = connect();
+    let mut t = Command::new("/bin/true").spawn().unwrap();
+    let pid = Value::from(t.id());
+    t.wait().unwrap();
+    run_ok(evtrace(&dir).args(["stop", KERNEL]));
+    let all = events(&dir, &file);
+    let connects = |port: u16| find(&all, "TcpIp", "Connect", &[("sport", Value::from(port))]);
+    assert_eq!(
+        connects(before).len(),
+        1,
+        "recorded while network_tcpip was on"
+    );
+    assert_eq!(
+        connects(after).len(),
+        0,
+        "not recorded once only process was on"
+    );
+    assert_eq!(
+        find(&all, "Process", "Exec", &[("ProcessId", pid)]).len(),
+        1,
+        "recorded once process was on"
     );
 }

@@ -100,6 +100,8 @@ pub struct SessionUpdate {
     pub maximum_buffers: u32,
     /// Turn real-time delivery on or off (system sessions only).
     pub real_time: Option<bool>,
+    /// New EnableFlags (system loggers only, [`crate::kernel::KernelFlags`] bits).
+    pub enable_flags: Option<u32>,
 }
 
 struct Shared {
@@ -559,15 +561,16 @@ impl Shared {
     fn update(&self, u: SessionUpdate) -> Result<()> {
         self.running()?;
         let private = self.core.kind == SessionKind::Private;
-        if private && (u.maximum_buffers != 0 || u.real_time.is_some()) {
+        let daemons = u.maximum_buffers != 0 || u.real_time.is_some() || u.enable_flags.is_some();
+        if private && daemons {
             return Err(Error::invalid(
                 "a private session can update only its log file name and flush timer (ControlTrace UPDATE rules)",
             ));
         }
-        if u.maximum_buffers != 0 || u.real_time.is_some() {
+        if daemons {
             return Err(Error::new(
                 ErrorCode::NotSupported,
-                "MaximumBuffers and REAL_TIME updates are carried out by the system-session daemon",
+                "MaximumBuffers, REAL_TIME and EnableFlags updates are carried out by the system-session daemon",
             ));
         }
         if let Some(path) = &u.log_file {

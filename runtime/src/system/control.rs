@@ -103,7 +103,8 @@ impl Controller {
     }
 
     /// ControlTrace(UPDATE): a new log file, flush timer, MaximumBuffers (for producers that
-    /// join from now on) or real-time delivery on or off (0 / None = unchanged).
+    /// join from now on), real-time delivery on or off, or a system logger's EnableFlags
+    /// (0 / None = unchanged).
     pub fn update(&self, name: &str, update: &crate::session::SessionUpdate) -> Result<()> {
         self.ok(&Request::Update {
             name: name.into(),
@@ -111,6 +112,7 @@ impl Controller {
             flush_timer_s: update.flush_timer_s,
             maximum_buffers: update.maximum_buffers,
             real_time: update.real_time,
+            enable_flags: update.enable_flags,
         })
     }
 

@@ -33,6 +33,8 @@ use crate::Guid;
 pub const DEFAULT_MAX_SESSIONS: usize = 64;
 /// The most `EVTRACE_MAX_SESSIONS` may allow.
 pub const MAX_HOSTED_SESSIONS: usize = 192;
+/// System loggers at once: the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions.
+pub const MAX_SYSTEM_LOGGERS: usize = 8;
 
 /// The counter page: the global counter and one per possible session.
 const COUNTER_PAGE: usize = 4096;
@@ -92,6 +94,8 @@ struct Hosted {
     flushing: Vec<u64>,
     /// Whether this session is the kernel logger (its sources may still be opening).
     is_kernel: bool,
+    /// The kernel logger, or a session with EVENT_TRACE_SYSTEM_LOGGER_MODE.
+    system_logger: bool,
     /// The kernel logger's sources, once open.
     kernel: Option<crate::kernel::KernelLogger>,
     /// A stop is under way (the kernel logger's last buffers are being handed over).
@@ -364,12 +368,14 @@ impl Shared {
                 flush_timer_s,
                 maximum_buffers,
                 real_time,
+                enable_flags,
             } => {
                 let u = SessionUpdate {
                     log_file,
                     flush_timer_s,
                     maximum_buffers,
                     real_time,
+                    enable_flags,
                 };
                 self.update(&name, uid, u)
             }
@@ -548,12 +554,15 @@ impl Shared {
                 ));
             }
         }
+        // The kernel logger proper (NT Kernel Logger, or the Global Logger with
+        // EnableKernelFlags) is one; any session may be a system logger (SYSTEM_LOGGER_MODE),
+        // eight at most, and system loggers take kernel events by their EnableFlags.
         let is_kernel = props
             .name
             .eq_ignore_ascii_case(crate::kernel::KERNEL_LOGGER_NAME)
             || (reserved && props.enable_flags != 0);
+        let system_logger = is_kernel || props.mode.contains(LogFileMode::SYSTEM_LOGGER);
         if is_kernel {
-            kernel_rules(&props)?;
             if let Some(k) = st.sessions.iter().find(|h| h.is_kernel) {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
@@ -563,9 +572,22 @@ impl Shared {
                     ),
                 ));
             }
+        }
+        if system_logger {
+            kernel_rules(&props)?;
+            let running = st.sessions.iter().filter(|h| h.system_logger).count();
+            if running >= MAX_SYSTEM_LOGGERS {
+                return Err(Error::new(
+                    ErrorCode::NoSystemResources,
+                    format!(
+                        "cannot start {}: {MAX_SYSTEM_LOGGERS} system loggers (the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions) are running, the most there can be",
+                        props.name
+                    ),
+                ));
+            }
         } else if props.enable_flags != 0 {
             return Err(Error::invalid(format!(
-                "EnableFlags {:#x} selects kernel events, which only the kernel logger (session \"{}\", or the Global Logger with EnableKernelFlags) records; enable providers in other sessions",
+                "EnableFlags {:#x} selects kernel events, which only system loggers record: the kernel logger (session \"{}\", or the Global Logger with EnableKernelFlags) and sessions with EVENT_TRACE_SYSTEM_LOGGER_MODE; enable providers in other sessions",
                 props.enable_flags,
                 crate::kernel::KERNEL_LOGGER_NAME
             )));
@@ -597,7 +619,9 @@ impl Shared {
                 .counter(sequence_index as usize)
                 .store(0, std::sync::atomic::Ordering::Relaxed);
         }
-        let kernel_share = is_kernel.then(|| share.clone());
+        // The kernel logger records tracelog's default set when given no flags; another system
+        // logger records kernel events only when given flags.
+        let kernel_share = (is_kernel || flags.bits() != 0).then(|| share.clone());
         let h = Hosted {
             owner: starter,
             id,
@@ -616,6 +640,7 @@ impl Shared {
             shares: HashMap::new(),
             flushing: Vec::new(),
             is_kernel,
+            system_logger,
             kernel: None,
             stopping: false,
         };
@@ -636,6 +661,36 @@ impl Shared {
         flags: crate::kernel::KernelFlags,
         share: &SessionProperties,
     ) -> Result<Reply> {
+        match self.open_kernel(id, flags, share) {
+            Ok(()) => self
+                .lock()
+                .sessions
+                .iter()
+                .find(|h| h.id == id)
+                .map(|h| Reply::Stats { stats: stats(h) })
+                .ok_or_else(|| not_found(crate::kernel::KERNEL_LOGGER_NAME)),
+            Err(e) => {
+                // Not half a kernel logger: the session goes too.
+                let mut st = self.lock();
+                if let Some(i) = st.sessions.iter().position(|h| h.id == id) {
+                    let h = st.sessions.remove(i);
+                    drop(st);
+                    let _ = Session::stop_shared(h.session);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens kernel sources for session `id` and gives them to it, in place of any it had. An
+    /// error leaves the session as it was. Called without the daemon's lock: sources are
+    /// stopped (which hands their last buffers over, taking the lock) only outside it.
+    fn open_kernel(
+        &self,
+        id: u64,
+        flags: crate::kernel::KernelFlags,
+        share: &SessionProperties,
+    ) -> Result<()> {
         let name = self
             .lock()
             .sessions
@@ -648,31 +703,49 @@ impl Shared {
             me.upgrade()
                 .is_some_and(|d| d.hand_over(d.lock(), id, copies, lost))
         });
-        let started = super::kernel_share::start(&name, flags, share, hand_over);
+        let k = super::kernel_share::start(&name, flags, share, hand_over)?;
         let mut st = self.lock();
-        let Some(i) = st.sessions.iter().position(|h| h.id == id) else {
+        let Some(h) = st.sessions.iter_mut().find(|h| h.id == id) else {
             // Stopped while it started: nothing to feed.
             drop(st);
-            if let Ok(k) = started {
-                k.stop();
-            }
+            k.stop();
             return Err(not_found(&name));
         };
-        match started {
-            Ok(k) => {
-                st.sessions[i].kernel = Some(k);
-                Ok(Reply::Stats {
-                    stats: stats(&st.sessions[i]),
-                })
-            }
-            Err(e) => {
-                // Not half a kernel logger: the session goes too.
-                let h = st.sessions.remove(i);
-                drop(st);
-                let _ = Session::stop_shared(h.session);
-                Err(e)
-            }
+        let previous = h.kernel.replace(k);
+        drop(st);
+        if let Some(p) = previous {
+            p.stop();
         }
+        Ok(())
+    }
+
+    /// UPDATE of a system logger's EnableFlags: its sources are replaced by ones for `flags`
+    /// (the old ones stop first, handing over what they hold). The kernel logger records
+    /// tracelog's default set for 0; another system logger, no kernel events.
+    fn set_kernel_flags(&self, id: u64, flags: u32) -> Result<()> {
+        let (old, is_kernel, share) = {
+            let mut st = self.lock();
+            let h = st
+                .sessions
+                .iter_mut()
+                .find(|h| h.id == id)
+                .ok_or_else(|| not_found(crate::kernel::KERNEL_LOGGER_NAME))?;
+            (h.kernel.take(), h.is_kernel, h.share.clone())
+        };
+        let before = old.as_ref().map(|k| k.flags());
+        if let Some(k) = old {
+            k.stop();
+        }
+        let wanted = crate::kernel::KernelFlags::from_bits_retain(flags);
+        if wanted.is_empty() && !is_kernel {
+            return Ok(());
+        }
+        self.open_kernel(id, wanted, &share).inspect_err(|_| {
+            // The sources it had come back, if they can.
+            if let Some(f) = before {
+                let _ = self.open_kernel(id, f, &share);
+            }
+        })
     }
 
     fn query(&self, name: &str) -> Result<Reply> {
@@ -707,6 +780,15 @@ impl Shared {
             .iter_mut()
             .find(|h| h.session.name().eq_ignore_ascii_case(name))
             .ok_or_else(|| not_found(name))?;
+        if let Some(flags) = u.enable_flags {
+            if !h.system_logger {
+                return Err(Error::invalid(format!(
+                    "session {name} is not a system logger: EnableFlags can be updated only on the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions"
+                )));
+            }
+            crate::kernel::KernelFlags::from_bits_retain(flags).checked()?;
+        }
+        let id = h.id;
         let mut share = h.share.clone();
         if u.maximum_buffers != 0 {
             // Producer shares made from now on get the new count (shares made earlier keep
@@ -726,6 +808,7 @@ impl Shared {
             flush_timer_s: u.flush_timer_s,
             maximum_buffers: 0,
             real_time: None,
+            enable_flags: None,
         })?;
         // Checked and done in the engine: now the producers and the real-time side follow.
         if u.flush_timer_s != 0 {
@@ -767,6 +850,9 @@ impl Shared {
                 flush_timer_s: u.flush_timer_s,
                 ..Default::default()
             });
+        }
+        if let Some(flags) = u.enable_flags {
+            self.set_kernel_flags(id, flags)?;
         }
         Ok(Reply::Ok)
     }
@@ -1295,17 +1381,20 @@ fn stats(h: &Hosted) -> WireStats {
     s
 }
 
-/// What the kernel logger may not be: pageable, or anything but a file or real-time session.
+/// What a system logger may not be: pageable (kernel events are never written to pageable
+/// buffers), or private; and its EnableFlags must be ones served here.
 fn kernel_rules(props: &SessionProperties) -> Result<()> {
     if props.mode.contains(LogFileMode::USE_PAGED_MEMORY) {
-        return Err(Error::invalid(
-            "the kernel logger's buffers cannot be pageable: remove EVENT_TRACE_USE_PAGED_MEMORY",
-        ));
+        return Err(Error::invalid(format!(
+            "{} is a system logger, whose buffers cannot be pageable: remove EVENT_TRACE_USE_PAGED_MEMORY",
+            props.name
+        )));
     }
     for m in [LogFileMode::PRIVATE_LOGGER, LogFileMode::PRIVATE_IN_PROC] {
         if props.mode.contains(m) {
             return Err(Error::invalid(format!(
-                "the kernel logger is a system session and cannot be {}",
+                "{} is a system logger and cannot be {}",
+                props.name,
                 m.flag_name()
             )));
         }

@@ -247,6 +247,9 @@ pub enum Request {
         /// Turn real-time delivery on or off.
         #[serde(default)]
         real_time: Option<bool>,
+        /// New EnableFlags (system loggers).
+        #[serde(default)]
+        enable_flags: Option<u32>,
     },
     /// EnableTrace (enable).
     Enable {
