@@ -216,3 +216,18 @@ fn real_time_is_refused_until_a_consumer_can_receive_it() {
         "{e}"
     );
 }
+
+/// EnableFlags select kernel events, which only system loggers hosted by the daemon record: a
+/// private session refuses them, and so does an in-process system session (nothing would
+/// serve them there).
+#[test]
+fn enable_flags_are_for_system_loggers_only() {
+    use evtrace_runtime::kernel::KernelFlags;
+    let p = props(M::SEQUENTIAL).enable_flags(KernelFlags::PROCESS);
+    let e = Session::start_private(p.clone()).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidParameter);
+    assert!(e.message().contains("only system loggers"), "{}", e.message());
+    let e = Session::start(p, SessionKind::System).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotSupported);
+    assert!(e.message().contains("daemon"), "{}", e.message());
+}

@@ -222,6 +222,14 @@ impl Session {
                 )));
             }
         }
+        if !hosted && !is_proxy && resolved.props.enable_flags != 0 {
+            // Kernel events come from the daemon's sources; without them the flags would ask
+            // for events that never come.
+            return Err(Error::new(
+                ErrorCode::NotSupported,
+                "EnableFlags: kernel events are recorded by system loggers the daemon hosts; start the session through it (system::control::Controller, `evtrace start`), or leave EnableFlags 0 here and run kernel::KernelLogger::start into it",
+            ));
+        }
         if !hosted && resolved.props.mode.contains(LogFileMode::REAL_TIME) {
             // Without a consumer to deliver to, every buffer would be dropped: refuse rather
             // than lose events silently.

@@ -374,6 +374,12 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
             return Err(conflict(a, b));
         }
     }
+    if kind == SessionKind::Private && props.enable_flags != 0 {
+        return Err(Error::invalid(format!(
+            "EnableFlags {:#x} selects kernel events, which only system loggers record (the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions); a private session cannot",
+            props.enable_flags
+        )));
+    }
     if kind == SessionKind::System && m.contains(LogFileMode::PRIVATE_LOGGER) {
         return Err(Error::invalid("EVENT_TRACE_PRIVATE_LOGGER_MODE is for private sessions; start those with Session::start_private"));
     }
