@@ -597,6 +597,31 @@ fn a_kernel_logger_without_its_sources_is_refused_with_the_reason() {
             String::from_utf8_lossy(&as_daemon(evtrace(&dir).arg("list")).stdout).into_owned();
         assert!(!list.contains(KERNEL), "{list}");
     }
+    // A system logger without flags runs as anyone; given flags it cannot serve here, UPDATE
+    // fails whole: no flags, and the flush timer of the same request not applied either.
+    let out = as_daemon(
+        evtrace(&dir)
+            .args(["start", "SysU", "--systemlogger", "-f"])
+            .arg(dir.join("sysu.etl")),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out =
+        as_daemon(evtrace(&dir).args(["update", "SysU", "--kernel-flags", "process", "--ft", "3"]));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("process") && e.contains("root"),
+        "{e}"
+    );
+    let q = String::from_utf8_lossy(&as_daemon(evtrace(&dir).args(["query", "SysU"])).stdout)
+        .into_owned();
+    assert!(
+        q.contains("Flush Timer:           0 s") && !q.contains("Enable Flags"),
+        "{q}"
+    );
     println!(
         "{TEST}: refused as uid {}",
         if euid() == 0 { 65534 } else { euid() }
@@ -985,10 +1010,16 @@ fn system_loggers_take_kernel_events_by_their_flags_and_there_are_eight_at_most(
             .output()
             .unwrap()
     };
-    // Checked before any source is opened, so as any user: pageable buffers, and the limit.
+    // Checked before any source is opened, so as any user: pageable buffers, and the limit,
+    // which an ordinary session does not count towards.
     let paged = start(0, &["--paged"]);
     let e = String::from_utf8_lossy(&paged.stderr);
     assert!(!paged.status.success() && e.contains("pageable"), "{e}");
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Plain", "-f"])
+            .arg(dir.join("plain.etl")),
+    );
     for n in 1..=8 {
         let out = start(n, &[]);
         assert!(
@@ -1003,20 +1034,15 @@ fn system_loggers_take_kernel_events_by_their_flags_and_there_are_eight_at_most(
         !ninth.status.success() && e.contains("ERROR_NO_SYSTEM_RESOURCES") && e.contains('8'),
         "{e}"
     );
-    // An ordinary session does not count, and takes no EnableFlags.
+    // An ordinary session takes no EnableFlags.
     let plain = evtrace(&dir)
-        .args(["start", "Plain", "-f"])
-        .arg(dir.join("plain.etl"))
+        .args(["start", "Plain2", "-f"])
+        .arg(dir.join("plain2.etl"))
         .args(["--kernel-flags", "process"])
         .output()
         .unwrap();
     let e = String::from_utf8_lossy(&plain.stderr);
     assert!(e.contains("only system loggers"), "{e}");
-    run_ok(
-        evtrace(&dir)
-            .args(["start", "Plain", "-f"])
-            .arg(dir.join("plain.etl")),
-    );
     for n in 2..=8 {
         run_ok(evtrace(&dir).args(["stop", &format!("Sys{n}")]));
     }
@@ -1024,12 +1050,19 @@ fn system_loggers_take_kernel_events_by_their_flags_and_there_are_eight_at_most(
     if !root_or_skip(TEST) {
         return;
     }
-    // A system logger given flags records those kernel events, beside the kernel logger.
+    // A system logger given flags, at start or by UPDATE, records those kernel events, beside
+    // the kernel logger.
     run_ok(evtrace(&dir).args(["update", "Sys1", "--kernel-flags", "process"]));
     let q = run_ok(evtrace(&dir).args(["query", "Sys1"]));
     assert!(
         q.contains("Enable Flags:          0x00000001 process"),
         "{q}"
+    );
+    let started = start(2, &["--kernel-flags", "process"]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
     );
     run_ok(
         evtrace(&dir)
@@ -1042,7 +1075,8 @@ fn system_loggers_take_kernel_events_by_their_flags_and_there_are_eight_at_most(
     t.wait().unwrap();
     run_ok(evtrace(&dir).args(["stop", KERNEL]));
     run_ok(evtrace(&dir).args(["stop", "Sys1"]));
-    for f in [file(1), dir.join("k.etl")] {
+    run_ok(evtrace(&dir).args(["stop", "Sys2"]));
+    for f in [file(1), file(2), dir.join("k.etl")] {
         let all = events(&dir, &f);
         let exec = find(&all, "Process", "Exec", &[("ProcessId", pid.clone())]);
         assert_eq!(exec.len(), 1, "{}: {exec:?}", f.display());

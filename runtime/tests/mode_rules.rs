@@ -226,7 +226,11 @@ fn enable_flags_are_for_system_loggers_only() {
     let p = props(M::SEQUENTIAL).enable_flags(KernelFlags::PROCESS);
     let e = Session::start_private(p.clone()).unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidParameter);
-    assert!(e.message().contains("only system loggers"), "{}", e.message());
+    assert!(
+        e.message().contains("only system loggers"),
+        "{}",
+        e.message()
+    );
     let e = Session::start(p, SessionKind::System).unwrap_err();
     assert_eq!(e.code(), ErrorCode::NotSupported);
     assert!(e.message().contains("daemon"), "{}", e.message());

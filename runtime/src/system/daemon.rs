@@ -98,8 +98,10 @@ struct Hosted {
     system_logger: bool,
     /// The kernel logger's sources, once open.
     kernel: Option<crate::kernel::KernelLogger>,
-    /// A stop is under way (the kernel logger's last buffers are being handed over).
+    /// A stop is under way: no change may start.
     stopping: bool,
+    /// Its kernel sources are being replaced (UPDATE of EnableFlags): a stop waits for it.
+    changing: bool,
 }
 
 struct Share {
@@ -643,6 +645,7 @@ impl Shared {
             system_logger,
             kernel: None,
             stopping: false,
+            changing: false,
         };
         let s = stats(&h);
         st.sessions.push(h);
@@ -705,8 +708,8 @@ impl Shared {
         });
         let k = super::kernel_share::start(&name, flags, share, hand_over)?;
         let mut st = self.lock();
-        let Some(h) = st.sessions.iter_mut().find(|h| h.id == id) else {
-            // Stopped while it started: nothing to feed.
+        let Some(h) = st.sessions.iter_mut().find(|h| h.id == id && !h.stopping) else {
+            // Stopped, or stopping, while it started: nothing to feed.
             drop(st);
             k.stop();
             return Err(not_found(&name));
@@ -721,31 +724,71 @@ impl Shared {
 
     /// UPDATE of a system logger's EnableFlags: its sources are replaced by ones for `flags`
     /// (the old ones stop first, handing over what they hold). The kernel logger records
-    /// tracelog's default set for 0; another system logger, no kernel events.
-    fn set_kernel_flags(&self, id: u64, flags: u32) -> Result<()> {
-        let (old, is_kernel, share) = {
+    /// tracelog's default set for 0; another system logger, no kernel events. One change at a
+    /// time per session, and none once it is stopping; if the new sources cannot be opened,
+    /// the old flags are restored.
+    fn set_kernel_flags(&self, name: &str, flags: u32) -> Result<()> {
+        let (id, old, is_kernel, share) = {
             let mut st = self.lock();
             let h = st
                 .sessions
                 .iter_mut()
-                .find(|h| h.id == id)
-                .ok_or_else(|| not_found(crate::kernel::KERNEL_LOGGER_NAME))?;
-            (h.kernel.take(), h.is_kernel, h.share.clone())
+                .find(|h| h.session.name().eq_ignore_ascii_case(name))
+                .ok_or_else(|| not_found(name))?;
+            if h.stopping || h.changing {
+                return Err(Error::new(
+                    ErrorCode::InvalidParameter,
+                    format!(
+                        "session {name} is {}; try again",
+                        if h.stopping {
+                            "stopping"
+                        } else {
+                            "already changing its EnableFlags"
+                        }
+                    ),
+                ));
+            }
+            h.changing = true;
+            (h.id, h.kernel.take(), h.is_kernel, h.share.clone())
         };
         let before = old.as_ref().map(|k| k.flags());
         if let Some(k) = old {
             k.stop();
         }
         let wanted = crate::kernel::KernelFlags::from_bits_retain(flags);
-        if wanted.is_empty() && !is_kernel {
-            return Ok(());
+        let result = if wanted.is_empty() && !is_kernel {
+            Ok(())
+        } else {
+            self.open_kernel(id, wanted, &share).map_err(|e| {
+                let restored = before.map(|f| self.open_kernel(id, f, &share));
+                match restored {
+                    Some(Err(again)) => Error::new(
+                        e.code(),
+                        format!(
+                            "{}; and its former flags could not be restored ({}): it records no kernel events now",
+                            e.message(),
+                            again.message()
+                        ),
+                    ),
+                    _ => e,
+                }
+            })
+        };
+        if let Some(h) = self.lock().sessions.iter_mut().find(|h| h.id == id) {
+            h.changing = false;
         }
-        self.open_kernel(id, wanted, &share).inspect_err(|_| {
-            // The sources it had come back, if they can.
-            if let Some(f) = before {
-                let _ = self.open_kernel(id, f, &share);
-            }
-        })
+        self.detached.notify_all();
+        result
+    }
+
+    /// The EnableFlags a session's kernel sources serve now (0 without sources).
+    fn kernel_flags(&self, name: &str) -> u32 {
+        self.lock()
+            .sessions
+            .iter()
+            .find(|h| h.session.name().eq_ignore_ascii_case(name))
+            .and_then(|h| h.kernel.as_ref())
+            .map_or(0, |k| k.flags().bits())
     }
 
     fn query(&self, name: &str) -> Result<Reply> {
@@ -760,6 +803,34 @@ impl Shared {
                 "the Global Logger cannot be updated: change its entries (`evtrace globallogger create`) and restart the daemon",
             ));
         }
+        let Some(flags) = u.enable_flags else {
+            return self.update_rest(name, uid, u);
+        };
+        // The one change that can still fail once checked (its sources may not open) is made
+        // first, and undone if the rest then fails.
+        self.with(name, |h, _| {
+            if h.system_logger {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!(
+                    "session {name} is not a system logger: EnableFlags can be updated only on the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions"
+                )))
+            }
+        })?;
+        crate::kernel::KernelFlags::from_bits_retain(flags).checked()?;
+        let before = self.kernel_flags(name);
+        self.set_kernel_flags(name, flags)?;
+        let rest = SessionUpdate {
+            enable_flags: None,
+            ..u
+        };
+        self.update_rest(name, uid, rest).inspect_err(|_| {
+            let _ = self.set_kernel_flags(name, before);
+        })
+    }
+
+    /// UPDATE of everything but EnableFlags: every change is checked before any is made.
+    fn update_rest(&self, name: &str, uid: u32, u: SessionUpdate) -> Result<Reply> {
         let mut guard = self.lock();
         let st = &mut *guard;
         if let Some(f) = &u.log_file {
@@ -780,15 +851,9 @@ impl Shared {
             .iter_mut()
             .find(|h| h.session.name().eq_ignore_ascii_case(name))
             .ok_or_else(|| not_found(name))?;
-        if let Some(flags) = u.enable_flags {
-            if !h.system_logger {
-                return Err(Error::invalid(format!(
-                    "session {name} is not a system logger: EnableFlags can be updated only on the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions"
-                )));
-            }
-            crate::kernel::KernelFlags::from_bits_retain(flags).checked()?;
+        if h.stopping {
+            return Err(not_found(name));
         }
-        let id = h.id;
         let mut share = h.share.clone();
         if u.maximum_buffers != 0 {
             // Producer shares made from now on get the new count (shares made earlier keep
@@ -850,9 +915,6 @@ impl Shared {
                 flush_timer_s: u.flush_timer_s,
                 ..Default::default()
             });
-        }
-        if let Some(flags) = u.enable_flags {
-            self.set_kernel_flags(id, flags)?;
         }
         Ok(Reply::Ok)
     }
@@ -981,17 +1043,30 @@ impl Shared {
                 format!("session {name} is already stopping"),
             ));
         }
+        st.sessions[i].stopping = true;
         let id = st.sessions[i].id;
-        if let Some(k) = st.sessions[i].kernel.take() {
-            st.sessions[i].stopping = true;
-            // Its last buffers reach the session (through the daemon) before it leaves.
+        // A change of its kernel sources finishes first; then the sources go, their last
+        // buffers reaching the session (through the daemon) before it leaves.
+        let changing = |st: &State| st.sessions.iter().any(|h| h.id == id && h.changing);
+        while changing(&st) {
+            st = self.wait_while(st, changing);
+        }
+        loop {
+            let h = st
+                .sessions
+                .iter_mut()
+                .find(|h| h.id == id)
+                .ok_or_else(|| not_found(name))?;
+            let Some(k) = h.kernel.take() else { break };
             drop(st);
             k.stop();
-            if let Some(h) = self.lock().sessions.iter_mut().find(|h| h.id == id) {
-                h.stopping = false;
-            }
-            return self.stop(name);
+            st = self.lock();
         }
+        let i = st
+            .sessions
+            .iter()
+            .position(|h| h.id == id)
+            .ok_or_else(|| not_found(name))?;
         let sharing: Vec<u64> = st.sessions[i].shares.keys().copied().collect();
         for conn in &sharing {
             if let Some(p) = st.producers.get(conn) {
