@@ -971,3 +971,85 @@ fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support
     run_ok(evtrace(&dir).args(["autologger", "remove", "Boot-Trace"]));
     assert!(show("Boot-Trace").contains("no Boot-Trace entries"));
 }
+
+/// Runs `c` as uid 65534 when this test runs as root: a daemon and clients of an ordinary user,
+/// whose sockets' send buffers stay within `net.core.wmem_max`.
+fn as_nobody(c: &mut Command) -> &mut Command {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::process::CommandExt;
+        c.uid(65534).gid(65534);
+    }
+    c
+}
+
+#[test]
+fn real_time_buffers_larger_than_the_socket_reach_the_consumer_in_pieces() {
+    const TEST: &str = "real_time_buffers_larger_than_the_socket_reach_the_consumer_in_pieces";
+    if producer_role() {
+        return;
+    }
+    let dir = temp_dir("rt-pieces");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    }
+    let _daemon = Daemon(
+        as_nobody(evtrace(&dir).args(["daemon", "--dir"]).arg(&dir))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run_ok_quiet(as_nobody(evtrace(&dir).arg("list"))) {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // 16 MB buffers, more than a socket may hold without CAP_NET_ADMIN (wmem_max is 4 MB here,
+    // 208 KB by default), delivered in real time only.
+    run_ok(as_nobody(evtrace(&dir).args([
+        "start",
+        "Pieces-Test",
+        "--rt",
+        "-b",
+        "16384",
+        "--max",
+        "8",
+        "--provider",
+        "Evtrace-Test-System:5",
+    ])));
+    let consumer = as_nobody(evtrace(&dir).args(["fmt", "--rt", "Pieces-Test", "--json"]))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run_ok(as_nobody(evtrace(&dir).args(["query", "Pieces-Test"])))
+        .contains("Real Time Consumers:   1")
+    {
+        assert!(Instant::now() < deadline, "the consumer did not attach");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let uid = (unsafe { libc::geteuid() } == 0).then_some(65534);
+    let mut producer = spawn_producer_as(&dir, TEST, 1, Writes::Once, uid);
+    assert!(producer.wait().unwrap().success(), "the producer failed");
+    let stopped = run_ok(as_nobody(evtrace(&dir).args(["stop", "Pieces-Test"])));
+    assert!(stopped.contains("Real Time Buffers Lost: 0"), "{stopped}");
+    assert!(stopped.contains("Events Lost:           0"), "{stopped}");
+    let out = consumer.wait_with_output().unwrap();
+    assert!(out.status.success(), "evtrace fmt --rt failed");
+    let mut got: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["provider"] == "Evtrace-Test-System")
+        .map(|v| v["fields"]["n"].as_u64().unwrap())
+        .collect();
+    got.sort_unstable();
+    let want: Vec<u64> = (0..EVENTS_PER_PRODUCER).collect();
+    assert!(
+        got == want,
+        "{} of {EVENTS_PER_PRODUCER} events arrived",
+        got.len()
+    );
+}

@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::etl::{parse_header_buffer, read, LogfileHeader, LossKind};
 use crate::system::paths;
 use crate::system::protocol::{Reply, Request};
-use crate::system::realtime::{BUFFER, END, HEADER, LOST};
+use crate::system::realtime::{BUFFER, END, HEADER, LOST, PART};
 use crate::system::wire::Channel;
 
 /// Largest packet accepted: a 16 MB buffer and its tag.
@@ -35,6 +35,8 @@ pub struct RealTimeReader {
     ended: bool,
     diag: Diagnostics,
     buffers: u64,
+    /// The pieces of a buffer so far, sent as PART packets before its last piece.
+    partial: Vec<u8>,
 }
 
 impl RealTimeReader {
@@ -83,6 +85,7 @@ impl RealTimeReader {
             ended: false,
             diag: Diagnostics::default(),
             buffers: 0,
+            partial: Vec::new(),
         })
     }
 
@@ -132,10 +135,31 @@ impl RealTimeReader {
                 return;
             }
         };
+        if packet[0] != PART && packet[0] != BUFFER && !self.partial.is_empty() {
+            // A buffer whose last piece never came (the session stopped waiting for us).
+            self.partial.clear();
+            self.diag.add(
+                0,
+                0,
+                "cut buffer",
+                "the daemon stopped sending a buffer part-way",
+            );
+        }
         match packet[0] {
+            PART => self.partial.extend_from_slice(&packet[1..]),
             BUFFER => {
                 self.buffers += 1;
-                match read::parse_buffer(&packet[1..], 0) {
+                // The buffer: this packet's bytes after its tag, after any pieces before it.
+                let whole;
+                let bytes: &[u8] = if self.partial.is_empty() {
+                    &packet[1..]
+                } else {
+                    let mut w = std::mem::take(&mut self.partial);
+                    w.extend_from_slice(&packet[1..]);
+                    whole = w;
+                    &whole
+                };
+                match read::parse_buffer(bytes, 0) {
                     Ok(pb) => {
                         for p in &pb.problems {
                             self.diag.add(0, p.offset, p.kind.name(), p.reason.clone());

@@ -7,6 +7,8 @@
 //! After answering `Consume` with `Ok`, the daemon sends binary packets, each one whole message:
 //! a tag byte, then the log-file header buffer ([`HEADER`]), a buffer ([`BUFFER`]), a loss report
 //! of two little-endian u64 (buffers, events; [`LOST`]), or the end of the session ([`END`]).
+//! A buffer larger than [`PIECE`] goes in pieces: [`PART`] packets, then its last piece as
+//! [`BUFFER`] (a socket's send buffer, without CAP_NET_ADMIN, may be smaller than BufferSize).
 
 use std::collections::VecDeque;
 
@@ -21,6 +23,10 @@ pub const BUFFER: u8 = 2;
 pub const LOST: u8 = 3;
 /// Packet tag: the session has stopped; nothing follows.
 pub const END: u8 = 4;
+/// Packet tag: a piece of a buffer, whose following pieces come next (the last as [`BUFFER`]).
+pub const PART: u8 = 5;
+/// The largest piece of a buffer in one packet: well within any socket's send buffer.
+pub const PIECE: usize = 256 * 1024;
 
 /// A session's real-time side in the daemon.
 pub(crate) struct RealTime {
@@ -33,10 +39,21 @@ pub(crate) struct RealTime {
     /// RealTimeBuffersLost.
     pub(crate) buffers_lost: u64,
     header: Vec<u8>,
-    /// The session's BufferSize: the socket must take packets this large.
+    /// The session's BufferSize.
     buffer_bytes: usize,
-    /// A buffer did not fit the consumer's socket at all.
-    too_large: bool,
+    /// The buffer being sent, and how much of it the consumer has: it goes before the backlog,
+    /// and starts over for the next consumer if this one leaves.
+    in_flight: Option<(Vec<u8>, usize)>,
+}
+
+/// How sending the buffer in flight went.
+enum Sent {
+    /// All of it.
+    Whole,
+    /// Some or none of it: the socket is full, or there is no consumer.
+    Waiting,
+    /// Never: a piece does not fit this socket at all.
+    Impossible,
 }
 
 impl RealTime {
@@ -45,7 +62,7 @@ impl RealTime {
     pub(crate) fn new(header: Vec<u8>, max_backlog: usize, buffer_bytes: usize) -> RealTime {
         RealTime {
             buffer_bytes,
-            too_large: false,
+            in_flight: None,
             consumer: None,
             backlog: VecDeque::new(),
             max_backlog: max_backlog.max(1),
@@ -73,9 +90,8 @@ impl RealTime {
         session: &Session,
         kept_elsewhere: bool,
     ) {
-        // Room for a few whole buffers: a packet is never split, and one larger than the send
-        // buffer cannot be sent at all.
-        ch.set_send_buffer(4 * (self.buffer_bytes + 64));
+        // Room for a few buffers (or pieces) in flight.
+        ch.set_send_buffer(4 * (self.buffer_bytes.min(PIECE) + 64));
         // Only `end` waits for the consumer, and not forever.
         ch.set_send_timeout(std::time::Duration::from_secs(5));
         if ch.send_packet(&[&[HEADER], &self.header], false).is_err() {
@@ -88,7 +104,7 @@ impl RealTime {
     /// The consumer's connection closed.
     pub(crate) fn detach(&mut self, conn: u64) {
         if self.is_consumer(conn) {
-            self.consumer = None;
+            self.gone();
         }
     }
 
@@ -98,11 +114,9 @@ impl RealTime {
     /// RealTimeBuffersLost counts it then).
     pub(crate) fn deliver(&mut self, buf: Vec<u8>, session: &Session, kept_elsewhere: bool) {
         self.pump(session, kept_elsewhere);
-        if self.backlog.is_empty() && self.send(&buf) {
-            return;
-        }
-        if std::mem::take(&mut self.too_large) {
-            self.lose(&buf, session, kept_elsewhere);
+        if self.in_flight.is_none() && self.backlog.is_empty() {
+            self.in_flight = Some((buf, 0));
+            self.pump(session, kept_elsewhere);
             return;
         }
         if self.backlog.len() < self.max_backlog {
@@ -124,81 +138,120 @@ impl RealTime {
         }
     }
 
-    /// Sends what the backlog holds while the consumer takes it.
+    /// Sends the buffer in flight, then what the backlog holds, while the consumer takes them.
     fn pump(&mut self, session: &Session, kept_elsewhere: bool) {
-        while let Some(b) = self.backlog.pop_front() {
-            if self.send(&b) {
-                continue;
+        loop {
+            if self.in_flight.is_none() {
+                match self.backlog.pop_front() {
+                    Some(b) => self.in_flight = Some((b, 0)),
+                    None => return,
+                }
             }
-            if std::mem::take(&mut self.too_large) {
-                self.lose(&b, session, kept_elsewhere);
-                continue;
+            match self.advance(true) {
+                Sent::Whole => self.in_flight = None,
+                Sent::Waiting => return,
+                Sent::Impossible => {
+                    if let Some((b, _)) = self.in_flight.take() {
+                        self.lose(&b, session, kept_elsewhere);
+                    }
+                }
             }
-            self.backlog.push_front(b);
-            return;
         }
     }
 
-    /// Sends one buffer (after any loss report) without waiting; false if not sent.
-    fn send(&mut self, buf: &[u8]) -> bool {
-        let Some((_, ch)) = &self.consumer else {
-            return false;
+    /// Sends what it can of the buffer in flight (preceded, when it starts, by any loss
+    /// report); `dontwait` false waits for room (up to the send timeout).
+    fn advance(&mut self, dontwait: bool) -> Sent {
+        let (Some((_, ch)), Some((buf, sent))) = (&self.consumer, &mut self.in_flight) else {
+            return Sent::Waiting;
         };
-        if self.unreported != (0, 0) {
+        let mut result = Ok(());
+        if *sent == 0 && self.unreported != (0, 0) {
             let (b, e) = self.unreported;
-            match ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], true) {
-                Ok(()) => self.unreported = (0, 0),
-                Err(e) => return self.failed(e),
+            result = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], dontwait);
+            if result.is_ok() {
+                self.unreported = (0, 0);
             }
         }
-        match ch.send_packet(&[&[BUFFER], buf], true) {
-            Ok(()) => true,
-            // Larger than the socket can ever carry (its send buffer could not be raised that
-            // far): not the consumer's fault; the caller counts the buffer lost.
-            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                self.too_large = true;
-                false
+        while result.is_ok() {
+            let rest = &buf[*sent..];
+            let piece = &rest[..rest.len().min(PIECE)];
+            let tag = if piece.len() == rest.len() {
+                BUFFER
+            } else {
+                PART
+            };
+            result = ch.send_packet(&[&[tag], piece], dontwait);
+            if result.is_ok() {
+                *sent += piece.len();
+                if tag == BUFFER {
+                    return Sent::Whole;
+                }
             }
-            Err(e) => self.failed(e),
+        }
+        match result {
+            // Larger than the socket can ever carry: not the consumer's fault.
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => Sent::Impossible,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Sent::Waiting,
+            // Gone (or broken): the next consumer gets the backlog.
+            _ => {
+                self.gone();
+                Sent::Waiting
+            }
         }
     }
 
-    fn failed(&mut self, e: std::io::Error) -> bool {
-        if e.kind() != std::io::ErrorKind::WouldBlock {
-            // Gone (or broken): the next consumer gets the backlog.
-            if let Some((_, ch)) = self.consumer.take() {
-                ch.shutdown();
-            }
+    /// The consumer left: the buffer in flight starts over for the next one.
+    fn gone(&mut self) {
+        if let Some((_, ch)) = self.consumer.take() {
+            ch.shutdown();
         }
-        false
+        if let Some((_, sent)) = &mut self.in_flight {
+            *sent = 0;
+        }
     }
 
     /// The session stops (or real-time delivery is turned off): the consumer gets what is left
     /// (waiting for it, a little), then END. Whatever cannot be delivered is counted.
     pub(crate) fn end(&mut self, session: &Session, kept_elsewhere: bool) {
-        let Some((_, ch)) = self.consumer.take() else {
-            // Nobody came for the backlog.
-            while let Some(b) = self.backlog.pop_front() {
-                self.lose(&b, session, kept_elsewhere);
-            }
-            return;
-        };
-        if self.unreported != (0, 0) {
-            let (b, e) = self.unreported;
-            let _ = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], false);
-        }
-        while let Some(b) = self.backlog.pop_front() {
-            if ch.send_packet(&[&[BUFFER], &b], false).is_err() {
-                // The consumer stopped reading: what it did not get is lost, and counted.
-                self.lose(&b, session, kept_elsewhere);
-                while let Some(rest) = self.backlog.pop_front() {
-                    self.lose(&rest, session, kept_elsewhere);
+        if self.consumer.is_some() {
+            loop {
+                if self.in_flight.is_none() {
+                    match self.backlog.pop_front() {
+                        Some(b) => self.in_flight = Some((b, 0)),
+                        None => break,
+                    }
                 }
-                break;
+                match self.advance(false) {
+                    Sent::Whole => self.in_flight = None,
+                    Sent::Impossible => {
+                        if let Some((b, _)) = self.in_flight.take() {
+                            self.lose(&b, session, kept_elsewhere);
+                        }
+                    }
+                    // The consumer stopped reading (or left): the rest is lost, and counted.
+                    Sent::Waiting => break,
+                }
             }
         }
-        let _ = ch.send_packet(&[&[END]], false);
-        // Whatever happened, the consumer then reads the end of the stream.
-        ch.shutdown_write();
+        let left: Vec<Vec<u8>> = self
+            .in_flight
+            .take()
+            .map(|(b, _)| b)
+            .into_iter()
+            .chain(self.backlog.drain(..))
+            .collect();
+        for b in &left {
+            self.lose(b, session, kept_elsewhere);
+        }
+        if let Some((_, ch)) = self.consumer.take() {
+            if self.unreported != (0, 0) {
+                let (b, e) = self.unreported;
+                let _ = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], false);
+            }
+            let _ = ch.send_packet(&[&[END]], false);
+            // Whatever happened, the consumer then reads the end of the stream.
+            ch.shutdown_write();
+        }
     }
 }
