@@ -896,20 +896,28 @@ impl Shared {
         let kernel = (u.flush_timer_s != 0)
             .then(|| h.kernel.as_ref().and_then(|k| k.share()))
             .flatten();
-        match (u.real_time, h.rt.is_some()) {
-            (Some(true), false) => {
-                h.rt = Some(real_time_for(&h.session, h.share.maximum_buffers));
-            }
-            (Some(false), true) => {
-                if let Some(mut rt) = h.rt.take() {
-                    rt.end(&h.session, keeps_somewhere);
-                    // Its losses stay in the session's figures.
-                    h.rt_lost_before += rt.buffers_lost;
-                }
-            }
-            _ => {}
+        if u.real_time == Some(true) && h.rt.is_none() {
+            h.rt = Some(real_time_for(&h.session, h.share.maximum_buffers));
         }
+        // Real-time delivery turned off: its consumer gets what is left (waiting for it a
+        // little) outside the daemon's lock. Its losses stay in the session's figures.
+        let ended = match (u.real_time, h.rt.take()) {
+            (Some(false), Some(mut rt)) => {
+                h.rt_lost_before += std::mem::take(&mut rt.buffers_lost);
+                Some((rt, h.session.clone(), h.id))
+            }
+            (_, rt) => {
+                h.rt = rt;
+                None
+            }
+        };
         drop(guard);
+        if let Some((mut rt, session, id)) = ended {
+            rt.end(&session, keeps_somewhere);
+            if let Some(h) = self.lock().sessions.iter_mut().find(|h| h.id == id) {
+                h.rt_lost_before += rt.buffers_lost;
+            }
+        }
         if let Some(k) = kernel {
             let _ = k.update(SessionUpdate {
                 flush_timer_s: u.flush_timer_s,
