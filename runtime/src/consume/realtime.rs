@@ -131,6 +131,15 @@ impl RealTimeReader {
             Ok(Some(p)) if !p.is_empty() => p,
             Ok(_) | Err(_) => {
                 // The daemon went away: deliver what is held.
+                if !self.partial.is_empty() {
+                    self.partial.clear();
+                    self.diag.add(
+                        0,
+                        0,
+                        "cut buffer",
+                        "the stream ended part-way through a buffer",
+                    );
+                }
                 self.ended = true;
                 return;
             }

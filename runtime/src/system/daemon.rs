@@ -102,6 +102,8 @@ struct Hosted {
     stopping: bool,
     /// Its kernel sources are being replaced (UPDATE of EnableFlags): a stop waits for it.
     changing: bool,
+    /// Its real-time delivery is ending (UPDATE `--rt off`): a stop waits for it.
+    ending_rt: bool,
 }
 
 struct Share {
@@ -646,6 +648,7 @@ impl Shared {
             kernel: None,
             stopping: false,
             changing: false,
+            ending_rt: false,
         };
         let s = stats(&h);
         st.sessions.push(h);
@@ -904,6 +907,7 @@ impl Shared {
         let ended = match (u.real_time, h.rt.take()) {
             (Some(false), Some(mut rt)) => {
                 h.rt_lost_before += std::mem::take(&mut rt.buffers_lost);
+                h.ending_rt = true;
                 Some((rt, h.session.clone(), h.id))
             }
             (_, rt) => {
@@ -914,9 +918,12 @@ impl Shared {
         drop(guard);
         if let Some((mut rt, session, id)) = ended {
             rt.end(&session, keeps_somewhere);
+            drop(session);
             if let Some(h) = self.lock().sessions.iter_mut().find(|h| h.id == id) {
                 h.rt_lost_before += rt.buffers_lost;
+                h.ending_rt = false;
             }
+            self.detached.notify_all();
         }
         if let Some(k) = kernel {
             let _ = k.update(SessionUpdate {
@@ -1053,9 +1060,13 @@ impl Shared {
         }
         st.sessions[i].stopping = true;
         let id = st.sessions[i].id;
-        // A change of its kernel sources finishes first; then the sources go, their last
-        // buffers reaching the session (through the daemon) before it leaves.
-        let changing = |st: &State| st.sessions.iter().any(|h| h.id == id && h.changing);
+        // A change of its kernel sources, or the end of its real-time delivery, finishes first;
+        // then the sources go, their last buffers reaching the session before it leaves.
+        let changing = |st: &State| {
+            st.sessions
+                .iter()
+                .any(|h| h.id == id && (h.changing || h.ending_rt))
+        };
         while changing(&st) {
             st = self.wait_while(st, changing);
         }

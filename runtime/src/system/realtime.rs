@@ -11,6 +11,7 @@
 //! [`BUFFER`] (a socket's send buffer, without CAP_NET_ADMIN, may be smaller than BufferSize).
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use super::wire::Channel;
 use crate::session::Session;
@@ -27,6 +28,8 @@ pub const END: u8 = 4;
 pub const PART: u8 = 5;
 /// The largest piece of a buffer in one packet: well within any socket's send buffer.
 pub const PIECE: usize = 256 * 1024;
+/// How long the end of real-time delivery waits, in all, for a consumer to take what is left.
+const END_WAIT: Duration = Duration::from_secs(5);
 
 /// A session's real-time side in the daemon.
 pub(crate) struct RealTime {
@@ -92,8 +95,6 @@ impl RealTime {
     ) {
         // Room for a few buffers (or pieces) in flight.
         ch.set_send_buffer(4 * (self.buffer_bytes.min(PIECE) + 64));
-        // Only `end` waits for the consumer, and not forever.
-        ch.set_send_timeout(std::time::Duration::from_secs(5));
         if ch.send_packet(&[&[HEADER], &self.header], false).is_err() {
             return;
         }
@@ -119,7 +120,8 @@ impl RealTime {
             self.pump(session, kept_elsewhere);
             return;
         }
-        if self.backlog.len() < self.max_backlog {
+        // The buffer in flight counts towards the backlog's limit.
+        if self.backlog.len() + 1 < self.max_backlog {
             self.backlog.push_back(buf);
             return;
         }
@@ -147,7 +149,7 @@ impl RealTime {
                     None => return,
                 }
             }
-            match self.advance(true) {
+            match self.advance(None) {
                 Sent::Whole => self.in_flight = None,
                 Sent::Waiting => return,
                 Sent::Impossible => {
@@ -160,15 +162,26 @@ impl RealTime {
     }
 
     /// Sends what it can of the buffer in flight (preceded, when it starts, by any loss
-    /// report); `dontwait` false waits for room (up to the send timeout).
-    fn advance(&mut self, dontwait: bool) -> Sent {
+    /// report): without waiting, or, given a deadline, waiting for room until then.
+    fn advance(&mut self, deadline: Option<Instant>) -> Sent {
         let (Some((_, ch)), Some((buf, sent))) = (&self.consumer, &mut self.in_flight) else {
             return Sent::Waiting;
+        };
+        let send = |parts: &[&[u8]]| match deadline {
+            None => ch.send_packet(parts, true),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                ch.set_send_timeout(left);
+                ch.send_packet(parts, false)
+            }
         };
         let mut result = Ok(());
         if *sent == 0 && self.unreported != (0, 0) {
             let (b, e) = self.unreported;
-            result = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], dontwait);
+            result = send(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()]);
             if result.is_ok() {
                 self.unreported = (0, 0);
             }
@@ -181,7 +194,7 @@ impl RealTime {
             } else {
                 PART
             };
-            result = ch.send_packet(&[&[tag], piece], dontwait);
+            result = send(&[&[tag], piece]);
             if result.is_ok() {
                 *sent += piece.len();
                 if tag == BUFFER {
@@ -212,8 +225,10 @@ impl RealTime {
     }
 
     /// The session stops (or real-time delivery is turned off): the consumer gets what is left
-    /// (waiting for it, a little), then END. Whatever cannot be delivered is counted.
+    /// (waiting for it [`END_WAIT`] at most in all), then END. Whatever cannot be delivered is
+    /// counted.
     pub(crate) fn end(&mut self, session: &Session, kept_elsewhere: bool) {
+        let deadline = Instant::now() + END_WAIT;
         if self.consumer.is_some() {
             loop {
                 if self.in_flight.is_none() {
@@ -222,7 +237,7 @@ impl RealTime {
                         None => break,
                     }
                 }
-                match self.advance(false) {
+                match self.advance(Some(deadline)) {
                     Sent::Whole => self.in_flight = None,
                     Sent::Impossible => {
                         if let Some((b, _)) = self.in_flight.take() {
@@ -245,11 +260,17 @@ impl RealTime {
             self.lose(b, session, kept_elsewhere);
         }
         if let Some((_, ch)) = self.consumer.take() {
+            // The last two packets wait only for what is left of the deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let late = left.is_zero();
+            if !late {
+                ch.set_send_timeout(left);
+            }
             if self.unreported != (0, 0) {
                 let (b, e) = self.unreported;
-                let _ = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], false);
+                let _ = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], late);
             }
-            let _ = ch.send_packet(&[&[END]], false);
+            let _ = ch.send_packet(&[&[END]], late);
             // Whatever happened, the consumer then reads the end of the stream.
             ch.shutdown_write();
         }
