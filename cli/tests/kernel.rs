@@ -40,16 +40,6 @@ fn fs_type(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The effective user id, from /proc (no unsafe call needed).
-fn euid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
-        .expect("an Uid line in /proc/self/status")
-}
-
 fn root_or_skip(test: &str) -> bool {
     if euid() == 0 {
         return true;
@@ -536,34 +526,8 @@ fn a_kernel_logger_without_its_sources_is_refused_with_the_reason() {
         ),
     )
     .unwrap();
-    let mut daemon = evtrace(&dir);
-    daemon
-        .args(["daemon", "--dir"])
-        .arg(&dir)
-        .stderr(Stdio::null());
-    if euid() == 0 {
-        use std::os::unix::process::CommandExt;
-        for d in [&dir, &conf, &conf.join("GlobalLogger")] {
-            std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
-        }
-        daemon.uid(65534).gid(65534);
-    }
-    let _daemon = Daemon(daemon.spawn().unwrap());
-    let as_daemon = |c: &mut Command| -> std::process::Output {
-        if euid() == 0 {
-            use std::os::unix::process::CommandExt;
-            c.uid(65534).gid(65534);
-        }
-        c.output().unwrap()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !as_daemon(evtrace(&dir).arg("list")).status.success() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let _daemon = start_nobody_daemon(&dir, &[&conf, &conf.join("GlobalLogger")]);
+    let as_daemon = |c: &mut Command| -> std::process::Output { as_nobody(c).output().unwrap() };
     let shown =
         String::from_utf8_lossy(&as_daemon(evtrace(&dir).args(["globallogger", "show"])).stdout)
             .into_owned();
@@ -624,7 +588,7 @@ fn a_kernel_logger_without_its_sources_is_refused_with_the_reason() {
     );
     println!(
         "{TEST}: refused as uid {}",
-        if euid() == 0 { 65534 } else { euid() }
+        if euid() == 0 { NOBODY } else { euid() }
     );
 }
 

@@ -972,17 +972,6 @@ fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support
     assert!(show("Boot-Trace").contains("no Boot-Trace entries"));
 }
 
-/// Runs `c` as uid 65534 when this test runs as root: a daemon and clients of an ordinary user,
-/// whose sockets' send buffers stay within `net.core.wmem_max`.
-fn as_nobody(c: &mut Command) -> &mut Command {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        use std::os::unix::process::CommandExt;
-        c.uid(65534).gid(65534);
-    }
-    c
-}
-
 #[test]
 fn real_time_buffers_larger_than_the_socket_reach_the_consumer_in_pieces() {
     const TEST: &str = "real_time_buffers_larger_than_the_socket_reach_the_consumer_in_pieces";
@@ -990,21 +979,7 @@ fn real_time_buffers_larger_than_the_socket_reach_the_consumer_in_pieces() {
         return;
     }
     let dir = temp_dir("rt-pieces");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-    }
-    let _daemon = Daemon(
-        as_nobody(evtrace(&dir).args(["daemon", "--dir"]).arg(&dir))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !run_ok_quiet(as_nobody(evtrace(&dir).arg("list"))) {
-        assert!(Instant::now() < deadline, "the daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _daemon = start_nobody_daemon(&dir, &[]);
     // 16 MB buffers, more than a socket may hold without CAP_NET_ADMIN (wmem_max is 4 MB here,
     // 208 KB by default), delivered in real time only.
     run_ok(as_nobody(evtrace(&dir).args([
@@ -1029,8 +1004,7 @@ fn real_time_buffers_larger_than_the_socket_reach_the_consumer_in_pieces() {
         assert!(Instant::now() < deadline, "the consumer did not attach");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: geteuid has no preconditions.
-    let uid = (unsafe { libc::geteuid() } == 0).then_some(65534);
+    let uid = (euid() == 0).then_some(NOBODY);
     let mut producer = spawn_producer_as(&dir, TEST, 1, Writes::Once, uid);
     assert!(producer.wait().unwrap().success(), "the producer failed");
     let stopped = run_ok(as_nobody(evtrace(&dir).args(["stop", "Pieces-Test"])));

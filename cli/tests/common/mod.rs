@@ -80,3 +80,47 @@ pub fn run_ok_quiet(c: &mut Command) -> bool {
 pub fn skip(why: &str) {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIP: {why}\n").as_bytes());
 }
+
+/// The effective user id, from /proc (no unsafe call needed).
+pub fn euid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
+        .expect("an Uid line in /proc/self/status")
+}
+
+/// The user an ordinary-user test runs its daemon and clients as: 65534 when the test runs as
+/// root, else this one.
+pub const NOBODY: u32 = 65534;
+
+/// `c` run as an ordinary user: as [`NOBODY`] when this test runs as root.
+pub fn as_nobody(c: &mut Command) -> &mut Command {
+    if euid() == 0 {
+        use std::os::unix::process::CommandExt;
+        c.uid(NOBODY).gid(NOBODY);
+    }
+    c
+}
+
+/// A daemon of an ordinary user in `dir` (and `owned`, which it must be able to write, made
+/// its): its sockets' send buffers stay within `net.core.wmem_max`, and what needs root is
+/// refused to it.
+pub fn start_nobody_daemon(dir: &Path, owned: &[&Path]) -> Daemon {
+    if euid() == 0 {
+        for p in std::iter::once(dir).chain(owned.iter().copied()) {
+            std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+    }
+    let child = as_nobody(evtrace(dir).args(["daemon", "--dir"]).arg(dir))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run_ok_quiet(as_nobody(evtrace(dir).arg("list"))) {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Daemon(child)
+}
