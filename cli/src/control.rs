@@ -193,10 +193,7 @@ pub fn daemon(args: DaemonArgs) -> ExitCode {
         "evtrace daemon: listening on {}",
         paths::socket_path(&dir).display()
     );
-    match d.run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    done(d.run())
 }
 
 /// A controller for the daemon, started on demand if none runs.
@@ -333,43 +330,22 @@ pub fn start(a: StartArgs) -> ExitCode {
         }
         Ok(stats)
     };
-    match run() {
-        Ok(s) => {
-            print_stats(&s);
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    report(run())
 }
 
 /// `evtrace stop`.
 pub fn stop(a: NameArgs) -> ExitCode {
-    match Controller::connect().and_then(|c| c.stop(&a.name)) {
-        Ok(s) => {
-            print_stats(&s);
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    report(Controller::connect().and_then(|c| c.stop(&a.name)))
 }
 
 /// `evtrace query`.
 pub fn query(a: NameArgs) -> ExitCode {
-    match Controller::connect().and_then(|c| c.query(&a.name)) {
-        Ok(s) => {
-            print_stats(&s);
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    report(Controller::connect().and_then(|c| c.query(&a.name)))
 }
 
 /// `evtrace flush`.
 pub fn flush(a: NameArgs) -> ExitCode {
-    match Controller::connect().and_then(|c| c.flush(&a.name)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    done(Controller::connect().and_then(|c| c.flush(&a.name)))
 }
 
 /// `evtrace update`.
@@ -390,30 +366,23 @@ pub fn update(a: UpdateArgs) -> ExitCode {
         real_time: a.rt,
         enable_flags: flags.map(|f| f.bits()),
     };
-    match Controller::connect().and_then(|c| c.update(&a.name, &u)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    done(Controller::connect().and_then(|c| c.update(&a.name, &u)))
 }
 
 /// `evtrace enable`.
 pub fn enable(a: EnableArgs) -> ExitCode {
-    let r = parse_provider(&a.provider)
-        .and_then(|(g, s)| Controller::connect().and_then(|c| c.enable(&a.name, g, s)));
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    done(
+        parse_provider(&a.provider)
+            .and_then(|(g, s)| Controller::connect().and_then(|c| c.enable(&a.name, g, s))),
+    )
 }
 
 /// `evtrace disable`.
 pub fn disable(a: EnableArgs) -> ExitCode {
-    let r = parse_provider(&a.provider)
-        .and_then(|(g, _)| Controller::connect().and_then(|c| c.disable(&a.name, g)));
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    done(
+        parse_provider(&a.provider)
+            .and_then(|(g, _)| Controller::connect().and_then(|c| c.disable(&a.name, g))),
+    )
 }
 
 /// `evtrace list`.
@@ -484,6 +453,17 @@ fn print_stats(s: &WireStats) {
     if let Some(e) = &s.error {
         println!("Error:                 {e}");
     }
+}
+
+/// A command that answers with a session's figures: printed, or the error.
+fn report(r: Result<WireStats, Error>) -> ExitCode {
+    r.map(|s| print_stats(&s))
+        .map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
+}
+
+/// A command that answers nothing but success, or the error.
+fn done(r: Result<(), Error>) -> ExitCode {
+    r.map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
 }
 
 fn fail(e: &Error) -> ExitCode {

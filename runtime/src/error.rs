@@ -42,70 +42,59 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for reading one back from its number.
+    const ALL: [ErrorCode; 15] = [
+        ErrorCode::InvalidParameter,
+        ErrorCode::AlreadyExists,
+        ErrorCode::BadPathname,
+        ErrorCode::InvalidName,
+        ErrorCode::NoSystemResources,
+        ErrorCode::InstanceNotFound,
+        ErrorCode::AccessDenied,
+        ErrorCode::DiskFull,
+        ErrorCode::NotSupported,
+        ErrorCode::InvalidTime,
+        ErrorCode::ArithmeticOverflow,
+        ErrorCode::MoreData,
+        ErrorCode::NotEnoughMemory,
+        ErrorCode::LogFileFull,
+        ErrorCode::Io,
+    ];
+
+    /// The Win32 name and number: one exhaustive match, so a new code cannot lack either.
+    fn win32_entry(self) -> (&'static str, u32) {
+        match self {
+            ErrorCode::InvalidParameter => ("ERROR_INVALID_PARAMETER", 87),
+            ErrorCode::AlreadyExists => ("ERROR_ALREADY_EXISTS", 183),
+            ErrorCode::BadPathname => ("ERROR_BAD_PATHNAME", 161),
+            ErrorCode::InvalidName => ("ERROR_INVALID_NAME", 123),
+            ErrorCode::NoSystemResources => ("ERROR_NO_SYSTEM_RESOURCES", 1450),
+            ErrorCode::InstanceNotFound => ("ERROR_WMI_INSTANCE_NOT_FOUND", 4201),
+            ErrorCode::AccessDenied => ("ERROR_ACCESS_DENIED", 5),
+            ErrorCode::DiskFull => ("ERROR_DISK_FULL", 112),
+            ErrorCode::NotSupported => ("ERROR_NOT_SUPPORTED", 50),
+            ErrorCode::InvalidTime => ("ERROR_INVALID_TIME", 1901),
+            ErrorCode::ArithmeticOverflow => ("ERROR_ARITHMETIC_OVERFLOW", 534),
+            ErrorCode::MoreData => ("ERROR_MORE_DATA", 234),
+            ErrorCode::NotEnoughMemory => ("ERROR_NOT_ENOUGH_MEMORY", 8),
+            ErrorCode::LogFileFull => ("ERROR_LOG_FILE_FULL", 1502),
+            ErrorCode::Io => ("ERROR_WRITE_FAULT", 29),
+        }
+    }
+
     /// The Win32 name, e.g. `ERROR_INVALID_PARAMETER`.
     pub fn name(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidParameter => "ERROR_INVALID_PARAMETER",
-            ErrorCode::AlreadyExists => "ERROR_ALREADY_EXISTS",
-            ErrorCode::BadPathname => "ERROR_BAD_PATHNAME",
-            ErrorCode::InvalidName => "ERROR_INVALID_NAME",
-            ErrorCode::NoSystemResources => "ERROR_NO_SYSTEM_RESOURCES",
-            ErrorCode::InstanceNotFound => "ERROR_WMI_INSTANCE_NOT_FOUND",
-            ErrorCode::AccessDenied => "ERROR_ACCESS_DENIED",
-            ErrorCode::DiskFull => "ERROR_DISK_FULL",
-            ErrorCode::NotSupported => "ERROR_NOT_SUPPORTED",
-            ErrorCode::InvalidTime => "ERROR_INVALID_TIME",
-            ErrorCode::ArithmeticOverflow => "ERROR_ARITHMETIC_OVERFLOW",
-            ErrorCode::MoreData => "ERROR_MORE_DATA",
-            ErrorCode::NotEnoughMemory => "ERROR_NOT_ENOUGH_MEMORY",
-            ErrorCode::LogFileFull => "ERROR_LOG_FILE_FULL",
-            ErrorCode::Io => "ERROR_WRITE_FAULT",
-        }
+        self.win32_entry().0
     }
 
     /// The code whose Win32 number is `n`.
     pub fn from_win32(n: u32) -> Option<ErrorCode> {
-        use ErrorCode::*;
-        [
-            InvalidParameter,
-            AlreadyExists,
-            BadPathname,
-            InvalidName,
-            NoSystemResources,
-            InstanceNotFound,
-            AccessDenied,
-            DiskFull,
-            NotSupported,
-            InvalidTime,
-            ArithmeticOverflow,
-            MoreData,
-            NotEnoughMemory,
-            LogFileFull,
-            Io,
-        ]
-        .into_iter()
-        .find(|c| c.win32() == n)
+        ErrorCode::ALL.into_iter().find(|c| c.win32() == n)
     }
 
     /// The numeric Win32 code.
     pub fn win32(self) -> u32 {
-        match self {
-            ErrorCode::InvalidParameter => 87,
-            ErrorCode::AlreadyExists => 183,
-            ErrorCode::BadPathname => 161,
-            ErrorCode::InvalidName => 123,
-            ErrorCode::NoSystemResources => 1450,
-            ErrorCode::InstanceNotFound => 4201,
-            ErrorCode::AccessDenied => 5,
-            ErrorCode::DiskFull => 112,
-            ErrorCode::NotSupported => 50,
-            ErrorCode::InvalidTime => 1901,
-            ErrorCode::ArithmeticOverflow => 534,
-            ErrorCode::MoreData => 234,
-            ErrorCode::NotEnoughMemory => 8,
-            ErrorCode::LogFileFull => 1502,
-            ErrorCode::Io => 29,
-        }
+        self.win32_entry().1
     }
 }
 
@@ -168,3 +157,17 @@ impl std::error::Error for Error {}
 
 /// Result of the controller and write APIs.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_reads_back_from_its_number() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_win32(c.win32()), Some(c), "{}", c.name());
+        }
+        assert_eq!(ErrorCode::from_win32(87), Some(ErrorCode::InvalidParameter));
+        assert_eq!(ErrorCode::from_win32(1), None);
+    }
+}

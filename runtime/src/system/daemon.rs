@@ -68,6 +68,26 @@ struct State {
     next_id: u64,
 }
 
+impl State {
+    /// ERROR_BAD_PATHNAME if `file` is the log file of a session (other than `except`).
+    fn file_free(&self, file: &Path, except: Option<&str>) -> Result<()> {
+        let taken = self.sessions.iter().any(|h| {
+            except.is_none_or(|n| !h.session.name().eq_ignore_ascii_case(n))
+                && h.session.log_file().is_some_and(|g| same_file(&g, file))
+        });
+        if taken {
+            return Err(Error::new(
+                ErrorCode::BadPathname,
+                format!(
+                    "{} is the log file of another session; give this one a file of its own",
+                    file.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A system session and what the daemon knows of it.
 struct Hosted {
     id: u64,
@@ -547,16 +567,7 @@ impl Shared {
             ));
         }
         if let Some(f) = &props.log_file {
-            let taken = st
-                .sessions
-                .iter()
-                .any(|h| h.session.log_file().is_some_and(|g| same_file(&g, f)));
-            if taken {
-                return Err(Error::new(
-                    ErrorCode::BadPathname,
-                    format!("{} is the log file of another session", f.display()),
-                ));
-            }
+            st.file_free(f, None)?;
         }
         // The kernel logger proper (NT Kernel Logger, or the Global Logger with
         // EnableKernelFlags) is one; any session may be a system logger (SYSTEM_LOGGER_MODE),
@@ -838,16 +849,7 @@ impl Shared {
         let st = &mut *guard;
         if let Some(f) = &u.log_file {
             may_write(f, uid)?;
-            let taken = st.sessions.iter().any(|h| {
-                !h.session.name().eq_ignore_ascii_case(name)
-                    && h.session.log_file().is_some_and(|g| same_file(&g, f))
-            });
-            if taken {
-                return Err(Error::new(
-                    ErrorCode::BadPathname,
-                    format!("{} is the log file of another session", f.display()),
-                ));
-            }
+            st.file_free(f, Some(name))?;
         }
         let h = st
             .sessions
