@@ -13,6 +13,7 @@ mod error;
 pub mod etl;
 mod guid;
 pub mod kernel;
+mod number;
 pub mod provider;
 pub mod session;
 mod sink;

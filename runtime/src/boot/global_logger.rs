@@ -57,11 +57,7 @@ fn number(e: &Entries, name: &str, default: u32) -> Result<u32> {
     let Some(v) = e.get(name) else {
         return Ok(default);
     };
-    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => v.parse(),
-    };
-    parsed.map_err(|_| {
+    crate::number::parse_u32(v).ok_or_else(|| {
         Error::invalid(format!(
             "{name} = {v:?} is not a number (a REG_DWORD: decimal, or hex with 0x)"
         ))

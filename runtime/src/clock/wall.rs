@@ -102,7 +102,8 @@ pub fn now() -> i64 {
         fence(Ordering::Acquire);
         if s & 1 == 0 && MAP.seq.load(Ordering::Relaxed) == s {
             let d = tsc.wrapping_sub(base_tsc);
-            if d <= span && slope != 0 {
+            // Before the first refresh the span is 0, so this is never taken unmapped.
+            if d <= span {
                 return base_ft as i64 + ((d as u128 * slope as u128) >> 32) as i64;
             }
             return beyond_span(tsc);
@@ -155,10 +156,10 @@ pub fn refresh() -> bool {
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     let interval_ticks = (hz as u128 * INTERVAL_NS as u128 / 1_000_000_000) as u64;
     let tsc = rdtsc() as u64;
-    let real = filetime_now();
     if last.is_some_and(|l| tsc.wrapping_sub(l) < interval_ticks) {
         return false;
     }
+    let real = filetime_now();
     let interval_ft = (INTERVAL_NS / 100) as i64;
     let nominal = slope(interval_ft, 0, interval_ticks);
     let (base_ft, correction) = match *last {

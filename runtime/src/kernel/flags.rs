@@ -123,11 +123,7 @@ impl KernelFlags {
                 continue;
             }
             let lower = word.to_ascii_lowercase();
-            let number = lower
-                .strip_prefix("0x")
-                .map(|h| u32::from_str_radix(h, 16))
-                .unwrap_or_else(|| lower.parse());
-            if let Ok(n) = number {
+            if let Some(n) = crate::number::parse_u32(&lower) {
                 out |= KernelFlags::from_bits_retain(n);
             } else if lower == "default" {
                 out |= KernelFlags::DEFAULT;

@@ -119,21 +119,29 @@ impl EnableSettings {
         use crate::{Error, Guid};
         let mut parts = s.split(':');
         let p = parts.next().unwrap_or_default();
-        let guid = p.parse::<Guid>().unwrap_or_else(|_| Guid::from_name(p));
+        if p.is_empty() {
+            return Err(Error::invalid(format!(
+                "{s:?} names no provider: give a provider name or GUID before the first ':'"
+            )));
+        }
+        let guid = match p.parse::<Guid>() {
+            Ok(g) => g,
+            // A mistyped GUID would otherwise be taken for a name, enabling nothing.
+            Err(_) if p.starts_with('{') || (p.len() == 36 && p.matches('-').count() == 4) => {
+                return Err(Error::invalid(format!(
+                    "{p:?} is not a valid GUID: write it as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits), or give the provider's name"
+                )))
+            }
+            Err(_) => Guid::from_name(p),
+        };
         let num = |v: Option<&str>, what: &str| -> crate::Result<u64> {
             match v {
                 None | Some("") => Ok(0),
-                Some(v) => {
-                    let parsed = match v.strip_prefix("0x") {
-                        Some(h) => u64::from_str_radix(h, 16),
-                        None => v.parse(),
-                    };
-                    parsed.map_err(|_| {
-                        Error::invalid(format!(
-                            "{what} {v:?} in {s:?} is not a number (decimal, or hex with 0x)"
-                        ))
-                    })
-                }
+                Some(v) => crate::number::parse(v).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{what} {v:?} in {s:?} is not a number (decimal, or hex with 0x)"
+                    ))
+                }),
             }
         };
         let level = num(parts.next(), "level")?;
@@ -150,6 +158,21 @@ impl EnableSettings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_spec_with_a_mistyped_guid_or_no_provider_is_refused() {
+        use super::EnableSettings;
+        let (g, s) = EnableSettings::parse_spec("MyCompany-CopyTool:5:0x10").unwrap();
+        assert_eq!(g, crate::Guid::from_name("MyCompany-CopyTool"));
+        assert_eq!((s.level, s.match_any), (5, 0x10));
+        let e = EnableSettings::parse_spec("3d6fa8d0-fe05-11d0-9dda-00c04fd7bz7c:4").unwrap_err();
+        assert!(e.message().contains("not a valid GUID"), "{}", e.message());
+        assert!(EnableSettings::parse_spec("{bogus}").is_err());
+        assert!(EnableSettings::parse_spec(":4")
+            .unwrap_err()
+            .message()
+            .contains("names no provider"));
+    }
+
     use super::*;
 
     #[test]

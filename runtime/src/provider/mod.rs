@@ -392,12 +392,3 @@ impl std::fmt::Debug for Message {
 pub(crate) use registry::{
     disable_for_session, enable_for_session, enable_for_session_with, session_stopped,
 };
-
-/// Enables without calling the provider's enable callback (see `registry`).
-pub(crate) fn enable_for_session_quietly(
-    slot: u8,
-    guid: crate::Guid,
-    settings: EnableSettings,
-) -> crate::Result<()> {
-    enable_for_session_with(slot, guid, settings, false)
-}

@@ -54,21 +54,24 @@ unsafe impl Sync for Buffer {}
 
 impl Buffer {
     fn new(index: u32, cap: usize) -> Buffer {
-        let mut bytes = vec![0u8; cap].into_boxed_slice();
-        // Touch every page now, on the allocation path, so that writers do not take page faults
-        // (zeroed memory from the allocator is often mapped lazily).
-        for page in bytes.chunks_mut(4096) {
-            // SAFETY: a volatile write of a valid `u8` place; it only keeps the compiler from
-            // removing the store.
-            unsafe { std::ptr::write_volatile(&mut page[0], 0) };
-        }
+        let bytes = vec![0u8; cap].into_boxed_slice();
         let data = Box::into_raw(bytes) as *mut u8;
         // SAFETY: Box::into_raw never returns null.
         Buffer::with_data(index, cap, unsafe { NonNull::new_unchecked(data) }, true)
     }
 
-    /// A buffer over `cap` bytes at `data` (a slice of a shared region when not `owned`).
+    /// A buffer over `cap` bytes at `data` (a slice of a shared region when not `owned`), its
+    /// pages faulted in now, on the allocation path, not on the writers' (zeroed memory from the
+    /// allocator and a shared mapping's pages both come on first touch).
     fn with_data(index: u32, cap: usize, data: NonNull<u8>, owned: bool) -> Buffer {
+        for page in (0..cap).step_by(4096) {
+            // SAFETY: inside the buffer's `cap` bytes, which nobody else uses until the buffer
+            // is published; reading and writing back keeps its bytes.
+            unsafe {
+                let p = data.as_ptr().add(page);
+                std::ptr::write_volatile(p, std::ptr::read_volatile(p));
+            }
+        }
         Buffer {
             reserved: AtomicU32::new(SEALED | BUFFER_HEADER_SIZE as u32),
             committed: AtomicU32::new(COMPLETE),
@@ -308,16 +311,6 @@ impl Pool {
                 // SAFETY: `new` capped the buffer count so that every buffer lies inside the
                 // region.
                 let data = unsafe { r.base().add(i as usize * self.buffer_bytes) };
-                // Fault the pages in now, as `Buffer::new` does, not on the writers' path (a
-                // shared mapping's pages come on first touch: 16 faults per 64 KB buffer).
-                for page in (0..self.buffer_bytes).step_by(4096) {
-                    // SAFETY: inside this buffer's part of the region, which nobody else uses
-                    // until the buffer is published; reading and writing back keeps its bytes.
-                    unsafe {
-                        let p = data.as_ptr().add(page);
-                        std::ptr::write_volatile(p, std::ptr::read_volatile(p));
-                    }
-                }
                 Buffer::with_data(i, self.buffer_bytes, data, false)
             }
             None => Buffer::new(i, self.buffer_bytes),

@@ -157,6 +157,18 @@ impl SessionCore {
     }
 
     /// EventsLost: per-slot losses of the write path plus those counted elsewhere.
+    /// Where TraceMessage sequence numbers come from: machine-wide (GLOBAL_SEQUENCE) or this
+    /// session's (LOCAL_SEQUENCE), in the daemon's counter page when this is a producer's share.
+    fn sequence_counter(&self) -> &AtomicU32 {
+        let global = self.mode.contains(LogFileMode::GLOBAL_SEQUENCE);
+        match (&self.shared_sequences, global) {
+            (Some((page, _)), true) => page.counter(0),
+            (Some((page, local)), false) => page.counter(*local),
+            (None, true) => &GLOBAL_SEQUENCE,
+            (None, false) => &self.local_sequence,
+        }
+    }
+
     pub(crate) fn events_lost(&self) -> u64 {
         let on_slots: u64 = self
             .pool
@@ -464,6 +476,8 @@ pub(crate) fn write_prepared(
         payload,
         size,
     };
+    // Inside a write guard like every writer, so that sealing a buffer waits for this copy.
+    let (_guard, _) = WriteGuard::enter();
     let ts = header.timestamp;
     write_one_with(core, cpu, &rec, header.thread_id, || ts)
 }
@@ -587,20 +601,13 @@ impl Record for MessageRecord<'_> {
     fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64) {
         let flags = Self::flags(core);
         // Taken only once the record has its space, so recorded messages number without gaps.
-        let global = core.mode.contains(LogFileMode::GLOBAL_SEQUENCE);
-        let counter = match (&core.shared_sequences, global) {
-            _ if !core
-                .mode
-                .intersects(LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE) =>
-            {
-                None
-            }
-            (Some((page, _)), true) => Some(page.counter(0)),
-            (Some((page, local)), false) => Some(page.counter(*local)),
-            (None, true) => Some(&GLOBAL_SEQUENCE),
-            (None, false) => Some(&core.local_sequence),
+        let sequence = if flags & etl::message_flags::SEQUENCE == 0 {
+            0
+        } else {
+            core.sequence_counter()
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1)
         };
-        let sequence = counter.map_or(0, |c| c.fetch_add(1, Ordering::Relaxed).wrapping_add(1));
         let h = etl::MessageHeaderFields {
             flags,
             message_number: self.number,

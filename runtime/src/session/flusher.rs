@@ -359,27 +359,31 @@ impl Flusher {
                 return;
             }
         };
-        let events = etl::count_records(bytes, header.saved_offset as usize);
+        // Its events are counted only if it is lost.
+        let saved = header.saved_offset as usize;
         if self.core.mode.contains(LogFileMode::BUFFERING) {
             // Kept in the ring until a flush saves it.
-            let used = (header.saved_offset as usize).min(bytes.len());
-            self.core
-                .pool
-                .adopt(&bytes[..used], u32::from(header.processor_index));
+            let used = saved.min(bytes.len());
+            let cpu = u32::from(header.processor_index);
+            if !self.core.pool.adopt(&bytes[..used], cpu) {
+                self.core.lose_buffer(etl::count_records(bytes, saved));
+            }
             return;
         }
         let mut h = header;
         h.sequence_number = self.core.pool.next_sequence() as i64;
         h.write_to(bytes);
         if !self.writable() {
-            self.core.lose_buffer(events);
+            self.core.lose_buffer(etl::count_records(bytes, saved));
             return;
         }
         let Some(file) = self.file.as_mut() else {
             return;
         };
         let placed = file.place(bytes);
-        self.settle(placed, |f| f.core.lose_buffer(events));
+        self.settle(placed, |f| {
+            f.core.lose_buffer(etl::count_records(bytes, saved))
+        });
     }
 
     /// A buffer that will never reach the file: LogBuffersLost, and its events in EventsLost.

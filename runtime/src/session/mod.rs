@@ -184,9 +184,6 @@ impl Session {
         outbound: Box<dyn Outbound>,
         sequences: Option<(Arc<Region>, usize)>,
     ) -> Result<Session> {
-        let mut props = props;
-        props.mode.remove(LogFileMode::REAL_TIME);
-        props.log_file = None;
         let proxy = Proxy {
             region,
             outbound,
@@ -395,7 +392,8 @@ impl Session {
     ) -> Result<()> {
         self.shared.running()?;
         self.shared.in_process()?;
-        crate::provider::enable_for_session_quietly(self.shared.core.slot, guid, settings)
+        // Without the enable callback (the Global Logger's rule).
+        crate::provider::enable_for_session_with(self.shared.core.slot, guid, settings, false)
     }
 
     /// The session no longer wants events of provider `guid`.
