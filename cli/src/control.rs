@@ -13,7 +13,7 @@ use evtrace_runtime::system::control::Controller;
 use evtrace_runtime::system::daemon::{self, Daemon};
 use evtrace_runtime::system::paths;
 use evtrace_runtime::system::protocol::WireStats;
-use evtrace_runtime::{Error, ErrorCode, Guid};
+use evtrace_runtime::{Error, ErrorCode};
 
 /// `evtrace daemon`.
 #[derive(Args)]
@@ -218,11 +218,6 @@ fn controller() -> Result<Controller, Error> {
     Controller::connect_in(&dir)
 }
 
-/// `PROVIDER[:LEVEL[:ANY[:ALL]]]`.
-fn parse_provider(s: &str) -> Result<(Guid, EnableSettings), Error> {
-    EnableSettings::parse_spec(s)
-}
-
 /// A user's numeric id, from a number or a name in the user database.
 fn user_id(u: &str) -> Result<u32, Error> {
     if let Ok(n) = u.parse() {
@@ -312,7 +307,7 @@ pub fn start(a: StartArgs) -> ExitCode {
         let providers = a
             .providers
             .iter()
-            .map(|p| parse_provider(p))
+            .map(|p| EnableSettings::parse_spec(p))
             .collect::<Result<Vec<_>, _>>()?;
         let props = props(&a)?;
         let users = a
@@ -372,7 +367,7 @@ pub fn update(a: UpdateArgs) -> ExitCode {
 /// `evtrace enable`.
 pub fn enable(a: EnableArgs) -> ExitCode {
     done(
-        parse_provider(&a.provider)
+        EnableSettings::parse_spec(&a.provider)
             .and_then(|(g, s)| Controller::connect().and_then(|c| c.enable(&a.name, g, s))),
     )
 }
@@ -380,7 +375,7 @@ pub fn enable(a: EnableArgs) -> ExitCode {
 /// `evtrace disable`.
 pub fn disable(a: EnableArgs) -> ExitCode {
     done(
-        parse_provider(&a.provider)
+        EnableSettings::parse_spec(&a.provider)
             .and_then(|(g, _)| Controller::connect().and_then(|c| c.disable(&a.name, g))),
     )
 }
@@ -539,7 +534,7 @@ pub fn auto_logger(a: AutoLoggerArgs) -> ExitCode {
 /// The entries of a boot session (`evtrace globallogger create` / `evtrace autologger create`).
 #[derive(Args)]
 struct GlobalLoggerCreate {
-    /// FileName (default: logs/GlobalLogger.etl in the configuration directory).
+    /// FileName (default: logs/<session name>.etl in the configuration directory).
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
     /// BufferSize in KB.
@@ -613,7 +608,7 @@ fn boot_entries(file: &std::path::Path, name: &str, action: GlobalLoggerAction) 
                 e.set("FileName", f.display().to_string());
             }
             for p in &c.providers {
-                if let Err(err) = parse_provider(p) {
+                if let Err(err) = EnableSettings::parse_spec(p) {
                     return fail(&err);
                 }
                 e.push("Provider", p.clone());

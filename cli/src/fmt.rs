@@ -57,6 +57,9 @@ const DAMAGE: &[&str] = &[
     "read error",
     "bad TraceLogging metadata",
     "undecodable field",
+    // Real-time delivery: a buffer whose pieces stopped coming, a packet of no known kind.
+    "cut buffer",
+    "unknown packet",
 ];
 
 /// Runs the command.

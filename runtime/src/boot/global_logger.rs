@@ -83,18 +83,22 @@ impl GlobalLoggerConfig {
         if e.is_empty() {
             return Ok(None);
         }
+        let whose = match kind {
+            BootKind::Global => "Global Logger".to_string(),
+            BootKind::Auto => format!("AutoLogger session {name}"),
+        };
         for (k, _) in e.iter() {
             if !KNOWN.iter().any(|n| n.eq_ignore_ascii_case(k)) {
                 return Err(Error::invalid(format!(
-                    "unknown Global Logger entry {k:?}; the entries are {}",
+                    "unknown {whose} entry {k:?}; the entries are {}",
                     KNOWN.join(", ")
                 )));
             }
         }
         if e.get("Start").is_none() {
-            return Err(Error::invalid(
-                "the Global Logger's entries lack Start, the one entry required (1 = on, 0 = off)",
-            ));
+            return Err(Error::invalid(format!(
+                "the {whose}'s entries lack Start, the one entry required (1 = on, 0 = off)"
+            )));
         }
         match number(e, "Start", 0)? {
             0 => return Ok(None),
@@ -171,11 +175,11 @@ impl GlobalLoggerConfig {
         } else {
             counter + 1
         };
-        let base = e.get("FileName").map(PathBuf::from).unwrap_or_else(|| {
-            config_dir
-                .join("logs")
-                .join(format!("{GLOBAL_LOGGER_NAME}.etl"))
-        });
+        // Each boot session's own file unless told otherwise: two defaults never collide.
+        let base = e
+            .get("FileName")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| config_dir.join("logs").join(format!("{name}.etl")));
         let file = if file_max == 0 {
             base
         } else {

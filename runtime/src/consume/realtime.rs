@@ -15,8 +15,8 @@ use super::file::buffer_items;
 use super::item::{Item, Loss, LossSource};
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl::{parse_header_buffer, read, LogfileHeader, LossKind};
+use crate::system::control::Controller;
 use crate::system::paths;
-use crate::system::protocol::{Reply, Request};
 use crate::system::realtime::{BUFFER, END, HEADER, LOST, PART};
 use crate::system::wire::Channel;
 
@@ -47,26 +47,15 @@ impl RealTimeReader {
 
     /// Attaches to session `name` of the daemon in `dir`.
     pub fn attach_in(dir: &Path, name: &str) -> Result<RealTimeReader> {
-        let socket = paths::socket_path(dir);
-        let io = |e: std::io::Error| {
-            Error::new(
-                ErrorCode::InstanceNotFound,
-                format!("no evtrace daemon answers at {} ({e})", socket.display()),
-            )
-        };
-        let channel = paths::connect(dir).map_err(io)?;
-        channel
-            .send(&Request::Consume { name: name.into() }, None)
-            .map_err(io)?;
-        match channel.recv::<Reply>().map_err(io)? {
-            Some((r, _)) => {
-                r.into_result()?;
-            }
-            None => return Err(io(std::io::ErrorKind::UnexpectedEof.into())),
-        }
+        let channel = Controller::connect_in(dir)?.consume(name)?;
         let first = channel
             .recv_packet(MAX_PACKET)
-            .map_err(io)?
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::Io,
+                    format!("the connection to the daemon failed: {e}"),
+                )
+            })?
             .filter(|p| p.first() == Some(&HEADER))
             .ok_or_else(|| Error::new(ErrorCode::Io, "the daemon sent no session header"))?;
         let header = parse_header_buffer(&first[1..]).map_err(|e| {

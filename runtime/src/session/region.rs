@@ -90,6 +90,15 @@ impl Region {
         Some(v)
     }
 
+    /// A copy of buffer `index` (buffers of `buffer_bytes` laid end to end), as the file wants
+    /// it: the `used` bytes the writers filled, then 0xFF padding (ETW's). `None` if it lies
+    /// outside the region.
+    pub fn copy_buffer(&self, index: usize, buffer_bytes: usize, used: usize) -> Option<Vec<u8>> {
+        let mut b = self.copy_out(index.checked_mul(buffer_bytes)?, buffer_bytes)?;
+        b[used.min(buffer_bytes)..].fill(0xFF);
+        Some(b)
+    }
+
     /// The `index`th 32-bit counter of the region, shared with every process mapping it.
     ///
     /// Panics if it lies outside the region.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::paths;
-use super::protocol::{Reply, Request, WireEnable, WireProps, WireStats};
+use super::protocol::{Reply, Request, WireProps, WireStats};
 use super::wire::Channel;
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::EnableSettings;
@@ -36,6 +36,13 @@ impl Controller {
             )
         })?;
         Ok(Controller { channel })
+    }
+
+    /// Asks to consume session `name` in real time; on success the connection becomes the
+    /// stream of its packets (see [`super::realtime`]).
+    pub(crate) fn consume(self, name: &str) -> Result<super::wire::Channel> {
+        self.call(&Request::Consume { name: name.into() })?;
+        Ok(self.channel)
     }
 
     fn call(&self, req: &Request) -> Result<Reply> {
@@ -130,11 +137,7 @@ impl Controller {
         self.ok(&Request::Enable {
             name: name.into(),
             guid: guid.to_string(),
-            settings: WireEnable {
-                level: settings.level,
-                any: settings.match_any,
-                all: settings.match_all,
-            },
+            settings: settings.into(),
         })
     }
 

@@ -37,7 +37,7 @@ pub const MAX_HOSTED_SESSIONS: usize = 192;
 pub const MAX_SYSTEM_LOGGERS: usize = 8;
 
 /// The counter page: the global counter and one per possible session.
-const COUNTER_PAGE: usize = 4096;
+pub(crate) const COUNTER_PAGE: usize = 4096;
 
 /// How long a stopping session waits for its producers to hand over their last buffers.
 const DETACH_WAIT: Duration = Duration::from_secs(5);
@@ -69,6 +69,16 @@ struct State {
 }
 
 impl State {
+    /// The session `id`, if it still runs.
+    fn by_id(&mut self, id: u64) -> Option<&mut Hosted> {
+        self.sessions.iter_mut().find(|h| h.id == id)
+    }
+
+    /// Where session `id` is in the table, if it still runs.
+    fn index_of(&self, id: u64) -> Option<usize> {
+        self.sessions.iter().position(|h| h.id == id)
+    }
+
     /// ERROR_BAD_PATHNAME if `file` is the log file of a session (other than `except`).
     fn file_free(&self, file: &Path, except: Option<&str>) -> Result<()> {
         let taken = self.sessions.iter().any(|h| {
@@ -114,8 +124,6 @@ struct Hosted {
     flushing: Vec<u64>,
     /// Whether this session is the kernel logger (its sources may still be opening).
     is_kernel: bool,
-    /// The kernel logger, or a session with EVENT_TRACE_SYSTEM_LOGGER_MODE.
-    system_logger: bool,
     /// The kernel logger's sources, once open.
     kernel: Option<crate::kernel::KernelLogger>,
     /// A stop is under way: no change may start.
@@ -421,11 +429,7 @@ impl Shared {
     ) -> Result<T> {
         let mut st = self.lock();
         let st = &mut *st;
-        let h = st
-            .sessions
-            .iter_mut()
-            .find(|h| h.session.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| not_found(name))?;
+        let h = named(&mut st.sessions, name)?;
         f(h, &mut st.producers)
     }
 
@@ -473,18 +477,8 @@ impl Shared {
                     let reserved = kind == crate::boot::BootKind::Global;
                     self.start_named(&WireProps::from(&c.props), 0, Vec::new(), reserved)?;
                     for p in &c.providers {
-                        let enabled =
-                            crate::provider::EnableSettings::parse_spec(p).and_then(|(g, s)| {
-                                self.enable(
-                                    name,
-                                    &g.to_string(),
-                                    Some(WireEnable {
-                                        level: s.level,
-                                        any: s.match_any,
-                                        all: s.match_all,
-                                    }),
-                                )
-                            });
+                        let enabled = crate::provider::EnableSettings::parse_spec(p)
+                            .and_then(|(g, s)| self.enable(name, &g.to_string(), Some(s.into())));
                         if let Err(e) = enabled {
                             // Started but not set up as configured: not half a session.
                             let _ = self.stop(name);
@@ -590,7 +584,7 @@ impl Shared {
         }
         if system_logger {
             kernel_rules(&props)?;
-            let running = st.sessions.iter().filter(|h| h.system_logger).count();
+            let running = st.sessions.iter().filter(|h| h.system_logger()).count();
             if running >= MAX_SYSTEM_LOGGERS {
                 return Err(Error::new(
                     ErrorCode::NoSystemResources,
@@ -655,7 +649,6 @@ impl Shared {
             shares: HashMap::new(),
             flushing: Vec::new(),
             is_kernel,
-            system_logger,
             kernel: None,
             stopping: false,
             changing: false,
@@ -665,7 +658,7 @@ impl Shared {
         st.sessions.push(h);
         drop(st);
         match kernel_share {
-            Some(share) => self.start_kernel(id, flags, &share),
+            Some(share) => self.start_kernel(id, &s.name, flags, &share),
             None => Ok(Reply::Stats { stats: s }),
         }
     }
@@ -675,21 +668,22 @@ impl Shared {
     fn start_kernel(
         &self,
         id: u64,
+        name: &str,
         flags: crate::kernel::KernelFlags,
         share: &SessionProperties,
     ) -> Result<Reply> {
-        match self.open_kernel(id, flags, share) {
+        match self.open_kernel(id, name, flags, share) {
             Ok(()) => self
                 .lock()
                 .sessions
                 .iter()
                 .find(|h| h.id == id)
                 .map(|h| Reply::Stats { stats: stats(h) })
-                .ok_or_else(|| not_found(crate::kernel::KERNEL_LOGGER_NAME)),
+                .ok_or_else(|| not_found(name)),
             Err(e) => {
                 // Not half a kernel logger: the session goes too.
                 let mut st = self.lock();
-                if let Some(i) = st.sessions.iter().position(|h| h.id == id) {
+                if let Some(i) = st.index_of(id) {
                     let h = st.sessions.remove(i);
                     drop(st);
                     let _ = Session::stop_shared(h.session);
@@ -699,34 +693,29 @@ impl Shared {
         }
     }
 
-    /// Opens kernel sources for session `id` and gives them to it, in place of any it had. An
-    /// error leaves the session as it was. Called without the daemon's lock: sources are
-    /// stopped (which hands their last buffers over, taking the lock) only outside it.
+    /// Opens kernel sources for session `id` (named `name`) and gives them to it, in place of
+    /// any it had. An error leaves the session as it was. Called without the daemon's lock:
+    /// sources are stopped (which hands their last buffers over, taking the lock) only outside
+    /// it.
     fn open_kernel(
         &self,
         id: u64,
+        name: &str,
         flags: crate::kernel::KernelFlags,
         share: &SessionProperties,
     ) -> Result<()> {
-        let name = self
-            .lock()
-            .sessions
-            .iter()
-            .find(|h| h.id == id)
-            .map(|h| h.session.name().to_string())
-            .ok_or_else(|| not_found(crate::kernel::KERNEL_LOGGER_NAME))?;
         let me = self.me.clone();
         let hand_over: super::kernel_share::HandOver = Box::new(move |copies, lost| {
             me.upgrade()
                 .is_some_and(|d| d.hand_over(d.lock(), id, copies, lost))
         });
-        let k = super::kernel_share::start(&name, flags, share, hand_over)?;
+        let k = super::kernel_share::start(name, flags, share, hand_over)?;
         let mut st = self.lock();
         let Some(h) = st.sessions.iter_mut().find(|h| h.id == id && !h.stopping) else {
             // Stopped, or stopping, while it started: nothing to feed.
             drop(st);
             k.stop();
-            return Err(not_found(&name));
+            return Err(not_found(name));
         };
         let previous = h.kernel.replace(k);
         drop(st);
@@ -741,14 +730,11 @@ impl Shared {
     /// tracelog's default set for 0; another system logger, no kernel events. One change at a
     /// time per session, and none once it is stopping; if the new sources cannot be opened,
     /// the old flags are restored.
-    fn set_kernel_flags(&self, name: &str, flags: u32) -> Result<()> {
+    /// Returns the flags it served before (0 for none).
+    fn set_kernel_flags(&self, name: &str, flags: u32) -> Result<u32> {
         let (id, old, is_kernel, share) = {
             let mut st = self.lock();
-            let h = st
-                .sessions
-                .iter_mut()
-                .find(|h| h.session.name().eq_ignore_ascii_case(name))
-                .ok_or_else(|| not_found(name))?;
+            let h = named(&mut st.sessions, name)?;
             if h.stopping || h.changing {
                 return Err(Error::new(
                     ErrorCode::InvalidParameter,
@@ -773,8 +759,8 @@ impl Shared {
         let result = if wanted.is_empty() && !is_kernel {
             Ok(())
         } else {
-            self.open_kernel(id, wanted, &share).map_err(|e| {
-                let restored = before.map(|f| self.open_kernel(id, f, &share));
+            self.open_kernel(id, name, wanted, &share).map_err(|e| {
+                let restored = before.map(|f| self.open_kernel(id, name, f, &share));
                 match restored {
                     Some(Err(again)) => Error::new(
                         e.code(),
@@ -788,21 +774,11 @@ impl Shared {
                 }
             })
         };
-        if let Some(h) = self.lock().sessions.iter_mut().find(|h| h.id == id) {
+        if let Some(h) = self.lock().by_id(id) {
             h.changing = false;
         }
         self.detached.notify_all();
-        result
-    }
-
-    /// The EnableFlags a session's kernel sources serve now (0 without sources).
-    fn kernel_flags(&self, name: &str) -> u32 {
-        self.lock()
-            .sessions
-            .iter()
-            .find(|h| h.session.name().eq_ignore_ascii_case(name))
-            .and_then(|h| h.kernel.as_ref())
-            .map_or(0, |k| k.flags().bits())
+        result.map(|()| before.map_or(0, |f| f.bits()))
     }
 
     fn query(&self, name: &str) -> Result<Reply> {
@@ -823,7 +799,7 @@ impl Shared {
         // The one change that can still fail once checked (its sources may not open) is made
         // first, and undone if the rest then fails.
         self.with(name, |h, _| {
-            if h.system_logger {
+            if h.system_logger() {
                 Ok(())
             } else {
                 Err(Error::invalid(format!(
@@ -832,8 +808,7 @@ impl Shared {
             }
         })?;
         crate::kernel::KernelFlags::from_bits_retain(flags).checked()?;
-        let before = self.kernel_flags(name);
-        self.set_kernel_flags(name, flags)?;
+        let before = self.set_kernel_flags(name, flags)?;
         let rest = SessionUpdate {
             enable_flags: None,
             ..u
@@ -851,11 +826,7 @@ impl Shared {
             may_write(f, uid)?;
             st.file_free(f, Some(name))?;
         }
-        let h = st
-            .sessions
-            .iter_mut()
-            .find(|h| h.session.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| not_found(name))?;
+        let h = named(&mut st.sessions, name)?;
         if h.stopping {
             return Err(not_found(name));
         }
@@ -866,8 +837,7 @@ impl Shared {
             share.maximum_buffers = u.maximum_buffers;
             share = properties::validate(share, SessionKind::System, processor_count())?.props;
         }
-        let has_file = u.log_file.is_some() || h.session.log_file().is_some();
-        let keeps_somewhere = has_file || h.share.mode.contains(LogFileMode::BUFFERING);
+        let keeps_somewhere = u.log_file.is_some() || h.kept();
         if u.real_time == Some(false) && h.rt.is_some() && !keeps_somewhere {
             return Err(Error::invalid(format!(
                 "turning real-time delivery off would leave session {name} nowhere to put its events: it has no log file and is not buffering; give it a log file first"
@@ -921,7 +891,7 @@ impl Shared {
         if let Some((mut rt, session, id)) = ended {
             rt.end(&session, keeps_somewhere);
             drop(session);
-            if let Some(h) = self.lock().sessions.iter_mut().find(|h| h.id == id) {
+            if let Some(h) = self.lock().by_id(id) {
                 h.rt_lost_before += rt.buffers_lost;
                 h.ending_rt = false;
             }
@@ -968,11 +938,7 @@ impl Shared {
     fn flush(&self, name: &str) -> Result<Reply> {
         let mut st = self.lock();
         let st_ref = &mut *st;
-        let h = st_ref
-            .sessions
-            .iter_mut()
-            .find(|h| h.session.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| not_found(name))?;
+        let h = named(&mut st_ref.sessions, name)?;
         let id = h.id;
         h.flushing = h.shares.keys().copied().collect();
         for conn in &h.flushing {
@@ -987,11 +953,7 @@ impl Shared {
                     .any(|c| st.producers.contains_key(c) && h.shares.contains_key(c))
             })
         });
-        let h = st
-            .sessions
-            .iter_mut()
-            .find(|h| h.id == id)
-            .ok_or_else(|| not_found(name))?;
+        let h = st.by_id(id).ok_or_else(|| not_found(name))?;
         h.flushing.clear();
         let engine = h.session.clone();
         let kernel = h.kernel.as_ref().and_then(|k| k.share());
@@ -1028,7 +990,7 @@ impl Shared {
 
     fn flushed(&self, conn: u64, session: u64) {
         let mut st = self.lock();
-        if let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) {
+        if let Some(h) = st.by_id(session) {
             h.flushing.retain(|c| *c != conn);
         }
         drop(st);
@@ -1073,21 +1035,13 @@ impl Shared {
             st = self.wait_while(st, changing);
         }
         loop {
-            let h = st
-                .sessions
-                .iter_mut()
-                .find(|h| h.id == id)
-                .ok_or_else(|| not_found(name))?;
+            let h = st.by_id(id).ok_or_else(|| not_found(name))?;
             let Some(k) = h.kernel.take() else { break };
             drop(st);
             k.stop();
             st = self.lock();
         }
-        let i = st
-            .sessions
-            .iter()
-            .position(|h| h.id == id)
-            .ok_or_else(|| not_found(name))?;
+        let i = st.index_of(id).ok_or_else(|| not_found(name))?;
         let sharing: Vec<u64> = st.sessions[i].shares.keys().copied().collect();
         for conn in &sharing {
             if let Some(p) = st.producers.get(conn) {
@@ -1100,25 +1054,18 @@ impl Shared {
                 .find(|h| h.id == id)
                 .is_some_and(|h| h.shares.keys().any(|c| st.producers.contains_key(c)))
         });
-        let i = st
-            .sessions
-            .iter()
-            .position(|h| h.id == id)
-            .ok_or_else(|| not_found(name))?;
+        let i = st.index_of(id).ok_or_else(|| not_found(name))?;
         let mut h = st.sessions.remove(i);
         drop(st);
-        let (producers, refused) = (h.shares.len() as u32, h.refused);
-        let kept = h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
+        let kept = h.kept();
         if let Some(rt) = h.rt.as_mut() {
             rt.end(&h.session, kept);
         }
-        let rt_lost = h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
+        let figures = Figures::of(&h);
         let final_stats = Session::stop_shared(h.session)?;
-        let mut s = WireStats::from(&final_stats);
-        s.real_time_buffers_lost += rt_lost;
-        s.producers = producers;
-        s.refused_producers = refused;
-        Ok(Reply::Stats { stats: s })
+        Ok(Reply::Stats {
+            stats: figures.on(&final_stats),
+        })
     }
 
     /// EnableTrace for a system session: stored with the session, applied to every producer
@@ -1137,11 +1084,7 @@ impl Shared {
             .filter(|h| !h.session.name().eq_ignore_ascii_case(name))
             .filter(|h| h.enables.iter().any(|(e, _)| *e == g))
             .count();
-        let h = st
-            .sessions
-            .iter_mut()
-            .find(|h| h.session.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| not_found(name))?;
+        let h = named(&mut st.sessions, name)?;
         if h.is_kernel {
             return Err(Error::invalid(format!(
                 "session {name} is the kernel logger: its events are chosen by its enable flags (`evtrace start \"{}\" --kernel-flags ...`), not by enabling providers",
@@ -1213,7 +1156,7 @@ impl Shared {
         events_lost: u64,
     ) -> bool {
         let mut st = self.lock();
-        let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) else {
+        let Some(h) = st.by_id(session) else {
             return false;
         };
         let Some(share) = h.shares.get_mut(&conn) else {
@@ -1224,13 +1167,18 @@ impl Shared {
         let mut copies = Vec::with_capacity(buffers.len());
         for &(index, used) in buffers {
             let used = (used as usize).min(share.buffer_bytes);
-            let at = index as usize * share.buffer_bytes;
-            if let Some(mut b) = share.region.copy_out(at, share.buffer_bytes) {
-                b[used..].fill(0xFF);
-                copies.push(b);
-                // Taken buffers are left zeroed: whatever a dead producer leaves in its share
-                // is then exactly what it had not handed over (see `gone`).
-                share.region.zero(at, used);
+            match share
+                .region
+                .copy_buffer(index as usize, share.buffer_bytes, used)
+            {
+                Some(b) => {
+                    copies.push(b);
+                    // Taken buffers are left zeroed: whatever a dead producer leaves in its
+                    // share is then exactly what it had not handed over (see `gone`).
+                    share.region.zero(index as usize * share.buffer_bytes, used);
+                }
+                // A buffer the producer names outside its share: lost, its events unknown.
+                None => h.session.add_lost_buffer(0),
             }
         }
         self.hand_over(st, session, copies, delta)
@@ -1246,13 +1194,13 @@ impl Shared {
         copies: Vec<Vec<u8>>,
         lost: u64,
     ) -> bool {
-        let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) else {
+        let Some(h) = st.by_id(session) else {
             return false;
         };
         if lost > 0 {
             h.session.add_events_lost(lost);
         }
-        let kept = h.session.log_file().is_some() || h.share.mode.contains(LogFileMode::BUFFERING);
+        let kept = h.kept();
         if let Some(rt) = h.rt.as_mut() {
             // Never waits: a consumer that cannot take a buffer now gets it from the backlog.
             for b in &copies {
@@ -1278,7 +1226,7 @@ impl Shared {
 
     fn finished(&self, conn: u64, session: u64, events_lost: u64) {
         let mut st = self.lock();
-        if let Some(h) = st.sessions.iter_mut().find(|h| h.id == session) {
+        if let Some(h) = st.by_id(session) {
             if let Some(share) = h.shares.remove(&conn) {
                 let delta = events_lost.saturating_sub(share.events_lost);
                 if delta > 0 {
@@ -1316,6 +1264,16 @@ impl Shared {
 }
 
 impl Hosted {
+    /// The kernel logger, or a session with EVENT_TRACE_SYSTEM_LOGGER_MODE.
+    fn system_logger(&self) -> bool {
+        self.is_kernel || self.share.mode.contains(LogFileMode::SYSTEM_LOGGER)
+    }
+
+    /// Whether its buffers are kept other than by real-time delivery: a log file, or the ring.
+    fn kept(&self) -> bool {
+        self.session.log_file().is_some() || self.share.mode.contains(LogFileMode::BUFFERING)
+    }
+
     fn may_control(&self, uid: u32) -> Result<()> {
         if uid == 0 || uid == self.owner {
             return Ok(());
@@ -1461,20 +1419,47 @@ fn real_time_for(session: &Session, backlog: u32) -> RealTime {
 }
 
 fn stats(h: &Hosted) -> WireStats {
-    let mut s = WireStats::from(&h.session.query());
-    s.real_time_buffers_lost += h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost);
-    s.consumers = h.rt.as_ref().map_or(0, |rt| u32::from(rt.has_consumer()));
-    // The mode in force: UPDATE may have turned real-time delivery on or off.
-    let rt_bit = LogFileMode::REAL_TIME.bits();
-    s.mode = if h.rt.is_some() {
-        s.mode | rt_bit
-    } else {
-        s.mode & !rt_bit
-    };
-    s.producers = h.shares.len() as u32;
-    s.refused_producers = h.refused;
-    s.enable_flags = h.kernel.as_ref().map_or(0, |k| k.flags().bits());
-    s
+    Figures::of(h).on(&h.session.query())
+}
+
+/// What the daemon adds to the engine's figures of a session: real-time delivery, producers,
+/// the mode in force (UPDATE may have turned real-time delivery on or off), kernel flags.
+struct Figures {
+    rt_lost: u64,
+    consumers: u32,
+    real_time: bool,
+    producers: u32,
+    refused: u32,
+    enable_flags: u32,
+}
+
+impl Figures {
+    fn of(h: &Hosted) -> Figures {
+        Figures {
+            rt_lost: h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost),
+            consumers: h.rt.as_ref().map_or(0, |rt| u32::from(rt.has_consumer())),
+            real_time: h.rt.is_some(),
+            producers: h.shares.len() as u32,
+            refused: h.refused,
+            enable_flags: h.kernel.as_ref().map_or(0, |k| k.flags().bits()),
+        }
+    }
+
+    fn on(&self, base: &crate::session::SessionStats) -> WireStats {
+        let mut s = WireStats::from(base);
+        s.real_time_buffers_lost += self.rt_lost;
+        s.consumers = self.consumers;
+        let rt_bit = LogFileMode::REAL_TIME.bits();
+        s.mode = if self.real_time {
+            s.mode | rt_bit
+        } else {
+            s.mode & !rt_bit
+        };
+        s.producers = self.producers;
+        s.refused_producers = self.refused;
+        s.enable_flags = self.enable_flags;
+        s
+    }
 }
 
 /// What a system logger may not be: pageable (kernel events are never written to pageable
@@ -1497,6 +1482,15 @@ fn kernel_rules(props: &SessionProperties) -> Result<()> {
     }
     crate::kernel::KernelFlags::from_bits_retain(props.enable_flags).checked()?;
     Ok(())
+}
+
+/// The session named `name` (names compare case-insensitively). On the table alone, so that
+/// the producers can be borrowed beside it.
+fn named<'a>(sessions: &'a mut [Hosted], name: &str) -> Result<&'a mut Hosted> {
+    sessions
+        .iter_mut()
+        .find(|h| h.session.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| not_found(name))
 }
 
 fn not_found(name: &str) -> Error {

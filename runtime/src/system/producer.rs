@@ -25,7 +25,7 @@ use crate::Guid;
 /// How often a process without a daemon looks for one.
 const RETRY: Duration = Duration::from_secs(1);
 /// The daemon's counter page, mapped whole.
-const COUNTER_PAGE: usize = 4096;
+use super::daemon::COUNTER_PAGE;
 
 struct Client {
     /// The connection while there is one: what registrations are sent on.
@@ -163,7 +163,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             } => {
                 let sh = lock(&shares);
                 if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
-                    let e = EnableSettings::new(settings.level, settings.any, settings.all);
+                    let e = EnableSettings::from(settings);
                     let _ = if notify {
                         s.enable_provider(g, e)
                     } else {

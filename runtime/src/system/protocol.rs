@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode};
+use crate::provider::EnableSettings;
 use crate::session::{LogFileMode, SessionProperties, SessionStats};
 
 /// Session properties on the wire.
@@ -170,6 +171,22 @@ pub struct WireEnable {
     pub any: u64,
     /// MatchAllKeyword.
     pub all: u64,
+}
+
+impl From<EnableSettings> for WireEnable {
+    fn from(s: EnableSettings) -> WireEnable {
+        WireEnable {
+            level: s.level,
+            any: s.match_any,
+            all: s.match_all,
+        }
+    }
+}
+
+impl From<WireEnable> for EnableSettings {
+    fn from(w: WireEnable) -> EnableSettings {
+        EnableSettings::new(w.level, w.any, w.all)
+    }
 }
 
 /// What controllers and producers send to the daemon.

@@ -142,6 +142,13 @@ impl RealTime {
 
     /// Sends the buffer in flight, then what the backlog holds, while the consumer takes them.
     fn pump(&mut self, session: &Session, kept_elsewhere: bool) {
+        self.send_queued(None, session, kept_elsewhere);
+    }
+
+    /// Sends the buffer in flight, then the backlog's, until the queue is empty or the consumer
+    /// cannot take more (without waiting, or by `deadline`). A buffer no socket can carry is
+    /// counted lost.
+    fn send_queued(&mut self, deadline: Option<Instant>, session: &Session, kept_elsewhere: bool) {
         loop {
             if self.in_flight.is_none() {
                 match self.backlog.pop_front() {
@@ -149,7 +156,7 @@ impl RealTime {
                     None => return,
                 }
             }
-            match self.advance(None) {
+            match self.advance(deadline) {
                 Sent::Whole => self.in_flight = None,
                 Sent::Waiting => return,
                 Sent::Impossible => {
@@ -161,9 +168,18 @@ impl RealTime {
         }
     }
 
+    /// The loss report packet: buffers and events lost since the consumer last heard.
+    fn lost_packet(&self) -> [u8; 17] {
+        let mut p = [LOST; 17];
+        p[1..9].copy_from_slice(&self.unreported.0.to_le_bytes());
+        p[9..17].copy_from_slice(&self.unreported.1.to_le_bytes());
+        p
+    }
+
     /// Sends what it can of the buffer in flight (preceded, when it starts, by any loss
     /// report): without waiting, or, given a deadline, waiting for room until then.
     fn advance(&mut self, deadline: Option<Instant>) -> Sent {
+        let lost = (self.unreported != (0, 0)).then(|| self.lost_packet());
         let (Some((_, ch)), Some((buf, sent))) = (&self.consumer, &mut self.in_flight) else {
             return Sent::Waiting;
         };
@@ -179,9 +195,8 @@ impl RealTime {
             }
         };
         let mut result = Ok(());
-        if *sent == 0 && self.unreported != (0, 0) {
-            let (b, e) = self.unreported;
-            result = send(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()]);
+        if let Some(lost) = lost.filter(|_| *sent == 0) {
+            result = send(&[&lost]);
             if result.is_ok() {
                 self.unreported = (0, 0);
             }
@@ -229,26 +244,8 @@ impl RealTime {
     /// counted.
     pub(crate) fn end(&mut self, session: &Session, kept_elsewhere: bool) {
         let deadline = Instant::now() + END_WAIT;
-        if self.consumer.is_some() {
-            loop {
-                if self.in_flight.is_none() {
-                    match self.backlog.pop_front() {
-                        Some(b) => self.in_flight = Some((b, 0)),
-                        None => break,
-                    }
-                }
-                match self.advance(Some(deadline)) {
-                    Sent::Whole => self.in_flight = None,
-                    Sent::Impossible => {
-                        if let Some((b, _)) = self.in_flight.take() {
-                            self.lose(&b, session, kept_elsewhere);
-                        }
-                    }
-                    // The consumer stopped reading (or left): the rest is lost, and counted.
-                    Sent::Waiting => break,
-                }
-            }
-        }
+        self.send_queued(Some(deadline), session, kept_elsewhere);
+        // What the consumer did not take in time (or took nobody): lost, and counted.
         let left: Vec<Vec<u8>> = self
             .in_flight
             .take()
@@ -267,8 +264,7 @@ impl RealTime {
                 ch.set_send_timeout(left);
             }
             if self.unreported != (0, 0) {
-                let (b, e) = self.unreported;
-                let _ = ch.send_packet(&[&[LOST], &b.to_le_bytes(), &e.to_le_bytes()], late);
+                let _ = ch.send_packet(&[&self.lost_packet()], late);
             }
             let _ = ch.send_packet(&[&[END]], late);
             // Whatever happened, the consumer then reads the end of the stream.
