@@ -1,5 +1,5 @@
-//! The independent ETL readers, for tests in any crate of the workspace (included with
-//! `#[path]`): etl-parser and dissect.etl, from PyPI, run on a file through
+//! The independent ETL readers, and how a test says it skips, for tests in any crate of the
+//! workspace (included with `#[path]`): etl-parser and dissect.etl, from PyPI, run on a file through
 //! `tools/check_etl_readers.py`, which prints what each read as JSON.
 //!
 //! They need a Python with both packages: `.ci/run` makes one and names it in `EVTRACE_PYTHON`
@@ -10,8 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The Python that has both readers, or `None` after saying why (straight to stderr: the test
-/// harness keeps a passing test's `eprintln!` to itself).
+/// The Python that has both readers, or `None` after saying why ([`skip`]).
 pub fn python() -> Option<String> {
     let py = std::env::var("EVTRACE_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&py)
@@ -29,8 +28,14 @@ pub fn python() -> Option<String> {
         std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
         "{why}"
     );
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIP: {why}\n").as_bytes());
+    skip(&why);
     None
+}
+
+/// Says why a test skips where it is seen: the test harness keeps a passing test's `eprintln!`
+/// to itself, so the line goes straight to the process's stderr.
+pub fn skip(why: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIP: {why}\n").as_bytes());
 }
 
 /// What the readers made of `path` (`extra`: the checker's options, e.g. `--no-etl-parser`).

@@ -18,6 +18,18 @@ pub trait Workload: Sync {
     fn write_n(&self, start: u64, n: u64, thread: u32);
 }
 
+/// Waits up to 10 s for `ready` (an enable to reach this process); `Err` if it never is.
+pub fn wait_until(ready: impl Fn() -> bool) -> Result<(), ()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready() {
+        if std::time::Instant::now() > deadline {
+            return Err(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// Pins the calling thread to one processor, so "two threads on two cores" is what it says.
 pub fn pin_to_cpu(cpu: usize) {
     let cpus = std::thread::available_parallelism()

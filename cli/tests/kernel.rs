@@ -13,8 +13,6 @@ use serde_json::Value;
 
 mod common;
 use common::*;
-#[path = "../../tools/readers.rs"]
-mod readers;
 
 const KERNEL: &str = "NT Kernel Logger";
 

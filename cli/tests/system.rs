@@ -114,27 +114,30 @@ fn spawn_producer(dir: &Path, test: &str, id: u32, writes: Writes) -> Child {
 
 /// A producer writing once that checks whether its enable callback was told of the enable.
 fn spawn_producer_expecting(dir: &Path, test: &str, id: u32, told: bool) -> Child {
+    producer_command(dir, test, id)
+        .env("EVTRACE_TEST_EXPECT_TOLD", if told { "1" } else { "0" })
+        .spawn()
+        .unwrap()
+}
+
+/// This test binary run again as producer `id` of `test`, linking to the daemon in `dir`.
+fn producer_command(dir: &Path, test: &str, id: u32) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args(["--exact", test, "--nocapture"])
         .env("EVTRACE_TEST_PRODUCER", id.to_string())
         .env("EVTRACE_RUNTIME_DIR", dir)
-        .env("EVTRACE_TEST_EXPECT_TOLD", if told { "1" } else { "0" })
         .stdout(Stdio::null());
-    c.spawn().unwrap()
+    c
 }
 
 fn spawn_producer_as(dir: &Path, test: &str, id: u32, writes: Writes, uid: Option<u32>) -> Child {
-    let mut c = Command::new(std::env::current_exe().unwrap());
+    let mut c = producer_command(dir, test, id);
     if let Some(uid) = uid {
         use std::os::unix::process::CommandExt;
         c.uid(uid).gid(uid);
         // The secure-session test: two sessions want the provider.
         c.env("EVTRACE_TEST_SETTLE_MS", "300");
     }
-    c.args(["--exact", test, "--nocapture"])
-        .env("EVTRACE_TEST_PRODUCER", id.to_string())
-        .env("EVTRACE_RUNTIME_DIR", dir)
-        .stdout(Stdio::null());
     match writes {
         Writes::Once => {}
         Writes::Forever => {

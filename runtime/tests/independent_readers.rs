@@ -4,22 +4,16 @@
 //! Needs a Python with both packages: `pip install etl-parser dissect.etl`, then point
 //! `EVTRACE_PYTHON` at that interpreter (default `python3`). Skips, saying why, without one.
 
-#[path = "../../tools/readers.rs"]
-mod readers;
 mod recording;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use evtrace_runtime::etl::{self, BufferHeader};
 use support::*;
 
-use readers::python;
-
-fn run(py: &str, path: &Path, extra: &[&str]) -> serde_json::Value {
-    readers::read_with(py, path, extra)
-}
+use support::readers::{python, read_with as run};
 
 fn temp(name: &str, bytes: &[u8]) -> PathBuf {
     let p = std::env::temp_dir().join(format!("evtrace-{}-{name}", std::process::id()));

@@ -4,10 +4,9 @@
 //! `evtrace` command does; the file is counted back like the private session's.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use evtrace::provider::EnableSettings;
-use evtrace::session::SessionProperties;
+use evtrace::session::{ClockType, SessionProperties};
 use evtrace::system::control::Controller;
 use evtrace::system::daemon::Daemon;
 use serde_json::{json, Value};
@@ -47,13 +46,9 @@ fn start(name: &str, file: &Path, buffers: Option<(u32, u32)>) -> Result<Control
         EnableSettings::new(5, 0, 0),
     )
     .map_err(|e| format!("enable: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !bench_events::sample::EVENT.enabled() {
-        if Instant::now() > deadline {
-            return Err("the daemon did not enable this process's provider within 10 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    drive::wait_until(|| bench_events::sample::EVENT.enabled()).map_err(|()| {
+        "the daemon did not enable this process's provider within 10 s".to_string()
+    })?;
     Ok(c)
 }
 
@@ -77,12 +72,13 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
     let name = "evtrace-bench-system-micro";
     let file = opts.data_dir.join("evtrace-system-micro.etl");
     let c = start(name, &file, Some((0, 256)))?;
-    let (_, _, tsc) = drive::clock_reads(opts);
+    let (mono, _, tsc) = drive::clock_reads(opts);
+    let (label, read) = super::evtrace::clock_row(ClockType::PerfCounter, mono, tsc, opts);
     let b1 = drive::bursts(&w, 1, opts, 0, &mut || {});
     let b2 = drive::bursts(&w, 2, opts, b1.attempted, &mut || {});
     let (recorded, lost, _) = stop_and_count(&c, name, &file, opts)?;
     Ok(json!({
-        "enabled": [{ "row": "mono", "label": "PerfCounter = TSC", "ns": b1.ns_per_event, "clock_read_ns": tsc }],
+        "enabled": [{ "row": "mono", "label": label, "ns": b1.ns_per_event, "clock_read_ns": read }],
         "one_thread_eps": b1.events_per_sec,
         "two_thread_eps": b2.events_per_sec,
         "micro_attempted": b1.attempted + b2.attempted,

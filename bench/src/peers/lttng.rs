@@ -238,13 +238,8 @@ impl Recording {
         enable.push("evtrace_bench:sample");
         lttng(&enable)?;
         lttng(&["start", name])?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !l.is_enabled() {
-            if Instant::now() > deadline {
-                return Err("the tracepoint was not enabled 10 s after `lttng start`".into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        drive::wait_until(|| l.is_enabled())
+            .map_err(|()| "the tracepoint was not enabled 10 s after `lttng start`".to_string())?;
         Ok(r)
     }
 

@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../../tools/readers.rs"]
+pub mod readers;
+#[allow(unused_imports)] // not every test binary skips
+pub use readers::skip;
+
 pub fn evtrace(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_evtrace"));
     c.env("EVTRACE_RUNTIME_DIR", dir);
@@ -36,16 +41,17 @@ pub fn start_daemon(dir: &Path) -> Daemon {
 }
 
 pub fn start_daemon_with(dir: &Path, flags: &[&str]) -> Daemon {
-    let child = evtrace(dir)
-        .args(["daemon", "--dir"])
-        .arg(dir)
-        .args(flags)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Answering, not just a socket file (a killed daemon leaves its socket behind).
+    let mut c = evtrace(dir);
+    c.args(["daemon", "--dir"]).arg(dir).args(flags);
+    spawn_daemon(&mut c, dir, |c| c)
+}
+
+/// Runs the daemon command `c` for `dir` and waits until it answers a client made by `client`
+/// (not just until its socket exists: a killed daemon leaves its socket behind).
+fn spawn_daemon(c: &mut Command, dir: &Path, client: fn(&mut Command) -> &mut Command) -> Daemon {
+    let child = c.stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !run_ok_quiet(evtrace(dir).arg("list")) {
+    while !run_ok_quiet(client(evtrace(dir).arg("list"))) {
         assert!(Instant::now() < deadline, "the daemon did not start");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -73,12 +79,6 @@ pub fn run_ok(c: &mut Command) -> String {
 
 pub fn run_ok_quiet(c: &mut Command) -> bool {
     c.output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-/// Says why a test skips where it is seen: the test harness keeps a passing test's `eprintln!`
-/// to itself, so the line goes straight to the process's stderr.
-pub fn skip(why: &str) {
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIP: {why}\n").as_bytes());
 }
 
 /// The effective user id, from /proc (no unsafe call needed).
@@ -113,14 +113,9 @@ pub fn start_nobody_daemon(dir: &Path, owned: &[&Path]) -> Daemon {
             std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY)).unwrap();
         }
     }
-    let child = as_nobody(evtrace(dir).args(["daemon", "--dir"]).arg(dir))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !run_ok_quiet(as_nobody(evtrace(dir).arg("list"))) {
-        assert!(Instant::now() < deadline, "the daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Daemon(child)
+    spawn_daemon(
+        as_nobody(evtrace(dir).args(["daemon", "--dir"]).arg(dir)),
+        dir,
+        as_nobody,
+    )
 }

@@ -126,21 +126,21 @@ pub(crate) enum KernelEvent {
     Sample { ip: u64 },
 }
 
-/// Windows' kernel event classes.
+/// Windows' kernel event classes: (GUID, name).
 mod class {
-    pub(super) const PROCESS: &str = "3d6fa8d0-fe05-11d0-9dda-00c04fd7ba7c";
-    pub(super) const THREAD: &str = "3d6fa8d1-fe05-11d0-9dda-00c04fd7ba7c";
-    pub(super) const PAGE_FAULT: &str = "3d6fa8d3-fe05-11d0-9dda-00c04fd7ba7c";
-    pub(super) const DISK_IO: &str = "3d6fa8d4-fe05-11d0-9dda-00c04fd7ba7c";
-    pub(super) const IMAGE: &str = "2cb15d1d-5fc1-11d2-abe1-00a0c911f518";
-    pub(super) const TCPIP: &str = "9a280ac0-c8e0-11d1-84e2-00c04fb998a2";
-    pub(super) const PERF_INFO: &str = "ce1dbfb4-137e-4da6-87b0-3f59aa102cbc";
+    pub(super) type Class = (&'static str, &'static str);
+    pub(super) const PROCESS: Class = ("3d6fa8d0-fe05-11d0-9dda-00c04fd7ba7c", "Process");
+    pub(super) const THREAD: Class = ("3d6fa8d1-fe05-11d0-9dda-00c04fd7ba7c", "Thread");
+    pub(super) const PAGE_FAULT: Class = ("3d6fa8d3-fe05-11d0-9dda-00c04fd7ba7c", "PageFault");
+    pub(super) const DISK_IO: Class = ("3d6fa8d4-fe05-11d0-9dda-00c04fd7ba7c", "DiskIo");
+    pub(super) const IMAGE: Class = ("2cb15d1d-5fc1-11d2-abe1-00a0c911f518", "Image");
+    pub(super) const TCPIP: Class = ("9a280ac0-c8e0-11d1-84e2-00c04fb998a2", "TcpIp");
+    pub(super) const PERF_INFO: Class = ("ce1dbfb4-137e-4da6-87b0-3f59aa102cbc", "PerfInfo");
 }
 
 /// One kind of record: its class, opcode, name and fields.
 struct Shape {
-    class: &'static str,
-    provider: &'static str,
+    class: class::Class,
     name: &'static str,
     opcode: u8,
     flag: KernelFlags,
@@ -150,11 +150,11 @@ struct Shape {
 const PID: (u8, u8) = (in_type::UINT32, out_type::PID);
 const TID: (u8, u8) = (in_type::UINT32, out_type::TID);
 const TEXT: (u8, u8) = (in_type::ANSI_STRING, out_type::UTF8);
-// Addresses as u64 shown in hex, and IPv6 as BINARY: what TraceLoggingProvider.h writes
-// (TraceLoggingHexUInt64, TraceLoggingIPv6Address) and independent readers decode.
-const PTR: (u8, u8) = (in_type::UINT64, out_type::HEX);
+// Addresses (and other words shown in hex) as u64 in hex, and IPv6 as BINARY: what
+// TraceLoggingProvider.h writes (TraceLoggingHexUInt64, TraceLoggingIPv6Address) and
+// independent readers decode.
+const HEX: (u8, u8) = (in_type::UINT64, out_type::HEX);
 const U64: (u8, u8) = (in_type::UINT64, 0);
-const HEX64: (u8, u8) = (in_type::UINT64, out_type::HEX);
 const U32: (u8, u8) = (in_type::UINT32, 0);
 const I32: (u8, u8) = (in_type::INT32, 0);
 const I64: (u8, u8) = (in_type::INT64, 0);
@@ -175,7 +175,7 @@ const PROCESS_START: &[(&str, u8, u8)] = fields![
 ];
 const THREAD_FIELDS: &[(&str, u8, u8)] = fields!["ProcessId": PID, "TThreadId": TID];
 const IMAGE_FIELDS: &[(&str, u8, u8)] = fields![
-    "ImageBase": PTR, "ImageSize": U64, "ProcessId": PID, "FileOffset": U64, "FileName": TEXT,
+    "ImageBase": HEX, "ImageSize": U64, "ProcessId": PID, "FileOffset": U64, "FileName": TEXT,
 ];
 const TCP4: &[(&str, u8, u8)] = fields![
     "PID": PID, "daddr": IP4, "saddr": IP4, "dport": PORT, "sport": PORT,
@@ -193,11 +193,10 @@ const DISK: &[(&str, u8, u8)] = fields![
     "DiskNumber": U32, "ByteOffset": U64, "TransferSize": U32, "IssuingProcessId": PID,
     "IssuingThreadId": TID, "ResponseTimeNs": U64, "Error": I32, "Operation": CHAR,
 ];
-const FAULT: &[(&str, u8, u8)] = fields!["VirtualAddress": PTR, "ProgramCounter": PTR];
+const FAULT: &[(&str, u8, u8)] = fields!["VirtualAddress": HEX, "ProgramCounter": HEX];
 
 const fn shape(
-    class: &'static str,
-    provider: &'static str,
+    class: class::Class,
     name: &'static str,
     opcode: u8,
     flag: KernelFlags,
@@ -205,7 +204,6 @@ const fn shape(
 ) -> Shape {
     Shape {
         class,
-        provider,
         name,
         opcode,
         flag,
@@ -217,25 +215,10 @@ use KernelFlags as F;
 
 /// Every record shape, indexed by [`index_of`].
 static SHAPES: [Shape; 31] = [
+    shape(class::PROCESS, "Start", 1, F::PROCESS, PROCESS_START),
+    shape(class::PROCESS, "DCStart", 3, F::PROCESS, PROCESS_START),
     shape(
         class::PROCESS,
-        "Process",
-        "Start",
-        1,
-        F::PROCESS,
-        PROCESS_START,
-    ),
-    shape(
-        class::PROCESS,
-        "Process",
-        "DCStart",
-        3,
-        F::PROCESS,
-        PROCESS_START,
-    ),
-    shape(
-        class::PROCESS,
-        "Process",
         "Exec",
         64,
         F::PROCESS,
@@ -245,7 +228,6 @@ static SHAPES: [Shape; 31] = [
     ),
     shape(
         class::PROCESS,
-        "Process",
         "End",
         2,
         F::PROCESS,
@@ -253,128 +235,35 @@ static SHAPES: [Shape; 31] = [
             "ProcessId": PID, "ParentId": PID, "ExitStatus": I32, "TerminationSignal": U32,
         ],
     ),
+    shape(class::THREAD, "Start", 1, F::THREAD, THREAD_FIELDS),
+    shape(class::THREAD, "DCStart", 3, F::THREAD, THREAD_FIELDS),
+    shape(class::THREAD, "End", 2, F::THREAD, THREAD_FIELDS),
+    shape(class::IMAGE, "Load", 10, F::IMAGE_LOAD, IMAGE_FIELDS),
+    shape(class::IMAGE, "DCStart", 3, F::IMAGE_LOAD, IMAGE_FIELDS),
+    shape(class::TCPIP, "Connect", 12, F::NETWORK_TCPIP, TCP4),
+    shape(class::TCPIP, "Disconnect", 13, F::NETWORK_TCPIP, TCP4),
+    shape(class::TCPIP, "Retransmit", 14, F::NETWORK_TCPIP, TCP4),
+    shape(class::TCPIP, "Accept", 15, F::NETWORK_TCPIP, TCP4),
+    shape(class::TCPIP, "StateChange", 64, F::NETWORK_TCPIP, TCP4),
+    shape(class::TCPIP, "ConnectIPV6", 28, F::NETWORK_TCPIP, TCP6),
+    shape(class::TCPIP, "DisconnectIPV6", 29, F::NETWORK_TCPIP, TCP6),
+    shape(class::TCPIP, "RetransmitIPV6", 30, F::NETWORK_TCPIP, TCP6),
+    shape(class::TCPIP, "AcceptIPV6", 31, F::NETWORK_TCPIP, TCP6),
+    shape(class::TCPIP, "StateChangeIPV6", 80, F::NETWORK_TCPIP, TCP6),
+    shape(class::DISK_IO, "Read", 10, F::DISK_IO, DISK),
     shape(
         class::THREAD,
-        "Thread",
-        "Start",
-        1,
-        F::THREAD,
-        THREAD_FIELDS,
-    ),
-    shape(
-        class::THREAD,
-        "Thread",
-        "DCStart",
-        3,
-        F::THREAD,
-        THREAD_FIELDS,
-    ),
-    shape(class::THREAD, "Thread", "End", 2, F::THREAD, THREAD_FIELDS),
-    shape(
-        class::IMAGE,
-        "Image",
-        "Load",
-        10,
-        F::IMAGE_LOAD,
-        IMAGE_FIELDS,
-    ),
-    shape(
-        class::IMAGE,
-        "Image",
-        "DCStart",
-        3,
-        F::IMAGE_LOAD,
-        IMAGE_FIELDS,
-    ),
-    shape(class::TCPIP, "TcpIp", "Connect", 12, F::NETWORK_TCPIP, TCP4),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "Disconnect",
-        13,
-        F::NETWORK_TCPIP,
-        TCP4,
-    ),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "Retransmit",
-        14,
-        F::NETWORK_TCPIP,
-        TCP4,
-    ),
-    shape(class::TCPIP, "TcpIp", "Accept", 15, F::NETWORK_TCPIP, TCP4),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "StateChange",
-        64,
-        F::NETWORK_TCPIP,
-        TCP4,
-    ),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "ConnectIPV6",
-        28,
-        F::NETWORK_TCPIP,
-        TCP6,
-    ),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "DisconnectIPV6",
-        29,
-        F::NETWORK_TCPIP,
-        TCP6,
-    ),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "RetransmitIPV6",
-        30,
-        F::NETWORK_TCPIP,
-        TCP6,
-    ),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "AcceptIPV6",
-        31,
-        F::NETWORK_TCPIP,
-        TCP6,
-    ),
-    shape(
-        class::TCPIP,
-        "TcpIp",
-        "StateChangeIPV6",
-        80,
-        F::NETWORK_TCPIP,
-        TCP6,
-    ),
-    shape(class::DISK_IO, "DiskIo", "Read", 10, F::DISK_IO, DISK),
-    shape(
-        class::THREAD,
-        "Thread",
         "CSwitch",
         36,
         F::CSWITCH,
         fields![
             "NewThreadId": TID, "OldThreadId": TID, "NewThreadPriority": I32,
-            "OldThreadPriority": I32, "OldThreadState": HEX64,
+            "OldThreadPriority": I32, "OldThreadState": HEX,
         ],
     ),
+    shape(class::PAGE_FAULT, "Fault", 10, F::MEMORY_PAGE_FAULTS, FAULT),
     shape(
         class::PAGE_FAULT,
-        "PageFault",
-        "Fault",
-        10,
-        F::MEMORY_PAGE_FAULTS,
-        FAULT,
-    ),
-    shape(
-        class::PAGE_FAULT,
-        "PageFault",
         "HardFault",
         32,
         F::MEMORY_HARD_FAULTS,
@@ -382,7 +271,6 @@ static SHAPES: [Shape; 31] = [
     ),
     shape(
         class::PERF_INFO,
-        "PerfInfo",
         "SysClEnter",
         51,
         F::SYSTEMCALL,
@@ -392,7 +280,6 @@ static SHAPES: [Shape; 31] = [
     ),
     shape(
         class::PERF_INFO,
-        "PerfInfo",
         "SysClExit",
         52,
         F::SYSTEMCALL,
@@ -402,47 +289,18 @@ static SHAPES: [Shape; 31] = [
     ),
     shape(
         class::PERF_INFO,
-        "PerfInfo",
         "SampledProfile",
         46,
         F::PROFILE,
         fields![
-            "InstructionPointer": PTR,
+            "InstructionPointer": HEX,
         ],
     ),
-    shape(class::DISK_IO, "DiskIo", "Write", 11, F::DISK_IO, DISK),
-    shape(
-        class::DISK_IO,
-        "DiskIo",
-        "FlushBuffers",
-        14,
-        F::DISK_IO,
-        DISK,
-    ),
-    shape(
-        class::DISK_IO,
-        "DiskIo",
-        "ReadInit",
-        12,
-        F::DISK_IO_INIT,
-        DISK_INIT,
-    ),
-    shape(
-        class::DISK_IO,
-        "DiskIo",
-        "WriteInit",
-        13,
-        F::DISK_IO_INIT,
-        DISK_INIT,
-    ),
-    shape(
-        class::DISK_IO,
-        "DiskIo",
-        "FlushInit",
-        15,
-        F::DISK_IO_INIT,
-        DISK_INIT,
-    ),
+    shape(class::DISK_IO, "Write", 11, F::DISK_IO, DISK),
+    shape(class::DISK_IO, "FlushBuffers", 14, F::DISK_IO, DISK),
+    shape(class::DISK_IO, "ReadInit", 12, F::DISK_IO_INIT, DISK_INIT),
+    shape(class::DISK_IO, "WriteInit", 13, F::DISK_IO_INIT, DISK_INIT),
+    shape(class::DISK_IO, "FlushInit", 15, F::DISK_IO_INIT, DISK_INIT),
 ];
 
 fn tcp_index(kind: TcpKind, v6: bool) -> usize {
@@ -502,7 +360,7 @@ fn prepare(s: &Shape) -> Prepared {
         schema = schema.field(name, i, o);
     }
     Prepared {
-        provider_id: s.class.parse().expect("a kernel class GUID"),
+        provider_id: s.class.0.parse().expect("a kernel class GUID"),
         descriptor: EventDescriptor {
             id: 0,
             version: 0,
@@ -512,7 +370,7 @@ fn prepare(s: &Shape) -> Prepared {
             task: 0,
             keyword: s.flag.bits() as u64,
         },
-        ext: tracelogging_extended_items(&provider_traits(s.provider), &schema.build()),
+        ext: tracelogging_extended_items(&provider_traits(s.class.1), &schema.build()),
     }
 }
 
@@ -524,9 +382,9 @@ pub(crate) fn prepared(e: &KernelEvent) -> &'static Prepared {
 }
 
 /// Appends field values in a schema's order.
-struct Payload(Vec<u8>);
+struct Payload<'a>(&'a mut Vec<u8>);
 
-impl Payload {
+impl Payload<'_> {
     fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
@@ -540,9 +398,10 @@ impl Payload {
         self
     }
     fn text(&mut self, s: &str) -> &mut Self {
-        // A NUL inside would end the string early: command lines use spaces between arguments.
-        self.0
-            .extend(s.bytes().map(|c| if c == 0 { b' ' } else { c }));
+        // Every text comes NUL-free: the kernel's strings end at their NUL, and command lines
+        // have theirs turned into spaces when read (`cmdline_text`).
+        debug_assert!(!s.contains('\0'), "{s:?}");
+        self.0.extend_from_slice(s.as_bytes());
         self.0.push(0);
         self
     }
@@ -563,8 +422,17 @@ impl Payload {
 }
 
 /// The payload of `e`'s record.
+#[cfg(test)]
 pub(crate) fn payload(e: &KernelEvent) -> Vec<u8> {
-    let mut p = Payload(Vec::with_capacity(64));
+    let mut out = Vec::new();
+    payload_into(e, &mut out);
+    out
+}
+
+/// Writes the payload of `e`'s record into `out` (cleared first; its room is reused).
+pub(crate) fn payload_into(e: &KernelEvent, out: &mut Vec<u8>) {
+    out.clear();
+    let mut p = Payload(out);
     match e {
         KernelEvent::ProcessStart {
             pid,
@@ -672,7 +540,6 @@ pub(crate) fn payload(e: &KernelEvent) -> Vec<u8> {
             p.u64(*ip);
         }
     }
-    p.0
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ mod tracefs;
 
 pub use flags::KernelFlags;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,13 +62,8 @@ pub struct KernelLogger {
     flags: KernelFlags,
 }
 
-/// One perf event's place: which source it serves and how its samples are laid out.
-#[derive(Clone, Copy)]
-struct Opened {
-    id: u64,
-    source: Source,
-    kind: perf::Kind,
-}
+/// A perf event's place: which source it serves and how its samples are laid out.
+type Opened = (Source, perf::Kind);
 
 fn source_error(what: String, e: &std::io::Error) -> Error {
     let code = match e.raw_os_error() {
@@ -88,21 +84,8 @@ impl KernelLogger {
     /// opened.
     pub fn start(flags: KernelFlags, session: Arc<Session>) -> Result<KernelLogger> {
         let flags = flags.checked()?;
-        let needs_tracefs = flags.intersects(
-            KernelFlags::PROCESS
-                | KernelFlags::NETWORK_TCPIP
-                | KernelFlags::DISK_IO
-                | KernelFlags::DISK_IO_INIT
-                | KernelFlags::CSWITCH
-                | KernelFlags::SYSTEMCALL,
-        );
-        let tracefs = if needs_tracefs {
-            tracefs::root()
-        } else {
-            Err(String::new())
-        };
         let (plan, fields) =
-            sources::plan(flags, &tracefs).map_err(|m| Error::new(ErrorCode::NotSupported, m))?;
+            sources::plan(flags).map_err(|m| Error::new(ErrorCode::NotSupported, m))?;
         let procs =
             if flags.intersects(KernelFlags::PROCESS | KernelFlags::THREAD) {
                 let flag = (flags & (KernelFlags::PROCESS | KernelFlags::THREAD)).names();
@@ -112,32 +95,31 @@ impl KernelLogger {
             } else {
                 None
             };
-        let kinds: Vec<perf::Kind> = plan.iter().map(|(_, k)| *k).collect();
+        let kinds: Vec<perf::Kind> = plan.iter().map(|p| p.kind).collect();
         let mut rings = Vec::new();
-        let mut opened = Vec::new();
+        let mut opened = HashMap::new();
         if !kinds.is_empty() {
             for cpu in online_cpus() {
                 let ring = CpuRing::open(cpu, &kinds).map_err(|(i, e)| {
-                    let (source, kind) = plan[i];
-                    let flag = flag_of_source(source);
-                    source_error(
-                        format!(
-                            "{}: perf event {kind:?} on processor {cpu}",
-                            flag.flag_name()
-                        ),
-                        &e,
-                    )
+                    let p = &plan[i];
+                    let what = format!(
+                        "{}: perf event {} on processor {cpu}",
+                        p.flags.names(),
+                        p.what
+                    );
+                    source_error(what, &e)
                 })?;
-                for (i, id) in ring.ids().iter().enumerate() {
-                    opened.push(Opened {
-                        id: *id,
-                        source: plan[i].0,
-                        kind: plan[i].1,
-                    });
+                for (p, id) in plan.iter().zip(ring.ids()) {
+                    opened.insert(*id, (p.source, p.kind));
                 }
                 rings.push(ring);
             }
         }
+        // mmap2 records carry no event id; they come only from the mappings event.
+        let mappings = plan
+            .iter()
+            .find(|p| p.source == Source::Mappings)
+            .map(|p| (p.source, p.kind));
         // The sources run before the rundown reads /proc: what starts in between is seen
         // twice (as ETW's rundown may) rather than not at all. The rundown is stamped with the
         // moment the sources started, before anything they record.
@@ -150,10 +132,12 @@ impl KernelLogger {
             session: session.clone(),
             rings,
             opened,
+            mappings,
             procs,
             decoder: Decoder::new(flags, fields),
             last: i64::MIN,
             held: Vec::new(),
+            payload: Vec::with_capacity(256),
         };
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -210,21 +194,6 @@ impl Drop for KernelLogger {
     }
 }
 
-fn flag_of_source(s: Source) -> KernelFlags {
-    match s {
-        Source::Exec => KernelFlags::PROCESS,
-        Source::SockState | Source::Retransmit => KernelFlags::NETWORK_TCPIP,
-        Source::RqIssue => KernelFlags::DISK_IO_INIT,
-        Source::RqComplete => KernelFlags::DISK_IO,
-        Source::Switch => KernelFlags::CSWITCH,
-        Source::SysEnter | Source::SysExit => KernelFlags::SYSTEMCALL,
-        Source::Faults => KernelFlags::MEMORY_PAGE_FAULTS,
-        Source::HardFaults => KernelFlags::MEMORY_HARD_FAULTS,
-        Source::Profile => KernelFlags::PROFILE,
-        Source::Mappings => KernelFlags::IMAGE_LOAD,
-    }
-}
-
 /// The processors perf can open events on.
 fn online_cpus() -> Vec<usize> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
@@ -245,13 +214,18 @@ fn online_cpus() -> Vec<usize> {
 struct Reader {
     session: Arc<Session>,
     rings: Vec<CpuRing>,
-    opened: Vec<Opened>,
+    /// By perf event id.
+    opened: HashMap<u64, Opened>,
+    /// The event whose mmap2 records carry no id.
+    mappings: Option<Opened>,
     procs: Option<proc_events::ProcEvents>,
     decoder: Decoder,
     /// The last time stamp written: kept rising, as ETW's buffers are.
     last: i64,
     /// Records too recent to decode yet (see `gather`).
     held: Vec<Raw>,
+    /// Room for one record's payload, reused.
+    payload: Vec<u8>,
 }
 
 /// How long the reader sleeps when nothing wakes it.
@@ -314,7 +288,7 @@ impl Reader {
         let cutoff = (crate::clock::monotonic_ns() as u64).saturating_sub(HOLD.as_nanos() as u64);
         let mut raw = std::mem::take(&mut self.held);
         let mut lost = 0u64;
-        let opened = &self.opened;
+        let (opened, mappings) = (&self.opened, self.mappings);
         for ring in &mut self.rings {
             ring.drain(|rec| {
                 if let perf::Record::Lost { count } = rec {
@@ -326,12 +300,11 @@ impl Reader {
                     _ => None,
                 };
                 let which = match id {
-                    Some(id) => opened.iter().find(|o| o.id == id),
-                    // mmap2 records come only from the mappings event.
-                    None => opened.iter().find(|o| o.source == Source::Mappings),
+                    Some(id) => opened.get(&id).copied(),
+                    None => mappings,
                 };
-                if let Some(o) = which {
-                    if let Some(r) = Raw::from_perf(o.source, o.kind, rec) {
+                if let Some((source, kind)) = which {
+                    if let Some(r) = Raw::from_perf(source, kind, rec) {
                         raw.push(r);
                     }
                 }
@@ -380,11 +353,11 @@ impl Reader {
                 descriptor: p.descriptor,
                 activity_id: crate::Guid::default(),
             };
-            let payload = events::payload(&o.event);
+            events::payload_into(&o.event, &mut self.payload);
             // A failed write is already counted in the session's EventsLost.
             let _ = self
                 .session
-                .write_prepared(o.cpu as usize, &header, &p.ext, &[&payload]);
+                .write_prepared(o.cpu as usize, &header, &p.ext, &[&self.payload]);
         }
     }
 }

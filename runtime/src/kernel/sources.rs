@@ -33,93 +33,141 @@ pub(crate) enum Source {
     Mappings,
 }
 
-/// The perf events `flags` need, each with its source. Tracepoints that this kernel lacks, or
-/// tracefs that cannot be reached, are errors naming the flag.
-pub(crate) fn plan(
-    flags: KernelFlags,
-    tracefs: &Result<std::path::PathBuf, String>,
-) -> Result<(Vec<(Source, Kind)>, Fields), String> {
+/// One perf event to open: what it serves, and for which flags (for messages).
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    pub(crate) source: Source,
+    pub(crate) kind: Kind,
+    /// What it is, as a user would look for it: `tracepoint sched:sched_switch`.
+    pub(crate) what: String,
+    pub(crate) flags: KernelFlags,
+}
+
+/// `r`'s error, prefixed with the flags that needed what failed.
+fn named<T>(flags: KernelFlags, r: Result<T, String>) -> Result<T, String> {
+    r.map_err(|e| format!("{}: {e}", flags.names()))
+}
+
+/// The perf events `flags` need, each with its source. Tracefs (found or mounted only if a flag
+/// needs a tracepoint) that cannot be reached, or a tracepoint this kernel lacks, is an error
+/// naming the flags.
+pub(crate) fn plan(flags: KernelFlags) -> Result<(Vec<Planned>, Fields), String> {
     use perf_event_open_sys::bindings as b;
     let mut out = Vec::new();
     let mut fields = Fields::default();
-    let tp = |flag: KernelFlags, sys: &str, name: &str| -> Result<Tracepoint, String> {
-        let root = tracefs
-            .as_ref()
-            .map_err(|e| format!("{}: {e}", flag.flag_name()))?;
-        Tracepoint::load(root, sys, name).map_err(|e| format!("{}: {e}", flag.flag_name()))
+    let root = std::cell::OnceCell::new();
+    let tp = |f: KernelFlags, sys: &str, name: &str| -> Result<Tracepoint, String> {
+        let root = named(f, root.get_or_init(super::tracefs::root).clone())?;
+        named(f, Tracepoint::load(&root, sys, name))
     };
-    let named = |flag: KernelFlags, r: Result<ExecFields, String>| {
-        r.map_err(|e| format!("{}: {e}", flag.flag_name()))
+    let mut push = |source, kind, what: String, flags| {
+        out.push(Planned {
+            source,
+            kind,
+            what,
+            flags,
+        })
     };
+    let traced = |t: &Tracepoint| format!("tracepoint {}", t.name);
     if flags.contains(KernelFlags::PROCESS) {
-        let t = tp(KernelFlags::PROCESS, "sched", "sched_process_exec")?;
-        fields.exec = Some(named(KernelFlags::PROCESS, ExecFields::of(&t))?);
-        out.push((Source::Exec, Kind::Tracepoint(t.id)));
+        let f = KernelFlags::PROCESS;
+        let t = tp(f, "sched", "sched_process_exec")?;
+        fields.exec = Some(named(f, ExecFields::of(&t))?);
+        push(Source::Exec, Kind::Tracepoint(t.id), traced(&t), f);
     }
     if flags.contains(KernelFlags::NETWORK_TCPIP) {
         let f = KernelFlags::NETWORK_TCPIP;
         let t = tp(f, "sock", "inet_sock_set_state")?;
-        fields.sock = Some(SockFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
-        out.push((Source::SockState, Kind::Tracepoint(t.id)));
+        fields.sock = Some(named(f, SockFields::of(&t))?);
+        push(Source::SockState, Kind::Tracepoint(t.id), traced(&t), f);
         let t = tp(f, "tcp", "tcp_retransmit_skb")?;
-        fields.retransmit =
-            Some(SockFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
-        out.push((Source::Retransmit, Kind::Tracepoint(t.id)));
+        fields.retransmit = Some(named(f, SockFields::of(&t))?);
+        push(Source::Retransmit, Kind::Tracepoint(t.id), traced(&t), f);
     }
     if flags.intersects(KernelFlags::DISK_IO | KernelFlags::DISK_IO_INIT) {
         let f = flags & (KernelFlags::DISK_IO | KernelFlags::DISK_IO_INIT);
-        let named = |r: Result<DiskFields, String>| r.map_err(|e| format!("{}: {e}", f.names()));
         let issue = tp(f, "block", "block_rq_issue")?;
         let complete = if flags.contains(KernelFlags::DISK_IO) {
             Some(tp(KernelFlags::DISK_IO, "block", "block_rq_complete")?)
         } else {
             None
         };
-        fields.disk = Some(named(DiskFields::of(&issue, complete.as_ref()))?);
-        out.push((Source::RqIssue, Kind::Tracepoint(issue.id)));
+        fields.disk = Some(named(f, DiskFields::of(&issue, complete.as_ref()))?);
+        push(
+            Source::RqIssue,
+            Kind::Tracepoint(issue.id),
+            traced(&issue),
+            f,
+        );
         if let Some(c) = complete {
-            out.push((Source::RqComplete, Kind::Tracepoint(c.id)));
+            let what = traced(&c);
+            push(
+                Source::RqComplete,
+                Kind::Tracepoint(c.id),
+                what,
+                KernelFlags::DISK_IO,
+            );
         }
     }
     if flags.contains(KernelFlags::CSWITCH) {
         let f = KernelFlags::CSWITCH;
         let t = tp(f, "sched", "sched_switch")?;
-        fields.switch = Some(SwitchFields::of(&t).map_err(|e| format!("{}: {e}", f.flag_name()))?);
-        out.push((Source::Switch, Kind::Tracepoint(t.id)));
+        fields.switch = Some(named(f, SwitchFields::of(&t))?);
+        push(Source::Switch, Kind::Tracepoint(t.id), traced(&t), f);
     }
     if flags.contains(KernelFlags::SYSTEMCALL) {
         let f = KernelFlags::SYSTEMCALL;
         let enter = tp(f, "raw_syscalls", "sys_enter")?;
         let exit = tp(f, "raw_syscalls", "sys_exit")?;
-        let e = |r: Result<Field, String>| r.map_err(|e| format!("{}: {e}", f.flag_name()));
         fields.sys = Some((
-            e(enter.field("id"))?,
-            e(exit.field("id"))?,
-            e(exit.field("ret"))?,
+            named(f, enter.field("id"))?,
+            named(f, exit.field("id"))?,
+            named(f, exit.field("ret"))?,
         ));
-        out.push((Source::SysEnter, Kind::Tracepoint(enter.id)));
-        out.push((Source::SysExit, Kind::Tracepoint(exit.id)));
+        push(
+            Source::SysEnter,
+            Kind::Tracepoint(enter.id),
+            traced(&enter),
+            f,
+        );
+        push(Source::SysExit, Kind::Tracepoint(exit.id), traced(&exit), f);
     }
+    let software = |what: &str| format!("software event {what}");
     if flags.contains(KernelFlags::MEMORY_PAGE_FAULTS) {
-        out.push((
+        let kind = Kind::Software(b::PERF_COUNT_SW_PAGE_FAULTS as u64);
+        push(
             Source::Faults,
-            Kind::Software(b::PERF_COUNT_SW_PAGE_FAULTS as u64),
-        ));
+            kind,
+            software("page-faults"),
+            KernelFlags::MEMORY_PAGE_FAULTS,
+        );
     }
     if flags.contains(KernelFlags::MEMORY_HARD_FAULTS) {
-        out.push((
+        let kind = Kind::Software(b::PERF_COUNT_SW_PAGE_FAULTS_MAJ as u64);
+        push(
             Source::HardFaults,
-            Kind::Software(b::PERF_COUNT_SW_PAGE_FAULTS_MAJ as u64),
-        ));
+            kind,
+            software("major-faults"),
+            KernelFlags::MEMORY_HARD_FAULTS,
+        );
     }
     if flags.contains(KernelFlags::PROFILE) {
-        out.push((
+        let kind = Kind::Sampled(b::PERF_COUNT_SW_CPU_CLOCK as u64, 1000);
+        push(
             Source::Profile,
-            Kind::Sampled(b::PERF_COUNT_SW_CPU_CLOCK as u64, 1000),
-        ));
+            kind,
+            software("cpu-clock at 1 kHz"),
+            KernelFlags::PROFILE,
+        );
     }
     if flags.contains(KernelFlags::IMAGE_LOAD) {
-        out.push((Source::Mappings, Kind::Mappings));
+        let what = software("dummy with mmap2 records");
+        push(
+            Source::Mappings,
+            Kind::Mappings,
+            what,
+            KernelFlags::IMAGE_LOAD,
+        );
     }
     Ok((out, fields))
 }
@@ -178,6 +226,22 @@ impl SockFields {
         })
     }
 
+    /// The TCP event of `kind` this record describes, belonging to process `owner`; `None` if
+    /// the socket is not an IPv4 or IPv6 one.
+    fn tcp(&self, raw: &[u8], kind: TcpKind, owner: u32) -> Option<KernelEvent> {
+        let (saddr, daddr) = self.addrs(raw)?;
+        Some(KernelEvent::Tcp {
+            kind,
+            pid: owner,
+            saddr,
+            daddr,
+            sport: self.sport.u64(raw) as u16,
+            dport: self.dport.u64(raw) as u16,
+            old_state: self.old.i64(raw) as u8,
+            new_state: self.new.i64(raw) as u8,
+        })
+    }
+
     fn addrs(&self, raw: &[u8]) -> Option<(IpAddr, IpAddr)> {
         let v4 = |f: &Field| -> Option<IpAddr> {
             let b: [u8; 4] = f.bytes(raw).try_into().ok()?;
@@ -212,6 +276,30 @@ impl RequestFields {
             nr_sector: t.field("nr_sector")?,
             rwbs: t.field("rwbs")?,
         })
+    }
+
+    /// The DiskIo event of this request record: at issue (`init`) or completion, issued by
+    /// `issuer` (pid, tid).
+    fn event(
+        &self,
+        raw: &[u8],
+        init: bool,
+        issuer: (u32, u32),
+        response_ns: u64,
+        error: i32,
+    ) -> KernelEvent {
+        let sector = self.sector.u64(raw);
+        KernelEvent::DiskIo {
+            init,
+            op: self.op(raw),
+            disk: self.dev.u64(raw) as u32,
+            byte_offset: sector.wrapping_mul(512),
+            size: (self.nr_sector.u64(raw) * 512) as u32,
+            issuing_pid: issuer.0,
+            issuing_tid: issuer.1,
+            response_ns,
+            error,
+        }
     }
 
     /// 'R', 'W', 'F' or 'D' from rwbs ("WS", "FWS", "RM"...): a flush first, as "FWS" is a
@@ -439,6 +527,10 @@ impl Decoder {
     /// its exec record may be decoded some milliseconds later, when a short-lived process is
     /// gone.
     pub(crate) fn exec_seen(&mut self, pid: u32) {
+        // Only exec records (PROCESS) show command lines.
+        if self.fields.exec.is_none() {
+            return;
+        }
         if self.exec_command_lines.len() >= MAP_LIMIT {
             self.exec_command_lines.clear();
         }
@@ -524,24 +616,11 @@ impl Decoder {
                     Source::SockState => self.sock_state(pid, tid, time, cpu, &raw, out),
                     Source::Retransmit => {
                         if let Some(f) = self.fields.retransmit {
-                            if let Some((saddr, daddr)) = f.addrs(&raw) {
-                                let state = f.new.i64(&raw) as u8;
-                                // Retransmits run from a timer, in whatever process is current.
-                                let owner = self.owner_of(f.skaddr.u64(&raw)).unwrap_or(pid);
-                                out.push(at(
-                                    owner,
-                                    if owner == pid { tid } else { 0 },
-                                    KernelEvent::Tcp {
-                                        kind: TcpKind::Retransmit,
-                                        pid: owner,
-                                        saddr,
-                                        daddr,
-                                        sport: f.sport.u64(&raw) as u16,
-                                        dport: f.dport.u64(&raw) as u16,
-                                        old_state: state,
-                                        new_state: state,
-                                    },
-                                ));
+                            // Retransmits run from a timer, in whatever process is current.
+                            let sk = f.skaddr.u64(&raw);
+                            let owner = self.owners.get(&sk).copied().unwrap_or(pid);
+                            if let Some(ev) = f.tcp(&raw, TcpKind::Retransmit, owner) {
+                                out.push(owned(owner, pid, tid, time, cpu, ev));
                             }
                         }
                     }
@@ -555,21 +634,8 @@ impl Decoder {
                                 }
                                 self.in_flight.insert((dev, sector), (time, pid, tid));
                             }
-                            out.push(at(
-                                pid,
-                                tid,
-                                KernelEvent::DiskIo {
-                                    init: true,
-                                    op: r.op(&raw),
-                                    disk: dev as u32,
-                                    byte_offset: sector.wrapping_mul(512),
-                                    size: (r.nr_sector.u64(&raw) * 512) as u32,
-                                    issuing_pid: pid,
-                                    issuing_tid: tid,
-                                    response_ns: 0,
-                                    error: 0,
-                                },
-                            ));
+                            let ev = r.event(&raw, true, (pid, tid), 0, 0);
+                            out.push(at(pid, tid, ev));
                         }
                     }
                     Source::RqComplete => {
@@ -579,21 +645,10 @@ impl Decoder {
                                 .in_flight
                                 .remove(&(dev, sector))
                                 .unwrap_or((time, 0, 0));
-                            out.push(at(
-                                ipid,
-                                itid,
-                                KernelEvent::DiskIo {
-                                    init: false,
-                                    op: r.op(&raw),
-                                    disk: dev as u32,
-                                    byte_offset: sector.wrapping_mul(512),
-                                    size: (r.nr_sector.u64(&raw) * 512) as u32,
-                                    issuing_pid: ipid,
-                                    issuing_tid: itid,
-                                    response_ns: time.saturating_sub(issued),
-                                    error: error.i64(&raw) as i32,
-                                },
-                            ));
+                            let response = time.saturating_sub(issued);
+                            let error = error.i64(&raw) as i32;
+                            let ev = r.event(&raw, false, (ipid, itid), response, error);
+                            out.push(at(ipid, itid, ev));
                         }
                     }
                     Source::Switch => {
@@ -670,17 +725,18 @@ impl Decoder {
                         self.processes.clear();
                     }
                     // A fork runs its parent's image until it calls exec.
-                    let parent = self
-                        .processes
-                        .get(&parent_tgid)
-                        .cloned()
-                        .or_else(|| read_process(&Path::new("/proc").join(parent_tgid.to_string())))
-                        .unwrap_or_default();
+                    let (image, command_line) = match self.processes.get(&parent_tgid) {
+                        Some(p) => (p.image.clone(), p.command_line.clone()),
+                        None => read_process(&Path::new("/proc").join(parent_tgid.to_string()))
+                            .map(|p| (p.image, p.command_line))
+                            .unwrap_or_default(),
+                    };
                     let child = Process {
+                        image,
+                        command_line,
                         parent: parent_tgid,
                         threads: HashSet::from([child_pid]),
                         leader_status: None,
-                        ..parent
                     };
                     if self.flags.contains(KernelFlags::PROCESS) {
                         out.push(at(
@@ -786,37 +842,22 @@ impl Decoder {
         if f.protocol.is_some_and(|p| p.u64(raw) != IPPROTO_TCP) {
             return;
         }
-        let Some((saddr, daddr)) = f.addrs(raw) else {
+        if f.addrs(raw).is_none() {
             return;
-        };
+        }
         let sk = f.skaddr.u64(raw);
         let old = f.old.i64(raw) as u8;
         let new = f.new.i64(raw) as u8;
-        let sport = f.sport.u64(raw) as u16;
-        let dport = f.dport.u64(raw) as u16;
         // An IPv4 and an IPv6 listener may share a port.
-        let port = (f.family.u64(raw), sport);
+        let port = (f.family.u64(raw), f.sport.u64(raw) as u16);
         if self.listeners.len() >= MAP_LIMIT || self.owners.len() >= MAP_LIMIT {
             self.listeners.clear();
             self.owners.clear();
         }
         let mut emit = |kind, owner: u32| {
-            out.push(Occurrence {
-                time,
-                cpu,
-                pid: owner,
-                tid: if owner == pid { tid } else { 0 },
-                event: KernelEvent::Tcp {
-                    kind,
-                    pid: owner,
-                    saddr,
-                    daddr,
-                    sport,
-                    dport,
-                    old_state: old,
-                    new_state: new,
-                },
-            })
+            if let Some(ev) = f.tcp(raw, kind, owner) {
+                out.push(owned(owner, pid, tid, time, cpu, ev));
+            }
         };
         match (old, new) {
             (_, TCP_LISTEN) => {
@@ -852,10 +893,17 @@ impl Decoder {
             self.owners.remove(&sk);
         }
     }
+}
 
-    /// The process a socket belongs to, where known.
-    fn owner_of(&self, sk: u64) -> Option<u32> {
-        self.owners.get(&sk).copied()
+/// An event done in the time of process `pid` (thread `tid`) that belongs to process `owner`:
+/// its thread is named only when it ran in the owner.
+fn owned(owner: u32, pid: u32, tid: u32, time: u64, cpu: u32, event: KernelEvent) -> Occurrence {
+    Occurrence {
+        time,
+        cpu,
+        pid: owner,
+        tid: if owner == pid { tid } else { 0 },
+        event,
     }
 }
 

@@ -7,6 +7,11 @@ use evtrace_runtime::etl::{
 };
 use evtrace_runtime::Guid;
 
+#[path = "../../../tools/readers.rs"]
+pub mod readers;
+#[allow(unused_imports)] // not every test binary skips
+pub use readers::skip;
+
 /// FILETIME of 2024-01-02T03:04:05Z.
 pub const START_FT: i64 = 133_486_382_450_000_000;
 pub const BUFFER_SIZE: usize = 8192;
@@ -287,10 +292,4 @@ pub fn standard_file(clock: u32) -> Vec<u8> {
         ],
     ));
     file
-}
-
-/// Says why a test skips where it is seen: the test harness keeps a passing test's `eprintln!`
-/// to itself, so the line goes straight to the process's stderr.
-pub fn skip(why: &str) {
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIP: {why}\n").as_bytes());
 }
