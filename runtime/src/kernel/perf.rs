@@ -139,8 +139,9 @@ pub(crate) struct CpuRing {
 // user (the type is not Sync, so no two threads touch it at once).
 unsafe impl Send for CpuRing {}
 
-/// Bytes of ring per processor (a power of two pages).
-const RING_BYTES: usize = 1 << 20;
+/// Bytes of ring per processor (a power of two pages): some 40 ms of a system-call flood, so
+/// that the reader, which drains every ring each round, keeps up (1 MB overflowed here).
+const RING_BYTES: usize = 1 << 22;
 
 impl CpuRing {
     /// Opens `kinds` on processor `cpu` into one ring. The events start disabled; see
