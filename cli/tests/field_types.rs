@@ -59,8 +59,8 @@ mod ft {
 
 #[test]
 fn every_field_type_through_fmt_json() {
-    let file =
-        std::env::temp_dir().join(format!("evtrace-cli-fieldtypes-{}.etl", std::process::id()));
+    let dir = evtrace_testkit::Scratch::new("cli-fieldtypes");
+    let file = dir.join("fieldtypes.etl");
     let s =
         Session::start_private(SessionProperties::new("cli-field-types").log_file(&file)).unwrap();
     s.enable_provider(ft::PROVIDER.guid(), EnableSettings::new(5, 0, 0))
@@ -180,5 +180,4 @@ fn every_field_type_through_fmt_json() {
         "hex is a display format: JSON keeps the number"
     );
     assert_eq!(f["e"], "{\"a\":1}");
-    std::fs::remove_file(file).ok();
 }

@@ -27,10 +27,9 @@ fn samples() -> Option<PathBuf> {
     }
 }
 
-fn temp(name: &str, bytes: &[u8]) -> String {
-    let p = std::env::temp_dir().join(format!("evtrace-cli-{}-{name}", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p.display().to_string()
+/// Writes `bytes` to `name` in `dir`; the path as an argument for `evtrace`.
+fn temp(dir: &support::Scratch, name: &str, bytes: &[u8]) -> String {
+    dir.file(name, bytes).display().to_string()
 }
 
 #[test]
@@ -87,7 +86,8 @@ fn json_lines_of_the_samples() {
 
 #[test]
 fn generated_file_json_summary_window() {
-    let f = temp("gen.etl", &support::standard_file(1));
+    let dir = support::Scratch::new("cli-fmt-gen");
+    let f = temp(&dir, "gen.etl", &support::standard_file(1));
     let o = evtrace(&["fmt", "--json", &f]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lines: Vec<serde_json::Value> = stdout(&o)
@@ -134,15 +134,15 @@ fn generated_file_json_summary_window() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("INVALID_TIME"));
-    std::fs::remove_file(f).ok();
 }
 
 #[test]
 fn unreadable_input_fails_but_prints_what_it_can() {
-    let good = temp("good.etl", &support::standard_file(2));
+    let dir = support::Scratch::new("cli-fmt-unreadable");
+    let good = temp(&dir, "good.etl", &support::standard_file(2));
     let mut damaged = support::standard_file(2);
     damaged.truncate(support::BUFFER_SIZE * 2 + 300);
-    let bad = temp("trunc.etl", &damaged);
+    let bad = temp(&dir, "trunc.etl", &damaged);
     let missing = std::env::temp_dir()
         .join("evtrace-cli-missing.etl")
         .display()
@@ -159,8 +159,6 @@ fn unreadable_input_fails_but_prints_what_it_can() {
         err.contains("trunc.etl") && err.contains("truncated buffer"),
         "{err}"
     );
-    std::fs::remove_file(good).ok();
-    std::fs::remove_file(bad).ok();
 }
 
 /// `evtrace fmt` rebuilds message text and shows sequence numbers from the log file alone, here a
@@ -172,8 +170,8 @@ fn messages_from_a_wrapped_circular_file() {
     use evtrace_runtime::provider::{EnableSettings, Message, Provider};
     use evtrace_runtime::session::{LogFileMode as M, Session, SessionProperties};
 
-    let file =
-        std::env::temp_dir().join(format!("evtrace-cli-{}-circ-msg.etl", std::process::id()));
+    let dir = support::Scratch::new("cli-fmt-circ-msg");
+    let file = dir.join("circ-msg.etl");
     let provider = Provider::leak("Evtrace-Cli-Messages");
     let meta = encode_meta(
         "copied {} bytes to {}",
@@ -248,5 +246,4 @@ fn messages_from_a_wrapped_circular_file() {
         first_json["text"],
         format!("copied {} bytes to disk", (first - 1) * 10)
     );
-    std::fs::remove_file(file).ok();
 }

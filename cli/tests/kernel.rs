@@ -126,7 +126,7 @@ fn child_role() -> bool {
 
 /// Runs the child and returns what it printed, by key.
 fn run_child(test: &str, parent_port: u16) -> std::collections::HashMap<String, Vec<String>> {
-    let out = Command::new(std::env::current_exe().unwrap())
+    let out = dies_with_test(&mut Command::new(std::env::current_exe().unwrap()))
         .args(["--exact", test, "--nocapture"])
         .env("EVTRACE_TEST_KERNEL_CHILD", "1")
         .env("EVTRACE_TEST_KERNEL_PARENT_PORT", parent_port.to_string())

@@ -123,7 +123,8 @@ fn spawn_producer_expecting(dir: &Path, test: &str, id: u32, told: bool) -> Chil
 /// This test binary run again as producer `id` of `test`, linking to the daemon in `dir`.
 fn producer_command(dir: &Path, test: &str, id: u32) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", test, "--nocapture"])
+    dies_with_test(&mut c)
+        .args(["--exact", test, "--nocapture"])
         .env("EVTRACE_TEST_PRODUCER", id.to_string())
         .env("EVTRACE_RUNTIME_DIR", dir)
         .stdout(Stdio::null());
@@ -688,14 +689,11 @@ fn message_sequence_numbers_are_machine_wide_or_per_session_across_processes() {
     }
     let producers: Vec<Child> = (1..=2u32)
         .map(|id| {
-            let mut c = Command::new(std::env::current_exe().unwrap());
-            c.args(["--exact", TEST, "--nocapture"])
-                .env("EVTRACE_TEST_PRODUCER", id.to_string())
+            producer_command(&dir, TEST, id)
                 .env("EVTRACE_TEST_MESSAGES", "1")
                 .env("EVTRACE_TEST_SETTLE_MS", "300")
-                .env("EVTRACE_RUNTIME_DIR", &dir)
-                .stdout(Stdio::null());
-            c.spawn().unwrap()
+                .spawn()
+                .unwrap()
         })
         .collect();
     for mut p in producers {

@@ -9,12 +9,6 @@ use evtrace_runtime::etl::{self, buffer_flags, LossKind, Value, FILETIME_UNIX_EP
 use evtrace_runtime::ErrorCode;
 use support::*;
 
-fn temp(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("evtrace-consume-{}-{name}", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 const START_NS: i64 = (START_FT - FILETIME_UNIX_EPOCH) * 100;
 
 /// (ms after start, short description) of each item.
@@ -57,8 +51,9 @@ fn expected() -> Vec<(i64, String)> {
 
 #[test]
 fn merges_processors_oldest_first_for_every_clock() {
+    let scratch = Scratch::new("merges_processors_oldest_first_for_every_clock");
     for clock in [1, 2, 3] {
-        let path = temp(&format!("c{clock}.etl"), &standard_file(clock));
+        let path = scratch.file(&format!("c{clock}.etl"), &standard_file(clock));
         let mut r = LogReader::open(&[&path]).unwrap();
         let items: Vec<_> = (&mut r).collect();
         assert_eq!(summary(&items), expected(), "clock {clock}");
@@ -122,14 +117,14 @@ fn merges_processors_oldest_first_for_every_clock() {
             man.activity_id,
             evtrace_runtime::Guid::from_name("activity")
         );
-        std::fs::remove_file(path).ok();
     }
 }
 
 #[test]
 fn files_merge_stably_and_windows_filter() {
-    let a = temp("a.etl", &standard_file(1));
-    let b = temp("b.etl", &standard_file(2));
+    let scratch = Scratch::new("files_merge_stably_and_windows_filter");
+    let a = scratch.file("a.etl", &standard_file(1));
+    let b = scratch.file("b.etl", &standard_file(2));
     let items: Vec<_> = LogReader::open(&[&a, &b]).unwrap().collect();
     assert_eq!(items.len(), 22);
     for w in items.windows(2) {
@@ -158,13 +153,12 @@ fn files_merge_stably_and_windows_filter() {
     assert!(matches!(err, ConsumeError::InvalidTime { .. }));
     assert_eq!(err.code(), ErrorCode::InvalidTime);
     assert!(err.to_string().contains("INVALID_TIME"), "{err}");
-    std::fs::remove_file(a).ok();
-    std::fs::remove_file(b).ok();
 }
 
 #[test]
 fn file_limits_and_unreadable_files() {
-    let a = temp("lim.etl", &standard_file(1));
+    let scratch = Scratch::new("file_limits_and_unreadable_files");
+    let a = scratch.file("lim.etl", &standard_file(1));
     let many: Vec<_> = std::iter::repeat_n(&a, 65).collect();
     assert!(matches!(
         LogReader::open(&many),
@@ -182,7 +176,7 @@ fn file_limits_and_unreadable_files() {
         "{err}"
     );
     assert_eq!(err.code(), ErrorCode::BadPathname);
-    let junk = temp(
+    let junk = scratch.file(
         "junk.etl",
         b"not an etl file at all, not even close to one......................................",
     );
@@ -196,13 +190,11 @@ fn file_limits_and_unreadable_files() {
         .unwrap();
     assert_eq!(r.file_errors().len(), 2);
     assert_eq!(r.count(), 11);
-    for p in [a, junk] {
-        std::fs::remove_file(p).ok();
-    }
 }
 
 #[test]
 fn circular_files_read_by_sequence_number() {
+    let scratch = Scratch::new("circular_files_read_by_sequence_number");
     let h = header(1, 4);
     let t = |ms: i64| h.start_timestamp + ms * 1_000_000;
     let mut file = vec![0u8; BUFFER_SIZE];
@@ -219,7 +211,7 @@ fn circular_files_read_by_sequence_number() {
         };
         file.extend(data_buffer(seq, 0, 0, &[rec]));
     }
-    let p = temp("circ.etl", &file);
+    let p = scratch.file("circ.etl", &file);
     let got: Vec<_> = LogReader::open(&[&p])
         .unwrap()
         .map(|it| match it {
@@ -228,11 +220,11 @@ fn circular_files_read_by_sequence_number() {
         })
         .collect();
     assert_eq!(got, ["s3", "s4", "s5"]);
-    std::fs::remove_file(p).ok();
 }
 
 #[test]
 fn compressed_corrupt_and_flagged_buffers() {
+    let scratch = Scratch::new("compressed_corrupt_and_flagged_buffers");
     let plain = standard_file(1);
     // Compressed: same items.
     let mut file = plain[..BUFFER_SIZE].to_vec();
@@ -241,7 +233,7 @@ fn compressed_corrupt_and_flagged_buffers() {
         assert!(etl::compress_buffer(buf, &mut stored));
         file.extend_from_slice(&stored);
     }
-    let p = temp("z.etl", &file);
+    let p = scratch.file("z.etl", &file);
     let mut r = LogReader::open(&[&p]).unwrap();
     assert_eq!(summary(&(&mut r).collect::<Vec<_>>()), expected());
     assert!(r.diagnostics().is_empty());
@@ -275,12 +267,12 @@ fn compressed_corrupt_and_flagged_buffers() {
     );
     assert!(matches!(&items[1], Item::Event(_)));
     assert_eq!(r.loss_stats().uncounted_reports, 1);
-    std::fs::remove_file(p).ok();
 }
 
 #[test]
 fn message_formatter_hook() {
-    let p = temp("fmt.etl", &standard_file(1));
+    let scratch = Scratch::new("message_formatter_hook");
+    let p = scratch.file("fmt.etl", &standard_file(1));
     let r = LogReader::options()
         .message_formatter(Box::new(|m| {
             Some(format!(
@@ -301,7 +293,6 @@ fn message_formatter_hook() {
         })
         .collect();
     assert_eq!(texts, ["message 12 with 4 bytes"]);
-    std::fs::remove_file(p).ok();
 }
 
 fn sample(name: &str) -> Option<PathBuf> {

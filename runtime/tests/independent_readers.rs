@@ -7,19 +7,12 @@
 mod recording;
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use evtrace_runtime::etl::{self, BufferHeader};
 use support::*;
 
 use support::readers::{python, read_with as run};
-
-fn temp(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("evtrace-{}-{name}", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
 
 /// Microseconds after 2024-01-02T03:04:05Z (= START_FT) of a time as dissect prints it.
 fn us_after_start(iso: &str) -> i64 {
@@ -129,19 +122,20 @@ fn check_dissect(v: &serde_json::Value, exact_times: bool) {
 
 #[test]
 fn independent_readers_accept_our_files() {
+    let scratch = Scratch::new("independent_readers_accept_our_files");
     let Some(py) = python() else { return };
     for clock in [1, 2, 3] {
         let bytes = standard_file(clock);
-        let path = temp(&format!("clock{clock}.etl"), &bytes);
+        let path = scratch.file(&format!("clock{clock}.etl"), &bytes);
         let v = run(&py, &path, &[]);
         check_etl_parser(&v);
         check_dissect(&v, clock != 3);
-        std::fs::remove_file(path).ok();
     }
 }
 
 #[test]
 fn dissect_decompresses_our_compressed_buffers() {
+    let scratch = Scratch::new("dissect_decompresses_our_compressed_buffers");
     let Some(py) = python() else { return };
     let plain = standard_file(1);
     let mut h = header(1, 4);
@@ -160,14 +154,14 @@ fn dissect_decompresses_our_compressed_buffers() {
         file.len(),
         plain.len()
     );
-    let path = temp("compressed.etl", &file);
+    let path = scratch.file("compressed.etl", &file);
     let v = run(&py, &path, &["--no-etl-parser"]);
     check_dissect(&v, true);
-    std::fs::remove_file(path).ok();
 }
 
 #[test]
 fn dissect_util_lzxpress_expands_our_streams() {
+    let scratch = Scratch::new("dissect_util_lzxpress_expands_our_streams");
     let Some(py) = python() else { return };
     let mut inputs: Vec<Vec<u8>> = vec![
         Vec::new(),
@@ -184,7 +178,7 @@ fn dissect_util_lzxpress_expands_our_streams() {
     inputs.push(standard_file(1));
     for (i, data) in inputs.iter().enumerate() {
         let c = etl::xpress::compress(data);
-        let cpath = temp(&format!("x{i}.bin"), &c);
+        let cpath = scratch.file(&format!("x{i}.bin"), &c);
         let out = Command::new(&py)
             .args([
                 "-c",
@@ -200,7 +194,6 @@ fn dissect_util_lzxpress_expands_our_streams() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(&out.stdout, data, "input {i}");
-        std::fs::remove_file(cpath).ok();
     }
 }
 
@@ -264,7 +257,6 @@ fn independent_readers_agree_with_ours_on_a_session_file() {
     let (dis, events) = dissect_events(&v);
     assert_eq!(events, 6000, "dissect.etl event count");
     assert_eq!(dis["header"]["buffers_written"], stats.buffers_written + 1);
-    std::fs::remove_dir_all(d).ok();
 }
 
 /// A compressed-mode file written by a real session: dissect.etl decompresses every buffer and
@@ -292,7 +284,6 @@ fn dissect_reads_a_compressed_session_file() {
     let v = run(&py, &file, &["--no-etl-parser"]);
     let (_, events) = dissect_events(&v);
     assert_eq!(events, 5000, "dissect.etl event count");
-    std::fs::remove_dir_all(d).ok();
 }
 
 /// dissect.etl's part of the checker's answer, and its count of EVENT_HEADER records.

@@ -4,11 +4,12 @@
 use evtrace_runtime::session::properties::validate;
 use evtrace_runtime::session::{LogFileMode as M, Session, SessionKind, SessionProperties};
 use evtrace_runtime::ErrorCode;
+use evtrace_testkit::Scratch;
 
+/// A file name in the temporary folder, for properties that are refused or only validated: no
+/// file is made there. A test that starts a session makes its own [`Scratch`].
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("evtrace-mode-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    std::env::temp_dir().join(format!("evtrace-mode-rules-{}-{name}", std::process::id()))
 }
 
 fn props(mode: M) -> SessionProperties {
@@ -192,10 +193,13 @@ fn names_and_paths() {
 
 #[test]
 fn duplicate_names_are_refused_case_insensitively() {
-    let a = Session::start_private(SessionProperties::new("Dup-Name").log_file(tmp("dup1.etl")))
-        .unwrap();
-    let e = Session::start_private(SessionProperties::new("dup-NAME").log_file(tmp("dup2.etl")))
-        .unwrap_err();
+    let dir = Scratch::new("mode-rules-dup");
+    let a =
+        Session::start_private(SessionProperties::new("Dup-Name").log_file(dir.join("dup1.etl")))
+            .unwrap();
+    let e =
+        Session::start_private(SessionProperties::new("dup-NAME").log_file(dir.join("dup2.etl")))
+            .unwrap_err();
     assert_eq!(e.code(), ErrorCode::AlreadyExists);
     let e = Session::start_private(SessionProperties::new("other").log_file(a.log_file().unwrap()))
         .unwrap_err();

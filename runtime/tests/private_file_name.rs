@@ -21,8 +21,7 @@ fn child_process_side() {
 
 #[test]
 fn second_process_writes_name_underscore_pid() {
-    let dir = std::env::temp_dir().join(format!("evtrace-name-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = evtrace_testkit::Scratch::new("name");
     let path = dir.join("shared.etl");
     let mine = Session::start_private(SessionProperties::new("parent").log_file(&path)).unwrap();
     assert_eq!(
@@ -67,5 +66,4 @@ fn second_process_writes_name_underscore_pid() {
     let again = Session::start_private(SessionProperties::new("parent2").log_file(&path)).unwrap();
     assert_eq!(again.log_file().unwrap(), path);
     again.stop().unwrap();
-    std::fs::remove_dir_all(&dir).ok();
 }

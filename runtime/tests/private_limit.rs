@@ -6,8 +6,7 @@ use evtrace_runtime::ErrorCode;
 
 #[test]
 fn ninth_private_session_is_refused() {
-    let dir = std::env::temp_dir().join(format!("evtrace-limit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = evtrace_testkit::Scratch::new("limit");
     let sessions: Vec<Session> = (0..8)
         .map(|i| {
             Session::start_private(
@@ -25,5 +24,4 @@ fn ninth_private_session_is_refused() {
     let s =
         Session::start_private(SessionProperties::new("p8").log_file(dir.join("p8.etl"))).unwrap();
     s.stop().unwrap();
-    std::fs::remove_dir_all(&dir).ok();
 }

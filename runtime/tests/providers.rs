@@ -8,15 +8,12 @@ use evtrace_runtime::etl::EventSchemaBuilder;
 use evtrace_runtime::provider::{EnableInfo, EnableSettings, Event, EventDescriptor, Provider};
 use evtrace_runtime::session::{Session, SessionProperties};
 use evtrace_runtime::{ErrorCode, Guid};
+use evtrace_testkit::Scratch;
 
-fn dir(test: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("evtrace-prov-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn session(name: &str) -> Session {
-    Session::start_private(SessionProperties::new(name).log_file(dir(name).join("s.etl"))).unwrap()
+/// A private session `name` logging to `name.etl` in `dir`.
+fn session(dir: &Scratch, name: &str) -> Session {
+    Session::start_private(SessionProperties::new(name).log_file(dir.join(format!("{name}.etl"))))
+        .unwrap()
 }
 
 fn event(p: &'static Provider, level: u8, keyword: u64) -> &'static Event {
@@ -35,7 +32,8 @@ fn event(p: &'static Provider, level: u8, keyword: u64) -> &'static Event {
 #[test]
 fn enable_before_register_is_applied_at_registration() {
     let guid = Guid::from_name("Evtrace-Test-Late");
-    let s = session("late");
+    let dir = Scratch::new("prov-late");
+    let s = session(&dir, "late");
     s.enable_provider(guid, EnableSettings::new(4, 0, 0))
         .unwrap();
     let p = Provider::leak("Evtrace-Test-Late");
@@ -59,7 +57,8 @@ fn enable_before_register_is_applied_at_registration() {
 #[test]
 fn each_session_filters_by_its_own_level_and_keywords() {
     let p = Provider::leak("Evtrace-Test-Filter");
-    let (a, b) = (session("filter-a"), session("filter-b"));
+    let dir = Scratch::new("prov-filter");
+    let (a, b) = (session(&dir, "filter-a"), session(&dir, "filter-b"));
     a.enable_provider(p.guid(), EnableSettings::new(2, 0, 0))
         .unwrap();
     b.enable_provider(p.guid(), EnableSettings::new(5, 0x10, 0))
@@ -87,13 +86,13 @@ fn each_session_filters_by_its_own_level_and_keywords() {
 #[test]
 fn a_ninth_session_cannot_enable_a_provider() {
     let guid = Guid::from_name("Evtrace-Test-NinthSession");
+    let dir = Scratch::new("prov-ninth");
     // Nine sessions are more than the 8 private ones a process may run: use the engine's system
     // kind, whose limit is higher.
     let sessions: Vec<Session> = (0..9)
         .map(|i| {
             Session::start(
-                SessionProperties::new(format!("ninth-{i}"))
-                    .log_file(dir("ninth").join(format!("{i}.etl"))),
+                SessionProperties::new(format!("ninth-{i}")).log_file(dir.join(format!("{i}.etl"))),
                 evtrace_runtime::session::SessionKind::System,
             )
             .unwrap()
@@ -123,7 +122,8 @@ fn enable_callbacks_see_the_combined_state() {
     let log = seen.clone();
     p.set_enable_callback(move |info| log.lock().unwrap().push(*info));
     p.register().unwrap();
-    let (a, b) = (session("cb-a"), session("cb-b"));
+    let dir = Scratch::new("prov-cb");
+    let (a, b) = (session(&dir, "cb-a"), session(&dir, "cb-b"));
     a.enable_provider(p.guid(), EnableSettings::new(2, 0x3, 0x1))
         .unwrap();
     b.enable_provider(p.guid(), EnableSettings::new(4, 0x4, 0x0))

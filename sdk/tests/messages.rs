@@ -3,11 +3,12 @@
 //! arguments that are evaluated only when a session wants the event.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use evtrace::consume::{Item, LogReader};
 use evtrace::provider::{filter::level, EnableSettings};
 use evtrace::session::{LogFileMode as M, Session, SessionProperties};
+use evtrace_testkit::Scratch;
 
 #[evtrace::provider(name = "Evtrace-Test-Messages")]
 mod msgs {
@@ -27,11 +28,9 @@ mod lazy {
     pub fn costly(n: u64);
 }
 
-fn dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("evtrace-sdk-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// The test's own folder, removed when it passes.
+fn dir(test: &str) -> Scratch {
+    Scratch::new(&format!("sdk-{test}"))
 }
 
 /// (sequence, text) of every message in the files, in delivery order.

@@ -3,7 +3,7 @@
 //! private session decode back to the values written, with evtrace's reader and with etl-parser.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use evtrace::consume::{Item, LogReader};
@@ -15,8 +15,7 @@ use evtrace::provider::EnableSettings;
 use evtrace::session::{Session, SessionProperties};
 use evtrace::Guid;
 
-#[path = "../../tools/readers.rs"]
-mod readers;
+use evtrace_testkit::{readers, Scratch};
 
 #[evtrace::provider(name = "Evtrace-UiTests-RoundTrip")]
 mod rt {
@@ -141,11 +140,9 @@ fn macro_metadata_equals_the_runtime_builders() {
     assert_eq!(rt::formats::EVENT.descriptor().id, 8, "ids count in order");
 }
 
-fn dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("evtrace-ui-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// The test's own folder, removed when it passes.
+fn dir(test: &str) -> Scratch {
+    Scratch::new(&format!("ui-{test}"))
 }
 
 const WHEN_MS: u64 = 1_631_199_575_799; // 2021-09-09T14:59:35.799Z
@@ -326,7 +323,6 @@ fn events_and_messages_read_back() {
     );
 
     check_with_etl_parser(&file);
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -360,7 +356,6 @@ fn message_metadata_matches_the_runtime_encoder() {
         })
         .unwrap();
     assert_eq!(&m.args[..meta.len()], &meta[..]);
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// etl-parser (PyPI), which shares no code with evtrace, decodes every event whose types it

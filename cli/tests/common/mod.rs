@@ -2,28 +2,26 @@
 //! daemon that dies with the test, and reading command output.
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../../../tools/readers.rs"]
-pub mod readers;
-#[allow(unused_imports)] // not every test binary skips
-pub use readers::skip;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use evtrace_testkit::{dies_with_test, readers, skip, Scratch};
 
+/// The `evtrace` command for the test's folder `dir`; what it starts dies with the test.
 pub fn evtrace(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_evtrace"));
+    dies_with_test(&mut c);
     c.env("EVTRACE_RUNTIME_DIR", dir);
     // The daemon's boot configuration (the Global Logger's entries) stays in the test's folder.
     c.env("EVTRACE_CONFIG_DIR", dir.join("conf"));
     c
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("evtrace-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// The test's own folder, removed when it passes.
+pub fn temp_dir(name: &str) -> Scratch {
+    Scratch::new(&format!("test-{name}"))
 }
 
 /// A daemon killed when the test ends.

@@ -1,19 +1,17 @@
 //! Records events through real sessions and reads them back, for the session tests.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use evtrace_runtime::consume::{Item, LogReader};
 use evtrace_runtime::etl::{in_type, out_type, EventSchemaBuilder, Value};
 use evtrace_runtime::provider::{EnableSettings, Event, EventDescriptor, Provider};
 use evtrace_runtime::session::{Session, SessionProperties};
+pub use evtrace_testkit::Scratch;
 
-/// A fresh folder for one test.
-pub fn dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("evtrace-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh folder for one test, removed when it passes.
+pub fn dir(test: &str) -> Scratch {
+    Scratch::new(test)
 }
 
 /// A provider with one "Sample" event: counter u64, thread u32, tag (counted UTF-8 string).

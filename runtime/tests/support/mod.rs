@@ -7,10 +7,8 @@ use evtrace_runtime::etl::{
 };
 use evtrace_runtime::Guid;
 
-#[path = "../../../tools/readers.rs"]
-pub mod readers;
-#[allow(unused_imports)] // not every test binary skips
-pub use readers::skip;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use evtrace_testkit::{readers, skip, Scratch};
 
 /// FILETIME of 2024-01-02T03:04:05Z.
 pub const START_FT: i64 = 133_486_382_450_000_000;

@@ -1,12 +1,9 @@
-//! The independent ETL readers, and how a test says it skips, for tests in any crate of the
-//! workspace (included with `#[path]`): etl-parser and dissect.etl, from PyPI, run on a file through
-//! `tools/check_etl_readers.py`, which prints what each read as JSON.
+//! The independent ETL readers, and how a test says it skips: etl-parser and dissect.etl, from
+//! PyPI, run on a file through `tools/check_etl_readers.py`, which prints what each read as JSON.
 //!
 //! They need a Python with both packages: `.ci/run` makes one and names it in `EVTRACE_PYTHON`
 //! (default `python3`). Without it a check says why it skips, unless `EVTRACE_REQUIRE_PYTHON`
 //! is set (as CI does), where it fails instead.
-#![allow(dead_code)]
-
 use std::path::Path;
 use std::process::Command;
 
