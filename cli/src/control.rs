@@ -397,10 +397,10 @@ pub fn list() -> ExitCode {
     }
 }
 
-fn print_stats(s: &WireStats) {
-    let mode = LogFileMode::from_bits_retain(s.mode);
+fn print_stats(w: &WireStats) {
+    let s = &w.session;
     println!("Logger Name:           {}", s.name);
-    println!("State:                 {}", s.state);
+    println!("State:                 {:?}", s.state);
     println!(
         "Log File:              {}",
         s.log_file
@@ -411,8 +411,12 @@ fn print_stats(s: &WireStats) {
     for f in &s.files {
         println!("  written:             {}", f.display());
     }
-    println!("Logging Mode:          {:#010x} {}", s.mode, mode.names());
-    println!("Clock:                 {}", s.clock);
+    println!(
+        "Logging Mode:          {:#010x} {}",
+        s.mode.bits(),
+        s.mode.names()
+    );
+    println!("Clock:                 {}", s.clock.number());
     println!("Buffer Size:           {} KB", s.buffer_size_kb);
     println!("Minimum Buffers:       {}", s.minimum_buffers);
     println!("Maximum Buffers:       {}", s.maximum_buffers);
@@ -425,24 +429,28 @@ fn print_stats(s: &WireStats) {
     println!("Events Lost:           {}", s.events_lost);
     println!("Log Buffers Lost:      {}", s.log_buffers_lost);
     println!("Real Time Buffers Lost: {}", s.real_time_buffers_lost);
+    if s.mode.contains(LogFileMode::BUFFERING) {
+        // The ring's oldest buffers, reused while they still held events no one had read.
+        println!("Buffers Overwritten:   {}", s.buffers_overwritten);
+    }
     println!("Logger Thread Id:      {}", s.logger_thread_id);
-    if s.enable_flags != 0 {
-        let flags = KernelFlags::from_bits_retain(s.enable_flags);
+    if w.enable_flags != 0 {
+        let flags = KernelFlags::from_bits_retain(w.enable_flags);
         println!(
             "Enable Flags:          {:#010x} {}",
-            s.enable_flags,
+            w.enable_flags,
             flags.names()
         );
     } else {
-        println!("Producer Processes:    {}", s.producers);
+        println!("Producer Processes:    {}", w.producers);
     }
-    if LogFileMode::from_bits_retain(s.mode).contains(LogFileMode::REAL_TIME) {
-        println!("Real Time Consumers:   {}", s.consumers);
+    if s.mode.contains(LogFileMode::REAL_TIME) {
+        println!("Real Time Consumers:   {}", w.consumers);
     }
-    if s.refused_producers > 0 {
+    if w.refused_producers > 0 {
         println!(
             "Refused Producers:     {} (SECURE: user not allowed)",
-            s.refused_producers
+            w.refused_producers
         );
     }
     if let Some(e) = &s.error {

@@ -615,6 +615,9 @@ fn a_buffering_system_session_keeps_the_newest_events_until_flushed() {
         EVENTS_PER_PRODUCER - 1,
         "the newest event is kept"
     );
+    // The ring went round: what it dropped is counted where a controller sees it.
+    let q = run_ok(evtrace(&dir).args(["query", "Ring-Test"]));
+    assert!(field(&q, "Buffers Overwritten:") > 0, "{q}");
     run_ok(evtrace(&dir).args(["stop", "Ring-Test"]));
 }
 

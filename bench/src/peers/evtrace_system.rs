@@ -63,7 +63,7 @@ fn stop_and_count(
     let recorded = count_events(file, bench_events::PROVIDER.guid())?;
     let bytes = util::disk_bytes(file);
     util::cleanup(file, opts.keep);
-    Ok((recorded, s.events_lost, bytes))
+    Ok((recorded, s.session.events_lost, bytes))
 }
 
 /// Enabled event from another process than the session's: one thread, then two.

@@ -85,6 +85,22 @@ impl ClockType {
     }
 }
 
+/// On the wire and in files a clock is its ETW number (1, 2 or 3).
+impl serde::Serialize for ClockType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u32(self.number())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ClockType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let n = u32::deserialize(d)?;
+        ClockType::from_number(n).ok_or_else(|| {
+            serde::de::Error::custom(format!("clock type {n}: allowed are 1, 2 and 3"))
+        })
+    }
+}
+
 /// What a session's time stamps are read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimeSource {

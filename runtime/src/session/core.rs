@@ -24,7 +24,7 @@ static TABLE: [AtomicPtr<SessionCore>; MAX_SLOTS] =
 pub(crate) static GLOBAL_SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
 /// Lifecycle of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum SessionState {
     /// Recording.

@@ -46,8 +46,8 @@ use region::Region;
 /// At most this many private sessions run in one process.
 pub const MAX_PRIVATE_SESSIONS: usize = 8;
 
-/// A session's figures, as `ControlTrace(QUERY)` returns them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A session's figures, as `ControlTrace(QUERY)` returns them (and as the daemon sends them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionStats {
     /// Session name.
     pub name: String,

@@ -69,6 +69,19 @@ bitflags! {
     }
 }
 
+/// On the wire a mode is its bits, as ETW's `LogFileMode` is.
+impl serde::Serialize for LogFileMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u32(self.bits())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LogFileMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        u32::deserialize(d).map(LogFileMode::from_bits_retain)
+    }
+}
+
 impl LogFileMode {
     /// The `EVENT_TRACE_...` name of a single flag.
     pub fn flag_name(self) -> &'static str {

@@ -658,7 +658,7 @@ impl Shared {
         st.sessions.push(h);
         drop(st);
         match kernel_share {
-            Some(share) => self.start_kernel(id, &s.name, flags, &share),
+            Some(share) => self.start_kernel(id, &s.session.name, flags, &share),
             None => Ok(Reply::Stats { stats: s }),
         }
     }
@@ -1064,7 +1064,7 @@ impl Shared {
         let figures = Figures::of(&h);
         let final_stats = Session::stop_shared(h.session)?;
         Ok(Reply::Stats {
-            stats: figures.on(&final_stats),
+            stats: figures.on(final_stats),
         })
     }
 
@@ -1419,7 +1419,7 @@ fn real_time_for(session: &Session, backlog: u32) -> RealTime {
 }
 
 fn stats(h: &Hosted) -> WireStats {
-    Figures::of(h).on(&h.session.query())
+    Figures::of(h).on(h.session.query())
 }
 
 /// What the daemon adds to the engine's figures of a session: real-time delivery, producers,
@@ -1445,20 +1445,16 @@ impl Figures {
         }
     }
 
-    fn on(&self, base: &crate::session::SessionStats) -> WireStats {
-        let mut s = WireStats::from(base);
-        s.real_time_buffers_lost += self.rt_lost;
-        s.consumers = self.consumers;
-        let rt_bit = LogFileMode::REAL_TIME.bits();
-        s.mode = if self.real_time {
-            s.mode | rt_bit
-        } else {
-            s.mode & !rt_bit
-        };
-        s.producers = self.producers;
-        s.refused_producers = self.refused;
-        s.enable_flags = self.enable_flags;
-        s
+    fn on(&self, mut session: crate::session::SessionStats) -> WireStats {
+        session.real_time_buffers_lost += self.rt_lost;
+        session.mode.set(LogFileMode::REAL_TIME, self.real_time);
+        WireStats {
+            session,
+            producers: self.producers,
+            refused_producers: self.refused,
+            consumers: self.consumers,
+            enable_flags: self.enable_flags,
+        }
     }
 }
 

@@ -81,85 +81,21 @@ impl WireProps {
     }
 }
 
-/// A session's figures on the wire (ControlTrace QUERY).
+/// A session's figures on the wire (ControlTrace QUERY): the engine's, with what the daemon
+/// adds (mode and real-time losses as the daemon delivers them, its producers and consumers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireStats {
-    /// Session name.
-    pub name: String,
-    /// Running, or why it stopped (`SessionState` as text).
-    pub state: String,
-    /// LogFileMode bits in force.
-    pub mode: u32,
-    /// Clock number.
-    pub clock: u32,
-    /// Log file.
-    pub log_file: Option<PathBuf>,
-    /// Every file written, once stopped.
-    pub files: Vec<PathBuf>,
-    /// BufferSize in KB.
-    pub buffer_size_kb: u32,
-    /// MinimumBuffers.
-    pub minimum_buffers: u32,
-    /// MaximumBuffers.
-    pub maximum_buffers: u32,
-    /// FlushTimer.
-    pub flush_timer_s: u32,
-    /// NumberOfBuffers.
-    pub number_of_buffers: u32,
-    /// FreeBuffers.
-    pub free_buffers: u32,
-    /// EventsLost, the producers' included.
-    pub events_lost: u64,
-    /// BuffersWritten.
-    pub buffers_written: u64,
-    /// LogBuffersLost.
-    pub log_buffers_lost: u64,
-    /// RealTimeBuffersLost.
-    pub real_time_buffers_lost: u64,
-    /// LoggerThreadId.
-    pub logger_thread_id: u32,
+    /// The engine's figures. EventsLost includes the producers' losses, which they report.
+    #[serde(flatten)]
+    pub session: SessionStats,
     /// Producer processes logging to the session now.
     pub producers: u32,
     /// Producer processes a SECURE session refused (their user is not allowed).
-    #[serde(default)]
     pub refused_producers: u32,
     /// Real-time consumers attached (REAL_TIME sessions: 0 or 1).
-    #[serde(default)]
     pub consumers: u32,
-    /// Why the session stopped itself, if it did.
-    pub error: Option<String>,
     /// The kernel logger's enable flags in force (0 for other sessions).
-    #[serde(default)]
     pub enable_flags: u32,
-}
-
-impl From<&SessionStats> for WireStats {
-    fn from(s: &SessionStats) -> WireStats {
-        WireStats {
-            name: s.name.clone(),
-            state: format!("{:?}", s.state),
-            mode: s.mode.bits(),
-            clock: s.clock.number(),
-            log_file: s.log_file.clone(),
-            files: s.files.clone(),
-            buffer_size_kb: s.buffer_size_kb,
-            minimum_buffers: s.minimum_buffers,
-            maximum_buffers: s.maximum_buffers,
-            flush_timer_s: s.flush_timer_s,
-            number_of_buffers: s.number_of_buffers,
-            free_buffers: s.free_buffers,
-            events_lost: s.events_lost,
-            buffers_written: s.buffers_written,
-            log_buffers_lost: s.log_buffers_lost,
-            real_time_buffers_lost: s.real_time_buffers_lost,
-            logger_thread_id: s.logger_thread_id,
-            producers: 0,
-            refused_producers: 0,
-            consumers: 0,
-            error: s.error.clone(),
-            enable_flags: 0,
-        }
-    }
 }
 
 /// Provider enable settings on the wire (EnableTrace's arguments).
