@@ -128,6 +128,8 @@ fn event(ev: &Event) -> TokenStream {
         ident, vis, attrs, ..
     } = ev;
     let pv = private(Span::call_site());
+    // An event compiled out is compiled out whole: its module goes with its function.
+    let cfgs = attrs.iter().filter(|a| a.path().is_ident("cfg"));
     let params = ev.fields.iter().map(|f| {
         let (ident, ty) = (&f.ident, &f.ty);
         quote!(#ident: #ty)
@@ -170,6 +172,7 @@ fn event(ev: &Event) -> TokenStream {
             let _ = #ident::EVENT.write(&[#(#chunks),*]);
         }
 
+        #(#cfgs)*
         #[doc = #module_doc]
         #vis mod #ident {
             #[doc = #event_doc]

@@ -2,8 +2,8 @@
 //! compile time, and the self-describing metadata blob the message carries (its layout is
 //! documented in `evtrace_runtime::etl::message_format`).
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Path, Token, Type};
@@ -283,8 +283,11 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
     let level = proc_macro2::Literal::u8_unsuffixed(level);
     let mut lets = Vec::new();
     let mut chunks = Vec::new();
+    // The macro's own names are hygienic (`mixed_site`), so an argument expression that names
+    // the user's `arg0` or `MESSAGE` sees the user's, not the macro's.
+    let message = Ident::new("message", Span::mixed_site());
     for (i, ((a, ty), kind)) in input.args.iter().zip(&types).zip(&kinds).enumerate() {
-        let var = format_ident!("arg{i}");
+        let var = Ident::new(&format!("arg{i}"), Span::mixed_site());
         let expr = &a.expr;
         lets.push(quote!(let #var: #ty = #expr;));
         let (l, c) = crate::generate::encode(&var, kind, ty.span());
@@ -293,11 +296,15 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
     }
     Ok(quote! {
         {
-            static MESSAGE: #pv::Message = #pv::Message::new(&#provider::PROVIDER, #level, #keyword, #meta);
-            if MESSAGE.enabled() {
+            // The static is an item, which hygiene does not hide: it lives in a block of its own.
+            let #message: &'static #pv::Message = {
+                static MESSAGE: #pv::Message = #pv::Message::new(&#provider::PROVIDER, #level, #keyword, #meta);
+                &MESSAGE
+            };
+            if #message.enabled() {
                 ::core::hint::cold_path();
                 #(#lets)*
-                let _ = MESSAGE.write(&[#(#chunks),*]);
+                let _ = #message.write(&[#(#chunks),*]);
             }
         }
     })

@@ -508,6 +508,8 @@ pub struct Event {
     pub attrs: Vec<Attribute>,
     /// The event name in the metadata.
     pub name: String,
+    /// Where the name comes from: the function's name, or its `name = "..."` option.
+    pub name_span: Span,
     pub descriptor: Descriptor,
     pub fields: Vec<Field>,
 }

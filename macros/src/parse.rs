@@ -1,7 +1,7 @@
 //! Tokens -> [`model`]: every check of a provider declaration, with all errors collected so that
 //! one build reports every problem, each on the user's token.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
@@ -80,7 +80,8 @@ pub fn provider(args: TokenStream, item: TokenStream) -> Result<Provider, syn::E
         errors.push(e);
     }
 
-    let (name, name_span) = name.unwrap_or_else(|| (module.ident.to_string(), module.ident.span()));
+    let (name, name_span) =
+        name.unwrap_or_else(|| (module.ident.unraw().to_string(), module.ident.span()));
     if let Err(msg) = model::check_name("provider", &name) {
         errors.add_at(name_span, msg);
     }
@@ -111,7 +112,7 @@ pub fn provider(args: TokenStream, item: TokenStream) -> Result<Provider, syn::E
         }
     }
 
-    let mut events: Vec<(Event, Option<Expr>)> = Vec::new();
+    let mut events: Vec<(Event, GivenId)> = Vec::new();
     for decl in decls {
         if let Some(ev) = event(decl, &mut errors) {
             events.push(ev);
@@ -119,10 +120,10 @@ pub fn provider(args: TokenStream, item: TokenStream) -> Result<Provider, syn::E
     }
     assign_ids(&mut events, &mut errors);
 
-    let mut names: HashMap<String, Span> = HashMap::new();
+    let mut names: HashSet<&str> = HashSet::new();
     for (ev, _) in &events {
-        if names.insert(ev.name.clone(), ev.ident.span()).is_some() {
-            errors.add(&ev.ident, format!("duplicate event name `{}`", ev.name));
+        if !names.insert(&ev.name) {
+            errors.add_at(ev.name_span, format!("duplicate event name `{}`", ev.name));
         }
     }
 
@@ -140,9 +141,22 @@ pub fn provider(args: TokenStream, item: TokenStream) -> Result<Provider, syn::E
     errors.finish(provider)
 }
 
+/// An event's `id` option.
+enum GivenId {
+    /// Not given: the id comes from the event's position.
+    Absent,
+    /// Given, and valid (the expression, for errors about it).
+    Valid(Expr),
+    /// Given but refused (already reported).
+    Invalid,
+}
+
 /// Gives every event its id: all given, or all by position from 1.
-fn assign_ids(events: &mut [(Event, Option<Expr>)], errors: &mut Errors) {
-    let given = events.iter().filter(|(_, id)| id.is_some()).count();
+fn assign_ids(events: &mut [(Event, GivenId)], errors: &mut Errors) {
+    let given = events
+        .iter()
+        .filter(|(_, id)| !matches!(id, GivenId::Absent))
+        .count();
     if given == 0 {
         for (i, (ev, _)) in events.iter_mut().enumerate() {
             match u16::try_from(i + 1) {
@@ -155,11 +169,11 @@ fn assign_ids(events: &mut [(Event, Option<Expr>)], errors: &mut Errors) {
     if given != events.len() {
         let with = events
             .iter()
-            .find(|(_, id)| id.is_some())
+            .find(|(_, id)| !matches!(id, GivenId::Absent))
             .map(|(e, _)| e.ident.to_string())
             .unwrap_or_default();
         for (ev, id) in events.iter() {
-            if id.is_none() {
+            if matches!(id, GivenId::Absent) {
                 errors.add(
                     &ev.ident,
                     format!(
@@ -172,7 +186,9 @@ fn assign_ids(events: &mut [(Event, Option<Expr>)], errors: &mut Errors) {
     }
     let mut seen: HashMap<u16, String> = HashMap::new();
     for (ev, id) in events.iter() {
-        let Some(id_expr) = id else { continue };
+        let GivenId::Valid(id_expr) = id else {
+            continue;
+        };
         if let Some(first) = seen.get(&ev.descriptor.id) {
             errors.add(
                 id_expr,
@@ -188,7 +204,7 @@ fn assign_ids(events: &mut [(Event, Option<Expr>)], errors: &mut Errors) {
 }
 
 /// Parses one event declaration; `None` when it is too broken to generate anything for.
-fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr>)> {
+fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, GivenId)> {
     let sig = &decl.sig;
     if sig.ident == "register" {
         errors.add(
@@ -196,11 +212,12 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
             "`register` is the provider's registration function; name the event differently",
         );
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.add(
-            &sig.generics,
-            "an event function cannot be generic: its fields need fixed types",
-        );
+    const NOT_GENERIC: &str = "an event function cannot be generic: its fields need fixed types";
+    if !sig.generics.params.is_empty() {
+        errors.add(&sig.generics, NOT_GENERIC);
+    } else if let Some(w) = &sig.generics.where_clause {
+        // `Generics` without parameters has no tokens of its own to point at.
+        errors.add(w, NOT_GENERIC);
     }
     if let ReturnType::Type(_, ty) = &sig.output {
         let unit = matches!(&**ty, Type::Tuple(t) if t.elems.is_empty());
@@ -233,10 +250,11 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
     };
     let mut name = sig.ident.unraw().to_string();
     let mut name_span = sig.ident.span();
-    let mut id_expr = None;
+    let mut id = GivenId::Absent;
     let mut attrs = Vec::new();
     let mut seen_event_attr = false;
     let mut level_given = false;
+    let mut given: HashSet<String> = HashSet::new();
     for attr in decl.attrs {
         if !attr.path().is_ident("event") {
             attrs.push(attr);
@@ -254,12 +272,21 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
                 .map(ToString::to_string)
                 .unwrap_or_default();
             let value: Expr = meta.value()?.parse()?;
+            // `keyword` and `keywords` are one option under two spellings.
+            let option = if key == "keyword" { "keywords" } else { &key };
+            if !option.is_empty() && !given.insert(option.to_string()) {
+                errors.add(&meta.path, format!("`{option}` is given twice"));
+                return Ok(());
+            }
             match key.as_str() {
                 "id" => {
-                    if let Some(v) = int_in(&value, "id", u16::MAX as u128, errors) {
-                        descriptor.id = v as u16;
-                    }
-                    id_expr = Some(value);
+                    id = match int_in(&value, "id", u16::MAX as u128, errors) {
+                        Some(v) => {
+                            descriptor.id = v as u16;
+                            GivenId::Valid(value)
+                        }
+                        None => GivenId::Invalid,
+                    };
                 }
                 "version" => {
                     if let Some(v) = int_in(&value, "version", 255, errors) {
@@ -348,6 +375,7 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
         let mut field_name = ident.unraw().to_string();
         let mut field_name_span = ident.span();
         let mut format = None;
+        let mut given: HashSet<String> = HashSet::new();
         for attr in &arg.attrs {
             if !attr.path().is_ident("field") {
                 errors.add(
@@ -357,6 +385,11 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
                 continue;
             }
             let r = attr.parse_nested_meta(|meta| {
+                if let Some(option) = meta.path.get_ident().map(ToString::to_string) {
+                    if !given.insert(option.clone()) {
+                        errors.add(&meta.path, format!("`{option}` is given twice"));
+                    }
+                }
                 if meta.path.is_ident("name") {
                     let s: syn::LitStr = meta.value()?.parse()?;
                     field_name = s.value();
@@ -416,6 +449,7 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
         vis: decl.vis,
         attrs,
         name,
+        name_span,
         descriptor,
         fields,
     };
@@ -430,7 +464,7 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, Option<Expr
             ),
         );
     }
-    Some((ev, id_expr))
+    Some((ev, id))
 }
 
 fn strip_groups(ty: &mut Type) {
@@ -465,6 +499,15 @@ pub fn field_type(ty: &Type, errors: &mut Errors) -> Option<FieldType> {
 
 /// An integer literal, checked against `max`.
 fn int_in(e: &Expr, what: &str, max: u128, errors: &mut Errors) -> Option<u128> {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Int(i), ..
+    }) = e
+    {
+        if i.base10_parse::<u128>().is_err() {
+            errors.add(e, format!("{what} {i} is out of range 0-{max}"));
+            return None;
+        }
+    }
     let v = int(e, what, errors)?;
     if v > max {
         errors.add(e, format!("{what} {v} is out of range 0-{max}"));
@@ -480,7 +523,7 @@ fn int(e: &Expr, what: &str, errors: &mut Errors) -> Option<u128> {
         }) => match i.base10_parse::<u128>() {
             Ok(v) => Some(v),
             Err(_) => {
-                errors.add(e, format!("{what} is out of range"));
+                errors.add(e, format!("{what} {i} is out of range"));
                 None
             }
         },
@@ -498,7 +541,13 @@ fn int(e: &Expr, what: &str, errors: &mut Errors) -> Option<u128> {
 /// A level, opcode or channel: a name of `table`, as an identifier or a string, or a number.
 fn named(e: &Expr, what: &str, table: &[(&str, u8)], errors: &mut Errors) -> Option<u8> {
     let name = match e {
-        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(ToString::to_string),
+        // `warning`, or a path to the constant such as `level::WARNING`: its last segment.
+        Expr::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .filter(|seg| seg.arguments.is_none())
+            .map(|seg| seg.ident.unraw().to_string()),
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Some(s.value()),
@@ -546,6 +595,18 @@ pub fn keywords(e: &Expr, errors: &mut Errors) -> Option<u64> {
                 Some(l? | r?)
             }
             Expr::Paren(p) => or(&p.expr, errors),
+            Expr::Binary(b) if matches!(b.op, syn::BinOp::Shl(_)) => {
+                let v = or(&b.left, errors)?;
+                let by = int(&b.right, "shift", errors)?;
+                if by > 63
+                    || v.checked_shl(by as u32)
+                        .is_none_or(|r| r > u64::MAX as u128)
+                {
+                    errors.add(e, "this keyword is outside 64 bits");
+                    return None;
+                }
+                Some(v << by)
+            }
             _ => {
                 let v = int(e, "keyword", errors)?;
                 if v > u64::MAX as u128 {

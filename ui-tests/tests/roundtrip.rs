@@ -201,6 +201,11 @@ fn record(session: &str, file: &Path) {
     let n = 42u64;
     evtrace::trace_message!(rt, "copied {} bytes from {:?} ({:#x})", n: u64, "a.txt", 0x10u8);
     evtrace::trace_message!(rt, level = warning, "{{{}}} {:X} {}", -1i16, -1i16: i16, sa: SocketAddr);
+    // The macro's own names do not capture the caller's: these are the caller's `arg0` and
+    // `MESSAGE`.
+    const MESSAGE: u32 = 7;
+    let (nr, arg0) = (3u64, 0xABu64);
+    evtrace::trace_message!(rt, "{} {:x} {}", nr: u64, arg0: u64, MESSAGE: u32);
     s.stop().unwrap();
 }
 
@@ -318,7 +323,8 @@ fn events_and_messages_read_back() {
         messages,
         [
             "copied 42 bytes from \"a.txt\" (0x10)",
-            "{-1} FFFF 10.0.0.1:8080"
+            "{-1} FFFF 10.0.0.1:8080",
+            "3 ab 7"
         ]
     );
 
