@@ -187,6 +187,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     m.text.as_deref().unwrap_or("")
                 )
             }
+            Item::Classic(c) => format!("{time} {} type {}", c.source(), c.event_type),
             Item::Loss(l) => format!("{time} lost {:?} x{:?}", l.kind, l.count),
         };
         if n < args.show {

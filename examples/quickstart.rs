@@ -83,6 +83,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 m.text.as_deref().unwrap_or("(no text)")
             ),
             Item::Loss(l) => println!("[{}] lost: {:?} x {:?}", l.cpu, l.kind, l.count),
+            // Kernel and MOF events: none in this file, which only this program wrote.
+            Item::Classic(c) => println!("[{}] {} type {}", c.cpu, c.source(), c.event_type),
         }
     }
     Ok(())

@@ -280,6 +280,24 @@ fn text_line(item: &Item, out: &mut impl Write) -> io::Result<()> {
                 None => writeln!(out, " args={}", hex(&m.args)),
             }
         }
+        Item::Classic(c) => {
+            let who = match (c.process_id, c.thread_id) {
+                (Some(p), Some(t)) => format!("{p:04X}.{t:04X}"),
+                _ => String::new(),
+            };
+            write!(
+                out,
+                "[{}]{who}::{time} [{}] type={} version={}",
+                c.cpu,
+                c.source(),
+                c.event_type,
+                c.version
+            )?;
+            if c.guid.is_some() {
+                write!(out, " level={}", c.level)?;
+            }
+            writeln!(out, " payload={}", hex(&c.payload))
+        }
         Item::Loss(l) => writeln!(out, "[{}]::{time} [lost] {}", l.cpu, loss_text(l)),
     }
 }
@@ -327,6 +345,11 @@ fn json_line(item: &Item, multi: bool, out: &mut impl Write) -> io::Result<()> {
             o.insert("provider".into(), json!(message_source(m)));
             o.insert("message_number".into(), json!(m.message_number));
         }
+        Item::Classic(c) => {
+            o.insert("type".into(), json!("classic"));
+            o.insert("provider".into(), json!(c.source()));
+            o.insert("event_type".into(), json!(c.event_type));
+        }
         Item::Loss(l) => {
             o.insert("type".into(), json!("loss"));
             o.insert("kind".into(), json!(format!("{:?}", l.kind).to_lowercase()));
@@ -343,6 +366,10 @@ fn json_line(item: &Item, multi: bool, out: &mut impl Write) -> io::Result<()> {
         Item::Message(m) => {
             o.insert("pid".into(), json!(m.process_id));
             o.insert("tid".into(), json!(m.thread_id));
+        }
+        Item::Classic(c) => {
+            o.insert("pid".into(), json!(c.process_id));
+            o.insert("tid".into(), json!(c.thread_id));
         }
         Item::Loss(_) => {}
     }
@@ -396,6 +423,23 @@ fn json_line(item: &Item, multi: bool, out: &mut impl Write) -> io::Result<()> {
                 o.insert("text".into(), json!(t));
             }
         }
+        Item::Classic(c) => {
+            o.insert("header".into(), json!(c.kind.name()));
+            if let Some(h) = c.hook_id {
+                o.insert("hook_id".into(), json!(h));
+            }
+            if let Some(g) = c.guid {
+                o.insert("guid".into(), json!(guid(g)));
+                o.insert("level".into(), json!(c.level));
+            }
+            o.insert("version".into(), json!(c.version));
+            if let Some((id, parent, parent_guid)) = c.instance {
+                o.insert("instance_id".into(), json!(id));
+                o.insert("parent_instance_id".into(), json!(parent));
+                o.insert("parent_guid".into(), json!(guid(parent_guid)));
+            }
+            o.insert("payload".into(), json!(hex(&c.payload)));
+        }
         Item::Loss(_) => {}
     }
     serde_json::to_writer(&mut *out, &Json::Object(o))?;
@@ -424,6 +468,11 @@ fn summary(reader: &mut LogReader, files: &[PathBuf], out: &mut impl Write) -> i
             Item::Message(m) => {
                 n_messages += 1;
                 *messages.entry(message_source(m)).or_default() += 1;
+            }
+            Item::Classic(c) => {
+                n_events += 1;
+                let name = format!("type {}", c.event_type);
+                *events.entry((c.source(), name)).or_default() += 1;
             }
             Item::Loss(_) => {}
         }

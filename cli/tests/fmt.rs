@@ -4,6 +4,8 @@
 mod support;
 
 use std::path::PathBuf;
+
+use serde_json::json;
 use std::process::{Command, Output};
 
 fn evtrace(args: &[&str]) -> Output {
@@ -40,22 +42,36 @@ fn text_output_of_the_samples() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = stdout(&o);
     let lines: Vec<_> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[0].starts_with("[5]16F4.0B34::2020-07-14T12:04:36.902651000Z [Microsoft.Windows.Subsystem.LxCore] BreakPoint "), "{}", lines[0]);
+    assert_eq!(lines.len(), 3, "{text}");
+    // The kernel's own record after the log-file header (EventTrace group, type 80), with its
+    // header's pid and tid: delivered, not skipped.
     assert!(
-        lines[1].contains("Function=\"LxpInstanceStart\" Line=2659"),
+        lines[0].starts_with(
+            "[0]17E0.1F80::2020-07-14T12:04:31.138736300Z [kernel/EventTrace] type=80 version=2 payload=0x00"
+        ),
         "{}",
-        lines[1]
+        lines[0]
+    );
+    assert!(lines[1].starts_with("[5]16F4.0B34::2020-07-14T12:04:36.902651000Z [Microsoft.Windows.Subsystem.LxCore] BreakPoint "), "{}", lines[1]);
+    assert!(
+        lines[2].contains("Function=\"LxpInstanceStart\" Line=2659"),
+        "{}",
+        lines[2]
     );
 
     let ps = dir.join("powershell.etl");
     let o = evtrace(&["fmt", ps.to_str().unwrap()]);
     assert!(o.status.success());
     let text = stdout(&o);
-    assert_eq!(text.lines().count(), 112);
-    assert!(text.lines().all(
-        |l| l.contains("[{A0C1853B-5C40-4B15-8766-3CF1C58F985A}] id=") && l.contains(" payload=0x")
-    ));
+    assert_eq!(text.lines().count(), 113);
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .contains("[kernel/EventTrace] type=80"));
+    assert!(text.lines().skip(1).all(|l| l
+        .contains("[{A0C1853B-5C40-4B15-8766-3CF1C58F985A}] id=")
+        && l.contains(" payload=0x")));
 }
 
 #[test]
@@ -68,8 +84,19 @@ fn json_lines_of_the_samples() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 5);
-    let e = &lines[0];
+    assert_eq!(lines.len(), 6);
+    let k = &lines[0];
+    assert_eq!(
+        (&k["type"], &k["provider"], &k["hook_id"], &k["pid"]),
+        (
+            &json!("classic"),
+            &json!("kernel/EventTrace"),
+            &json!(80),
+            &json!(39096)
+        ),
+        "{k}"
+    );
+    let e = &lines[1];
     assert_eq!(e["provider"], "solar_system");
     assert_eq!(e["event"], "PrimitiveTypesTest");
     assert_eq!(e["timestamp"], "2021-09-09T14:59:35.800156700Z");

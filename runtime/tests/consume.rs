@@ -4,9 +4,9 @@ mod support;
 
 use std::path::PathBuf;
 
-use evtrace_runtime::consume::{ConsumeError, Item, LogReader, LossSource};
+use evtrace_runtime::consume::{ClassicEvent, ConsumeError, Item, LogReader, LossSource};
 use evtrace_runtime::etl::{self, buffer_flags, LossKind, Value, FILETIME_UNIX_EPOCH};
-use evtrace_runtime::ErrorCode;
+use evtrace_runtime::{ErrorCode, Guid};
 use support::*;
 
 const START_NS: i64 = (START_FT - FILETIME_UNIX_EPOCH) * 100;
@@ -24,6 +24,7 @@ fn summary(items: &[Item]) -> Vec<(i64, String)> {
                     .unwrap_or_else(|| format!("id{}", e.descriptor.id)),
                 Item::Message(m) => format!("msg{}", m.message_number),
                 Item::Loss(l) => format!("loss{:?}", l.count),
+                Item::Classic(c) => format!("{} type{}", c.source(), c.event_type),
             };
             (ms, what)
         })
@@ -311,8 +312,14 @@ fn windows_samples_through_the_reader() {
     };
     let mut r = LogReader::open(&[&lx]).unwrap();
     let items: Vec<_> = (&mut r).collect();
-    assert_eq!(items.len(), 2);
-    let Item::Event(e) = &items[0] else { panic!() };
+    assert_eq!(items.len(), 3);
+    // The header buffer's second record: the kernel's EventTrace group, type 80.
+    let Item::Classic(k) = &items[0] else {
+        panic!("{:?}", items[0])
+    };
+    assert_eq!((k.hook_id, k.process_id), (Some(0x0050), Some(0x17E0)));
+    assert_eq!(k.source(), "kernel/EventTrace");
+    let Item::Event(e) = &items[1] else { panic!() };
     assert_eq!(e.name.as_deref(), Some("BreakPoint"));
     assert_eq!(
         e.provider_name.as_deref(),
@@ -324,27 +331,174 @@ fn windows_samples_through_the_reader() {
         Some(&Value::Str("LxpDrvFsTypeMount".into()))
     );
     assert_eq!(e.time_text(), "2020-07-14T12:04:36.902651000Z");
-    assert_eq!(
-        r.diagnostics().total("system record"),
-        1,
-        "the header buffer's second record"
-    );
+    assert!(r.diagnostics().is_empty(), "{:?}", r.diagnostics());
 
     let ps = sample("powershell.etl").unwrap();
     let items: Vec<_> = LogReader::open(&[&ps]).unwrap().collect();
-    assert_eq!(items.len(), 112);
+    assert_eq!(items.len(), 113);
     assert!(items.windows(2).all(|w| w[0].time() <= w[1].time()));
-    assert!(items
+    assert!(matches!(&items[0], Item::Classic(k) if k.hook_id == Some(0x0050)));
+    assert!(items[1..]
         .iter()
         .all(|i| matches!(i, Item::Event(e) if e.fields.is_none())));
 
     let pt = sample("primitive-types.etl").unwrap();
     let names: Vec<_> = LogReader::open(&[&pt, &lx])
         .unwrap()
-        .map(|i| match i {
-            Item::Event(e) => e.name.unwrap(),
-            _ => panic!(),
+        .filter_map(|i| match i {
+            Item::Event(e) => Some(e.name.unwrap()),
+            Item::Classic(_) => None,
+            other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(names.len(), 7);
+}
+
+/// A record of `header` bytes, marker bytes `m2` `m3`, its u16 size at `size_at` and the header
+/// fields' bytes written by `fill`, then `payload`.
+fn raw_record(
+    header: usize,
+    size_at: usize,
+    m: [u8; 2],
+    payload: &[u8],
+    fill: impl FnOnce(&mut [u8]),
+) -> Rec {
+    let mut r = vec![0u8; header + payload.len()];
+    r[2..4].copy_from_slice(&m);
+    fill(&mut r);
+    let size = r.len() as u16;
+    r[size_at..size_at + 2].copy_from_slice(&size.to_le_bytes());
+    r[header..].copy_from_slice(payload);
+    Rec::Raw(r)
+}
+
+/// Kernel records (system, perfinfo) and classic MOF records (full, instance) are delivered
+/// with their header fields and payload; a trace header of an unknown type is skipped by its
+/// size with a diagnostic, and the records after it are read; a buffer without the processor-
+/// index flag has its processor in one byte.
+#[test]
+fn kernel_and_classic_records_are_delivered_with_their_headers() {
+    let scratch = Scratch::new("kernel-classic");
+    let h = header(1, 2);
+    let ts = |ms: i64| h.start_timestamp + ms * 1_000_000;
+    let class = Guid::from_name("Classic-Class");
+    let parent = Guid::from_name("Parent-Class");
+    let put = |r: &mut [u8], at: usize, b: &[u8]| r[at..at + b.len()].copy_from_slice(b);
+    let system = raw_record(0x20, 4, [0x02, 0xC0], b"proc", |r| {
+        put(r, 0, &2u16.to_le_bytes());
+        put(r, 6, &0x0301u16.to_le_bytes()); // Process, type 1 (Start)
+        put(r, 8, &11u32.to_le_bytes());
+        put(r, 12, &22u32.to_le_bytes());
+        put(r, 16, &ts(1).to_le_bytes());
+    });
+    let perfinfo = raw_record(0x10, 4, [0x11, 0xC0], b"sample!!", |r| {
+        put(r, 6, &0x0F2Eu16.to_le_bytes()); // PerfInfo, type 46 (SampledProfile)
+        put(r, 8, &ts(2).to_le_bytes());
+    });
+    let unknown = raw_record(0x10, 0, [0x0C, 0xC0], &[], |_| {});
+    let full = raw_record(0x30, 0, [0x14, 0xC0], b"mof1", |r| {
+        r[4] = 7; // type
+        r[5] = 3; // level
+        put(r, 6, &2u16.to_le_bytes());
+        put(r, 8, &33u32.to_le_bytes());
+        put(r, 12, &44u32.to_le_bytes());
+        put(r, 16, &ts(3).to_le_bytes());
+        put(r, 24, &class.0);
+    });
+    let instance = raw_record(0x48, 0, [0x15, 0xC0], b"mof2", |r| {
+        r[4] = 8;
+        put(r, 8, &55u32.to_le_bytes());
+        put(r, 12, &66u32.to_le_bytes());
+        put(r, 16, &ts(4).to_le_bytes());
+        put(r, 24, &class.0);
+        put(r, 0x30, &9u32.to_le_bytes());
+        put(r, 0x34, &5u32.to_le_bytes());
+        put(r, 0x38, &parent.0);
+    });
+    let mut file = vec![0u8; BUFFER_SIZE];
+    etl::write_header_buffer(&mut file, &h);
+    let mut data = data_buffer(1, 0, 0, &[system, perfinfo, unknown, full, instance]);
+    // An XP-era processor number: one byte, then the alignment byte, and no flag 0x20.
+    data[0x28..0x2A].copy_from_slice(&[1, 8]);
+    let flags = u16::from_le_bytes([data[0x34], data[0x35]]) & !buffer_flags::PROCESSOR_INDEX;
+    data[0x34..0x36].copy_from_slice(&flags.to_le_bytes());
+    file.extend(data);
+    let p = scratch.file("classic.etl", &file);
+
+    let mut r = LogReader::open(&[&p]).unwrap();
+    let got: Vec<ClassicEvent> = (&mut r)
+        .map(|it| match it {
+            Item::Classic(c) => c,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(|c| c.cpu == 1), "{got:?}");
+    let [sys, perf, full, inst] = &got[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (
+            sys.source().as_str(),
+            sys.hook_id,
+            sys.event_type,
+            sys.version
+        ),
+        ("kernel/Process", Some(0x0301), 1, 2)
+    );
+    assert_eq!((sys.thread_id, sys.process_id), (Some(11), Some(22)));
+    assert_eq!(sys.payload, b"proc");
+    assert_eq!(sys.time, Some(START_NS + 1_000_000));
+    assert_eq!(
+        (perf.source().as_str(), perf.event_type, perf.process_id),
+        ("kernel/PerfInfo", 46, None)
+    );
+    assert_eq!(perf.payload, b"sample!!");
+    assert_eq!(
+        (full.guid, full.event_type, full.level, full.version),
+        (Some(class), 7, 3, 2)
+    );
+    assert_eq!((full.thread_id, full.process_id), (Some(33), Some(44)));
+    assert_eq!(
+        (full.payload.as_slice(), full.instance),
+        (&b"mof1"[..], None)
+    );
+    assert_eq!(inst.guid, Some(class));
+    assert_eq!(inst.instance, Some((9, 5, parent)));
+    assert_eq!(
+        inst.payload, b"mof2",
+        "the payload starts after the 0x48-byte header"
+    );
+    let skipped: Vec<_> = r.diagnostics().counts().collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+}
+
+/// A file whose header gives no clock rate has no wall-clock times: a time window cannot place
+/// its items, so they are delivered rather than silently dropped.
+#[test]
+fn a_time_window_does_not_drop_items_without_a_wall_clock_time() {
+    let scratch = Scratch::new("no-clock-window");
+    let h = etl::LogfileHeader {
+        perf_freq: 0,
+        ..header(1, 2)
+    };
+    let mut file = vec![0u8; BUFFER_SIZE];
+    etl::write_header_buffer(&mut file, &h);
+    let ev = |n: u32| Rec::Tl {
+        ext: sample_ext(),
+        payload: sample_payload(n),
+        ts: h.start_timestamp + i64::from(n),
+        level: 4,
+        pid: 1,
+        tid: 2,
+    };
+    file.extend(data_buffer(1, 0, 0, &[ev(1), ev(2)]));
+    let p = scratch.file("noclock.etl", &file);
+    let items: Vec<_> = LogReader::options()
+        .window_unix_nanos(Some(START_NS), Some(START_NS + 1_000_000))
+        .open(&[&p])
+        .unwrap()
+        .collect();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert!(items.iter().all(|i| i.time().is_none()));
 }

@@ -7,12 +7,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
-use super::item::{Event, Item, Loss, LossSource, Message};
+use super::item::{ClassicEvent, Event, Item, Loss, LossSource, Message};
 use super::ConsumeError;
 use crate::etl::read::{self, is_logfile_header, BufferSpan, Record};
 use crate::etl::tracelogging::decode_event;
 use crate::etl::{
-    buffer_flags, message_flags, parse_header_buffer, LogfileHeader, LossKind, BUFFER_HEADER_SIZE,
+    buffer_flags, event_flags, message_flags, parse_header_buffer, LogfileHeader, LossKind,
+    BUFFER_HEADER_SIZE,
 };
 
 /// An opened log file.
@@ -244,7 +245,13 @@ pub(crate) fn buffer_items(
                     provider_name: None,
                     name: None,
                     descriptor: e.header.descriptor,
-                    flags: e.flags,
+                    // As Windows' consumers do: the header type says the writer's bitness.
+                    flags: e.flags
+                        | if e.pointer_size == 4 {
+                            event_flags::HEADER_32_BIT
+                        } else {
+                            event_flags::HEADER_64_BIT
+                        },
                     event_property: e.event_property,
                     process_id: e.header.process_id,
                     thread_id: e.header.thread_id,
@@ -316,24 +323,46 @@ pub(crate) fn buffer_items(
                 }
                 out.push(Item::Message(msg));
             }
-            rec @ (Record::System(_) | Record::Classic(_)) => {
+            rec @ Record::System(x) => {
                 if is_logfile_header(bh, rec) {
                     continue;
                 }
-                let detail = match rec {
-                    Record::System(x) => format!("HookId {:#06x}", x.hook_id),
-                    Record::Classic(x) => match x.guid {
-                        Some(g) => format!("class {g} type {}", x.class_type),
-                        None => format!("type {}", x.class_type),
-                    },
-                    _ => String::new(),
-                };
-                diag.add(
-                    index,
-                    r.offset,
-                    rec.kind().name(),
-                    format!("not decoded ({detail})"),
-                );
+                last_ts = x.timestamp;
+                out.push(Item::Classic(ClassicEvent {
+                    file: index,
+                    cpu,
+                    kind: x.kind,
+                    hook_id: Some(x.hook_id),
+                    guid: None,
+                    event_type: x.hook_id as u8,
+                    level: 0,
+                    version: x.version,
+                    process_id: x.process_id,
+                    thread_id: x.thread_id,
+                    instance: None,
+                    timestamp: last_ts,
+                    time: h.to_unix_nanos(last_ts),
+                    payload: x.payload.to_vec(),
+                }));
+            }
+            Record::Classic(x) => {
+                last_ts = x.timestamp;
+                out.push(Item::Classic(ClassicEvent {
+                    file: index,
+                    cpu,
+                    kind: x.kind,
+                    hook_id: None,
+                    guid: Some(x.guid),
+                    event_type: x.class_type,
+                    level: x.level,
+                    version: x.version,
+                    process_id: Some(x.process_id),
+                    thread_id: Some(x.thread_id),
+                    instance: x.instance,
+                    timestamp: last_ts,
+                    time: h.to_unix_nanos(last_ts),
+                    payload: x.payload.to_vec(),
+                }));
             }
         }
     }

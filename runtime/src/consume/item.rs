@@ -1,5 +1,7 @@
-//! What a [`LogReader`](super::LogReader) delivers: events, messages and losses.
+//! What a [`LogReader`](super::LogReader) delivers: events, messages, kernel and classic
+//! (MOF) events, and losses.
 
+use crate::etl::read::RecordKind;
 use crate::etl::{filetime_to_rfc3339, unix_nanos_to_rfc3339, EventDescriptor, LossKind, Value};
 use crate::Guid;
 
@@ -78,6 +80,96 @@ pub struct Message {
     pub text: Option<String>,
 }
 
+/// An event with a kernel header (system, compact or perfinfo: the NT Kernel Logger's) or a
+/// classic one (`EVENT_TRACE_HEADER`, `EVENT_INSTANCE_HEADER`: MOF providers). The file holds no
+/// schema for these (their MOF classes live on the machine that wrote it), so what is delivered
+/// is the header's fields and the payload as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassicEvent {
+    /// File index.
+    pub file: usize,
+    /// Processor (the buffer's processor index).
+    pub cpu: u16,
+    /// Which header the record has.
+    pub kind: RecordKind,
+    /// Kernel records: the HookId (event group in the high byte, event type in the low byte).
+    pub hook_id: Option<u16>,
+    /// Classic records: the event class GUID.
+    pub guid: Option<Guid>,
+    /// The event type (opcode): the HookId's low byte, or the classic header's class type.
+    pub event_type: u8,
+    /// Classic records: the class level (0 for kernel records).
+    pub level: u8,
+    /// The header's version.
+    pub version: u16,
+    /// Process id (not in perfinfo records).
+    pub process_id: Option<u32>,
+    /// Thread id (not in perfinfo records).
+    pub thread_id: Option<u32>,
+    /// Instance records: (InstanceId, ParentInstanceId, ParentGuid).
+    pub instance: Option<(u32, u32, Guid)>,
+    /// Raw timestamp.
+    pub timestamp: i64,
+    /// Wall-clock time (ns since the Unix epoch), when the header allows it.
+    pub time: Option<i64>,
+    /// The MOF payload.
+    pub payload: Vec<u8>,
+}
+
+impl ClassicEvent {
+    /// What the event is from: `kernel/Process` for a kernel record (by its HookId's group),
+    /// the class GUID in braces for a classic one.
+    pub fn source(&self) -> String {
+        match (self.hook_id, self.guid) {
+            (_, Some(g)) => format!("{{{g}}}"),
+            (Some(hook), None) => match kernel_group_name((hook >> 8) as u8) {
+                Some(name) => format!("kernel/{name}"),
+                None => format!("kernel/group {:#04x}", hook >> 8),
+            },
+            (None, None) => "classic".into(),
+        }
+    }
+}
+
+/// The kernel event groups (`EVENT_TRACE_GROUP_*`, the high byte of a HookId), by the names
+/// Windows' tools give their event classes.
+pub fn kernel_group_name(group: u8) -> Option<&'static str> {
+    const GROUPS: [&str; 31] = [
+        "EventTrace",
+        "DiskIo",
+        "PageFault",
+        "Process",
+        "FileIo",
+        "Thread",
+        "TcpIp",
+        "Job",
+        "UdpIp",
+        "Registry",
+        "DbgPrint",
+        "Config",
+        "Spare1",
+        "Wnf",
+        "Pool",
+        "PerfInfo",
+        "Heap",
+        "Object",
+        "Power",
+        "ModBound",
+        "Image",
+        "Dpc",
+        "CcTrace",
+        "CritSec",
+        "StackWalk",
+        "Ums",
+        "ALPC",
+        "SplitIo",
+        "ThreadPool",
+        "Hypervisor",
+        "HypervisorX",
+    ];
+    GROUPS.get(usize::from(group)).copied()
+}
+
 /// Where a loss report came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LossSource {
@@ -113,6 +205,8 @@ pub enum Item {
     Event(Event),
     /// A TraceMessage.
     Message(Message),
+    /// A kernel or classic (MOF) event.
+    Classic(ClassicEvent),
     /// A loss report.
     Loss(Loss),
 }
@@ -123,6 +217,7 @@ impl Item {
         match self {
             Item::Event(e) => e.file,
             Item::Message(m) => m.file,
+            Item::Classic(c) => c.file,
             Item::Loss(l) => l.file,
         }
     }
@@ -132,6 +227,7 @@ impl Item {
         match self {
             Item::Event(e) => e.cpu,
             Item::Message(m) => m.cpu,
+            Item::Classic(c) => c.cpu,
             Item::Loss(l) => l.cpu,
         }
     }
@@ -141,6 +237,7 @@ impl Item {
         match self {
             Item::Event(e) => e.timestamp,
             Item::Message(m) => m.timestamp,
+            Item::Classic(c) => c.timestamp,
             Item::Loss(l) => l.timestamp,
         }
     }
@@ -150,6 +247,7 @@ impl Item {
         match self {
             Item::Event(e) => e.time,
             Item::Message(m) => m.time,
+            Item::Classic(c) => c.time,
             Item::Loss(l) => l.time,
         }
     }

@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use diag::{Diagnostics, Location, KEPT_LOCATIONS};
-pub use item::{filetime_text, Event, Item, Loss, LossSource, Message};
+pub use item::{
+    filetime_text, kernel_group_name, ClassicEvent, Event, Item, Loss, LossSource, Message,
+};
 pub use realtime::RealTimeReader;
 
 use crate::etl::{LogfileHeader, LossKind};
@@ -177,7 +179,6 @@ pub struct LogReader {
     diag: Diagnostics,
     stats: LossStats,
     opts: ReaderOptions,
-    done: bool,
 }
 
 impl LogReader {
@@ -220,7 +221,6 @@ impl LogReader {
             diag: Diagnostics::default(),
             stats: LossStats::default(),
             opts,
-            done: false,
         };
         for p in paths {
             let index = r.files.len();
@@ -288,9 +288,16 @@ impl LogReader {
     fn count_loss(&mut self, l: &Loss) {
         match (l.count, l.kind) {
             (None, _) => self.stats.uncounted_reports += 1,
-            (Some(n), LossKind::Events) => self.stats.events_lost += n,
-            (Some(n), LossKind::Buffers) => self.stats.buffers_lost += n,
-            (Some(n), LossKind::File) => self.stats.files_lost += n,
+            // Counts come from the file: a hostile one must not overflow them.
+            (Some(n), LossKind::Events) => {
+                self.stats.events_lost = self.stats.events_lost.saturating_add(n)
+            }
+            (Some(n), LossKind::Buffers) => {
+                self.stats.buffers_lost = self.stats.buffers_lost.saturating_add(n)
+            }
+            (Some(n), LossKind::File) => {
+                self.stats.files_lost = self.stats.files_lost.saturating_add(n)
+            }
         }
     }
 }
@@ -299,17 +306,20 @@ impl Iterator for LogReader {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        while !self.done {
-            let Reverse((key, _, _, _, i)) = self.heap.pop()?;
+        loop {
+            let Reverse((_, _, _, _, i)) = self.heap.pop()?;
             let (_, _, item) = self.streams[i].items.pop_front()?;
-            self.prime(i);
-            if self.opts.start.is_some_and(|s| key < s) {
+            // The window applies to wall-clock times; an item without one (a file whose header
+            // gives no clock rate) is delivered.
+            let time = item.time();
+            if time.zip(self.opts.end).is_some_and(|(t, e)| t > e) {
+                // Past the end: so is the rest of this stream (each is in time order), which is
+                // not read further; the other streams go on.
                 continue;
             }
-            if self.opts.end.is_some_and(|e| key > e) {
-                // The heap's smallest is past the end: so is everything left.
-                self.done = true;
-                return None;
+            self.prime(i);
+            if time.zip(self.opts.start).is_some_and(|(t, s)| t < s) {
+                continue;
             }
             if let Item::Loss(l) = &item {
                 let l = *l;
@@ -317,6 +327,5 @@ impl Iterator for LogReader {
             }
             return Some(item);
         }
-        None
     }
 }

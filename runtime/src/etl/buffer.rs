@@ -113,7 +113,11 @@ impl BufferHeader {
         } else {
             buffer_size
         };
-        if (saved_offset as usize) < BUFFER_HEADER_SIZE || saved_offset > limit {
+        let fits = |o: u32| (o as usize) >= BUFFER_HEADER_SIZE && o <= limit;
+        // Windows Vista and later write the fill size at both 0x04 and 0x30; XP and 2003 kept a
+        // buffer counter at 0x04 (`Wnode.ProviderId`), so where the two disagree on an
+        // uncompressed buffer, 0x30 is the one to trust (as dissect.etl does).
+        if !fits(saved_offset) || (saved_offset != offset && limit == buffer_size && fits(offset)) {
             saved_offset = offset;
         }
         Ok(BufferHeader {
@@ -121,7 +125,12 @@ impl BufferHeader {
             saved_offset,
             timestamp: b.i64(0x10, "TimeStamp")?,
             sequence_number: b.i64(0x18, "SequenceNumber")?,
-            processor_index: b.u16(0x28, "ProcessorIndex")?,
+            // Without flag 0x20 the u16 is `ProcessorNumber` (u8) and an alignment byte.
+            processor_index: if flags & buffer_flags::PROCESSOR_INDEX != 0 {
+                b.u16(0x28, "ProcessorIndex")?
+            } else {
+                u16::from(b.u8(0x28, "ProcessorNumber")?)
+            },
             logger_id: b.u16(0x2A, "LoggerId")?,
             flags,
             buffer_type: b.u16(0x36, "BufferType")?,

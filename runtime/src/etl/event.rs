@@ -56,6 +56,10 @@ pub mod event_flags {
     pub const TRACE_MESSAGE: u16 = 0x0008;
     /// No kernel/user time: `ProcessorTime` instead.
     pub const NO_CPUTIME: u16 = 0x0010;
+    /// Written by a 32-bit process or machine (consumers set it from the header type).
+    pub const HEADER_32_BIT: u16 = 0x0020;
+    /// Written by a 64-bit process or machine (consumers set it from the header type).
+    pub const HEADER_64_BIT: u16 = 0x0040;
 }
 
 /// Extended-data item types (`EVENT_HEADER_EXT_TYPE_*`).
@@ -345,6 +349,9 @@ pub struct EventRecord<'a> {
     pub payload: &'a [u8],
     /// Where the payload starts inside the record.
     pub payload_at: usize,
+    /// The writer's pointer size, 4 or 8, from the header type (0x12 or 0x13): what a
+    /// manifest's pointer-sized fields take in the payload.
+    pub pointer_size: u8,
 }
 
 impl<'a> EventRecord<'a> {
@@ -404,6 +411,11 @@ impl<'a> EventRecord<'a> {
             ext,
             payload: &rec[at..],
             payload_at: at,
+            pointer_size: if rec[2] == super::layout::header_type::EVENT32 {
+                4
+            } else {
+                8
+            },
         })
     }
 

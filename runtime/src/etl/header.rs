@@ -150,7 +150,11 @@ impl LogfileHeader {
                 let mhz = i64::from(self.cpu_speed_mhz) * 1_000_000;
                 if mhz == 0 {
                     (self.perf_freq > 0).then_some(self.perf_freq)
-                } else if (self.perf_freq - mhz).abs() <= mhz / 100 {
+                } else if self
+                    .perf_freq
+                    .checked_sub(mhz)
+                    .is_some_and(|d| d.unsigned_abs() <= (mhz / 100) as u64)
+                {
                     Some(self.perf_freq)
                 } else {
                     Some(mhz)
@@ -299,13 +303,11 @@ pub fn parse_header_buffer(buf: &[u8]) -> Result<LogfileHeader, FormatError> {
             format!("first record has HookId {hook:#06x}, not the log-file header (0)"),
         ));
     }
-    if kind == header_type::SYSTEM32 {
-        return Err(b.err(
-            at,
-            "32-bit log-file header (pointer size 4) is not supported",
-        ));
-    }
-    if size < SYSTEM_HEADER_SIZE + LOGFILE_HEADER_SIZE {
+    // A 32-bit file (header type SYSTEM32, PointerSize 4) has 4-byte name pointer slots, so
+    // everything from TimeZone on sits 8 bytes earlier.
+    let narrow = if kind == header_type::SYSTEM32 { 8 } else { 0 };
+    let tail = |o: usize| o - narrow;
+    if size < SYSTEM_HEADER_SIZE + LOGFILE_HEADER_SIZE - narrow {
         return Err(b.err(
             at + 4,
             format!("log-file header record of {size:#x} bytes is too short"),
@@ -317,7 +319,7 @@ pub fn parse_header_buffer(buf: &[u8]) -> Result<LogfileHeader, FormatError> {
         size - SYSTEM_HEADER_SIZE,
         "TRACE_LOGFILE_HEADER",
     )?;
-    let names = &t.data[LOGFILE_HEADER_SIZE..];
+    let names = &t.data[LOGFILE_HEADER_SIZE - narrow..];
     let (logger_name, used) = read_utf16z(names);
     let (log_file_name, _) = read_utf16z(&names[used..]);
     Ok(LogfileHeader {
@@ -334,13 +336,13 @@ pub fn parse_header_buffer(buf: &[u8]) -> Result<LogfileHeader, FormatError> {
         pointer_size: t.u32(off::POINTER_SIZE, "PointerSize")?,
         events_lost: t.u32(off::EVENTS_LOST, "EventsLost")?,
         cpu_speed_mhz: t.u32(off::CPU_SPEED, "CpuSpeedInMHz")?,
-        time_zone_bias: t.i32(off::TIME_ZONE, "TimeZone.Bias")?,
-        boot_time: t.i64(off::BOOT_TIME, "BootTime")?,
-        perf_freq: t.i64(off::PERF_FREQ, "PerfFreq")?,
-        start_time: t.i64(off::START_TIME, "StartTime")?,
+        time_zone_bias: t.i32(tail(off::TIME_ZONE), "TimeZone.Bias")?,
+        boot_time: t.i64(tail(off::BOOT_TIME), "BootTime")?,
+        perf_freq: t.i64(tail(off::PERF_FREQ), "PerfFreq")?,
+        start_time: t.i64(tail(off::START_TIME), "StartTime")?,
         start_timestamp: rec.i64(16, "header event timestamp")?,
-        clock_type: t.u32(off::RESERVED_FLAGS, "ReservedFlags")?,
-        buffers_lost: t.u32(off::BUFFERS_LOST, "BuffersLost")?,
+        clock_type: t.u32(tail(off::RESERVED_FLAGS), "ReservedFlags")?,
+        buffers_lost: t.u32(tail(off::BUFFERS_LOST), "BuffersLost")?,
         logger_name,
         log_file_name,
         logger_id: bh.logger_id,
@@ -393,6 +395,41 @@ mod tests {
         assert_eq!(buf[0x180], b'l');
         assert_eq!(&buf[0x1D0..0x1D8], &[0xFF; 8]);
         assert_eq!(parse_header_buffer(&buf).unwrap(), h);
+    }
+
+    /// A 32-bit machine's header: type SYSTEM32 and 4-byte name pointer slots, so the fields
+    /// from TimeZone on are 8 bytes earlier (made here from the x64 one by removing the 8 bytes).
+    #[test]
+    fn a_32_bit_header_is_read_with_its_own_offsets() {
+        let h = LogfileHeader {
+            pointer_size: 4,
+            ..sample()
+        };
+        let mut buf = vec![0u8; 0x2000];
+        write_header_buffer(&mut buf, &h);
+        let rec = BUFFER_HEADER_SIZE;
+        let slots = rec + SYSTEM_HEADER_SIZE + off::LOGGER_NAME_PTR + 4;
+        buf.drain(slots..slots + 8);
+        buf.resize(0x2000, 0);
+        buf[rec + 2] = header_type::SYSTEM32;
+        let size = u16::from_le_bytes([buf[rec + 4], buf[rec + 5]]) - 8;
+        buf[rec + 4..rec + 6].copy_from_slice(&size.to_le_bytes());
+        assert_eq!(parse_header_buffer(&buf).unwrap(), h);
+        // Too short for even the 32-bit header.
+        let short = (SYSTEM_HEADER_SIZE + LOGFILE_HEADER_SIZE - 9) as u16;
+        buf[rec + 4..rec + 6].copy_from_slice(&short.to_le_bytes());
+        assert!(parse_header_buffer(&buf).is_err());
+    }
+
+    #[test]
+    fn ticks_per_second_survives_a_hostile_perf_freq() {
+        let h = LogfileHeader {
+            clock_type: 3,
+            cpu_speed_mhz: 3000,
+            perf_freq: i64::MIN,
+            ..sample()
+        };
+        assert_eq!(h.ticks_per_second(), Some(3_000_000_000));
     }
 
     #[test]

@@ -15,8 +15,10 @@ pub const COMPACT_HEADER_SIZE: usize = 0x18;
 pub const PERFINFO_HEADER_SIZE: usize = 0x10;
 /// Size of the classic `EVENT_TRACE_HEADER` (the "full" header).
 pub const FULL_HEADER_SIZE: usize = 0x30;
-/// Size of the classic `EVENT_INSTANCE_HEADER`.
-pub const INSTANCE_HEADER_SIZE: usize = 0x38;
+/// Size of a classic instance record's header in files: `EVENT_INSTANCE_GUID_HEADER` (the
+/// class GUID at 0x18, instance and parent instance ids at 0x30, the parent's GUID at 0x38), which
+/// is what the logger writes for an `EVENT_INSTANCE_HEADER` event.
+pub const INSTANCE_HEADER_SIZE: usize = 0x48;
 /// Size of the TraceMessage record header (before the optional fields).
 pub const MESSAGE_HEADER_SIZE: usize = 8;
 /// Size of the x64 `TRACE_LOGFILE_HEADER`, without the two names that follow it.
@@ -62,6 +64,8 @@ pub const MESSAGE_MARKER: u8 = 0x90;
 pub const LOGFILE_VERSION: u32 = 0x0501_000A;
 
 /// Offsets inside the x64 `TRACE_LOGFILE_HEADER` (relative to its start, after the system header).
+/// A 32-bit file's name pointer slots are 4 bytes each, so from `TIME_ZONE` on its offsets are
+/// 8 less.
 pub mod logfile {
     /// `BufferSize` u32, bytes.
     pub const BUFFER_SIZE: usize = 0x00;

@@ -92,8 +92,10 @@ pub struct ClassicRecord<'a> {
     pub process_id: u32,
     /// Raw timestamp.
     pub timestamp: i64,
-    /// Event class GUID (full headers only).
-    pub guid: Option<Guid>,
+    /// Event class GUID.
+    pub guid: Guid,
+    /// Instance records: (InstanceId, ParentInstanceId, ParentGuid).
+    pub instance: Option<(u32, u32, Guid)>,
     /// The MOF data after the header.
     pub payload: &'a [u8],
 }
@@ -409,10 +411,21 @@ pub fn parse_buffer(buf: &[u8], file_offset: u64) -> Result<ParsedBuffer<'_>, Pr
             reason: what,
         };
         let Some((kind, size_at, min)) = classify(m) else {
-            out.problems.push(corrupt(format!(
+            let unknown = format!(
                 "unknown record marker {:02X} {:02X} {:02X} {:02X}",
                 m[0], m[1], m[2], m[3]
-            )));
+            );
+            // A trace header of a type not read here (0x0C timed, 0x0D error, 0x0E WNODE, or a
+            // newer one) still starts with its u16 size: skip just that record.
+            let size = usize::from(u16::from_le_bytes([m[0], m[1]]));
+            if m[3] & 0xC0 == 0xC0 && size >= 8 && at + size <= end {
+                out.problems.push(corrupt(format!(
+                    "{unknown}: record of {size:#x} bytes skipped"
+                )));
+                at += align8(size);
+                continue;
+            }
+            out.problems.push(corrupt(unknown));
             break;
         };
         let size = match b.u16(at + size_at, "record size") {
@@ -463,7 +476,8 @@ fn classify(m: &[u8]) -> Option<(RecordKind, usize, usize)> {
             _ => return None,
         });
     }
-    if flags & 0xC0 == 0x80 && flags & 0x10 != 0 {
+    // TRACE_HEADER_FLAG | TRACE_MESSAGE; 0xB0 and 0xA0 are the ULONG32 headers, not messages.
+    if flags & 0xF0 == 0x90 {
         return Some((RecordKind::Message, 0, MESSAGE_HEADER_SIZE));
     }
     None
@@ -499,7 +513,15 @@ fn decode(kind: RecordKind, rec: &[u8], offset: u64) -> Result<Record<'_>, Forma
             })
         }
         RecordKind::Full | RecordKind::Instance => {
-            let full = kind == RecordKind::Full;
+            let instance = if kind == RecordKind::Instance {
+                Some((
+                    b.u32(0x30, "InstanceId")?,
+                    b.u32(0x34, "ParentInstanceId")?,
+                    b.guid(0x38, "ParentGuid")?,
+                ))
+            } else {
+                None
+            };
             Record::Classic(ClassicRecord {
                 kind,
                 class_type: b.u8(4, "class type")?,
@@ -508,15 +530,12 @@ fn decode(kind: RecordKind, rec: &[u8], offset: u64) -> Result<Record<'_>, Forma
                 thread_id: b.u32(8, "ThreadId")?,
                 process_id: b.u32(12, "ProcessId")?,
                 timestamp: b.i64(16, "TimeStamp")?,
-                guid: if full {
-                    Some(b.guid(24, "Guid")?)
-                } else {
-                    None
-                },
-                payload: &rec[if full {
-                    FULL_HEADER_SIZE
-                } else {
+                guid: b.guid(24, "Guid")?,
+                instance,
+                payload: &rec[if instance.is_some() {
                     INSTANCE_HEADER_SIZE
+                } else {
+                    FULL_HEADER_SIZE
                 }..],
             })
         }

@@ -34,6 +34,8 @@ pub enum Rec {
         h: MessageHeaderFields,
         args: Vec<u8>,
     },
+    /// Bytes of a record as they are (padded to 8).
+    Raw(Vec<u8>),
 }
 
 pub fn provider() -> Guid {
@@ -159,6 +161,10 @@ pub fn data_buffer(seq: i64, cpu: u16, flags: u16, recs: &[Rec]) -> Vec<u8> {
                 etl::write_lost_record(dst, *ts, *kind, *count, 1, 2)
             }
             Rec::Msg { h, args } => etl::write_message_record(dst, h, &[args]),
+            Rec::Raw(bytes) => {
+                dst[..bytes.len()].copy_from_slice(bytes);
+                bytes.len().next_multiple_of(8)
+            }
         };
     }
     BufferHeader {
