@@ -48,6 +48,8 @@ pub fn run_child(system: System, phase: Phase, opts: &Opts) -> Result<Value, Str
         #[cfg(feature = "perfetto")]
         (System::Perfetto, Phase::Sustain) => perfetto::sustain(opts),
         #[cfg(not(feature = "perfetto"))]
-        (System::Perfetto, _) => Err("built without the `perfetto` feature".into()),
+        (System::Perfetto, _) => {
+            Err("built without `--features perfetto` (which compiles the Perfetto C++ SDK)".into())
+        }
     }
 }
