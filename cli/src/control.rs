@@ -1,7 +1,8 @@
 //! The controller commands, shaped after tracelog: start, stop, flush, update, enable, disable,
 //! query, list, and the daemon that hosts system sessions.
 
-use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -189,11 +190,52 @@ pub fn daemon(args: DaemonArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
-    eprintln!(
-        "evtrace daemon: listening on {}",
-        paths::socket_path(&dir).display()
-    );
+    let socket = paths::socket_path(&dir);
+    if let Err(e) = end_on_signal(d.stopper(), socket.clone()) {
+        return fail(&e);
+    }
+    eprintln!("evtrace daemon: listening on {}", socket.display());
     done(d.run())
+}
+
+/// On SIGTERM, SIGINT or SIGHUP the daemon stops every session (their files finished, their
+/// consumers given the last buffers) and exits; a second signal meanwhile exits at once.
+fn end_on_signal(stopper: daemon::Stopper, socket: PathBuf) -> Result<(), Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| Error::new(ErrorCode::Io, format!("cannot handle signals: {e}")))?;
+    std::thread::Builder::new()
+        .name("evtrace-signals".into())
+        .spawn(move || {
+            let mut stopper = Some(stopper);
+            for signal in signals.forever() {
+                let Some(stopper) = stopper.take() else {
+                    eprintln!("evtrace daemon: second signal: exiting before every session stopped");
+                    std::process::exit(1);
+                };
+                eprintln!("evtrace daemon: signal {signal}: stopping every session");
+                let socket = socket.clone();
+                std::thread::spawn(move || {
+                    let mut failed = false;
+                    for (name, r) in stopper.stop_all() {
+                        match r {
+                            Ok(s) => eprintln!(
+                                "evtrace daemon: stopped {name}: {} buffers written, {} events lost",
+                                s.session.buffers_written, s.session.events_lost
+                            ),
+                            Err(e) => {
+                                failed = true;
+                                eprintln!("evtrace daemon: {name}: {}", e.message());
+                            }
+                        }
+                    }
+                    let _ = std::fs::remove_file(&socket);
+                    std::process::exit(i32::from(failed));
+                });
+            }
+        })
+        .map(drop)
+        .map_err(|e| Error::new(ErrorCode::Io, format!("cannot start the signal thread: {e}")))
 }
 
 /// A controller for the daemon, started on demand if none runs.
@@ -202,12 +244,18 @@ fn controller() -> Result<Controller, Error> {
     if !daemon::is_running(&dir) {
         let exe = std::env::current_exe()
             .map_err(|e| Error::new(ErrorCode::Io, format!("cannot find this program: {e}")))?;
+        // The daemon outlives this command: it gets a process group of its own (a terminal's
+        // Ctrl-C or a `timeout` aimed at this command must not reach it) and writes what it
+        // says to daemon.log in its directory, not to this command's stderr.
+        let log = daemon_log(&dir)?;
         std::process::Command::new(exe)
             .arg("daemon")
             .arg("--dir")
             .arg(&dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .process_group(0)
             .spawn()
             .map_err(|e| Error::new(ErrorCode::Io, format!("cannot start the daemon: {e}")))?;
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -216,6 +264,18 @@ fn controller() -> Result<Controller, Error> {
         }
     }
     Controller::connect_in(&dir)
+}
+
+/// `daemon.log` in the runtime directory `dir` (made if missing), opened for appending.
+fn daemon_log(dir: &Path) -> Result<std::fs::File, Error> {
+    paths::prepare_dir(dir)
+        .map_err(|e| Error::io("cannot prepare the runtime directory", dir, e))?;
+    let log = dir.join("daemon.log");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| Error::io("cannot open", &log, e))
 }
 
 /// A user's numeric id, from a number or a name in the user database.

@@ -467,6 +467,62 @@ fn a_killed_daemon_leaves_readable_files_and_producers_carry_on() {
 }
 
 #[test]
+fn a_terminated_daemon_stops_every_session_and_finishes_its_files() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "a_terminated_daemon_stops_every_session_and_finishes_its_files";
+    let dir = temp_dir("sigterm");
+    let mut daemon = start_daemon(&dir);
+    let (plain, kept) = (dir.join("plain.etl"), dir.join("nonstoppable.etl"));
+    // A flush timer of 0: nothing reaches the files before the stop but the buffers that fill.
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Term-Plain", "-f"])
+            .arg(&plain)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Term-Kept", "--nonstoppable", "-f"])
+            .arg(&kept)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    // Two sessions want the provider: every enable lands before the producer writes.
+    let mut p = producer_command(&dir, TEST, 1)
+        .env("EVTRACE_TEST_SETTLE_MS", "300")
+        .spawn()
+        .unwrap();
+    assert!(p.wait().unwrap().success());
+    // SAFETY: kill has no memory preconditions; the pid is our live child's.
+    assert_eq!(
+        unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = daemon.0.wait().unwrap();
+    assert!(status.success(), "the daemon exited with {status:?}");
+    assert!(
+        !dir.join("daemon.sock").exists(),
+        "the socket was left behind"
+    );
+    for file in [&plain, &kept] {
+        let ticks = read_ticks(file);
+        assert_eq!(
+            ticks.len() as u64,
+            EVENTS_PER_PRODUCER,
+            "{}: events lost at the daemon's end",
+            file.display()
+        );
+        let header = evtrace::etl::parse_header_buffer(&std::fs::read(file).unwrap()).unwrap();
+        assert!(
+            header.end_time > 0,
+            "{}: the file was not finished",
+            file.display()
+        );
+    }
+}
+
+#[test]
 fn a_secure_session_refuses_processes_of_users_it_does_not_allow() {
     if producer_role() {
         return;

@@ -37,13 +37,15 @@ pub enum ErrorCode {
     NotEnoughMemory,
     /// `ERROR_LOG_FILE_FULL` (1502): the real-time backlog or the log file is full.
     LogFileFull,
+    /// `ERROR_SHUTDOWN_IN_PROGRESS` (1115): the daemon is ending its sessions and exiting.
+    ShutdownInProgress,
     /// `ERROR_WRITE_FAULT` and friends: the operating system refused an I/O.
     Io,
 }
 
 impl ErrorCode {
     /// Every code, for reading one back from its number.
-    const ALL: [ErrorCode; 15] = [
+    const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidParameter,
         ErrorCode::AlreadyExists,
         ErrorCode::BadPathname,
@@ -58,6 +60,7 @@ impl ErrorCode {
         ErrorCode::MoreData,
         ErrorCode::NotEnoughMemory,
         ErrorCode::LogFileFull,
+        ErrorCode::ShutdownInProgress,
         ErrorCode::Io,
     ];
 
@@ -78,6 +81,7 @@ impl ErrorCode {
             ErrorCode::MoreData => ("ERROR_MORE_DATA", 234),
             ErrorCode::NotEnoughMemory => ("ERROR_NOT_ENOUGH_MEMORY", 8),
             ErrorCode::LogFileFull => ("ERROR_LOG_FILE_FULL", 1502),
+            ErrorCode::ShutdownInProgress => ("ERROR_SHUTDOWN_IN_PROGRESS", 1115),
             ErrorCode::Io => ("ERROR_WRITE_FAULT", 29),
         }
     }
@@ -136,7 +140,9 @@ impl Error {
         Error::new(ErrorCode::InvalidParameter, message)
     }
 
-    pub(crate) fn io(what: &str, path: &std::path::Path, err: std::io::Error) -> Error {
+    /// An I/O failure on `path` while doing `what`, with the code its errno maps to (a full
+    /// disk is DISK_FULL, a refused permission ACCESS_DENIED, a missing path BAD_PATHNAME).
+    pub fn io(what: &str, path: &std::path::Path, err: std::io::Error) -> Error {
         let code = match err.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => ErrorCode::DiskFull,
             Some(libc::EACCES) | Some(libc::EPERM) => ErrorCode::AccessDenied,

@@ -47,7 +47,9 @@ pub fn start_daemon_with(dir: &Path, flags: &[&str]) -> Daemon {
 /// Runs the daemon command `c` for `dir` and waits until it answers a client made by `client`
 /// (not just until its socket exists: a killed daemon leaves its socket behind).
 fn spawn_daemon(c: &mut Command, dir: &Path, client: fn(&mut Command) -> &mut Command) -> Daemon {
-    let child = c.stderr(Stdio::null()).spawn().unwrap();
+    // What the daemon says stays in the test's folder, kept if the test fails.
+    let said = std::fs::File::create(dir.join("daemon.err")).unwrap();
+    let child = c.stderr(said).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !run_ok_quiet(client(evtrace(dir).arg("list"))) {
         assert!(Instant::now() < deadline, "the daemon did not start");

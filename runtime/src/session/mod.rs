@@ -464,10 +464,24 @@ impl Session {
 
     /// Stops a session shared through an `Arc` once every other holder has let go of it (a
     /// flush in progress, say, finishes first).
-    pub fn stop_shared(mut session: Arc<Session>) -> Result<SessionStats> {
+    pub fn stop_shared(session: Arc<Session>) -> Result<SessionStats> {
+        Session::when_free(session, Session::stop)
+    }
+
+    /// [`stop_shared`](Self::stop_shared) for a host that is exiting: ends the session whatever
+    /// its mode, NONSTOPPABLE too, as the system's shutdown ends ETW's.
+    pub fn shutdown_shared(session: Arc<Session>) -> Result<SessionStats> {
+        Session::when_free(session, |s| s.shared.finish())
+    }
+
+    /// Runs `f` on the session once every other holder has let go of it.
+    fn when_free(
+        mut session: Arc<Session>,
+        f: impl FnOnce(Session) -> Result<SessionStats>,
+    ) -> Result<SessionStats> {
         loop {
             match Arc::try_unwrap(session) {
-                Ok(s) => return s.stop(),
+                Ok(s) => return f(s),
                 Err(back) => {
                     session = back;
                     std::thread::sleep(std::time::Duration::from_millis(2));
@@ -607,6 +621,12 @@ impl Shared {
                 ),
             ));
         }
+        self.finish()
+    }
+
+    /// Writes what the buffers hold, finishes the file and returns the final figures, whatever
+    /// the mode.
+    fn finish(self: &Arc<Self>) -> Result<SessionStats> {
         let Some(handle) = self
             .flusher
             .lock()

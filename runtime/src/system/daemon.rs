@@ -66,6 +66,8 @@ struct State {
     sessions: Vec<Hosted>,
     producers: HashMap<u64, Producer>,
     next_id: u64,
+    /// The daemon is ending ([`Stopper::stop_all`]): no session starts any more.
+    closing: bool,
 }
 
 impl State {
@@ -249,6 +251,12 @@ impl Daemon {
         &self.dir
     }
 
+    /// What ends the daemon's sessions from elsewhere (a signal handler's thread) while
+    /// [`run`](Self::run) serves.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.state.clone())
+    }
+
     /// Serves connections until the process ends.
     pub fn run(self) -> Result<()> {
         let mut next_conn = 1u64;
@@ -268,6 +276,18 @@ impl Daemon {
                 .name(format!("evtrace-conn-{conn}"))
                 .spawn(move || serve(shared, conn, ch));
         }
+    }
+}
+
+/// Ends a running daemon's sessions cleanly: see [`Daemon::stopper`].
+pub struct Stopper(Arc<Shared>);
+
+impl Stopper {
+    /// Stops every session, NONSTOPPABLE ones too, finishing their files and handing their last
+    /// buffers to real-time consumers, and refuses new sessions from then on. Returns each
+    /// session's final figures, or why it could not be stopped.
+    pub fn stop_all(&self) -> Vec<(String, Result<WireStats>)> {
+        self.0.stop_all()
     }
 }
 
@@ -522,6 +542,12 @@ impl Shared {
         reserved: bool,
     ) -> Result<Reply> {
         let props = wire.to_props()?;
+        if self.lock().closing {
+            return Err(Error::new(
+                ErrorCode::ShutdownInProgress,
+                format!("{} cannot start: the daemon is shutting down", props.name),
+            ));
+        }
         if !reserved
             && props
                 .name
@@ -997,19 +1023,48 @@ impl Shared {
         self.detached.notify_all();
     }
 
+    /// Stops every session, NONSTOPPABLE ones too (as ETW's do when the system shuts down), and
+    /// starts no more: what the daemon does before it exits.
+    fn stop_all(&self) -> Vec<(String, Result<WireStats>)> {
+        let names: Vec<String> = {
+            let mut st = self.lock();
+            st.closing = true;
+            st.sessions
+                .iter()
+                .map(|h| h.session.name().to_string())
+                .collect()
+        };
+        names
+            .into_iter()
+            .map(|name| {
+                let r = self.end(&name, true).map(|reply| match reply {
+                    Reply::Stats { stats } => stats,
+                    _ => unreachable!("a stop answers with the session's figures"),
+                });
+                (name, r)
+            })
+            .collect()
+    }
+
     /// Stops a session: producers hand over their last buffers first (or are waited for at
     /// most [`DETACH_WAIT`]), then the file is finished.
     fn stop(&self, name: &str) -> Result<Reply> {
+        self.end(name, false)
+    }
+
+    /// [`stop`](Self::stop); `shutdown` also ends a NONSTOPPABLE session.
+    fn end(&self, name: &str, shutdown: bool) -> Result<Reply> {
         let mut st = self.lock();
         let i = st
             .sessions
             .iter()
             .position(|h| h.session.name().eq_ignore_ascii_case(name))
             .ok_or_else(|| not_found(name))?;
-        if st.sessions[i]
-            .share
-            .mode
-            .contains(LogFileMode::NONSTOPPABLE)
+        if !shutdown
+            && st.sessions[i]
+                .share
+                .mode
+                .contains(LogFileMode::NONSTOPPABLE)
         {
             return Err(Error::new(
                 ErrorCode::AccessDenied,
@@ -1062,7 +1117,11 @@ impl Shared {
             rt.end(&h.session, kept);
         }
         let figures = Figures::of(&h);
-        let final_stats = Session::stop_shared(h.session)?;
+        let final_stats = if shutdown {
+            Session::shutdown_shared(h.session)?
+        } else {
+            Session::stop_shared(h.session)?
+        };
         Ok(Reply::Stats {
             stats: figures.on(final_stats),
         })
