@@ -522,6 +522,63 @@ fn a_terminated_daemon_stops_every_session_and_finishes_its_files() {
     }
 }
 
+/// The daemon `evtrace start` starts when none runs leaves the caller's output alone (a caller
+/// reading it to the end had waited for the daemon to exit) and writes to daemon.log.
+#[test]
+fn a_daemon_started_on_demand_writes_to_its_log_not_to_the_caller() {
+    if producer_role() {
+        return;
+    }
+    let dir = temp_dir("on-demand");
+    let file = dir.join("demand.etl");
+    let mut start = evtrace(&dir);
+    start.args(["start", "On-Demand", "-f"]).arg(&file);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(start.output());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("evtrace start waited for the daemon it started")
+        .unwrap();
+    // Found by its command line, to be stopped by SIGTERM: it is no child of this test.
+    let daemon = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("daemon") && c.contains(dir.to_str().unwrap())
+            })
+        })
+        .expect("no daemon runs for the test's folder");
+    let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(daemon, libc::SIGTERM) };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("listening"),
+        "the daemon wrote to the caller's stderr"
+    );
+    assert!(log.contains("listening on"), "daemon.log: {log:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Ended: gone, or a zombie its new parent has not reaped (not every init reaps).
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{daemon}/stat"))
+            .is_ok_and(|st| st.rsplit(')').next().is_some_and(|r| !r.starts_with(" Z")))
+    };
+    while running() {
+        assert!(Instant::now() < deadline, "the daemon did not end on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+    assert!(log.contains("stopped On-Demand"), "daemon.log: {log}");
+}
+
 #[test]
 fn a_secure_session_refuses_processes_of_users_it_does_not_allow() {
     if producer_role() {
