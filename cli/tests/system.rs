@@ -572,7 +572,10 @@ fn a_daemon_started_on_demand_writes_to_its_log_not_to_the_caller() {
             .is_ok_and(|st| st.rsplit(')').next().is_some_and(|r| !r.starts_with(" Z")))
     };
     while running() {
-        assert!(Instant::now() < deadline, "the daemon did not end on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not end on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();

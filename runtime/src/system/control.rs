@@ -30,7 +30,8 @@ impl Controller {
             Error::new(
                 ErrorCode::InstanceNotFound,
                 format!(
-                    "no evtrace daemon answers at {} ({e}); start one with `evtrace daemon`",
+                    "no evtrace daemon answers at {} ({e}); start one with `evtrace daemon`, or \
+                     name another's directory in EVTRACE_RUNTIME_DIR",
                     socket.display()
                 ),
             )

@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 /// The socket's file name inside the runtime directory.
 pub const SOCKET_NAME: &str = "daemon.sock";
 
-/// The runtime directory this process uses.
+/// Root's runtime directory, where the machine's daemon runs.
+pub const SYSTEM_DIR: &str = "/run/evtrace";
+
+/// The runtime directory this process uses: `EVTRACE_RUNTIME_DIR` if set; for root
+/// [`SYSTEM_DIR`]; for other users their own (`$XDG_RUNTIME_DIR/evtrace`, else
+/// `/tmp/evtrace-<uid>`), unless no daemon of theirs has a socket there and root's has one, so
+/// that a root daemon started with `--shared` serves every user's controllers and producers.
 pub fn runtime_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("EVTRACE_RUNTIME_DIR") {
         return PathBuf::from(d);
@@ -19,12 +25,17 @@ pub fn runtime_dir() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
     if uid == 0 {
-        return PathBuf::from("/run/evtrace");
+        return PathBuf::from(SYSTEM_DIR);
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
+    let own = match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(x) => PathBuf::from(x).join("evtrace"),
         None => PathBuf::from(format!("/tmp/evtrace-{uid}")),
+    };
+    let system = Path::new(SYSTEM_DIR);
+    if !socket_path(&own).exists() && socket_path(system).exists() {
+        return system.to_path_buf();
     }
+    own
 }
 
 /// The daemon's socket in `dir`.
