@@ -647,7 +647,7 @@ pub fn global_logger(a: GlobalLoggerArgs) -> ExitCode {
 
 /// Creates, shows or removes the entries of boot session `name` in `file`.
 fn boot_entries(file: &std::path::Path, name: &str, action: GlobalLoggerAction) -> ExitCode {
-    use evtrace_runtime::boot::Entries;
+    use evtrace_runtime::boot::{config_dir, BootKind, Entries, GlobalLoggerConfig};
     let result = match action {
         GlobalLoggerAction::Create(c) => {
             let mut e = Entries::default();
@@ -680,6 +680,20 @@ fn boot_entries(file: &std::path::Path, name: &str, action: GlobalLoggerAction) 
                     return fail(&err);
                 }
                 e.push("Provider", p.clone());
+            }
+            let kind = if name == evtrace_runtime::boot::GLOBAL_LOGGER_NAME {
+                BootKind::Global
+            } else {
+                BootKind::Auto
+            };
+            if let Err(err) = GlobalLoggerConfig::check(name, kind, &e, &config_dir()) {
+                return fail(&Error::new(
+                    err.code(),
+                    format!(
+                        "{name} would not start with these entries, so none were written: {}",
+                        err.message()
+                    ),
+                ));
             }
             e.write(file)
                 .map(|()| println!("wrote {}: {name} starts with the daemon", file.display()))

@@ -1043,25 +1043,44 @@ fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support
             .arg(&log)
             .args(["--provider", "Evtrace-Test-System:5"]),
     );
-    run_ok(
-        evtrace(&dir)
-            .args([
-                "autologger",
-                "create",
-                "New-Files",
-                "--mode",
-                "0x8",
-                "--max-file-size",
-                "1",
-                "-f",
-            ])
-            .arg(dir.join("nf_%d.etl")),
+    // `create` refuses entries the daemon would not start, saying why, and writes nothing...
+    let refused = |args: &[&str], file: &str, why: &str| {
+        let out = evtrace(&dir)
+            .args(["autologger", "create"])
+            .args(args)
+            .arg("-f")
+            .arg(dir.join(file))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && said.contains(why), "{said}");
+    };
+    refused(
+        &["New-Files", "--mode", "0x8", "--max-file-size", "1"],
+        "nf_%d.etl",
+        "NEWFILE",
     );
-    run_ok(
-        evtrace(&dir)
-            .args(["autologger", "create", "Too-Many", "--file-max", "17", "-f"])
-            .arg(dir.join("many.etl")),
-    );
+    refused(&["Too-Many", "--file-max", "17"], "many.etl", "FileMax");
+    let conf = dir.join("conf").join("AutoLogger");
+    assert!(!conf.join("New-Files").exists() && !conf.join("Too-Many").exists());
+    // ...while entries written by hand (the registry edited directly) get a Status at boot.
+    let nf = dir.join("nf_%d.etl");
+    std::fs::write(
+        conf.join("New-Files"),
+        format!(
+            "Start = 1\nLogFileMode = 0x8\nMaximumFileSize = 1\nFileName = {}\n",
+            nf.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("Too-Many"),
+        format!(
+            "Start = 1\nFileMax = 17\nFileName = {}\n",
+            dir.join("many.etl").display()
+        ),
+    )
+    .unwrap();
     // An AutoLogger session notifies providers as any session does.
     let mut p = spawn_producer_expecting(&dir, TEST, 1, true);
     let _daemon = start_daemon(&dir);

@@ -72,6 +72,21 @@ impl GlobalLoggerConfig {
         Self::boot_session(GLOBAL_LOGGER_NAME, BootKind::Global, e, config_dir)
     }
 
+    /// Whether the daemon would start the boot session these entries describe: its entries'
+    /// rules and the session's (sizes, mode combinations), with the reason when not. What
+    /// `evtrace globallogger create` checks before it writes, so a mistake is reported then and
+    /// not only as a Status at the next boot.
+    pub fn check(name: &str, kind: BootKind, e: &Entries, config_dir: &Path) -> Result<()> {
+        if let Some(c) = Self::boot_session(name, kind, e, config_dir)? {
+            crate::session::properties::validate(
+                c.props,
+                crate::session::SessionKind::System,
+                crate::session::processor_count(),
+            )?;
+        }
+        Ok(())
+    }
+
     /// [`GlobalLoggerConfig::from_entries`] for any boot session: `name` and its `kind`'s
     /// rules.
     pub fn boot_session(
