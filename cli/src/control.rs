@@ -110,7 +110,7 @@ pub struct StartArgs {
     #[arg(long)]
     secure: bool,
     /// A user (name or numeric id) whose processes may log to a --secure session. Repeatable.
-    #[arg(long = "allow-user", value_name = "USER")]
+    #[arg(long = "allow-user", value_name = "USER", requires = "secure")]
     allow_users: Vec<String>,
     /// The session cannot be stopped.
     #[arg(long)]
@@ -151,12 +151,12 @@ pub struct UpdateArgs {
     /// Switch to this log file.
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
-    /// New flush timer in seconds.
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    ft: u32,
-    /// New MaximumBuffers.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    max: u32,
+    /// New flush timer in seconds (1 or more).
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..))]
+    ft: Option<u32>,
+    /// New MaximumBuffers (1 or more; for producers that attach from now on).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max: Option<u32>,
     /// Turn real-time delivery on or off.
     #[arg(long, value_name = "on|off", value_parser = on_off)]
     rt: Option<bool>,
@@ -416,11 +416,21 @@ pub fn update(a: UpdateArgs) -> ExitCode {
     };
     let u = SessionUpdate {
         log_file: a.file.clone(),
-        flush_timer_s: a.ft,
-        maximum_buffers: a.max,
+        // 0 is ETW's "unchanged".
+        flush_timer_s: a.ft.unwrap_or(0),
+        maximum_buffers: a.max.unwrap_or(0),
         real_time: a.rt,
         enable_flags: flags.map(|f| f.bits()),
     };
+    if u == SessionUpdate::default() {
+        return fail(&Error::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "nothing to update in {}: give -f FILE, --ft S, --max N, --rt on|off or --kernel-flags FLAGS",
+                a.name
+            ),
+        ));
+    }
     done(Controller::connect().and_then(|c| c.update(&a.name, &u)))
 }
 
@@ -434,6 +444,15 @@ pub fn enable(a: EnableArgs) -> ExitCode {
 
 /// `evtrace disable`.
 pub fn disable(a: EnableArgs) -> ExitCode {
+    if a.provider.contains(':') {
+        return fail(&Error::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "{:?}: disable takes the provider alone (a name or GUID), no level or keywords",
+                a.provider
+            ),
+        ));
+    }
     done(
         EnableSettings::parse_spec(&a.provider)
             .and_then(|(g, _)| Controller::connect().and_then(|c| c.disable(&a.name, g))),
@@ -530,8 +549,54 @@ fn done(r: Result<(), Error>) -> ExitCode {
 }
 
 fn fail(e: &Error) -> ExitCode {
-    eprintln!("evtrace: {}: {}", e.code().name(), e.message());
+    eprintln!(
+        "evtrace: {}: {}",
+        e.code().name(),
+        in_cli_terms(e.message())
+    );
     ExitCode::FAILURE
+}
+
+/// The `start` flag that sets each logging mode.
+const MODE_FLAGS: [(LogFileMode, &str); 17] = [
+    (LogFileMode::SEQUENTIAL, "--seq"),
+    (LogFileMode::CIRCULAR, "--cir"),
+    (LogFileMode::NEWFILE, "--newfile"),
+    (LogFileMode::USE_KBYTES_FOR_SIZE, "--kb"),
+    (LogFileMode::APPEND, "--append"),
+    (LogFileMode::PREALLOCATE, "--prealloc"),
+    (LogFileMode::COMPRESSED, "--compressed"),
+    (LogFileMode::REAL_TIME, "--rt"),
+    (LogFileMode::BUFFERING, "--buffering"),
+    (LogFileMode::LOCAL_SEQUENCE, "--ls"),
+    (LogFileMode::GLOBAL_SEQUENCE, "--gs"),
+    (LogFileMode::USE_PAGED_MEMORY, "--paged"),
+    (LogFileMode::NO_PER_PROCESSOR_BUFFERING, "--lowcapacity"),
+    (LogFileMode::INDEPENDENT_SESSION, "--independent"),
+    (LogFileMode::SECURE, "--secure"),
+    (LogFileMode::NONSTOPPABLE, "--nonstoppable"),
+    (LogFileMode::SYSTEM_LOGGER, "--systemlogger"),
+];
+
+/// An engine message, which speaks ETW (`EVENT_TRACE_REAL_TIME_MODE`, MaximumFileSize), with
+/// the command line's flags beside those names, so the user sees what to type.
+fn in_cli_terms(msg: &str) -> String {
+    let mut out = msg.to_string();
+    let mut add = |name: &str, flag: &str| {
+        let with = format!("{name} ({flag})");
+        if !out.contains(&with) {
+            out = out.replace(name, &with);
+        }
+    };
+    for (mode, flag) in MODE_FLAGS {
+        add(mode.flag_name(), flag);
+    }
+    add("MaximumFileSize", "the MB after --seq, --cir or --newfile");
+    add("MinimumBuffers", "--min");
+    add("MaximumBuffers", "--max");
+    add("BufferSize", "-b");
+    add("a log file", "-f FILE");
+    out
 }
 
 /// `evtrace globallogger`.

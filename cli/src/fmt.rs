@@ -32,11 +32,11 @@ pub struct FmtArgs {
     /// Counts per provider and event, losses and skipped records instead of the events.
     #[arg(long)]
     summary: bool,
-    /// Only items at or after this time (RFC 3339, e.g. 2024-01-02T03:04:05Z).
-    #[arg(long, value_parser = parse_time)]
+    /// Only items at or after this time (RFC 3339, e.g. 2024-01-02T03:04:05Z). Log files only.
+    #[arg(long, value_parser = parse_time, conflicts_with = "rt")]
     start: Option<i64>,
-    /// Only items at or before this time (RFC 3339).
-    #[arg(long, value_parser = parse_time)]
+    /// Only items at or before this time (RFC 3339). Log files only.
+    #[arg(long, value_parser = parse_time, conflicts_with = "rt")]
     end: Option<i64>,
 }
 

@@ -1166,3 +1166,40 @@ fn real_time_buffers_larger_than_the_socket_reach_the_consumer_in_pieces() {
         got.len()
     );
 }
+
+/// Arguments that would be ignored are refused, saying what is allowed (checked before any
+/// daemon is asked: none runs here).
+#[test]
+fn arguments_that_would_be_ignored_are_refused() {
+    if producer_role() {
+        return;
+    }
+    let dir = temp_dir("ignored-args");
+    let refused = |args: &[&str], why: &str| {
+        let out = evtrace(&dir).args(args).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && said.contains(why),
+            "{args:?}: {said}"
+        );
+    };
+    refused(&["update", "Web"], "nothing to update in Web");
+    refused(&["update", "Web", "--ft", "0"], "--ft");
+    refused(&["disable", "Web", "MyCompany-Web:4"], "the provider alone");
+    refused(
+        &["enable", "Web", "MyCompany-Web:4:0x1:0x2:5"],
+        "fifth part",
+    );
+    refused(
+        &["start", "S", "-f", "/tmp/s.etl", "--allow-user", "nobody"],
+        "--secure",
+    );
+    refused(
+        &["fmt", "--rt", "Live", "--start", "2024-01-01T00:00:00Z"],
+        "--rt",
+    );
+    assert!(
+        !dir.join("daemon.sock").exists(),
+        "a refused command started a daemon"
+    );
+}

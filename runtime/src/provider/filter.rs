@@ -152,6 +152,11 @@ impl EnableSettings {
         }
         let any = num(parts.next(), "match-any keyword")?;
         let all = num(parts.next(), "match-all keyword")?;
+        if let Some(extra) = parts.next() {
+            return Err(Error::invalid(format!(
+                "{s:?} has a fifth part {extra:?}: write PROVIDER[:LEVEL[:MATCH_ANY[:MATCH_ALL]]]"
+            )));
+        }
         Ok((guid, EnableSettings::new(level as u8, any, all)))
     }
 }
@@ -161,6 +166,10 @@ mod tests {
     #[test]
     fn a_spec_with_a_mistyped_guid_or_no_provider_is_refused() {
         use super::EnableSettings;
+        assert!(EnableSettings::parse_spec("P:4:0x1:0x2:5")
+            .unwrap_err()
+            .message()
+            .contains("fifth part"));
         let (g, s) = EnableSettings::parse_spec("MyCompany-CopyTool:5:0x10").unwrap();
         assert_eq!(g, crate::Guid::from_name("MyCompany-CopyTool"));
         assert_eq!((s.level, s.match_any), (5, 0x10));

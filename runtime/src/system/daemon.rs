@@ -1068,7 +1068,9 @@ impl Shared {
         {
             return Err(Error::new(
                 ErrorCode::AccessDenied,
-                format!("session {name} is EVENT_TRACE_NONSTOPPABLE_MODE and cannot be stopped"),
+                format!(
+                    "session {name} is EVENT_TRACE_NONSTOPPABLE_MODE and cannot be stopped; it ends when the daemon does (SIGTERM to the daemon stops every session)"
+                ),
             ));
         }
         if st.sessions[i].stopping {
