@@ -1,4 +1,4 @@
-//! The main job in thirty lines: declare a provider, record a few events and messages in a
+//! The main job: declare a provider, record a few events and messages in a
 //! private session to `quickstart.etl`, then read the file back and print it.
 //!
 //! ```text

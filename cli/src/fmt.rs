@@ -513,6 +513,7 @@ fn summary(reader: &mut LogReader, files: &[PathBuf], out: &mut impl Write) -> i
     let width = events
         .keys()
         .map(|(p, _)| p.len())
+        .chain(messages.keys().map(String::len))
         .max()
         .unwrap_or(8)
         .max(8);

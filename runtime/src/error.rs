@@ -109,12 +109,19 @@ impl fmt::Display for ErrorCode {
 }
 
 /// An error with its ETW code and a sentence that says what was wrong and what is allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Error {
     code: ErrorCode,
     // Borrowed for the errors of the write path, which must not allocate: a writer that loses
     // events is already behind.
     message: Cow<'static, str>,
+}
+
+/// As `Display`: a `main` that returns an evtrace error prints it this way, readably.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl Error {
