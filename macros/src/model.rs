@@ -329,6 +329,10 @@ pub enum Unsupported {
     OptionOf,
     /// A slice of something other than a number.
     SliceOf,
+    /// A reference to a type taken by value (`&u32`, `&Guid`); `&String` wants `&str`.
+    ByReference,
+    /// A fixed-size array (`[u8; 16]`, `&[u8; 16]`), which a slice carries.
+    Array,
 }
 
 /// Resolves a type as written. Matching is by syntax (the last path segment), like the
@@ -353,8 +357,13 @@ pub fn resolve(ty: &Type) -> Result<FieldType, Unsupported> {
                     _ => Err(Unsupported::SliceOf),
                 }
             }
-            _ => Err(Unsupported::Type),
+            Type::Array(_) => Err(Unsupported::Array),
+            by_value => match resolve(by_value) {
+                Ok(t) if !t.optional => Err(Unsupported::ByReference),
+                _ => Err(Unsupported::Type),
+            },
         },
+        Type::Array(_) => Err(Unsupported::Array),
         Type::Paren(p) => resolve(&p.elem),
         Type::Group(g) => resolve(&g.elem),
         Type::Path(p) if p.qself.is_none() => {

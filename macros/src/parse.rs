@@ -490,6 +490,16 @@ pub fn field_type(ty: &Type, errors: &mut Errors) -> Option<FieldType> {
                 Unsupported::SliceOf => format!(
                     "unsupported field type `{shown}`: slices hold numbers (integers up to 64 bits, f32, f64) or are `&[u8]`"
                 ),
+                Unsupported::ByReference if shown.replace(' ', "").ends_with("String") => {
+                    format!("unsupported field type `{shown}`: write `&str` (or `String` by value)")
+                }
+                Unsupported::ByReference => format!(
+                    "unsupported field type `{shown}`: take it by value, `{}`",
+                    shown.trim_start_matches('&').trim_start()
+                ),
+                Unsupported::Array => format!(
+                    "unsupported field type `{shown}`: a fixed-size array is written as a slice, `&[T]`"
+                ),
             };
             errors.add(ty, msg);
             None
