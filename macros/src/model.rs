@@ -333,6 +333,8 @@ pub enum Unsupported {
     ByReference,
     /// A fixed-size array (`[u8; 16]`, `&[u8; 16]`), which a slice carries.
     Array,
+    /// A reference with a named lifetime (`&'a str`): the event function declares none.
+    NamedLifetime,
 }
 
 /// Resolves a type as written. Matching is by syntax (the last path segment), like the
@@ -340,6 +342,9 @@ pub enum Unsupported {
 /// real type, so a same-named type of another crate fails to compile on the user's token.
 pub fn resolve(ty: &Type) -> Result<FieldType, Unsupported> {
     match ty {
+        Type::Reference(r) if r.lifetime.as_ref().is_some_and(|l| l.ident != "static") => {
+            Err(Unsupported::NamedLifetime)
+        }
         Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
             Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => Ok(FieldType::of(&STR)),
             Type::Slice(s) => {

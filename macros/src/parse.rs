@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::Parser;
-use syn::{Expr, ExprLit, FnArg, ForeignItemFn, Item, ItemMod, Lit, Pat, ReturnType, Type};
+use syn::{Expr, ExprLit, FnArg, ForeignItemFn, Item, ItemMod, Lit, Pat, ReturnType, Token, Type};
 
 use crate::model::{self, Descriptor, Event, Field, FieldType, Provider, Unsupported};
 
@@ -166,12 +166,12 @@ fn assign_ids(events: &mut [(Event, GivenId)], errors: &mut Errors) {
         }
         return;
     }
-    if given != events.len() {
-        let with = events
-            .iter()
-            .find(|(_, id)| !matches!(id, GivenId::Absent))
-            .map(|(e, _)| e.ident.to_string())
-            .unwrap_or_default();
+    // Only a valid id is named as the example; ids that were all refused are reported already.
+    let with = events
+        .iter()
+        .find(|(_, id)| matches!(id, GivenId::Valid(_)))
+        .map(|(e, _)| e.ident.to_string());
+    if let Some(with) = with.filter(|_| given != events.len()) {
         for (ev, id) in events.iter() {
             if matches!(id, GivenId::Absent) {
                 errors.add(
@@ -409,6 +409,10 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, GivenId)> {
                         &meta.path,
                         "unknown field option; expected `name` or `format`",
                     );
+                    // Its value, if any, is read so that it is not reported again.
+                    if meta.input.peek(Token![=]) {
+                        let _: Expr = meta.value()?.parse()?;
+                    }
                 }
                 Ok(())
             });
@@ -496,6 +500,9 @@ pub fn field_type(ty: &Type, errors: &mut Errors) -> Option<FieldType> {
                 Unsupported::ByReference => format!(
                     "unsupported field type `{shown}`: take it by value, `{}`",
                     shown.trim_start_matches('&').trim_start()
+                ),
+                Unsupported::NamedLifetime => format!(
+                    "unsupported field type `{shown}`: leave the lifetime out (`&str`, `&[u8]`); an event function declares no lifetimes and takes borrows of any"
                 ),
                 Unsupported::Array => format!(
                     "unsupported field type `{shown}`: a fixed-size array is written as a slice, `&[T]`"
