@@ -48,12 +48,15 @@ fn clock_name(c: ClockType) -> &'static str {
     }
 }
 
-/// A clock type's row label and its cost per read: that of what it reads here (the performance
-/// counter is the TSC where the kernel keeps time with it). `read` is the cost of the clock the
-/// type names, `tsc` that of the TSC.
-pub(crate) fn clock_row(clock: ClockType, read: f64, tsc: f64, opts: &Opts) -> (String, f64) {
+/// A clock type's row label and its cost per read: that of what it reads here (where the
+/// kernel keeps time with the TSC, both the performance counter and system time are mapped from
+/// it). `read` is the cost of the clock the type names.
+pub(crate) fn clock_row(clock: ClockType, read: f64, opts: &Opts) -> (String, f64) {
     match (clock, clock.source()) {
-        (ClockType::PerfCounter, TimeSource::Tsc) => ("PerfCounter = TSC".to_string(), tsc),
+        (ClockType::PerfCounter, TimeSource::TscMonotonicNs) => (
+            "PerfCounter = TSC mapped to MONOTONIC".to_string(),
+            drive::time_clock_read(opts, &|| ClockType::PerfCounter.now()),
+        ),
         (ClockType::SystemTime, TimeSource::TscFileTime) => (
             "SystemTime = TSC mapped to REALTIME".to_string(),
             drive::time_clock_read(opts, &|| ClockType::SystemTime.now()),
@@ -161,7 +164,7 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
         let (rec, l, _, files) = stop_and_count(session, &file)?;
         recorded += rec;
         lost += l;
-        let (label, read) = clock_row(clock, read, tsc, opts);
+        let (label, read) = clock_row(clock, read, opts);
         enabled.push(
             json!({ "row": row, "label": label, "ns": b1.ns_per_event, "clock_read_ns": read }),
         );

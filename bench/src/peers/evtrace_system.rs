@@ -72,8 +72,8 @@ pub fn micro(opts: &Opts) -> Result<Value, String> {
     let name = "evtrace-bench-system-micro";
     let file = opts.data_dir.join("evtrace-system-micro.etl");
     let c = start(name, &file, Some((0, 256)))?;
-    let (mono, _, tsc) = drive::clock_reads(opts);
-    let (label, read) = super::evtrace::clock_row(ClockType::PerfCounter, mono, tsc, opts);
+    let (mono, _, _) = drive::clock_reads(opts);
+    let (label, read) = super::evtrace::clock_row(ClockType::PerfCounter, mono, opts);
     let b1 = drive::bursts(&w, 1, opts, 0, &mut || {});
     let b2 = drive::bursts(&w, 2, opts, b1.attempted, &mut || {});
     let (recorded, lost, _) = stop_and_count(&c, name, &file, opts)?;

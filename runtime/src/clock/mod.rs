@@ -70,7 +70,7 @@ impl ClockType {
     /// Where this clock's time stamps come from on this machine.
     pub fn source(self) -> TimeSource {
         match self.effective() {
-            ClockType::PerfCounter if tsc_keeps_kernel_time() => TimeSource::Tsc,
+            ClockType::PerfCounter if tsc_keeps_kernel_time() => TimeSource::TscMonotonicNs,
             ClockType::PerfCounter => TimeSource::MonotonicNs,
             ClockType::SystemTime if tsc_keeps_kernel_time() => TimeSource::TscFileTime,
             ClockType::SystemTime => TimeSource::FileTime,
@@ -106,6 +106,8 @@ impl<'de> serde::Deserialize<'de> for ClockType {
 pub enum TimeSource {
     /// `CLOCK_MONOTONIC` in nanoseconds.
     MonotonicNs,
+    /// `CLOCK_MONOTONIC` in nanoseconds, mapped from the time stamp counter ([`wall`]).
+    TscMonotonicNs,
     /// `CLOCK_REALTIME` as a FILETIME.
     FileTime,
     /// `CLOCK_REALTIME` as a FILETIME, mapped from the time stamp counter ([`wall`]).
@@ -120,6 +122,7 @@ impl TimeSource {
     pub fn now(self) -> i64 {
         match self {
             TimeSource::MonotonicNs => monotonic_ns(),
+            TimeSource::TscMonotonicNs => wall::MONOTONIC.now(),
             TimeSource::FileTime => filetime_now(),
             TimeSource::TscFileTime => wall::now(),
             TimeSource::Tsc => rdtsc(),
@@ -127,18 +130,24 @@ impl TimeSource {
     }
 
     /// Keeps the source true: sessions call this when they start and then every few
-    /// milliseconds from their flusher. Only the TSC-mapped system time has work to do (at most
+    /// milliseconds from their flusher. Only the TSC-mapped clocks have work to do (at most
     /// every [`wall::INTERVAL_NS`]).
     pub fn keep_fresh(self) {
-        if self == TimeSource::TscFileTime {
-            wall::refresh();
+        match self {
+            TimeSource::TscFileTime => {
+                wall::REALTIME.refresh();
+            }
+            TimeSource::TscMonotonicNs => {
+                wall::MONOTONIC.refresh();
+            }
+            _ => {}
         }
     }
 
     /// Ticks per second, as calibrated (TSC) or by definition.
     pub fn frequency(self) -> i64 {
         match self {
-            TimeSource::MonotonicNs => 1_000_000_000,
+            TimeSource::MonotonicNs | TimeSource::TscMonotonicNs => 1_000_000_000,
             TimeSource::FileTime | TimeSource::TscFileTime => 10_000_000,
             TimeSource::Tsc => tsc_frequency().unwrap_or(1_000_000_000) as i64,
         }
@@ -148,6 +157,7 @@ impl TimeSource {
     pub fn name(self) -> &'static str {
         match self {
             TimeSource::MonotonicNs => "CLOCK_MONOTONIC",
+            TimeSource::TscMonotonicNs => "CLOCK_MONOTONIC from the TSC",
             TimeSource::FileTime => "CLOCK_REALTIME",
             TimeSource::TscFileTime => "CLOCK_REALTIME from the TSC",
             TimeSource::Tsc => "TSC",

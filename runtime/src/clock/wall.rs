@@ -1,26 +1,52 @@
-//! System time from the TSC: `CLOCK_REALTIME` as a FILETIME for a third of `clock_gettime`'s cost.
+//! `CLOCK_REALTIME` and `CLOCK_MONOTONIC` from the TSC, for a third of `clock_gettime`'s cost.
 //!
-//! A write reads the TSC and maps it with a linear function, `base_ft + (tsc - base_tsc) * mult
-//! >> 32`, published under a sequence lock. Flushers of sessions on this clock call [`refresh`]
-//! every few milliseconds; at most every [`INTERVAL_NS`] it compares the mapping with
-//! `CLOCK_REALTIME` and starts the next segment where the current one is (so time stamps stay
-//! continuous) with a slope that closes the difference over the next interval, slewing at most
-//! [`MAX_SLEW_PPM`] as NTP does. A difference beyond [`STEP_FT`] (the wall clock was set, or the
-//! mapping was left alone too long) is stepped at once, as `clock_gettime` would show it.
+//! A write reads the TSC and maps it with a linear function,
+//! `base + (tsc - base_tsc) * mult >> 32`, published under a sequence lock. Flushers of sessions on such a clock call
+//! [`Mapped::refresh`] every few milliseconds; at most every [`INTERVAL_NS`] it compares the
+//! mapping with the kernel's clock and starts the next segment where the current one is (so time
+//! stamps stay continuous) with a slope that closes the difference over the next interval,
+//! slewing at most [`MAX_SLEW_PPM`] as NTP does. A difference beyond a millisecond (the wall
+//! clock was set, or the mapping was left alone too long) is stepped at once, as `clock_gettime`
+//! would show it.
 //!
 //! Used only where the kernel itself keeps time with the TSC (see `tsc_keeps_kernel_time`).
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::{filetime_now, rdtsc, tsc_frequency};
+use super::{filetime_now, monotonic_ns, rdtsc, tsc_frequency};
 
-/// How often the mapping is compared with `CLOCK_REALTIME`.
+/// How often the mapping is compared with the kernel's clock.
 pub const INTERVAL_NS: u64 = 100_000_000;
 /// The largest slope correction, parts per million.
 pub const MAX_SLEW_PPM: u64 = 500;
-/// A difference larger than this (100 ns units: 1 ms) is stepped, not slewed.
-pub const STEP_FT: i64 = 10_000;
+
+/// `CLOCK_REALTIME` as a FILETIME (100 ns units since 1601).
+pub static REALTIME: Mapped = Mapped::new(filetime_now, 10_000_000);
+/// `CLOCK_MONOTONIC` in nanoseconds.
+pub static MONOTONIC: Mapped = Mapped::new(monotonic_ns, 1_000_000_000);
+
+/// The current system time as a FILETIME, from the TSC ([`REALTIME`]).
+#[inline(always)]
+pub fn now() -> i64 {
+    REALTIME.now()
+}
+
+/// Brings [`REALTIME`] in line with `CLOCK_REALTIME` (see [`Mapped::refresh`]).
+pub fn refresh() -> bool {
+    REALTIME.refresh()
+}
+
+/// One of the kernel's clocks, mapped from the TSC.
+pub struct Mapped {
+    map: Mapping,
+    /// Serialises refreshes (several flushers may call) and remembers the TSC of the last one.
+    last: Mutex<Option<u64>>,
+    /// The kernel's clock, in this mapping's units.
+    read: fn() -> i64,
+    /// Units per second.
+    per_second: i64,
+}
 
 /// The published mapping; `seq` is odd while it is being changed. Time advances at the nominal
 /// slope `mult`, plus the correction `corr` (signed, same 32.32 units) over the first `span`
@@ -28,45 +54,21 @@ pub const STEP_FT: i64 = 10_000;
 struct Mapping {
     seq: AtomicU64,
     base_tsc: AtomicU64,
-    base_ft: AtomicU64,
+    base: AtomicU64,
     mult: AtomicU64,
     corr: AtomicU64,
     span: AtomicU64,
 }
 
-static MAP: Mapping = Mapping {
-    seq: AtomicU64::new(0),
-    base_tsc: AtomicU64::new(0),
-    base_ft: AtomicU64::new(0),
-    mult: AtomicU64::new(0),
-    corr: AtomicU64::new(0),
-    span: AtomicU64::new(0),
-};
-
 /// One segment of the mapping.
 #[derive(Clone, Copy)]
 struct Segment {
     base_tsc: u64,
-    base_ft: u64,
+    base: u64,
     mult: u64,
     corr: i64,
     span: u64,
 }
-
-impl Segment {
-    fn load() -> Segment {
-        Segment {
-            base_tsc: MAP.base_tsc.load(Ordering::Relaxed),
-            base_ft: MAP.base_ft.load(Ordering::Relaxed),
-            mult: MAP.mult.load(Ordering::Relaxed),
-            corr: MAP.corr.load(Ordering::Relaxed) as i64,
-            span: MAP.span.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// Serialises refreshes (several flushers may call) and remembers the TSC of the last one.
-static LAST: Mutex<Option<u64>> = Mutex::new(None);
 
 #[inline(always)]
 fn map(tsc: u64, g: Segment) -> i64 {
@@ -77,116 +79,150 @@ fn map(tsc: u64, g: Segment) -> i64 {
     // nominal slope from where the span ended.
     if d <= g.span {
         let slope = g.mult.wrapping_add(g.corr as u64);
-        g.base_ft as i64 + ((d as u128 * slope as u128) >> 32) as i64
+        g.base as i64 + ((d as u128 * slope as u128) >> 32) as i64
     } else {
         let corrected = ((g.span as i128 * g.corr as i128) >> 32) as i64;
-        g.base_ft as i64 + corrected + ((d as u128 * g.mult as u128) >> 32) as i64
+        g.base as i64 + corrected + ((d as u128 * g.mult as u128) >> 32) as i64
     }
 }
 
-/// The current time as a FILETIME, from the TSC.
-#[inline(always)]
-pub fn now() -> i64 {
-    loop {
-        // The common case reads only what the corrected slope needs; past the segment's span
-        // (a refresh is late) the whole segment is read on the slow path.
-        let s = MAP.seq.load(Ordering::Acquire);
-        let base_tsc = MAP.base_tsc.load(Ordering::Relaxed);
-        let base_ft = MAP.base_ft.load(Ordering::Relaxed);
-        let slope = MAP
-            .mult
-            .load(Ordering::Relaxed)
-            .wrapping_add(MAP.corr.load(Ordering::Relaxed));
-        let span = MAP.span.load(Ordering::Relaxed);
+/// The slope (units per TSC tick, as a 32.32 fixed-point number) that advances
+/// `interval + correction` over `interval_ticks`.
+fn slope(interval: i64, correction: i64, interval_ticks: u64) -> u64 {
+    (((interval + correction).max(1) as u128) << 32) as u64 / interval_ticks.max(1)
+}
+
+impl Mapped {
+    const fn new(read: fn() -> i64, per_second: i64) -> Mapped {
+        Mapped {
+            map: Mapping {
+                seq: AtomicU64::new(0),
+                base_tsc: AtomicU64::new(0),
+                base: AtomicU64::new(0),
+                mult: AtomicU64::new(0),
+                corr: AtomicU64::new(0),
+                span: AtomicU64::new(0),
+            },
+            last: Mutex::new(None),
+            read,
+            per_second,
+        }
+    }
+
+    fn segment(&self) -> Segment {
+        let m = &self.map;
+        Segment {
+            base_tsc: m.base_tsc.load(Ordering::Relaxed),
+            base: m.base.load(Ordering::Relaxed),
+            mult: m.mult.load(Ordering::Relaxed),
+            corr: m.corr.load(Ordering::Relaxed) as i64,
+            span: m.span.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The clock now, from the TSC.
+    #[inline(always)]
+    pub fn now(&'static self) -> i64 {
+        let m = &self.map;
+        loop {
+            // The common case reads only what the corrected slope needs; past the segment's
+            // span (a refresh is late) the whole segment is read on the slow path.
+            let s = m.seq.load(Ordering::Acquire);
+            let base_tsc = m.base_tsc.load(Ordering::Relaxed);
+            let base = m.base.load(Ordering::Relaxed);
+            let slope = m
+                .mult
+                .load(Ordering::Relaxed)
+                .wrapping_add(m.corr.load(Ordering::Relaxed));
+            let span = m.span.load(Ordering::Relaxed);
+            let tsc = rdtsc() as u64;
+            fence(Ordering::Acquire);
+            if s & 1 == 0 && m.seq.load(Ordering::Relaxed) == s {
+                let d = tsc.wrapping_sub(base_tsc);
+                // Before the first refresh the span is 0, so this is never taken unmapped.
+                if d <= span {
+                    return base as i64 + ((d as u128 * slope as u128) >> 32) as i64;
+                }
+                return self.beyond_span(tsc);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// `now` past the segment's span (a late refresh), before the first refresh, or a TSC read
+    /// a few ticks before the segment's base on another processor.
+    #[cold]
+    fn beyond_span(&'static self, tsc: u64) -> i64 {
+        let m = &self.map;
+        loop {
+            let s = m.seq.load(Ordering::Acquire);
+            let g = self.segment();
+            fence(Ordering::Acquire);
+            if s & 1 == 0 && m.seq.load(Ordering::Relaxed) == s {
+                if g.mult == 0 {
+                    return self.unmapped();
+                }
+                return map(tsc, g);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The first read: makes the mapping, or reads the kernel's clock where there is no
+    /// invariant TSC.
+    #[cold]
+    fn unmapped(&'static self) -> i64 {
+        self.refresh();
+        if self.map.mult.load(Ordering::Acquire) != 0 {
+            self.now()
+        } else {
+            (self.read)()
+        }
+    }
+
+    /// Brings the mapping in line with the kernel's clock if [`INTERVAL_NS`] has passed since
+    /// the last time (or it never ran). Returns whether it changed the mapping.
+    pub fn refresh(&self) -> bool {
+        let Some(hz) = tsc_frequency() else {
+            return false;
+        };
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let interval_ticks = (hz as u128 * INTERVAL_NS as u128 / 1_000_000_000) as u64;
         let tsc = rdtsc() as u64;
-        fence(Ordering::Acquire);
-        if s & 1 == 0 && MAP.seq.load(Ordering::Relaxed) == s {
-            let d = tsc.wrapping_sub(base_tsc);
-            // Before the first refresh the span is 0, so this is never taken unmapped.
-            if d <= span {
-                return base_ft as i64 + ((d as u128 * slope as u128) >> 32) as i64;
-            }
-            return beyond_span(tsc);
+        if last.is_some_and(|l| tsc.wrapping_sub(l) < interval_ticks) {
+            return false;
         }
-        std::hint::spin_loop();
-    }
-}
-
-/// `now` past the segment's span (a late refresh), before the first refresh, or a TSC read a
-/// few ticks before the segment's base on another processor.
-#[cold]
-fn beyond_span(tsc: u64) -> i64 {
-    loop {
-        let s = MAP.seq.load(Ordering::Acquire);
-        let g = Segment::load();
-        fence(Ordering::Acquire);
-        if s & 1 == 0 && MAP.seq.load(Ordering::Relaxed) == s {
-            if g.mult == 0 {
-                return unmapped();
+        let real = (self.read)();
+        let interval = (INTERVAL_NS as i128 * self.per_second as i128 / 1_000_000_000) as i64;
+        let step = self.per_second / 1000;
+        let nominal = slope(interval, 0, interval_ticks);
+        let (base, correction) = match *last {
+            None => (real, 0),
+            Some(_) => {
+                let here = map(tsc, self.segment());
+                let error = real - here;
+                if error.abs() > step {
+                    (real, 0)
+                } else {
+                    let most = interval * MAX_SLEW_PPM as i64 / 1_000_000;
+                    (here, error.clamp(-most, most))
+                }
             }
-            return map(tsc, g);
-        }
-        std::hint::spin_loop();
+        };
+        let corr = slope(interval, correction, interval_ticks) as i64 - nominal as i64;
+        let m = &self.map;
+        let s = m.seq.load(Ordering::Relaxed);
+        m.seq.store(s + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        m.base_tsc.store(tsc, Ordering::Relaxed);
+        m.base.store(base as u64, Ordering::Relaxed);
+        m.mult.store(nominal, Ordering::Relaxed);
+        m.corr.store(corr as u64, Ordering::Relaxed);
+        m.span.store(interval_ticks, Ordering::Relaxed);
+        m.seq.store(s + 2, Ordering::Release);
+        *last = Some(tsc);
+        true
     }
-}
-
-/// The first read: makes the mapping, or reads `CLOCK_REALTIME` where there is no invariant TSC.
-#[cold]
-fn unmapped() -> i64 {
-    refresh();
-    if MAP.mult.load(Ordering::Acquire) != 0 {
-        now()
-    } else {
-        filetime_now()
-    }
-}
-
-/// The slope (FILETIME units per TSC tick, as a 32.32 fixed-point number) that advances
-/// `interval_ft + correction` over `interval_ticks`.
-fn slope(interval_ft: i64, correction: i64, interval_ticks: u64) -> u64 {
-    (((interval_ft + correction).max(1) as u128) << 32) as u64 / interval_ticks.max(1)
-}
-
-/// Brings the mapping in line with `CLOCK_REALTIME` if [`INTERVAL_NS`] has passed since the last
-/// time (or it never ran). Returns whether it changed the mapping.
-pub fn refresh() -> bool {
-    let Some(hz) = tsc_frequency() else {
-        return false;
-    };
-    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    let interval_ticks = (hz as u128 * INTERVAL_NS as u128 / 1_000_000_000) as u64;
-    let tsc = rdtsc() as u64;
-    if last.is_some_and(|l| tsc.wrapping_sub(l) < interval_ticks) {
-        return false;
-    }
-    let real = filetime_now();
-    let interval_ft = (INTERVAL_NS / 100) as i64;
-    let nominal = slope(interval_ft, 0, interval_ticks);
-    let (base_ft, correction) = match *last {
-        None => (real, 0),
-        Some(_) => {
-            let here = map(tsc, Segment::load());
-            let error = real - here;
-            if error.abs() > STEP_FT {
-                (real, 0)
-            } else {
-                let most = interval_ft * MAX_SLEW_PPM as i64 / 1_000_000;
-                (here, error.clamp(-most, most))
-            }
-        }
-    };
-    let corr = slope(interval_ft, correction, interval_ticks) as i64 - nominal as i64;
-    let s = MAP.seq.load(Ordering::Relaxed);
-    MAP.seq.store(s + 1, Ordering::Relaxed);
-    fence(Ordering::Release);
-    MAP.base_tsc.store(tsc, Ordering::Relaxed);
-    MAP.base_ft.store(base_ft as u64, Ordering::Relaxed);
-    MAP.mult.store(nominal, Ordering::Relaxed);
-    MAP.corr.store(corr as u64, Ordering::Relaxed);
-    MAP.span.store(interval_ticks, Ordering::Relaxed);
-    MAP.seq.store(s + 2, Ordering::Release);
-    *last = Some(tsc);
-    true
 }
 
 #[cfg(test)]
@@ -194,28 +230,39 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn follows_clock_realtime_and_never_goes_back() {
+    /// Follows the kernel's clock within a millisecond (in practice a few microseconds) and
+    /// never goes back.
+    fn follows(clock: &'static Mapped, what: &str) {
         if tsc_frequency().is_none() {
             eprintln!("skipped: no invariant TSC on this machine");
             return;
         }
-        refresh();
-        let mut prev = now();
+        clock.refresh();
+        let mut prev = clock.now();
         let mut worst = 0i64;
         for _ in 0..25 {
             std::thread::sleep(Duration::from_millis(20));
-            refresh();
+            clock.refresh();
             for _ in 0..1000 {
-                let t = now();
-                assert!(t >= prev, "went back from {prev} to {t}");
+                let t = clock.now();
+                assert!(t >= prev, "{what} went back from {prev} to {t}");
                 prev = t;
             }
-            let (ours, real) = (now(), filetime_now());
+            let (ours, real) = (clock.now(), (clock.read)());
             worst = worst.max((ours - real).abs());
         }
-        // Within 1 ms of CLOCK_REALTIME (in practice a few microseconds).
-        assert!(worst < 10_000, "{worst} x 100 ns from CLOCK_REALTIME");
+        let ms = clock.per_second / 1000;
+        assert!(worst < ms, "{worst} units from {what}");
+    }
+
+    #[test]
+    fn follows_clock_realtime_and_never_goes_back() {
+        follows(&REALTIME, "CLOCK_REALTIME");
+    }
+
+    #[test]
+    fn follows_clock_monotonic_and_never_goes_back() {
+        follows(&MONOTONIC, "CLOCK_MONOTONIC");
     }
 
     #[test]
@@ -225,7 +272,7 @@ mod tests {
         for correction in [-500i64, 0, 500] {
             let g = Segment {
                 base_tsc: 0,
-                base_ft: 0,
+                base: 0,
                 mult: nominal,
                 corr: slope(1_000_000, correction, ticks) as i64 - nominal as i64,
                 span: ticks,

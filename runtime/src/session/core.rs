@@ -408,6 +408,9 @@ fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Res
     match core.source {
         TimeSource::Tsc => write_one_with(core, cpu, rec, tid, clock::rdtsc),
         TimeSource::TscFileTime => write_one_with(core, cpu, rec, tid, clock::wall::now),
+        TimeSource::TscMonotonicNs => {
+            write_one_with(core, cpu, rec, tid, || clock::wall::MONOTONIC.now())
+        }
         TimeSource::MonotonicNs => write_one_with(core, cpu, rec, tid, clock::monotonic_ns),
         TimeSource::FileTime => write_one_with(core, cpu, rec, tid, clock::filetime_now),
     }
