@@ -112,9 +112,6 @@ pub struct StartArgs {
     /// A user (name or numeric id) whose processes may log to a --secure session. Repeatable.
     #[arg(long = "allow-user", value_name = "USER", requires = "secure")]
     allow_users: Vec<String>,
-    /// The session cannot be stopped.
-    #[arg(long)]
-    nonstoppable: bool,
     /// Also a system logger (-systemlogger).
     #[arg(long)]
     systemlogger: bool,
@@ -329,7 +326,6 @@ fn props(a: &StartArgs) -> Result<SessionProperties, Error> {
         (a.lowcapacity, LogFileMode::NO_PER_PROCESSOR_BUFFERING),
         (a.independent, LogFileMode::INDEPENDENT_SESSION),
         (a.secure, LogFileMode::SECURE),
-        (a.nonstoppable, LogFileMode::NONSTOPPABLE),
         (a.systemlogger, LogFileMode::SYSTEM_LOGGER),
     ] {
         if on {
@@ -558,7 +554,7 @@ fn fail(e: &Error) -> ExitCode {
 }
 
 /// The `start` flag that sets each logging mode.
-const MODE_FLAGS: [(LogFileMode, &str); 17] = [
+const MODE_FLAGS: [(LogFileMode, &str); 16] = [
     (LogFileMode::SEQUENTIAL, "--seq"),
     (LogFileMode::CIRCULAR, "--cir"),
     (LogFileMode::NEWFILE, "--newfile"),
@@ -574,7 +570,6 @@ const MODE_FLAGS: [(LogFileMode, &str); 17] = [
     (LogFileMode::NO_PER_PROCESSOR_BUFFERING, "--lowcapacity"),
     (LogFileMode::INDEPENDENT_SESSION, "--independent"),
     (LogFileMode::SECURE, "--secure"),
-    (LogFileMode::NONSTOPPABLE, "--nonstoppable"),
     (LogFileMode::SYSTEM_LOGGER, "--systemlogger"),
 ];
 

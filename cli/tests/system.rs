@@ -318,21 +318,21 @@ fn controller_errors_name_the_problem() {
     assert!(list.contains("Dup"), "{list}");
     run_ok(evtrace(&dir).args(["stop", "Dup"]));
 
-    // NONSTOPPABLE: STOP fails, the session runs on.
-    run_ok(
-        evtrace(&dir)
-            .args(["start", "Forever", "--nonstoppable", "-f"])
-            .arg(dir.join("forever.etl")),
-    );
-    let out = evtrace(&dir).args(["stop", "Forever"]).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success()
-            && err.contains("ERROR_ACCESS_DENIED")
-            && err.contains("NONSTOPPABLE"),
-        "{err}"
-    );
-    assert!(run_ok(evtrace(&dir).args(["query", "Forever"])).contains("Running"));
+    // NONSTOPPABLE is for boot sessions only (ETW: "only supported by Autologger"); the
+    // AutoLogger one is in `a_terminated_daemon_stops_every_session_and_finishes_its_files`.
+    {
+        use evtrace::session::{LogFileMode, SessionProperties};
+        let c = evtrace::system::control::Controller::connect_in(&dir).unwrap();
+        let e = c
+            .start(
+                &SessionProperties::new("Forever")
+                    .log_file(dir.join("forever.etl"))
+                    .mode(LogFileMode::NONSTOPPABLE),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), evtrace::ErrorCode::InvalidParameter, "{e}");
+        assert!(e.message().contains("AutoLogger"), "{e}");
+    }
 
     // A provider may be enabled by at most 8 sessions; the 9th is refused.
     for i in 0..8 {
@@ -473,8 +473,15 @@ fn a_terminated_daemon_stops_every_session_and_finishes_its_files() {
     }
     const TEST: &str = "a_terminated_daemon_stops_every_session_and_finishes_its_files";
     let dir = temp_dir("sigterm");
-    let mut daemon = start_daemon(&dir);
     let (plain, kept) = (dir.join("plain.etl"), dir.join("nonstoppable.etl"));
+    // A NONSTOPPABLE session is a boot session: an AutoLogger entry, started with the daemon.
+    run_ok(
+        evtrace(&dir)
+            .args(["autologger", "create", "Term-Kept", "--mode", "0x40", "-f"])
+            .arg(&kept)
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    let mut daemon = start_daemon(&dir);
     // A flush timer of 0: nothing reaches the files before the stop but the buffers that fill.
     run_ok(
         evtrace(&dir)
@@ -482,11 +489,11 @@ fn a_terminated_daemon_stops_every_session_and_finishes_its_files() {
             .arg(&plain)
             .args(["--provider", "Evtrace-Test-System"]),
     );
-    run_ok(
-        evtrace(&dir)
-            .args(["start", "Term-Kept", "--nonstoppable", "-f"])
-            .arg(&kept)
-            .args(["--provider", "Evtrace-Test-System"]),
+    let refused = evtrace(&dir).args(["stop", "Term-Kept"]).output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("ERROR_ACCESS_DENIED"),
+        "{said}"
     );
     // Two sessions want the provider: every enable lands before the producer writes.
     let mut p = producer_command(&dir, TEST, 1)

@@ -494,8 +494,7 @@ impl Shared {
             crate::boot::GlobalLoggerConfig::boot_session(name, kind, &entries, config_dir)
                 .and_then(|c| {
                     let Some(c) = c else { return Ok(None) };
-                    let reserved = kind == crate::boot::BootKind::Global;
-                    self.start_named(&WireProps::from(&c.props), 0, Vec::new(), reserved)?;
+                    self.start_named(&WireProps::from(&c.props), 0, Vec::new(), Some(kind))?;
                     for p in &c.providers {
                         let enabled = crate::provider::EnableSettings::parse_spec(p)
                             .and_then(|(g, s)| self.enable(name, &g.to_string(), Some(s.into())));
@@ -531,15 +530,16 @@ impl Shared {
     }
 
     fn start(&self, wire: &WireProps, starter: u32, allow_users: Vec<u32>) -> Result<Reply> {
-        self.start_named(wire, starter, allow_users, false)
+        self.start_named(wire, starter, allow_users, None)
     }
 
+    /// Starts a session for a controller (`boot` None) or from the boot configuration.
     fn start_named(
         &self,
         wire: &WireProps,
         starter: u32,
         allow_users: Vec<u32>,
-        reserved: bool,
+        boot: Option<crate::boot::BootKind>,
     ) -> Result<Reply> {
         let props = wire.to_props()?;
         if self.lock().closing {
@@ -548,6 +548,13 @@ impl Shared {
                 format!("{} cannot start: the daemon is shutting down", props.name),
             ));
         }
+        if boot.is_none() && props.mode.contains(LogFileMode::NONSTOPPABLE) {
+            return Err(Error::invalid(format!(
+                "{}: EVENT_TRACE_NONSTOPPABLE_MODE is for boot sessions only, as ETW's is for AutoLogger: write it in an AutoLogger entry (`evtrace autologger create NAME --mode 0x40 ...`)",
+                props.name
+            )));
+        }
+        let reserved = boot == Some(crate::boot::BootKind::Global);
         if !reserved
             && props
                 .name
