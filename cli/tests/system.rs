@@ -861,13 +861,20 @@ fn real_time_turned_on_by_update_delivers_within_the_flush_timer() {
     let _daemon = start_daemon(&dir);
     run_ok(
         evtrace(&dir)
-            .args(["start", "Live-Test", "--ft", "1", "-f"])
+            .args(["start", "Live-Test", "--ft", "10", "-f"])
             .arg(dir.join("live.etl"))
             .args(["--provider", "Evtrace-Test-System"]),
     );
     let q = run_ok(evtrace(&dir).args(["query", "Live-Test"]));
     assert!(!q.contains("REAL_TIME"), "{q}");
     run_ok(evtrace(&dir).args(["update", "Live-Test", "--rt", "on"]));
+    // With REAL_TIME, buffers are flushed at least once a second: the 10 s timer becomes 1 s.
+    let q = run_ok(evtrace(&dir).args(["query", "Live-Test"]));
+    assert!(q.contains("Flush Timer:           1 s"), "{q}");
+    // UPDATE's MaximumBuffers (for producers that attach from now on) shows in QUERY.
+    run_ok(evtrace(&dir).args(["update", "Live-Test", "--max", "200"]));
+    let q = run_ok(evtrace(&dir).args(["query", "Live-Test"]));
+    assert_eq!(field(&q, "Maximum Buffers:"), 200, "{q}");
     let q = run_ok(evtrace(&dir).args(["query", "Live-Test"]));
     assert!(q.contains("EVENT_TRACE_REAL_TIME_MODE"), "{q}");
 

@@ -636,8 +636,9 @@ impl Shared {
         }
         let mut props = props;
         let real_time = props.mode.contains(LogFileMode::REAL_TIME);
-        if real_time && props.flush_timer_s == 0 {
-            // ETW's default for real-time sessions: buffers reach the consumer within a second.
+        if real_time {
+            // ETW: with REAL_TIME, buffers are flushed at least once a second (so a timer of 0,
+            // flush when full, or of more than a second becomes 1).
             props.flush_timer_s = 1;
         }
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
@@ -852,7 +853,7 @@ impl Shared {
     }
 
     /// UPDATE of everything but EnableFlags: every change is checked before any is made.
-    fn update_rest(&self, name: &str, uid: u32, u: SessionUpdate) -> Result<Reply> {
+    fn update_rest(&self, name: &str, uid: u32, mut u: SessionUpdate) -> Result<Reply> {
         let mut guard = self.lock();
         let st = &mut *guard;
         if let Some(f) = &u.log_file {
@@ -862,6 +863,16 @@ impl Shared {
         let h = named(&mut st.sessions, name)?;
         if h.stopping {
             return Err(not_found(name));
+        }
+        // A real-time session's buffers reach its consumer at least once a second, whatever
+        // the flush timer asked for.
+        let real_time_after = u.real_time.unwrap_or(h.rt.is_some());
+        let timer_after = match u.flush_timer_s {
+            0 => h.share.flush_timer_s,
+            s => s,
+        };
+        if real_time_after && timer_after != 1 {
+            u.flush_timer_s = 1;
         }
         let mut share = h.share.clone();
         if u.maximum_buffers != 0 {
@@ -1493,6 +1504,8 @@ fn stats(h: &Hosted) -> WireStats {
 /// What the daemon adds to the engine's figures of a session: real-time delivery, producers,
 /// the mode in force (UPDATE may have turned real-time delivery on or off), kernel flags.
 struct Figures {
+    /// MaximumBuffers in force for producers (UPDATE changes it for shares made afterwards).
+    maximum_buffers: u32,
     rt_lost: u64,
     consumers: u32,
     real_time: bool,
@@ -1504,6 +1517,7 @@ struct Figures {
 impl Figures {
     fn of(h: &Hosted) -> Figures {
         Figures {
+            maximum_buffers: h.share.maximum_buffers,
             rt_lost: h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost),
             consumers: h.rt.as_ref().map_or(0, |rt| u32::from(rt.has_consumer())),
             real_time: h.rt.is_some(),
@@ -1514,6 +1528,7 @@ impl Figures {
     }
 
     fn on(&self, mut session: crate::session::SessionStats) -> WireStats {
+        session.maximum_buffers = self.maximum_buffers;
         session.real_time_buffers_lost += self.rt_lost;
         session.mode.set(LogFileMode::REAL_TIME, self.real_time);
         WireStats {
