@@ -460,6 +460,11 @@ fn there_is_one_kernel_logger_and_it_enables_no_providers() {
         e.contains("ERROR_INVALID_PARAMETER") && e.contains("pageable"),
         "{e}"
     );
+    let e = fails(&["start", KERNEL, "-f", k, "--gs"]);
+    assert!(
+        e.contains("ERROR_INVALID_PARAMETER") && e.contains("GLOBAL_SEQUENCE"),
+        "{e}"
+    );
     let e = fails(&["start", KERNEL, "-f", k, "--kernel-flags", "registry"]);
     assert!(
         e.contains("ERROR_NOT_SUPPORTED") && e.contains("registry"),

@@ -317,6 +317,20 @@ fn controller_errors_name_the_problem() {
     let list = run_ok(evtrace(&dir).arg("list"));
     assert!(list.contains("Dup"), "{list}");
     run_ok(evtrace(&dir).args(["stop", "Dup"]));
+    // Names compare case-insensitively beyond ASCII too.
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Überwachung", "-f"])
+            .arg(dir.join("u1.etl")),
+    );
+    let out = evtrace(&dir)
+        .args(["start", "üBERWACHUNG", "-f"])
+        .arg(dir.join("u2.etl"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ERROR_ALREADY_EXISTS"), "{err}");
+    run_ok(evtrace(&dir).args(["stop", "ÜBERWACHUNG"]));
 
     // NONSTOPPABLE is for boot sessions only (ETW: "only supported by Autologger"); the
     // AutoLogger one is in `a_terminated_daemon_stops_every_session_and_finishes_its_files`.
@@ -1075,6 +1089,9 @@ fn autologger_sessions_start_with_the_daemon_and_refuse_what_they_do_not_support
         "NEWFILE",
     );
     refused(&["Too-Many", "--file-max", "17"], "many.etl", "FileMax");
+    // A FileName's folder must exist, as for any session (only the default one is made).
+    refused(&["No-Folder"], "missing/x.etl", "missing");
+    assert!(!dir.join("missing").exists());
     let conf = dir.join("conf").join("AutoLogger");
     assert!(!conf.join("New-Files").exists() && !conf.join("Too-Many").exists());
     // ...while entries written by hand (the registry edited directly) get a Status at boot.

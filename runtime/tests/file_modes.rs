@@ -217,6 +217,26 @@ fn append_extends_a_file_with_the_same_buffer_size_and_clock() {
     )
     .unwrap_err();
     assert!(e.message().contains("ClockType"), "{e}");
+    // APPEND extends a sequential file only: not one that was written circular.
+    let circ = d.join("circ.etl");
+    Session::start(
+        props("append-circ-0", &circ)
+            .mode(M::CIRCULAR)
+            .maximum_file_size(1),
+        SessionKind::System,
+    )
+    .unwrap()
+    .stop()
+    .unwrap();
+    let e = Session::start(
+        props("append-circ", &circ).mode(M::APPEND),
+        SessionKind::System,
+    )
+    .unwrap_err();
+    assert!(
+        e.message().contains("CIRCULAR") && e.message().contains("sequential"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -202,8 +202,12 @@ impl GlobalLoggerConfig {
             s.push(format!(".{file_counter:04}"));
             PathBuf::from(s)
         };
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        // The default folder is evtrace's own, made on demand; a FileName's folder must exist,
+        // as for any session.
+        if e.get("FileName").is_none() {
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
         }
         let props = SessionProperties::new(name)
             .log_file(file)

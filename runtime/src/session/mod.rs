@@ -699,7 +699,7 @@ fn find(name: &str) -> Result<Arc<Shared>> {
 }
 
 /// Session names compare case-insensitively, as ETW's do.
-fn same_name(a: &str, b: &str) -> bool {
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
 

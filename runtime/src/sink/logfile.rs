@@ -238,6 +238,17 @@ impl LogFile {
                 path.display()
             ))
         };
+        // APPEND extends a sequential file: a circular one's buffers wrap, a NEWFILE one's is
+        // one of a series.
+        let not_sequential = LogFileMode::from_bits_retain(old.log_file_mode)
+            & (LogFileMode::CIRCULAR | LogFileMode::NEWFILE);
+        if !not_sequential.is_empty() {
+            return Err(Error::invalid(format!(
+                "cannot append to {}: it was written in {} mode; EVENT_TRACE_FILE_MODE_APPEND extends a sequential file only",
+                path.display(),
+                not_sequential.names()
+            )));
+        }
         if old.buffer_size as u64 != self.buffer_bytes {
             return Err(mismatch(
                 "BufferSize (bytes)",

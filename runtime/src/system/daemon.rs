@@ -23,6 +23,7 @@ use super::wire::{Channel, Listener};
 use crate::error::{Error, ErrorCode, Result};
 use crate::provider::MAX_SESSIONS_PER_PROVIDER;
 use crate::session::region::Region;
+use crate::session::same_name;
 use crate::session::{
     processor_count, properties, LogFileMode, Session, SessionKind, SessionProperties,
     SessionUpdate,
@@ -84,7 +85,7 @@ impl State {
     /// ERROR_BAD_PATHNAME if `file` is the log file of a session (other than `except`).
     fn file_free(&self, file: &Path, except: Option<&str>) -> Result<()> {
         let taken = self.sessions.iter().any(|h| {
-            except.is_none_or(|n| !h.session.name().eq_ignore_ascii_case(n))
+            except.is_none_or(|n| !same_name(h.session.name(), n))
                 && h.session.log_file().is_some_and(|g| same_file(&g, file))
         });
         if taken {
@@ -555,11 +556,7 @@ impl Shared {
             )));
         }
         let reserved = boot == Some(crate::boot::BootKind::Global);
-        if !reserved
-            && props
-                .name
-                .eq_ignore_ascii_case(crate::boot::GLOBAL_LOGGER_NAME)
-        {
+        if !reserved && same_name(&props.name, crate::boot::GLOBAL_LOGGER_NAME) {
             return Err(Error::new(
                 ErrorCode::AlreadyExists,
                 format!(
@@ -577,7 +574,7 @@ impl Shared {
         if st
             .sessions
             .iter()
-            .any(|h| h.session.name().eq_ignore_ascii_case(&props.name))
+            .any(|h| same_name(h.session.name(), &props.name))
         {
             return Err(Error::new(
                 ErrorCode::AlreadyExists,
@@ -599,12 +596,19 @@ impl Shared {
         // The kernel logger proper (NT Kernel Logger, or the Global Logger with
         // EnableKernelFlags) is one; any session may be a system logger (SYSTEM_LOGGER_MODE),
         // eight at most, and system loggers take kernel events by their EnableFlags.
-        let is_kernel = props
-            .name
-            .eq_ignore_ascii_case(crate::kernel::KERNEL_LOGGER_NAME)
+        let is_kernel = same_name(&props.name, crate::kernel::KERNEL_LOGGER_NAME)
             || (reserved && props.enable_flags != 0);
         let system_logger = is_kernel || props.mode.contains(LogFileMode::SYSTEM_LOGGER);
         if is_kernel {
+            // Sequence numbers are for TraceMessage, which never reaches the kernel logger.
+            let sequence =
+                props.mode & (LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE);
+            if !sequence.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{} is not valid for the kernel logger, which records no TraceMessage",
+                    sequence.names()
+                )));
+            }
             if let Some(k) = st.sessions.iter().find(|h| h.is_kernel) {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
@@ -821,7 +825,7 @@ impl Shared {
 
     /// UPDATE: every change is checked before any is made.
     fn update(&self, name: &str, uid: u32, u: SessionUpdate) -> Result<Reply> {
-        if name.eq_ignore_ascii_case(crate::boot::GLOBAL_LOGGER_NAME) {
+        if same_name(name, crate::boot::GLOBAL_LOGGER_NAME) {
             return Err(Error::new(
                 ErrorCode::InvalidParameter,
                 "the Global Logger cannot be updated: change its entries (`evtrace globallogger create`) and restart the daemon",
@@ -1076,7 +1080,7 @@ impl Shared {
         let i = st
             .sessions
             .iter()
-            .position(|h| h.session.name().eq_ignore_ascii_case(name))
+            .position(|h| same_name(h.session.name(), name))
             .ok_or_else(|| not_found(name))?;
         if !shutdown
             && st.sessions[i]
@@ -1160,7 +1164,7 @@ impl Shared {
         let enabled_elsewhere = st
             .sessions
             .iter()
-            .filter(|h| !h.session.name().eq_ignore_ascii_case(name))
+            .filter(|h| !same_name(h.session.name(), name))
             .filter(|h| h.enables.iter().any(|(e, _)| *e == g))
             .count();
         let h = named(&mut st.sessions, name)?;
@@ -1459,10 +1463,7 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
                 guid: g.to_string(),
                 settings,
                 // The Global Logger sends providers no enable notification.
-                notify: !h
-                    .session
-                    .name()
-                    .eq_ignore_ascii_case(crate::boot::GLOBAL_LOGGER_NAME),
+                notify: !same_name(h.session.name(), crate::boot::GLOBAL_LOGGER_NAME),
             },
             None,
         );
@@ -1568,7 +1569,7 @@ fn kernel_rules(props: &SessionProperties) -> Result<()> {
 fn named<'a>(sessions: &'a mut [Hosted], name: &str) -> Result<&'a mut Hosted> {
     sessions
         .iter_mut()
-        .find(|h| h.session.name().eq_ignore_ascii_case(name))
+        .find(|h| same_name(h.session.name(), name))
         .ok_or_else(|| not_found(name))
 }
 
