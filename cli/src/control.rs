@@ -399,6 +399,11 @@ pub fn flush(a: NameArgs) -> ExitCode {
     done(Controller::connect().and_then(|c| c.flush(&a.name)))
 }
 
+/// `evtrace increment-file`.
+pub fn increment_file(a: NameArgs) -> ExitCode {
+    done(Controller::connect().and_then(|c| c.increment_file(&a.name)))
+}
+
 /// `evtrace update`.
 pub fn update(a: UpdateArgs) -> ExitCode {
     let flags = match a

@@ -27,7 +27,10 @@ enum Command {
     Stop(control::NameArgs),
     /// Write every buffer holding events now (tracelog -flush).
     Flush(control::NameArgs),
-    /// Change a running session's log file, flush timer or maximum buffers (tracelog -update).
+    /// Go on in the next file of a --newfile session now (ControlTrace INCREMENT_FILE).
+    IncrementFile(control::NameArgs),
+    /// Change a running session's log file, flush timer, maximum buffers, real-time delivery or
+    /// kernel flags (tracelog -update).
     Update(control::UpdateArgs),
     /// Enable a provider in a session (tracelog -enable).
     Enable(control::EnableArgs),
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Start(a) => control::start(a),
         Command::Stop(a) => control::stop(a),
         Command::Flush(a) => control::flush(a),
+        Command::IncrementFile(a) => control::increment_file(a),
         Command::Update(a) => control::update(a),
         Command::Enable(a) => control::enable(a),
         Command::Disable(a) => control::disable(a),

@@ -1234,3 +1234,37 @@ fn arguments_that_would_be_ignored_are_refused() {
         "a refused command started a daemon"
     );
 }
+
+/// INCREMENT_FILE through the daemon: the producers' events so far are flushed into the current
+/// file of a NEWFILE session, and the session goes on in the next one.
+#[test]
+fn increment_file_moves_a_newfile_session_on_with_every_event_kept() {
+    if producer_role() {
+        return;
+    }
+    const TEST: &str = "increment_file_moves_a_newfile_session_on_with_every_event_kept";
+    let dir = temp_dir("increment");
+    let _daemon = start_daemon(&dir);
+    run_ok(
+        evtrace(&dir)
+            .args(["start", "Inc-Test", "--newfile", "64", "-f"])
+            .arg(dir.join("inc_%d.etl"))
+            .args(["--provider", "Evtrace-Test-System"]),
+    );
+    let mut p = spawn_producer(&dir, TEST, 1, Writes::Once);
+    assert!(p.wait().unwrap().success());
+    run_ok(evtrace(&dir).args(["increment-file", "Inc-Test"]));
+    let stopped = run_ok(evtrace(&dir).args(["stop", "Inc-Test"]));
+    let (first, second) = (dir.join("inc_1.etl"), dir.join("inc_2.etl"));
+    assert!(
+        stopped.contains(first.to_str().unwrap()) && stopped.contains(second.to_str().unwrap()),
+        "{stopped}"
+    );
+    assert_eq!(read_ticks(&first).len() as u64, EVENTS_PER_PRODUCER);
+    assert!(read_ticks(&second).is_empty());
+    let refused = evtrace(&dir)
+        .args(["increment-file", "No-Such"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ERROR_WMI_INSTANCE_NOT_FOUND"));
+}

@@ -181,6 +181,46 @@ fn newfile_splits_at_the_size_and_loses_nothing() {
     assert_in_order(&counters(&rb), 0..n);
 }
 
+/// ControlTrace(INCREMENT_FILE): the events so far stay in the current file and the next ones
+/// go to the next file of the series, before MaximumFileSize is reached. Other modes refuse it.
+#[test]
+fn increment_file_starts_the_next_file_now() {
+    let d = dir("increment");
+    let pattern = d.join("inc_%d.etl");
+    let w = Workload::new("Evtrace-Test-Increment");
+    let s = Session::start_private(
+        props("increment", &pattern)
+            .mode(M::NEWFILE)
+            .maximum_file_size(64),
+    )
+    .unwrap();
+    w.enable(&s);
+    for i in 0..100 {
+        assert!(w.write(i, 0));
+    }
+    s.increment_file().unwrap();
+    for i in 100..250 {
+        assert!(w.write(i, 0));
+    }
+    s.increment_file().unwrap();
+    let stats = s.stop().unwrap();
+    let names: Vec<_> = (1..=3).map(|k| d.join(format!("inc_{k}.etl"))).collect();
+    assert_eq!(stats.files, names);
+    assert_in_order(&counters(&read(&[&names[0]])), 0..100);
+    assert_in_order(&counters(&read(&[&names[1]])), 100..250);
+    assert!(counters(&read(&[&names[2]])).is_empty());
+
+    let plain = Session::start_private(props("increment-plain", &d.join("plain.etl"))).unwrap();
+    let e = plain.increment_file().unwrap_err();
+    assert_eq!(
+        e.code(),
+        evtrace_runtime::ErrorCode::InvalidParameter,
+        "{e}"
+    );
+    assert!(e.message().contains("NEWFILE"), "{e}");
+    plain.stop().unwrap();
+}
+
 #[test]
 fn append_extends_a_file_with_the_same_buffer_size_and_clock() {
     let d = dir("append");

@@ -30,6 +30,8 @@ pub(crate) enum Command {
     Flush(SyncSender<Result<()>>),
     /// Switch to another log file (a BUFFERING session dumps its ring there).
     SwitchFile(PathBuf, SyncSender<Result<()>>),
+    /// NEWFILE: write what is completed, then go on in the next file of the series.
+    IncrementFile(SyncSender<Result<()>>),
     /// Change the flush timer (seconds; 0 = only when full).
     FlushTimer(u32),
     /// Stop: write everything, finish the file, exit.
@@ -120,6 +122,9 @@ impl Flusher {
                     }
                     Command::SwitchFile(path, ack) => {
                         let _ = ack.send(self.switch_file(path));
+                    }
+                    Command::IncrementFile(ack) => {
+                        let _ = ack.send(self.increment_file());
                     }
                     Command::FlushTimer(s) => {
                         self.interval = (s != 0).then(|| Duration::from_secs(s as u64));
@@ -532,6 +537,25 @@ impl Flusher {
             None => Err(Error::new(
                 ErrorCode::NotSupported,
                 "this session has no log file to switch",
+            )),
+        }
+    }
+
+    /// INCREMENT_FILE: the buffers completed so far go to the current file, the next ones to
+    /// the next file of the NEWFILE series.
+    fn increment_file(&mut self) -> Result<()> {
+        if !self.core.mode.contains(LogFileMode::NEWFILE) {
+            return Err(Error::invalid(format!(
+                "INCREMENT_FILE applies to EVENT_TRACE_FILE_MODE_NEWFILE sessions; {} is not one",
+                self.core.name
+            )));
+        }
+        self.drain_for_flush()?;
+        match self.file.as_mut() {
+            Some(f) => f.increment(),
+            None => Err(Error::new(
+                ErrorCode::NotSupported,
+                "this session has no log file to increment",
             )),
         }
     }

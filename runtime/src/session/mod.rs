@@ -462,6 +462,12 @@ impl Session {
         self.shared.flush()
     }
 
+    /// `ControlTrace(INCREMENT_FILE)`: a NEWFILE session writes what it holds to its current
+    /// file and goes on in the next one now, without waiting for MaximumFileSize.
+    pub fn increment_file(&self) -> Result<()> {
+        self.shared.increment_file()
+    }
+
     /// Stops a session shared through an `Arc` once every other holder has let go of it (a
     /// flush in progress, say, finishes first).
     pub fn stop_shared(session: Arc<Session>) -> Result<SessionStats> {
@@ -569,6 +575,12 @@ impl Shared {
         self.running()?;
         self.seal_and_wait();
         self.request(Command::Flush)
+    }
+
+    fn increment_file(&self) -> Result<()> {
+        self.running()?;
+        self.seal_and_wait();
+        self.request(Command::IncrementFile)
     }
 
     /// Seals every buffer holding events; on return every write that reserved in one has
@@ -711,6 +723,11 @@ pub fn query(name: &str) -> Result<SessionStats> {
 /// `ControlTrace(FLUSH)` by name.
 pub fn flush(name: &str) -> Result<()> {
     find(name)?.flush()
+}
+
+/// `ControlTrace(INCREMENT_FILE)` by name.
+pub fn increment_file(name: &str) -> Result<()> {
+    find(name)?.increment_file()
 }
 
 /// `ControlTrace(UPDATE)` by name.

@@ -381,6 +381,13 @@ impl LogFile {
             .map_err(|e| io::Error::other(e.to_string()))
     }
 
+    /// NEWFILE's INCREMENT_FILE: finishes this file and opens the next of the series now.
+    pub(crate) fn increment(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        self.next_file()
+            .map_err(|e| Error::io("cannot go on to the next file after", &path, e))
+    }
+
     /// Switches to another file (UPDATE with a new name): finishes this one, opens that one.
     pub(crate) fn switch(
         &mut self,

@@ -110,6 +110,11 @@ impl Controller {
         self.ok(&Request::Flush { name: name.into() })
     }
 
+    /// ControlTrace(INCREMENT_FILE): a NEWFILE session goes on in its next file now.
+    pub fn increment_file(&self, name: &str) -> Result<()> {
+        self.ok(&Request::IncrementFile { name: name.into() })
+    }
+
     /// ControlTrace(UPDATE): a new log file, flush timer, MaximumBuffers (for producers that
     /// join from now on), real-time delivery on or off, or a system logger's EnableFlags
     /// (0 / None = unchanged).

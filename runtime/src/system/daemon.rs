@@ -395,6 +395,7 @@ impl Shared {
         let name = match &req {
             Request::Stop { name }
             | Request::Flush { name }
+            | Request::IncrementFile { name }
             | Request::Update { name, .. }
             | Request::Enable { name, .. }
             | Request::Disable { name, .. } => Some(name.clone()),
@@ -415,6 +416,7 @@ impl Shared {
                 },
             }),
             Request::Flush { name } => self.flush(&name),
+            Request::IncrementFile { name } => self.increment_file(&name),
             Request::Update {
                 name,
                 log_file,
@@ -983,6 +985,14 @@ impl Shared {
 
     /// FLUSH: producers hand over what their shares hold (waited for at most [`DETACH_WAIT`]),
     /// then the session writes its buffers (a BUFFERING session saves its ring).
+    /// INCREMENT_FILE: what the producers hold is flushed to the current file first.
+    fn increment_file(&self, name: &str) -> Result<Reply> {
+        self.flush(name)?;
+        let engine = self.with(name, |h, _| Ok(h.session.clone()))?;
+        engine.increment_file()?;
+        Ok(Reply::Ok)
+    }
+
     fn flush(&self, name: &str) -> Result<Reply> {
         let mut st = self.lock();
         let st_ref = &mut *st;

@@ -187,6 +187,11 @@ pub enum Request {
         /// Session name.
         name: String,
     },
+    /// ControlTrace INCREMENT_FILE (NEWFILE sessions).
+    IncrementFile {
+        /// Session name.
+        name: String,
+    },
     /// ControlTrace UPDATE.
     Update {
         /// Session name.
