@@ -788,6 +788,17 @@ fn a_full_disk_stops_the_session_cleanly_with_the_losses_counted() {
     }
     let _unmount = Unmount(small.clone());
     let _daemon = start_daemon(&dir);
+    // A maximum size the file system has no room for is refused at start (DISK_FULL).
+    let out = evtrace(&dir)
+        .args(["start", "Too-Big", "--seq", "10", "-f"])
+        .arg(small.join("big.etl"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("ERROR_DISK_FULL"),
+        "{said}"
+    );
     let file = small.join("full.etl");
     run_ok(
         evtrace(&dir)

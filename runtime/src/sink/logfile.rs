@@ -205,6 +205,22 @@ impl LogFile {
         }
         file.set_len(0)
             .map_err(|e| Error::io("cannot truncate", path, e))?;
+        if let Some(max) = self.max_bytes.filter(|m| *m > 0 && !self.preallocate) {
+            // StartTrace's DISK_FULL: no room for the file's maximum size. (PREALLOCATE
+            // reserves it below, which says the same.)
+            if let Ok(fs) = rustix::fs::fstatvfs(file) {
+                let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+                if free < max {
+                    return Err(Error::new(
+                        ErrorCode::DiskFull,
+                        format!(
+                            "no room for {}: MaximumFileSize is {max} bytes but its file system has {free} bytes free",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
         if self.preallocate {
             let max = self.max_bytes.unwrap_or(0);
             // SAFETY: plain syscall on a valid descriptor; no pointers.
