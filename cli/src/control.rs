@@ -263,6 +263,12 @@ fn controller() -> Result<Controller, Error> {
     Controller::connect_in(&dir)
 }
 
+/// A log file named on the command line, as the daemon needs it: relative to this command's
+/// folder, as tracelog takes it (the daemon's own folder is elsewhere).
+fn absolute(f: &Path) -> PathBuf {
+    std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf())
+}
+
 /// `daemon.log` in the runtime directory `dir` (made if missing), opened for appending.
 fn daemon_log(dir: &Path) -> Result<std::fs::File, Error> {
     paths::prepare_dir(dir)
@@ -334,7 +340,7 @@ fn props(a: &StartArgs) -> Result<SessionProperties, Error> {
     }
     let mut p = SessionProperties::new(a.name.clone()).mode(mode);
     if let Some(f) = &a.file {
-        p = p.log_file(f);
+        p = p.log_file(absolute(f));
     }
     if size != 0 {
         p = p.maximum_file_size(size);
@@ -416,7 +422,7 @@ pub fn update(a: UpdateArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let u = SessionUpdate {
-        log_file: a.file.clone(),
+        log_file: a.file.as_deref().map(absolute),
         // 0 is ETW's "unchanged".
         flush_timer_s: a.ft.unwrap_or(0),
         maximum_buffers: a.max.unwrap_or(0),
@@ -738,7 +744,7 @@ fn boot_entries(file: &std::path::Path, name: &str, action: GlobalLoggerAction) 
                 e.set("EnableKernelFlags", k.clone());
             }
             if let Some(f) = &c.file {
-                e.set("FileName", f.display().to_string());
+                e.set("FileName", absolute(f).display().to_string());
             }
             for p in &c.providers {
                 if let Err(err) = EnableSettings::parse_spec(p) {
