@@ -331,6 +331,14 @@ fn controller_errors_name_the_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ERROR_ALREADY_EXISTS"), "{err}");
     run_ok(evtrace(&dir).args(["stop", "ÜBERWACHUNG"]));
+    // A relative log file name is the command's folder's, as with tracelog.
+    run_ok(
+        evtrace(&dir)
+            .current_dir(&dir)
+            .args(["start", "Relative", "-f", "relative.etl"]),
+    );
+    run_ok(evtrace(&dir).args(["stop", "Relative"]));
+    assert!(dir.join("relative.etl").is_file());
 
     // NONSTOPPABLE is for boot sessions only (ETW: "only supported by Autologger"); the
     // AutoLogger one is in `a_terminated_daemon_stops_every_session_and_finishes_its_files`.
