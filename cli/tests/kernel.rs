@@ -907,42 +907,65 @@ fn a_lost_syn_is_retransmitted_and_recorded_for_the_connecting_process() {
     }
     let dir = temp_dir("kernel-retransmit");
     let _daemon = start_daemon(&dir);
-    let file = dir.join("retransmit.etl");
-    run_ok(
-        evtrace(&dir)
-            .args(["start", KERNEL, "-f"])
-            .arg(&file)
-            .args(["--kernel-flags", "network_tcpip"]),
-    );
-    let out = Command::new("ip")
-        .args(["netns", "exec", &name])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture"])
-        .env("EVTRACE_TEST_KERNEL_CONNECT", "10.9.0.2:80")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("pid ")?.trim().parse::<u64>().ok())
-        .expect("the child's pid");
-    run_ok(evtrace(&dir).args(["stop", KERNEL]));
-    let all = events(&dir, &file);
+    // A round: the kernel logger on, three connections nobody answers, the logger off. Under
+    // CPU contention, after earlier kernel-logger tests in the same process, this kernel has at
+    // times handed perf none of a round's retransmits while tracefs showed them all (2 runs of
+    // 5 on a loaded machine); a round that sees none is tried again, at most three in all.
+    let round = |attempt: u32| -> (u64, Vec<serde_json::Value>) {
+        let file = dir.join(format!("retransmit{attempt}.etl"));
+        run_ok(
+            evtrace(&dir)
+                .args(["start", KERNEL, "-f"])
+                .arg(&file)
+                .args(["--kernel-flags", "network_tcpip"]),
+        );
+        let out = Command::new("ip")
+            .args(["netns", "exec", &name])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", TEST, "--nocapture"])
+            .env("EVTRACE_TEST_KERNEL_CONNECT", "10.9.0.2:80")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("pid ")?.trim().parse::<u64>().ok())
+            .expect("the child's pid");
+        run_ok(evtrace(&dir).args(["stop", KERNEL]));
+        (pid, events(&dir, &file))
+    };
+    let mut attempt = 1;
+    let (pid, all, again) = loop {
+        let (pid, all) = round(attempt);
+        let want = [
+            ("PID", Value::from(pid)),
+            ("saddr", Value::from("10.9.0.1")),
+            ("daddr", Value::from("10.9.0.2")),
+        ];
+        // The SYNs went out again from a timer, in whatever process ran then: they are still
+        // the connecting process's.
+        let again: Vec<serde_json::Value> = find(&all, "TcpIp", "Retransmit", &want)
+            .into_iter()
+            .cloned()
+            .collect();
+        if !again.is_empty() || attempt == 3 {
+            break (pid, all, again);
+        }
+        eprintln!("{TEST}: round {attempt} recorded no retransmit; trying again");
+        attempt += 1;
+    };
     let want = [
         ("PID", Value::from(pid)),
         ("saddr", Value::from("10.9.0.1")),
         ("daddr", Value::from("10.9.0.2")),
     ];
-    // The SYNs went out again from a timer, in whatever process ran then: they are still the
-    // connecting process's.
-    let again = find(&all, "TcpIp", "Retransmit", &want);
     assert!(
         !again.is_empty(),
-        "no retransmit of a SYN to 10.9.0.2 by {pid}"
+        "no retransmit of a SYN to 10.9.0.2 by {pid} in {attempt} rounds"
     );
     for r in &again {
         assert_eq!(r["fields"]["OldState"], 2, "SYN_SENT: {r}");
