@@ -7,86 +7,8 @@
 use proc_macro2::{Ident, Span};
 use syn::{Attribute, Type, Visibility};
 
-/// TraceLogging InType values (`TlgIn*` in TraceLoggingProvider.h).
-pub mod in_type {
-    pub const ANSI_STRING: u8 = 2;
-    pub const INT8: u8 = 3;
-    pub const UINT8: u8 = 4;
-    pub const INT16: u8 = 5;
-    pub const UINT16: u8 = 6;
-    pub const INT32: u8 = 7;
-    pub const UINT32: u8 = 8;
-    pub const INT64: u8 = 9;
-    pub const UINT64: u8 = 10;
-    pub const FLOAT: u8 = 11;
-    pub const DOUBLE: u8 = 12;
-    pub const BOOL32: u8 = 13;
-    pub const BINARY: u8 = 14;
-    pub const GUID: u8 = 15;
-    pub const SYSTEMTIME: u8 = 18;
-    pub const COUNTED_BINARY: u8 = 25;
-    /// Flag: variable-count array, a u16 element count precedes the elements in the payload.
-    pub const VCOUNT: u8 = 0x40;
-    /// Flag: an OutType byte follows.
-    pub const CHAIN: u8 = 0x80;
-    /// The type bits.
-    pub const TYPE_MASK: u8 = 0x1F;
-
-    /// The name TraceLoggingProvider.h gives an InType, for documentation.
-    pub fn name(t: u8) -> &'static str {
-        match t & TYPE_MASK {
-            ANSI_STRING => "ANSISTRING",
-            INT8 => "INT8",
-            UINT8 => "UINT8",
-            INT16 => "INT16",
-            UINT16 => "UINT16",
-            INT32 => "INT32",
-            UINT32 => "UINT32",
-            INT64 => "INT64",
-            UINT64 => "UINT64",
-            FLOAT => "FLOAT",
-            DOUBLE => "DOUBLE",
-            BOOL32 => "BOOL32",
-            BINARY => "BINARY",
-            GUID => "GUID",
-            SYSTEMTIME => "SYSTEMTIME",
-            COUNTED_BINARY => "COUNTEDBINARY",
-            _ => "?",
-        }
-    }
-}
-
-/// TraceLogging OutType values (`TlgOut*`).
-pub mod out_type {
-    pub const DEFAULT: u8 = 0;
-    pub const HEX: u8 = 4;
-    pub const PID: u8 = 5;
-    pub const TID: u8 = 6;
-    pub const PORT: u8 = 7;
-    pub const IPV4: u8 = 8;
-    pub const IPV6: u8 = 9;
-    pub const SOCKETADDRESS: u8 = 10;
-    pub const JSON: u8 = 12;
-    pub const UTF8: u8 = 35;
-    pub const DATETIME_UTC: u8 = 38;
-
-    /// The name TraceLoggingProvider.h gives an OutType, for documentation.
-    pub fn name(t: u8) -> &'static str {
-        match t {
-            HEX => "HEX",
-            PID => "PID",
-            TID => "TID",
-            PORT => "PORT",
-            IPV4 => "IPV4",
-            IPV6 => "IPV6",
-            SOCKETADDRESS => "SOCKETADDRESS",
-            JSON => "JSON",
-            UTF8 => "UTF8",
-            DATETIME_UTC => "DATETIME_UTC",
-            _ => "?",
-        }
-    }
-}
+/// TraceLogging's type codes, shared with the runtime that writes and reads them.
+pub use evtrace_schema::{in_type, out_type};
 
 /// How a value becomes payload bytes. Each variant names one helper of `evtrace::__private`
 /// (or a std method), so the generated code stays a plain sequence of `let` statements.
@@ -655,76 +577,19 @@ impl Provider {
     }
 }
 
-/// The EventSource namespace `482C2DB2-C390-47C8-87F8-1A15BFC130FB`, in the byte order hashed.
-const EVENTSOURCE_NAMESPACE: [u8; 16] = [
-    0x48, 0x2C, 0x2D, 0xB2, 0xC3, 0x90, 0x47, 0xC8, 0x87, 0xF8, 0x1A, 0x15, 0xBF, 0xC1, 0x30, 0xFB,
-];
-
-/// The provider GUID Windows tools derive from a name (the runtime's `Guid::from_name`, at
-/// compile time): SHA-1 over the namespace and the upper-cased name in UTF-16BE, first 16
-/// bytes taken as the Windows layout, version nibble 5.
+/// The provider GUID Windows tools derive from a name, as the runtime derives it.
 pub fn guid_from_name(name: &str) -> [u8; 16] {
-    let mut h = sha1_smol::Sha1::new();
-    h.update(&EVENTSOURCE_NAMESPACE);
-    let be: Vec<u8> = name
-        .to_uppercase()
-        .encode_utf16()
-        .flat_map(u16::to_be_bytes)
-        .collect();
-    h.update(&be);
-    let mut g = [0u8; 16];
-    g.copy_from_slice(&h.digest().bytes()[..16]);
-    g[7] = (g[7] & 0x0F) | 0x50;
-    g
+    evtrace_schema::Guid::from_name(name).to_bytes()
 }
 
 /// Parses `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` (braces optional) into the Windows layout.
 pub fn parse_guid(s: &str) -> Option<[u8; 16]> {
-    let t = s.trim();
-    let t = t
-        .strip_prefix('{')
-        .and_then(|x| x.strip_suffix('}'))
-        .unwrap_or(t);
-    let parts: Vec<&str> = t.split('-').collect();
-    let lens = [8, 4, 4, 4, 12];
-    if parts.len() != 5
-        || parts.iter().zip(lens).any(|(p, n)| p.len() != n)
-        || !parts
-            .iter()
-            .all(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
-    {
-        return None;
-    }
-    let d1 = u32::from_str_radix(parts[0], 16).ok()?;
-    let d2 = u16::from_str_radix(parts[1], 16).ok()?;
-    let d3 = u16::from_str_radix(parts[2], 16).ok()?;
-    let tail = format!("{}{}", parts[3], parts[4]);
-    let mut g = [0u8; 16];
-    g[..4].copy_from_slice(&d1.to_le_bytes());
-    g[4..6].copy_from_slice(&d2.to_le_bytes());
-    g[6..8].copy_from_slice(&d3.to_le_bytes());
-    for (i, b) in g[8..].iter_mut().enumerate() {
-        *b = u8::from_str_radix(&tail[i * 2..i * 2 + 2], 16).ok()?;
-    }
-    Some(g)
+    s.parse::<evtrace_schema::Guid>().ok().map(|g| g.to_bytes())
 }
 
 /// A GUID in registry format, upper case, for documentation.
 pub fn guid_text(g: &[u8; 16]) -> String {
-    format!(
-        "{:08X}-{:04X}-{:04X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-        u32::from_le_bytes([g[0], g[1], g[2], g[3]]),
-        u16::from_le_bytes([g[4], g[5]]),
-        u16::from_le_bytes([g[6], g[7]]),
-        g[8],
-        g[9],
-        g[10],
-        g[11],
-        g[12],
-        g[13],
-        g[14],
-        g[15]
-    )
+    evtrace_schema::Guid::from_bytes(*g).to_string()
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ pub mod clock;
 pub mod consume;
 mod error;
 pub mod etl;
-mod guid;
 pub mod kernel;
 mod number;
 pub mod provider;
@@ -20,4 +19,4 @@ mod sink;
 pub mod system;
 
 pub use error::{Error, ErrorCode, Result};
-pub use guid::{Guid, ParseGuidError};
+pub use evtrace_schema::{Guid, ParseGuidError};

@@ -503,7 +503,7 @@ mod tests {
         in_type, out_type, provider_traits, tracelogging_extended_items, write_event_record,
         EventDescriptor, EventHeaderFields, EventSchemaBuilder,
     };
-    use crate::guid::Guid;
+    use crate::Guid;
 
     fn round_trip(data: &[u8]) -> Vec<u8> {
         let c = compress(data);
