@@ -182,13 +182,25 @@ pub struct EnableArgs {
 
 /// Runs the daemon in the foreground.
 pub fn daemon(args: DaemonArgs) -> ExitCode {
-    let dir = args.dir.unwrap_or_else(paths::runtime_dir);
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    // Taken before the boot sessions start, so that a signal meanwhile waits for the handler
+    // instead of killing the daemon with their files unfinished.
+    let signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(&Error::new(
+                ErrorCode::Io,
+                format!("cannot handle signals: {e}"),
+            ))
+        }
+    };
+    let dir = args.dir.unwrap_or_else(paths::own_runtime_dir);
     let d = match Daemon::bind_with(&dir, args.shared) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
     let socket = paths::socket_path(&dir);
-    if let Err(e) = end_on_signal(d.stopper(), socket.clone()) {
+    if let Err(e) = end_on_signal(signals, d.stopper(), socket.clone()) {
         return fail(&e);
     }
     eprintln!("evtrace daemon: listening on {}", socket.display());
@@ -197,10 +209,11 @@ pub fn daemon(args: DaemonArgs) -> ExitCode {
 
 /// On SIGTERM, SIGINT or SIGHUP the daemon stops every session (their files finished, their
 /// consumers given the last buffers) and exits; a second signal meanwhile exits at once.
-fn end_on_signal(stopper: daemon::Stopper, socket: PathBuf) -> Result<(), Error> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| Error::new(ErrorCode::Io, format!("cannot handle signals: {e}")))?;
+fn end_on_signal(
+    mut signals: signal_hook::iterator::Signals,
+    stopper: daemon::Stopper,
+    socket: PathBuf,
+) -> Result<(), Error> {
     std::thread::Builder::new()
         .name("evtrace-signals".into())
         .spawn(move || {
@@ -238,6 +251,11 @@ fn end_on_signal(stopper: daemon::Stopper, socket: PathBuf) -> Result<(), Error>
 /// A controller for the daemon, started on demand if none runs.
 fn controller() -> Result<Controller, Error> {
     let dir = paths::runtime_dir();
+    if daemon::is_running(&dir) {
+        return Controller::connect_in(&dir);
+    }
+    // None answers: this user's own daemon is started.
+    let dir = paths::own_runtime_dir();
     if !daemon::is_running(&dir) {
         let exe = std::env::current_exe()
             .map_err(|e| Error::new(ErrorCode::Io, format!("cannot find this program: {e}")))?;

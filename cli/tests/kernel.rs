@@ -938,17 +938,19 @@ fn a_lost_syn_is_retransmitted_and_recorded_for_the_connecting_process() {
         run_ok(evtrace(&dir).args(["stop", KERNEL]));
         (pid, events(&dir, &file))
     };
-    let mut attempt = 1;
-    let (pid, all, again) = loop {
-        let (pid, all) = round(attempt);
-        let want = [
+    let wanted = |pid: u64| {
+        [
             ("PID", Value::from(pid)),
             ("saddr", Value::from("10.9.0.1")),
             ("daddr", Value::from("10.9.0.2")),
-        ];
+        ]
+    };
+    let mut attempt = 1;
+    let (pid, all, again) = loop {
+        let (pid, all) = round(attempt);
         // The SYNs went out again from a timer, in whatever process ran then: they are still
         // the connecting process's.
-        let again: Vec<serde_json::Value> = find(&all, "TcpIp", "Retransmit", &want)
+        let again: Vec<serde_json::Value> = find(&all, "TcpIp", "Retransmit", &wanted(pid))
             .into_iter()
             .cloned()
             .collect();
@@ -958,11 +960,7 @@ fn a_lost_syn_is_retransmitted_and_recorded_for_the_connecting_process() {
         eprintln!("{TEST}: round {attempt} recorded no retransmit; trying again");
         attempt += 1;
     };
-    let want = [
-        ("PID", Value::from(pid)),
-        ("saddr", Value::from("10.9.0.1")),
-        ("daddr", Value::from("10.9.0.2")),
-    ];
+    let want = wanted(pid);
     assert!(
         !again.is_empty(),
         "no retransmit of a SYN to 10.9.0.2 by {pid} in {attempt} rounds"

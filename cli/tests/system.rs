@@ -591,6 +591,18 @@ fn a_daemon_started_on_demand_writes_to_its_log_not_to_the_caller() {
             })
         })
         .expect("no daemon runs for the test's folder");
+    // Not a child of the test, so it does not die with it: killed if the test fails first.
+    struct KillOnDrop(i32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            // Only on failure: a passing test saw it end (its pid may be another's by then).
+            if std::thread::panicking() {
+                // SAFETY: kill has no memory preconditions.
+                unsafe { libc::kill(self.0, libc::SIGKILL) };
+            }
+        }
+    }
+    let _guard = KillOnDrop(daemon);
     let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(daemon, libc::SIGTERM) };

@@ -78,6 +78,12 @@ impl GlobalLoggerConfig {
     /// not only as a Status at the next boot.
     pub fn check(name: &str, kind: BootKind, e: &Entries, config_dir: &Path) -> Result<()> {
         if let Some(c) = Self::boot_session(name, kind, e, config_dir)? {
+            // A Global Logger with EnableKernelFlags is the kernel logger, with its rules.
+            let system_logger =
+                c.props.enable_flags != 0 || c.props.mode.contains(LogFileMode::SYSTEM_LOGGER);
+            if system_logger {
+                crate::kernel::logger_rules(&c.props, c.props.enable_flags != 0)?;
+            }
             crate::session::properties::validate(
                 c.props,
                 crate::session::SessionKind::System,

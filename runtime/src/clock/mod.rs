@@ -2,17 +2,17 @@
 //!
 //! | ETW ClientContext | here | PerfFreq in the file |
 //! |---|---|---|
-//! | 1, performance counter (default) | the TSC where the kernel itself keeps time with it, else `CLOCK_MONOTONIC` in ns | TSC rate, or 1 000 000 000 |
+//! | 1, performance counter (default) | `CLOCK_MONOTONIC` in ns, from the TSC where the kernel keeps time with it (see [`wall`]) | 1 000 000 000 |
 //! | 2, system time | `CLOCK_REALTIME` as FILETIME (100 ns since 1601), from the TSC where the kernel keeps time with it (see [`wall`]) | 10 000 000 |
 //! | 3, CPU cycle counter | `rdtsc` | TSC rate |
 //!
-//! Windows' performance counter is itself the invariant TSC on current machines; reading it
-//! directly costs a third of `clock_gettime` here. evtrace uses it only where the kernel's own
-//! clocksource is `tsc` (so it is invariant and synchronised across processors). Its rate is
-//! calibrated against `CLOCK_MONOTONIC` at start and measured again over the whole session when a
-//! file is finished, so the header's PerfFreq converts time stamps without drift. Clock 3 falls
-//! back to system time where the TSC is not invariant or not x86, as ETW falls back where the
-//! cycle counter is unsupported.
+//! Reading the TSC costs a third of `clock_gettime` here, so where the kernel's own clocksource
+//! is `tsc` (invariant and synchronised across processors) clocks 1 and 2 are mapped from it and
+//! kept in line with the kernel's clocks; elsewhere they are `clock_gettime`. Clock 3 is the TSC
+//! itself: its rate is calibrated against `CLOCK_MONOTONIC` at start and measured again over the
+//! whole session when a file is finished, so the header's PerfFreq converts time stamps without
+//! drift. It falls back to system time where the TSC is not invariant or not x86, as ETW falls
+//! back where the cycle counter is unsupported.
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -22,9 +22,9 @@ pub const INTERVAL_NS: u64 = 100_000_000;
 pub const MAX_SLEW_PPM: u64 = 500;
 
 /// `CLOCK_REALTIME` as a FILETIME (100 ns units since 1601).
-pub static REALTIME: Mapped = Mapped::new(filetime_now, 10_000_000);
-/// `CLOCK_MONOTONIC` in nanoseconds.
-pub static MONOTONIC: Mapped = Mapped::new(monotonic_ns, 1_000_000_000);
+pub static REALTIME: Mapped = Mapped::new(filetime_now, 10_000_000, false);
+/// `CLOCK_MONOTONIC` in nanoseconds; it never goes back (see [`Mapped::refresh`]).
+pub static MONOTONIC: Mapped = Mapped::new(monotonic_ns, 1_000_000_000, true);
 
 /// The current system time as a FILETIME, from the TSC ([`REALTIME`]).
 #[inline(always)]
@@ -46,6 +46,8 @@ pub struct Mapped {
     read: fn() -> i64,
     /// Units per second.
     per_second: i64,
+    /// Whether the mapping may never step back (a monotonic clock).
+    monotonic: bool,
 }
 
 /// The published mapping; `seq` is odd while it is being changed. Time advances at the nominal
@@ -93,7 +95,7 @@ fn slope(interval: i64, correction: i64, interval_ticks: u64) -> u64 {
 }
 
 impl Mapped {
-    const fn new(read: fn() -> i64, per_second: i64) -> Mapped {
+    const fn new(read: fn() -> i64, per_second: i64, monotonic: bool) -> Mapped {
         Mapped {
             map: Mapping {
                 seq: AtomicU64::new(0),
@@ -106,6 +108,7 @@ impl Mapped {
             last: Mutex::new(None),
             read,
             per_second,
+            monotonic,
         }
     }
 
@@ -159,7 +162,8 @@ impl Mapped {
             let g = self.segment();
             fence(Ordering::Acquire);
             if s & 1 == 0 && m.seq.load(Ordering::Relaxed) == s {
-                if g.mult == 0 {
+                // The span is 0 only before the first refresh.
+                if g.span == 0 {
                     return self.unmapped();
                 }
                 return map(tsc, g);
@@ -173,7 +177,7 @@ impl Mapped {
     #[cold]
     fn unmapped(&'static self) -> i64 {
         self.refresh();
-        if self.map.mult.load(Ordering::Acquire) != 0 {
+        if self.map.span.load(Ordering::Acquire) != 0 {
             self.now()
         } else {
             (self.read)()
@@ -182,6 +186,10 @@ impl Mapped {
 
     /// Brings the mapping in line with the kernel's clock if [`INTERVAL_NS`] has passed since
     /// the last time (or it never ran). Returns whether it changed the mapping.
+    ///
+    /// A difference over a millisecond is stepped, except backwards on a monotonic clock (the
+    /// TSC ran on while `CLOCK_MONOTONIC` did not, across a suspend): the mapping then holds
+    /// where it is until the kernel's clock catches up, so time stamps never go back.
     pub fn refresh(&self) -> bool {
         let Some(hz) = tsc_frequency() else {
             return false;
@@ -195,13 +203,17 @@ impl Mapped {
         let real = (self.read)();
         let interval = (INTERVAL_NS as i128 * self.per_second as i128 / 1_000_000_000) as i64;
         let step = self.per_second / 1000;
-        let nominal = slope(interval, 0, interval_ticks);
+        let mut nominal = slope(interval, 0, interval_ticks);
+        let mut hold = false;
         let (base, correction) = match *last {
             None => (real, 0),
             Some(_) => {
                 let here = map(tsc, self.segment());
                 let error = real - here;
-                if error.abs() > step {
+                if self.monotonic && error < -step {
+                    hold = true;
+                    (here, 0)
+                } else if error.abs() > step {
                     (real, 0)
                 } else {
                     let most = interval * MAX_SLEW_PPM as i64 / 1_000_000;
@@ -209,7 +221,10 @@ impl Mapped {
                 }
             }
         };
-        let corr = slope(interval, correction, interval_ticks) as i64 - nominal as i64;
+        let mut corr = slope(interval, correction, interval_ticks) as i64 - nominal as i64;
+        if hold {
+            (nominal, corr) = (0, 0);
+        }
         let m = &self.map;
         let s = m.seq.load(Ordering::Relaxed);
         m.seq.store(s + 1, Ordering::Relaxed);
@@ -248,8 +263,10 @@ mod tests {
                 assert!(t >= prev, "{what} went back from {prev} to {t}");
                 prev = t;
             }
-            let (ours, real) = (clock.now(), (clock.read)());
-            worst = worst.max((ours - real).abs());
+            // Ours against the kernel's read just before and just after, so that being
+            // preempted between two reads is not taken for an error of the mapping.
+            let (lo, ours, hi) = ((clock.read)(), clock.now(), (clock.read)());
+            worst = worst.max((lo - ours).max(ours - hi).max(0));
         }
         let ms = clock.per_second / 1000;
         assert!(worst < ms, "{worst} units from {what}");
@@ -263,6 +280,45 @@ mod tests {
     #[test]
     fn follows_clock_monotonic_and_never_goes_back() {
         follows(&MONOTONIC, "CLOCK_MONOTONIC");
+    }
+
+    /// A kernel clock the test sets: nanoseconds.
+    static FAKE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    fn fake() -> i64 {
+        FAKE.load(Ordering::SeqCst)
+    }
+
+    /// The mapping runs seconds ahead of the kernel's clock (the TSC went on across a suspend
+    /// the kernel's monotonic clock left out): a monotonic mapping holds instead of stepping
+    /// back, and moves on once the kernel's clock has caught up; another steps back.
+    #[test]
+    fn a_monotonic_mapping_holds_rather_than_go_back() {
+        if tsc_frequency().is_none() {
+            eprintln!("skipped: no invariant TSC on this machine");
+            return;
+        }
+        static HOLDS: Mapped = Mapped::new(fake, 1_000_000_000, true);
+        static STEPS: Mapped = Mapped::new(fake, 1_000_000_000, false);
+        let pause = || std::thread::sleep(Duration::from_millis(110));
+        FAKE.store(monotonic_ns(), Ordering::SeqCst);
+        assert!(HOLDS.refresh() && STEPS.refresh());
+        pause();
+        let before = (HOLDS.now(), STEPS.now());
+        FAKE.store(before.0 - 10_000_000_000, Ordering::SeqCst);
+        assert!(HOLDS.refresh() && STEPS.refresh());
+        let held = HOLDS.now();
+        assert!(held >= before.0, "went back from {} to {held}", before.0);
+        pause();
+        assert_eq!(HOLDS.now(), held, "held while the kernel's clock is behind");
+        assert!(
+            STEPS.now() < before.1 - 9_000_000_000,
+            "the other one stepped back"
+        );
+        // Caught up (and past): it moves on from there.
+        FAKE.store(held + 2_000_000_000, Ordering::SeqCst);
+        assert!(HOLDS.refresh());
+        pause();
+        assert!(HOLDS.now() > held + 2_000_000_000);
     }
 
     #[test]

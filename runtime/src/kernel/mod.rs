@@ -361,3 +361,40 @@ impl Reader {
         }
     }
 }
+
+/// What a system logger may not be: pageable (kernel events are never written to pageable
+/// buffers) or private, and its EnableFlags must be ones served here; the kernel logger proper
+/// (`kernel_logger`) also takes no sequence numbers, which are for TraceMessage, which never
+/// reaches it. The daemon checks these at start, and `evtrace globallogger create` before it
+/// writes a kernel Global Logger's entries.
+pub fn logger_rules(
+    props: &crate::session::SessionProperties,
+    kernel_logger: bool,
+) -> crate::Result<()> {
+    use crate::session::LogFileMode;
+    use crate::Error;
+    if props.mode.contains(LogFileMode::USE_PAGED_MEMORY) {
+        return Err(Error::invalid(format!(
+            "{} is a system logger, whose buffers cannot be pageable: remove EVENT_TRACE_USE_PAGED_MEMORY",
+            props.name
+        )));
+    }
+    for m in [LogFileMode::PRIVATE_LOGGER, LogFileMode::PRIVATE_IN_PROC] {
+        if props.mode.contains(m) {
+            return Err(Error::invalid(format!(
+                "{} is a system logger and cannot be {}",
+                props.name,
+                m.flag_name()
+            )));
+        }
+    }
+    let sequence = props.mode & (LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE);
+    if kernel_logger && !sequence.is_empty() {
+        return Err(Error::invalid(format!(
+            "{} is not valid for the kernel logger, which records no TraceMessage",
+            sequence.names()
+        )));
+    }
+    KernelFlags::from_bits_retain(props.enable_flags).checked()?;
+    Ok(())
+}

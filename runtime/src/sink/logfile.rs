@@ -162,8 +162,37 @@ impl LogFile {
             .try_clone()
             .map_err(|e| Error::io("cannot open", &lf.path, e))?;
         let current = lf.path.clone();
+        lf.room_for_the_maximum(&file, &current)?;
         lf.prepare(&file, &current)?;
         Ok(lf)
+    }
+
+    /// StartTrace's DISK_FULL: no room for the file's maximum size on its file system (the
+    /// file's present contents, about to be replaced, count as room). Checked once, at start:
+    /// a later file of a NEWFILE series that finds no room stops the session as any failed
+    /// write does. PREALLOCATE reserves the room instead, which says the same.
+    fn room_for_the_maximum(&self, file: &File, path: &Path) -> Result<()> {
+        let Some(max) = self.max_bytes.filter(|m| *m > 0 && !self.preallocate) else {
+            return Ok(());
+        };
+        let Ok(fs) = rustix::fs::fstatvfs(file) else {
+            return Ok(());
+        };
+        let present = file.metadata().map_or(0, |m| m.len());
+        let free = fs
+            .f_bavail
+            .saturating_mul(fs.f_frsize)
+            .saturating_add(present);
+        if free < max {
+            return Err(Error::new(
+                ErrorCode::DiskFull,
+                format!(
+                    "no room for {}: MaximumFileSize is {max} bytes but its file system has {free} bytes free",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn current_name(&self) -> PathBuf {
@@ -205,22 +234,6 @@ impl LogFile {
         }
         file.set_len(0)
             .map_err(|e| Error::io("cannot truncate", path, e))?;
-        if let Some(max) = self.max_bytes.filter(|m| *m > 0 && !self.preallocate) {
-            // StartTrace's DISK_FULL: no room for the file's maximum size. (PREALLOCATE
-            // reserves it below, which says the same.)
-            if let Ok(fs) = rustix::fs::fstatvfs(file) {
-                let free = fs.f_bavail.saturating_mul(fs.f_frsize);
-                if free < max {
-                    return Err(Error::new(
-                        ErrorCode::DiskFull,
-                        format!(
-                            "no room for {}: MaximumFileSize is {max} bytes but its file system has {free} bytes free",
-                            path.display()
-                        ),
-                    ));
-                }
-            }
-        }
         if self.preallocate {
             let max = self.max_bytes.unwrap_or(0);
             // SAFETY: plain syscall on a valid descriptor; no pointers.

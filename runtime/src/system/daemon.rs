@@ -69,6 +69,8 @@ struct State {
     next_id: u64,
     /// The daemon is ending ([`Stopper::stop_all`]): no session starts any more.
     closing: bool,
+    /// Stops under way (each until its file is finished), which the daemon's end waits for.
+    ending: usize,
 }
 
 impl State {
@@ -135,6 +137,8 @@ struct Hosted {
     changing: bool,
     /// Its real-time delivery is ending (UPDATE `--rt off`): a stop waits for it.
     ending_rt: bool,
+    /// MaximumBuffers as UPDATE last set it (for producers that attach from then on).
+    maximum_buffers_set: Option<u32>,
 }
 
 struct Share {
@@ -545,12 +549,6 @@ impl Shared {
         boot: Option<crate::boot::BootKind>,
     ) -> Result<Reply> {
         let props = wire.to_props()?;
-        if self.lock().closing {
-            return Err(Error::new(
-                ErrorCode::ShutdownInProgress,
-                format!("{} cannot start: the daemon is shutting down", props.name),
-            ));
-        }
         if boot.is_none() && props.mode.contains(LogFileMode::NONSTOPPABLE) {
             return Err(Error::invalid(format!(
                 "{}: EVENT_TRACE_NONSTOPPABLE_MODE is for boot sessions only, as ETW's is for AutoLogger: write it in an AutoLogger entry (`evtrace autologger create NAME --mode 0x40 ...`)",
@@ -572,7 +570,14 @@ impl Shared {
         }
         let mut allowed = allow_users;
         allowed.push(starter);
+        // Checked under the lock that adds the session, so none slips past a shutdown.
         let mut st = self.lock();
+        if st.closing {
+            return Err(Error::new(
+                ErrorCode::ShutdownInProgress,
+                format!("{} cannot start: the daemon is shutting down", props.name),
+            ));
+        }
         if st
             .sessions
             .iter()
@@ -602,15 +607,6 @@ impl Shared {
             || (reserved && props.enable_flags != 0);
         let system_logger = is_kernel || props.mode.contains(LogFileMode::SYSTEM_LOGGER);
         if is_kernel {
-            // Sequence numbers are for TraceMessage, which never reaches the kernel logger.
-            let sequence =
-                props.mode & (LogFileMode::GLOBAL_SEQUENCE | LogFileMode::LOCAL_SEQUENCE);
-            if !sequence.is_empty() {
-                return Err(Error::invalid(format!(
-                    "{} is not valid for the kernel logger, which records no TraceMessage",
-                    sequence.names()
-                )));
-            }
             if let Some(k) = st.sessions.iter().find(|h| h.is_kernel) {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
@@ -622,7 +618,7 @@ impl Shared {
             }
         }
         if system_logger {
-            kernel_rules(&props)?;
+            crate::kernel::logger_rules(&props, is_kernel)?;
             let running = st.sessions.iter().filter(|h| h.system_logger()).count();
             if running >= MAX_SYSTEM_LOGGERS {
                 return Err(Error::new(
@@ -693,6 +689,7 @@ impl Shared {
             stopping: false,
             changing: false,
             ending_rt: false,
+            maximum_buffers_set: None,
         };
         let s = stats(&h);
         st.sessions.push(h);
@@ -887,6 +884,7 @@ impl Shared {
             share.maximum_buffers = u.maximum_buffers;
             share = properties::validate(share, SessionKind::System, processor_count())?.props;
         }
+        let maximum_buffers_set = (u.maximum_buffers != 0).then_some(share.maximum_buffers);
         let keeps_somewhere = u.log_file.is_some() || h.kept();
         if u.real_time == Some(false) && h.rt.is_some() && !keeps_somewhere {
             return Err(Error::invalid(format!(
@@ -916,6 +914,9 @@ impl Shared {
             }
         }
         h.share = share;
+        if maximum_buffers_set.is_some() {
+            h.maximum_buffers_set = maximum_buffers_set;
+        }
         // The kernel logger's share follows too, outside the daemon's lock (its flusher may be
         // waiting for that lock to hand buffers over).
         let kernel = (u.flush_timer_s != 0)
@@ -983,16 +984,26 @@ impl Shared {
         })
     }
 
-    /// FLUSH: producers hand over what their shares hold (waited for at most [`DETACH_WAIT`]),
-    /// then the session writes its buffers (a BUFFERING session saves its ring).
     /// INCREMENT_FILE: what the producers hold is flushed to the current file first.
     fn increment_file(&self, name: &str) -> Result<Reply> {
+        // Refused before the flush, which would otherwise still happen (and save a ring).
+        self.with(name, |h, _| {
+            if h.share.mode.contains(LogFileMode::NEWFILE) {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!(
+                    "INCREMENT_FILE applies to EVENT_TRACE_FILE_MODE_NEWFILE sessions; {name} is not one"
+                )))
+            }
+        })?;
         self.flush(name)?;
         let engine = self.with(name, |h, _| Ok(h.session.clone()))?;
         engine.increment_file()?;
         Ok(Reply::Ok)
     }
 
+    /// FLUSH: producers hand over what their shares hold (waited for at most [`DETACH_WAIT`]),
+    /// then the session writes its buffers (a BUFFERING session saves its ring).
     fn flush(&self, name: &str) -> Result<Reply> {
         let mut st = self.lock();
         let st_ref = &mut *st;
@@ -1061,12 +1072,14 @@ impl Shared {
         let names: Vec<String> = {
             let mut st = self.lock();
             st.closing = true;
+            // Those a controller is stopping already are waited for below.
             st.sessions
                 .iter()
+                .filter(|h| !h.stopping)
                 .map(|h| h.session.name().to_string())
                 .collect()
         };
-        names
+        let ended = names
             .into_iter()
             .map(|name| {
                 let r = self.end(&name, true).map(|reply| match reply {
@@ -1075,7 +1088,13 @@ impl Shared {
                 });
                 (name, r)
             })
-            .collect()
+            .collect();
+        // A controller's stop that was under way finishes its file before the daemon goes.
+        let mut st = self.lock();
+        while st.ending > 0 {
+            st = self.detached.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        ended
     }
 
     /// Stops a session: producers hand over their last buffers first (or are waited for at
@@ -1112,7 +1131,18 @@ impl Shared {
             ));
         }
         st.sessions[i].stopping = true;
+        st.ending += 1;
         let id = st.sessions[i].id;
+        drop(st);
+        let r = self.end_stopping(name, id, shutdown);
+        self.lock().ending -= 1;
+        self.detached.notify_all();
+        r
+    }
+
+    /// The rest of [`end`](Self::end), once session `id` is marked as stopping.
+    fn end_stopping(&self, name: &str, id: u64, shutdown: bool) -> Result<Reply> {
+        let mut st = self.lock();
         // A change of its kernel sources, or the end of its real-time delivery, finishes first;
         // then the sources go, their last buffers reaching the session before it leaves.
         let changing = |st: &State| {
@@ -1515,8 +1545,8 @@ fn stats(h: &Hosted) -> WireStats {
 /// What the daemon adds to the engine's figures of a session: real-time delivery, producers,
 /// the mode in force (UPDATE may have turned real-time delivery on or off), kernel flags.
 struct Figures {
-    /// MaximumBuffers in force for producers (UPDATE changes it for shares made afterwards).
-    maximum_buffers: u32,
+    /// MaximumBuffers as UPDATE set it, if it did (for shares made afterwards).
+    maximum_buffers: Option<u32>,
     rt_lost: u64,
     consumers: u32,
     real_time: bool,
@@ -1528,7 +1558,7 @@ struct Figures {
 impl Figures {
     fn of(h: &Hosted) -> Figures {
         Figures {
-            maximum_buffers: h.share.maximum_buffers,
+            maximum_buffers: h.maximum_buffers_set,
             rt_lost: h.rt_lost_before + h.rt.as_ref().map_or(0, |rt| rt.buffers_lost),
             consumers: h.rt.as_ref().map_or(0, |rt| u32::from(rt.has_consumer())),
             real_time: h.rt.is_some(),
@@ -1539,7 +1569,9 @@ impl Figures {
     }
 
     fn on(&self, mut session: crate::session::SessionStats) -> WireStats {
-        session.maximum_buffers = self.maximum_buffers;
+        if let Some(max) = self.maximum_buffers {
+            session.maximum_buffers = max;
+        }
         session.real_time_buffers_lost += self.rt_lost;
         session.mode.set(LogFileMode::REAL_TIME, self.real_time);
         WireStats {
@@ -1550,28 +1582,6 @@ impl Figures {
             enable_flags: self.enable_flags,
         }
     }
-}
-
-/// What a system logger may not be: pageable (kernel events are never written to pageable
-/// buffers), or private; and its EnableFlags must be ones served here.
-fn kernel_rules(props: &SessionProperties) -> Result<()> {
-    if props.mode.contains(LogFileMode::USE_PAGED_MEMORY) {
-        return Err(Error::invalid(format!(
-            "{} is a system logger, whose buffers cannot be pageable: remove EVENT_TRACE_USE_PAGED_MEMORY",
-            props.name
-        )));
-    }
-    for m in [LogFileMode::PRIVATE_LOGGER, LogFileMode::PRIVATE_IN_PROC] {
-        if props.mode.contains(m) {
-            return Err(Error::invalid(format!(
-                "{} is a system logger and cannot be {}",
-                props.name,
-                m.flag_name()
-            )));
-        }
-    }
-    crate::kernel::KernelFlags::from_bits_retain(props.enable_flags).checked()?;
-    Ok(())
 }
 
 /// The session named `name` (names compare case-insensitively). On the table alone, so that

@@ -14,11 +14,26 @@ pub const SOCKET_NAME: &str = "daemon.sock";
 /// Root's runtime directory, where the machine's daemon runs.
 pub const SYSTEM_DIR: &str = "/run/evtrace";
 
-/// The runtime directory this process uses: `EVTRACE_RUNTIME_DIR` if set; for root
-/// [`SYSTEM_DIR`]; for other users their own (`$XDG_RUNTIME_DIR/evtrace`, else
-/// `/tmp/evtrace-<uid>`), unless no daemon of theirs has a socket there and root's has one, so
-/// that a root daemon started with `--shared` serves every user's controllers and producers.
+/// The runtime directory this process uses: its own ([`own_runtime_dir`]), unless no daemon
+/// answers there and root's does in [`SYSTEM_DIR`], so that a root daemon started with
+/// `--shared` serves every user's controllers and producers.
 pub fn runtime_dir() -> PathBuf {
+    let own = own_runtime_dir();
+    if std::env::var_os("EVTRACE_RUNTIME_DIR").is_some() || own == Path::new(SYSTEM_DIR) {
+        return own;
+    }
+    let system = Path::new(SYSTEM_DIR);
+    // A socket file alone may be a killed daemon's: only a daemon that answers counts.
+    if connect(&own).is_err() && connect(system).is_ok() {
+        return system.to_path_buf();
+    }
+    own
+}
+
+/// This user's runtime directory, where a daemon it starts listens: `EVTRACE_RUNTIME_DIR` if
+/// set; for root [`SYSTEM_DIR`]; for other users `$XDG_RUNTIME_DIR/evtrace`, else
+/// `/tmp/evtrace-<uid>`.
+pub fn own_runtime_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("EVTRACE_RUNTIME_DIR") {
         return PathBuf::from(d);
     }
@@ -27,15 +42,10 @@ pub fn runtime_dir() -> PathBuf {
     if uid == 0 {
         return PathBuf::from(SYSTEM_DIR);
     }
-    let own = match std::env::var_os("XDG_RUNTIME_DIR") {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(x) => PathBuf::from(x).join("evtrace"),
         None => PathBuf::from(format!("/tmp/evtrace-{uid}")),
-    };
-    let system = Path::new(SYSTEM_DIR);
-    if !socket_path(&own).exists() && socket_path(system).exists() {
-        return system.to_path_buf();
     }
-    own
 }
 
 /// The daemon's socket in `dir`.
