@@ -166,7 +166,8 @@ fn report_problems(reader: &LogReader) -> ExitCode {
         let at = first
             .map(|l| format!(" (first at offset {:#x}: {})", l.offset, l.reason))
             .unwrap_or_default();
-        // Records of kinds not decoded (kernel, classic) are listed by --summary only.
+        // Damage fails the command; other notes (an undecodable field, say) are listed by
+        // --summary only.
         if DAMAGE.contains(&kind) {
             eprintln!("evtrace fmt: {path}: {n} x {kind}{at}");
             failed = true;
