@@ -229,6 +229,7 @@ pub fn encode(var: &Ident, k: &FieldType, span: Span) -> (TokenStream, Vec<Token
         Encoding::Le => quote!(let #var = #var.to_le_bytes();),
         Encoding::Be => quote!(let #var = #var.to_be_bytes();),
         Encoding::Widen => quote!(let #var = (#var as #wide).to_le_bytes();),
+        Encoding::CodePoint => quote!(let #var = (#var as u32).to_le_bytes();),
         Encoding::String => quote!(let #var = #pv::text(&#var);),
         other => {
             let f = helper(&pv, other, k);
@@ -264,7 +265,9 @@ fn helper(pv: &TokenStream, e: Encoding, k: &FieldType) -> TokenStream {
         Encoding::Ipv6 => quote!(#pv::ipv6),
         Encoding::SocketAddr => quote!(#pv::SockAddr::new),
         // Handled inline by `encode`.
-        Encoding::Le | Encoding::Be | Encoding::Widen | Encoding::String => quote!(),
+        Encoding::Le | Encoding::Be | Encoding::Widen | Encoding::CodePoint | Encoding::String => {
+            quote!()
+        }
     }
 }
 

@@ -86,6 +86,23 @@ pub fn meta(fmt: &str, args: &[FieldType]) -> model::Blob {
     b.finish(MAGIC.len())
 }
 
+/// How a message keeps an argument, where that differs from an event field: so that `{:?}`
+/// shows it as Rust would. A `char` is kept as its code point (UINT32, OutType STRING: shown in
+/// single quotes), and 128-bit integers and IP addresses as text with no OutType (shown
+/// unquoted, where an event's UTF-8 text would be quoted like a string).
+fn as_message_arg(mut k: FieldType) -> FieldType {
+    match k.encoding {
+        model::Encoding::Char => {
+            k.in_type = model::in_type::UINT32;
+            k.out_type = model::out_type::STRING;
+            k.encoding = model::Encoding::CodePoint;
+        }
+        model::Encoding::Int128 | model::Encoding::IpText => k.out_type = model::out_type::DEFAULT,
+        _ => {}
+    }
+    k
+}
+
 /// One argument: the expression and its type.
 pub struct Arg {
     pub expr: Expr,
@@ -242,6 +259,7 @@ pub fn expand(input: Input) -> Result<TokenStream, syn::Error> {
         let Some(kind) = crate::parse::field_type(&ty, &mut errors) else {
             continue;
         };
+        let kind = as_message_arg(kind);
         if kind.optional {
             // The metadata cannot tell an Option from a slice, so `{}` could not show it.
             errors.add(

@@ -24,6 +24,8 @@ pub enum Encoding {
     Bool32,
     /// `__private::char_text`: the character as a NUL-terminated UTF-8 string.
     Char,
+    /// `as u32`, then `to_le_bytes()`: a message's `char`, kept as its code point.
+    CodePoint,
     /// `__private::u128_text` / `i128_text`: decimal text, NUL-terminated.
     Int128,
     /// `__private::ip_text`: an address of either family as text, NUL-terminated.

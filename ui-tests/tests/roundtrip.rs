@@ -206,6 +206,9 @@ fn record(session: &str, file: &Path) {
     const MESSAGE: u32 = 7;
     let (nr, arg0) = (3u64, 0xABu64);
     evtrace::trace_message!(rt, "{} {:x} {}", nr: u64, arg0: u64, MESSAGE: u32);
+    // `{:?}` as Rust shows these: a char in single quotes, numbers and addresses unquoted.
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    evtrace::trace_message!(rt, "{:?} {:?} {:?} {}", 'é', 5u128, ip: IpAddr, 'x');
     s.stop().unwrap();
 }
 
@@ -324,7 +327,8 @@ fn events_and_messages_read_back() {
         [
             "copied 42 bytes from \"a.txt\" (0x10)",
             "{-1} FFFF 10.0.0.1:8080",
-            "3 ab 7"
+            "3 ab 7",
+            "'é' 5 10.0.0.1 x"
         ]
     );
 

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! The format syntax is Rust's, restricted: `{}` (display), `{:?}` (debug: strings quoted and
-//! escaped), `{:x}` `{:X}` `{:#x}` `{:#X}` (hexadecimal, integers), `{{` and `}}` (braces).
+//! escaped; a `char`, kept as a UINT32 code point with OutType STRING, in single quotes; text with
+//! no OutType, which 128-bit integers and addresses are kept as, unquoted), `{:x}` `{:X}` `{:#x}` `{:#X}` (hexadecimal, integers), `{{` and `}}` (braces).
 //! Arguments are positional. The macro checks count and types at compile time; the renderer
 //! still copes with damaged records (missing arguments show as `<missing>`).
 
@@ -227,6 +228,9 @@ fn display(out: &mut String, v: &Value, t: ArgType) {
 
 fn debug(out: &mut String, v: &Value, t: ArgType) {
     match v {
+        // Text with no OutType is a value kept as text (a 128-bit integer, an address): shown
+        // as Rust shows the value, unquoted.
+        Value::Str(_) if t.out_type == 0 => display(out, v, t),
         Value::Str(s) => {
             let _ = write!(out, "{s:?}");
         }

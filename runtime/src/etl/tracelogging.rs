@@ -606,6 +606,11 @@ impl<'a> Payload<'a> {
                 match o {
                     out_type::IPV4 => Value::Ip(IpAddr::V4(Ipv4Addr::from(raw))),
                     out_type::BOOLEAN => Value::Bool(v != 0),
+                    // A Unicode code point (UINT8 and UINT16 take STRING the same way): how
+                    // evtrace's messages keep a Rust `char`.
+                    out_type::STRING if f.in_type == in_type::UINT32 => {
+                        Value::Char(char::from_u32(v).unwrap_or('\u{FFFD}'))
+                    }
                     out_type::HEX
                     | out_type::WIN32ERROR
                     | out_type::NTSTATUS
