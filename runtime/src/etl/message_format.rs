@@ -298,9 +298,13 @@ mod tests {
 
     #[test]
     fn renders_every_placeholder_kind() {
+        let utf8 = ArgType {
+            in_type: in_type::ANSI_STRING,
+            out_type: out_type::UTF8,
+        };
         let types = [
             t(in_type::INT8),
-            t(in_type::ANSI_STRING),
+            utf8,
             t(in_type::UINT32),
             t(in_type::FLOAT),
             t(in_type::UINT16 | in_type::VCOUNT),
@@ -315,6 +319,19 @@ mod tests {
         assert_eq!(
             render("{:x} {:?} {:#X} {} {:x} {{{}}}", &types, &values),
             "ff \"a\\\"b\" 0xBEEF 0.1 [1, ff] {<missing>}"
+        );
+        // Text with no OutType (a u128, an address) and a char, as `{:?}` shows them in Rust.
+        let code_point = ArgType {
+            in_type: in_type::UINT32,
+            out_type: out_type::STRING,
+        };
+        assert_eq!(
+            render(
+                "{:?} {:?} {}",
+                &[t(in_type::ANSI_STRING), code_point, code_point],
+                &[Value::Str("5".into()), Value::Char('é'), Value::Char('x')],
+            ),
+            "5 'é' x"
         );
         assert_eq!(render("{:>5} }", &[], &[Value::U64(1)]), "{:>5} }");
     }
