@@ -691,7 +691,7 @@ pub fn auto_logger(a: AutoLoggerArgs) -> ExitCode {
 /// The entries of a boot session (`evtrace globallogger create` / `evtrace autologger create`).
 #[derive(Args)]
 struct GlobalLoggerCreate {
-    /// FileName (default: logs/NAME.etl, NAME the session's in the configuration directory).
+    /// FileName (default: logs/NAME.etl in the configuration directory, NAME the session's name).
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
     /// BufferSize in KB.
