@@ -919,19 +919,14 @@ fn a_lost_syn_is_retransmitted_and_recorded_for_the_connecting_process() {
                 .arg(&file)
                 .args(["--kernel-flags", "network_tcpip"]),
         );
-        let out = Command::new("ip")
-            .args(["netns", "exec", &name])
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", TEST, "--nocapture"])
-            .env("EVTRACE_TEST_KERNEL_CONNECT", "10.9.0.2:80")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let printed = run_ok(
+            Command::new("ip")
+                .args(["netns", "exec", &name])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", TEST, "--nocapture"])
+                .env("EVTRACE_TEST_KERNEL_CONNECT", "10.9.0.2:80"),
         );
-        let pid = String::from_utf8_lossy(&out.stdout)
+        let pid = printed
             .lines()
             .find_map(|l| l.strip_prefix("pid ")?.trim().parse::<u64>().ok())
             .expect("the child's pid");
