@@ -326,34 +326,12 @@ fn user_id(u: &str) -> Result<u32, Error> {
 fn props(a: &StartArgs) -> Result<SessionProperties, Error> {
     let mut mode = LogFileMode::empty();
     let mut size = 0;
-    let sizes = [
-        (a.seq, LogFileMode::SEQUENTIAL),
-        (a.cir, LogFileMode::CIRCULAR),
-        (a.newfile, LogFileMode::NEWFILE),
-    ];
-    for (v, m) in sizes {
-        if let Some(v) = v {
+    for (m, _, given) in MODE_FLAGS {
+        if let Some(v) = given(a) {
             mode |= m;
-            size = v;
-        }
-    }
-    for (on, m) in [
-        (a.kb, LogFileMode::USE_KBYTES_FOR_SIZE),
-        (a.append, LogFileMode::APPEND),
-        (a.prealloc, LogFileMode::PREALLOCATE),
-        (a.compressed, LogFileMode::COMPRESSED),
-        (a.rt, LogFileMode::REAL_TIME),
-        (a.buffering, LogFileMode::BUFFERING),
-        (a.ls, LogFileMode::LOCAL_SEQUENCE),
-        (a.gs, LogFileMode::GLOBAL_SEQUENCE),
-        (a.paged, LogFileMode::USE_PAGED_MEMORY),
-        (a.lowcapacity, LogFileMode::NO_PER_PROCESSOR_BUFFERING),
-        (a.independent, LogFileMode::INDEPENDENT_SESSION),
-        (a.secure, LogFileMode::SECURE),
-        (a.systemlogger, LogFileMode::SYSTEM_LOGGER),
-    ] {
-        if on {
-            mode |= m;
+            if v != 0 {
+                size = v;
+            }
         }
     }
     let mut p = SessionProperties::new(a.name.clone()).mode(mode);
@@ -405,7 +383,7 @@ pub fn start(a: StartArgs) -> ExitCode {
         }
         Ok(stats)
     };
-    report(run())
+    report(run().map_err(with_flags))
 }
 
 /// `evtrace stop`.
@@ -456,7 +434,11 @@ pub fn update(a: UpdateArgs) -> ExitCode {
             ),
         ));
     }
-    done(Controller::connect().and_then(|c| c.update(&a.name, &u)))
+    done(
+        Controller::connect()
+            .and_then(|c| c.update(&a.name, &u))
+            .map_err(with_flags),
+    )
 }
 
 /// `evtrace enable`.
@@ -574,32 +556,38 @@ fn done(r: Result<(), Error>) -> ExitCode {
 }
 
 fn fail(e: &Error) -> ExitCode {
-    eprintln!(
-        "evtrace: {}: {}",
-        e.code().name(),
-        in_cli_terms(e.message())
-    );
+    eprintln!("evtrace: {}: {}", e.code().name(), e.message());
     ExitCode::FAILURE
 }
 
-/// The `start` flag that sets each logging mode.
-const MODE_FLAGS: [(LogFileMode, &str); 16] = [
-    (LogFileMode::SEQUENTIAL, "--seq"),
-    (LogFileMode::CIRCULAR, "--cir"),
-    (LogFileMode::NEWFILE, "--newfile"),
-    (LogFileMode::USE_KBYTES_FOR_SIZE, "--kb"),
-    (LogFileMode::APPEND, "--append"),
-    (LogFileMode::PREALLOCATE, "--prealloc"),
-    (LogFileMode::COMPRESSED, "--compressed"),
-    (LogFileMode::REAL_TIME, "--rt"),
-    (LogFileMode::BUFFERING, "--buffering"),
-    (LogFileMode::LOCAL_SEQUENCE, "--ls"),
-    (LogFileMode::GLOBAL_SEQUENCE, "--gs"),
-    (LogFileMode::USE_PAGED_MEMORY, "--paged"),
-    (LogFileMode::NO_PER_PROCESSOR_BUFFERING, "--lowcapacity"),
-    (LogFileMode::INDEPENDENT_SESSION, "--independent"),
-    (LogFileMode::SECURE, "--secure"),
-    (LogFileMode::SYSTEM_LOGGER, "--systemlogger"),
+/// An error of `start` or `update`, whose flags [`in_cli_terms`] names beside ETW's constants.
+fn with_flags(e: Error) -> Error {
+    Error::new(e.code(), in_cli_terms(e.message()))
+}
+
+/// Whether `start`'s arguments ask for a mode: with the size in MB or KB for the file modes, 0
+/// for the others.
+type Asked = fn(&StartArgs) -> Option<u32>;
+
+/// Each logging mode `start` sets, its flag, and whether the arguments ask for it.
+#[rustfmt::skip]
+const MODE_FLAGS: [(LogFileMode, &str, Asked); 16] = [
+    (LogFileMode::SEQUENTIAL, "--seq", |a| a.seq),
+    (LogFileMode::CIRCULAR, "--cir", |a| a.cir),
+    (LogFileMode::NEWFILE, "--newfile", |a| a.newfile),
+    (LogFileMode::USE_KBYTES_FOR_SIZE, "--kb", |a| a.kb.then_some(0)),
+    (LogFileMode::APPEND, "--append", |a| a.append.then_some(0)),
+    (LogFileMode::PREALLOCATE, "--prealloc", |a| a.prealloc.then_some(0)),
+    (LogFileMode::COMPRESSED, "--compressed", |a| a.compressed.then_some(0)),
+    (LogFileMode::REAL_TIME, "--rt", |a| a.rt.then_some(0)),
+    (LogFileMode::BUFFERING, "--buffering", |a| a.buffering.then_some(0)),
+    (LogFileMode::LOCAL_SEQUENCE, "--ls", |a| a.ls.then_some(0)),
+    (LogFileMode::GLOBAL_SEQUENCE, "--gs", |a| a.gs.then_some(0)),
+    (LogFileMode::USE_PAGED_MEMORY, "--paged", |a| a.paged.then_some(0)),
+    (LogFileMode::NO_PER_PROCESSOR_BUFFERING, "--lowcapacity", |a| a.lowcapacity.then_some(0)),
+    (LogFileMode::INDEPENDENT_SESSION, "--independent", |a| a.independent.then_some(0)),
+    (LogFileMode::SECURE, "--secure", |a| a.secure.then_some(0)),
+    (LogFileMode::SYSTEM_LOGGER, "--systemlogger", |a| a.systemlogger.then_some(0)),
 ];
 
 /// An engine message, which speaks ETW (`EVENT_TRACE_REAL_TIME_MODE`, MaximumFileSize), with
@@ -612,7 +600,7 @@ fn in_cli_terms(msg: &str) -> String {
             out = out.replace(name, &with);
         }
     };
-    for (mode, flag) in MODE_FLAGS {
+    for (mode, flag, _) in MODE_FLAGS {
         add(mode.flag_name(), flag);
     }
     add("MaximumFileSize", "the MB after --seq, --cir or --newfile");

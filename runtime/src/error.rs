@@ -64,7 +64,8 @@ impl ErrorCode {
         ErrorCode::Io,
     ];
 
-    /// The Win32 name and number: one exhaustive match, so a new code cannot lack either.
+    /// The Win32 name and number: one exhaustive match, so a new code cannot lack either (and
+    /// [`ErrorCode::ALL`] is checked to list every code, `Io` being the last).
     fn win32_entry(self) -> (&'static str, u32) {
         match self {
             ErrorCode::InvalidParameter => ("ERROR_INVALID_PARAMETER", 87),
@@ -101,6 +102,9 @@ impl ErrorCode {
         self.win32_entry().1
     }
 }
+
+// `ALL` lists every code: a new one added before `Io` without its entry fails to compile.
+const _: () = assert!(ErrorCode::ALL.len() == ErrorCode::Io as usize + 1);
 
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

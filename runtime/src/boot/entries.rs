@@ -49,7 +49,12 @@ impl Entries {
         for (k, v) in &self.items {
             text.push_str(&format!("{k} = {v}\n"));
         }
-        let tmp = path.with_extension("tmp");
+        // A hidden name of its own (`.NAME.tmp`): readers skip dot files, and `a.b` and `a.c`
+        // do not share one.
+        let mut hidden = std::ffi::OsString::from(".");
+        hidden.push(path.file_name().unwrap_or_default());
+        hidden.push(".tmp");
+        let tmp = path.with_file_name(hidden);
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, path)
     }

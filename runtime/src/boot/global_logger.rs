@@ -78,11 +78,10 @@ impl GlobalLoggerConfig {
     /// not only as a Status at the next boot.
     pub fn check(name: &str, kind: BootKind, e: &Entries, config_dir: &Path) -> Result<()> {
         if let Some(c) = Self::boot_session(name, kind, e, config_dir)? {
-            // A Global Logger with EnableKernelFlags is the kernel logger, with its rules.
-            let system_logger =
-                c.props.enable_flags != 0 || c.props.mode.contains(LogFileMode::SYSTEM_LOGGER);
-            if system_logger {
-                crate::kernel::logger_rules(&c.props, c.props.enable_flags != 0)?;
+            // The daemon's rules for the logger it would be.
+            let (kernel, system) = crate::kernel::logger_kind(&c.props, kind == BootKind::Global);
+            if system {
+                crate::kernel::logger_rules(&c.props, kernel)?;
             }
             crate::session::properties::validate(
                 c.props,

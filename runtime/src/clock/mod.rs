@@ -124,7 +124,7 @@ impl TimeSource {
             TimeSource::MonotonicNs => monotonic_ns(),
             TimeSource::TscMonotonicNs => wall::MONOTONIC.now(),
             TimeSource::FileTime => filetime_now(),
-            TimeSource::TscFileTime => wall::now(),
+            TimeSource::TscFileTime => wall::REALTIME.now(),
             TimeSource::Tsc => rdtsc(),
         }
     }
@@ -133,14 +133,17 @@ impl TimeSource {
     /// milliseconds from their flusher. Only the TSC-mapped clocks have work to do (at most
     /// every [`wall::INTERVAL_NS`]).
     pub fn keep_fresh(self) {
+        if let Some(mapped) = self.mapped() {
+            mapped.refresh();
+        }
+    }
+
+    /// The TSC mapping this source reads, if it is one.
+    fn mapped(self) -> Option<&'static wall::Mapped> {
         match self {
-            TimeSource::TscFileTime => {
-                wall::REALTIME.refresh();
-            }
-            TimeSource::TscMonotonicNs => {
-                wall::MONOTONIC.refresh();
-            }
-            _ => {}
+            TimeSource::TscFileTime => Some(&wall::REALTIME),
+            TimeSource::TscMonotonicNs => Some(&wall::MONOTONIC),
+            _ => None,
         }
     }
 

@@ -26,17 +26,6 @@ pub static REALTIME: Mapped = Mapped::new(filetime_now, 10_000_000, false);
 /// `CLOCK_MONOTONIC` in nanoseconds; it never goes back (see [`Mapped::refresh`]).
 pub static MONOTONIC: Mapped = Mapped::new(monotonic_ns, 1_000_000_000, true);
 
-/// The current system time as a FILETIME, from the TSC ([`REALTIME`]).
-#[inline(always)]
-pub fn now() -> i64 {
-    REALTIME.now()
-}
-
-/// Brings [`REALTIME`] in line with `CLOCK_REALTIME` (see [`Mapped::refresh`]).
-pub fn refresh() -> bool {
-    REALTIME.refresh()
-}
-
 /// One of the kernel's clocks, mapped from the TSC.
 pub struct Mapped {
     map: Mapping,
@@ -123,30 +112,23 @@ impl Mapped {
         }
     }
 
-    /// The clock now, from the TSC.
+    /// The clock now, from the TSC: the segment is read once under the sequence lock.
     #[inline(always)]
     pub fn now(&'static self) -> i64 {
         let m = &self.map;
         loop {
-            // The common case reads only what the corrected slope needs; past the segment's
-            // span (a refresh is late) the whole segment is read on the slow path.
             let s = m.seq.load(Ordering::Acquire);
-            let base_tsc = m.base_tsc.load(Ordering::Relaxed);
-            let base = m.base.load(Ordering::Relaxed);
-            let slope = m
-                .mult
-                .load(Ordering::Relaxed)
-                .wrapping_add(m.corr.load(Ordering::Relaxed));
-            let span = m.span.load(Ordering::Relaxed);
+            let g = self.segment();
             let tsc = rdtsc() as u64;
             fence(Ordering::Acquire);
             if s & 1 == 0 && m.seq.load(Ordering::Relaxed) == s {
-                let d = tsc.wrapping_sub(base_tsc);
+                let d = tsc.wrapping_sub(g.base_tsc);
                 // Before the first refresh the span is 0, so this is never taken unmapped.
-                if d <= span {
-                    return base as i64 + ((d as u128 * slope as u128) >> 32) as i64;
+                if d <= g.span {
+                    let slope = g.mult.wrapping_add(g.corr as u64);
+                    return g.base as i64 + ((d as u128 * slope as u128) >> 32) as i64;
                 }
-                return self.beyond_span(tsc);
+                return self.beyond_span(tsc, g);
             }
             std::hint::spin_loop();
         }
@@ -155,21 +137,12 @@ impl Mapped {
     /// `now` past the segment's span (a late refresh), before the first refresh, or a TSC read
     /// a few ticks before the segment's base on another processor.
     #[cold]
-    fn beyond_span(&'static self, tsc: u64) -> i64 {
-        let m = &self.map;
-        loop {
-            let s = m.seq.load(Ordering::Acquire);
-            let g = self.segment();
-            fence(Ordering::Acquire);
-            if s & 1 == 0 && m.seq.load(Ordering::Relaxed) == s {
-                // The span is 0 only before the first refresh.
-                if g.span == 0 {
-                    return self.unmapped();
-                }
-                return map(tsc, g);
-            }
-            std::hint::spin_loop();
+    fn beyond_span(&'static self, tsc: u64, g: Segment) -> i64 {
+        // The span is 0 only before the first refresh.
+        if g.span == 0 {
+            return self.unmapped();
         }
+        map(tsc, g)
     }
 
     /// The first read: makes the mapping, or reads the kernel's clock where there is no

@@ -115,11 +115,6 @@ impl KernelLogger {
                 rings.push(ring);
             }
         }
-        // mmap2 records carry no event id; they come only from the mappings event.
-        let mappings = plan
-            .iter()
-            .find(|p| p.source == Source::Mappings)
-            .map(|p| (p.source, p.kind));
         // The sources run before the rundown reads /proc: what starts in between is seen
         // twice (as ETW's rundown may) rather than not at all. The rundown is stamped with the
         // moment the sources started, before anything they record.
@@ -132,7 +127,6 @@ impl KernelLogger {
             session: session.clone(),
             rings,
             opened,
-            mappings,
             procs,
             decoder: Decoder::new(flags, fields),
             last: i64::MIN,
@@ -216,8 +210,6 @@ struct Reader {
     rings: Vec<CpuRing>,
     /// By perf event id.
     opened: HashMap<u64, Opened>,
-    /// The event whose mmap2 records carry no id.
-    mappings: Option<Opened>,
     procs: Option<proc_events::ProcEvents>,
     decoder: Decoder,
     /// The last time stamp written: kept rising, as ETW's buffers are.
@@ -288,24 +280,15 @@ impl Reader {
         let cutoff = (crate::clock::monotonic_ns() as u64).saturating_sub(HOLD.as_nanos() as u64);
         let mut raw = std::mem::take(&mut self.held);
         let mut lost = 0u64;
-        let (opened, mappings) = (&self.opened, self.mappings);
+        let opened = &self.opened;
         for ring in &mut self.rings {
-            ring.drain(|rec| {
-                if let perf::Record::Lost { count } = rec {
-                    lost += count;
-                    return;
-                }
-                let id = match &rec {
-                    perf::Record::Sample { id, .. } => Some(*id),
-                    _ => None,
-                };
-                let which = match id {
-                    Some(id) => opened.get(&id).copied(),
-                    None => mappings,
-                };
-                if let Some((source, kind)) = which {
-                    if let Some(r) = Raw::from_perf(source, kind, rec) {
-                        raw.push(r);
+            ring.drain(|rec| match rec {
+                perf::Record::Lost { count } => lost += count,
+                // Only the mappings event asks for mmap2 records (which carry no event id).
+                perf::Record::Mmap2(m) => raw.push(Raw::Mapping(m)),
+                perf::Record::Sample { id, .. } => {
+                    if let Some(&(source, kind)) = opened.get(&id) {
+                        raw.push(Raw::from_sample(source, kind, rec));
                     }
                 }
             });
@@ -360,6 +343,19 @@ impl Reader {
                 .write_prepared(o.cpu as usize, &header, &p.ext, &[&self.payload]);
         }
     }
+}
+
+/// Which logger a session is: (the kernel logger proper, a system logger of any kind). The
+/// kernel logger is the session named NT Kernel Logger, or the Global Logger (`global_logger`)
+/// given EnableKernelFlags; any session with EVENT_TRACE_SYSTEM_LOGGER_MODE is a system logger.
+pub fn logger_kind(props: &crate::session::SessionProperties, global_logger: bool) -> (bool, bool) {
+    let kernel = crate::session::same_name(&props.name, KERNEL_LOGGER_NAME)
+        || (global_logger && props.enable_flags != 0);
+    let system = kernel
+        || props
+            .mode
+            .contains(crate::session::LogFileMode::SYSTEM_LOGGER);
+    (kernel, system)
 }
 
 /// What a system logger may not be: pageable (kernel events are never written to pageable

@@ -391,20 +391,20 @@ impl Raw {
         }
     }
 
-    /// Takes a perf record of the event whose source is `source`; `None` for a loss record.
-    pub(crate) fn from_perf(source: Source, kind: Kind, r: perf::Record<'_>) -> Option<Raw> {
-        match perf::sample_fields(kind, r) {
-            perf::Record::Sample {
-                at, ip, addr, raw, ..
-            } => Some(Raw::Sample {
-                source,
-                at,
-                ip,
-                addr,
-                raw: raw.to_vec(),
-            }),
-            perf::Record::Mmap2(m) => Some(Raw::Mapping(m)),
-            perf::Record::Lost { .. } => None,
+    /// Takes a perf sample of the event whose source is `source`.
+    pub(crate) fn from_sample(source: Source, kind: Kind, r: perf::Record<'_>) -> Raw {
+        let perf::Record::Sample {
+            at, ip, addr, raw, ..
+        } = perf::sample_fields(kind, r)
+        else {
+            unreachable!("sample_fields keeps a sample a sample")
+        };
+        Raw::Sample {
+            source,
+            at,
+            ip,
+            addr,
+            raw: raw.to_vec(),
         }
     }
 }

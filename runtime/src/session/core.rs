@@ -156,7 +156,6 @@ impl SessionCore {
             .fetch_add(events, Ordering::Relaxed);
     }
 
-    /// EventsLost: per-slot losses of the write path plus those counted elsewhere.
     /// Where TraceMessage sequence numbers come from: machine-wide (GLOBAL_SEQUENCE) or this
     /// session's (LOCAL_SEQUENCE), in the daemon's counter page when this is a producer's share.
     fn sequence_counter(&self) -> &AtomicU32 {
@@ -169,6 +168,7 @@ impl SessionCore {
         }
     }
 
+    /// EventsLost: per-slot losses of the write path plus those counted elsewhere.
     pub(crate) fn events_lost(&self) -> u64 {
         let on_slots: u64 = self
             .pool
@@ -407,7 +407,9 @@ fn fit(core: &SessionCore, slot: usize, rec: &impl Record) -> Result<usize> {
 fn write_one(core: &SessionCore, cpu: usize, rec: &impl Record, tid: u32) -> Result<()> {
     match core.source {
         TimeSource::Tsc => write_one_with(core, cpu, rec, tid, clock::rdtsc),
-        TimeSource::TscFileTime => write_one_with(core, cpu, rec, tid, clock::wall::now),
+        TimeSource::TscFileTime => {
+            write_one_with(core, cpu, rec, tid, || clock::wall::REALTIME.now())
+        }
         TimeSource::TscMonotonicNs => {
             write_one_with(core, cpu, rec, tid, || clock::wall::MONOTONIC.now())
         }

@@ -544,12 +544,7 @@ impl Flusher {
     /// INCREMENT_FILE: the buffers completed so far go to the current file, the next ones to
     /// the next file of the NEWFILE series.
     fn increment_file(&mut self) -> Result<()> {
-        if !self.core.mode.contains(LogFileMode::NEWFILE) {
-            return Err(Error::invalid(format!(
-                "INCREMENT_FILE applies to EVENT_TRACE_FILE_MODE_NEWFILE sessions; {} is not one",
-                self.core.name
-            )));
-        }
+        super::properties::may_increment_file(self.core.mode, &self.core.name)?;
         self.drain_for_flush()?;
         match self.file.as_mut() {
             Some(f) => f.increment(),

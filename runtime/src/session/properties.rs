@@ -587,3 +587,14 @@ fn physical_memory() -> u64 {
     }
     pages as u64 * size as u64
 }
+
+/// ControlTrace(INCREMENT_FILE) applies to NEWFILE sessions only.
+pub(crate) fn may_increment_file(mode: LogFileMode, name: &str) -> Result<()> {
+    if mode.contains(LogFileMode::NEWFILE) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "INCREMENT_FILE applies to EVENT_TRACE_FILE_MODE_NEWFILE sessions; {name} is not one"
+        )))
+    }
+}

@@ -482,7 +482,8 @@ impl Shared {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if name.ends_with(".tmp") || name.starts_with('.') {
+            // Dot files are not sessions (an entries file being written is `.NAME.tmp`).
+            if name.starts_with('.') {
                 continue;
             }
             self.boot_one(&f, &name, BootKind::Auto, config_dir);
@@ -501,13 +502,18 @@ impl Shared {
             crate::boot::GlobalLoggerConfig::boot_session(name, kind, &entries, config_dir)
                 .and_then(|c| {
                     let Some(c) = c else { return Ok(None) };
+                    // Every provider entry is read before anything starts.
+                    let providers = c
+                        .providers
+                        .iter()
+                        .map(|p| crate::provider::EnableSettings::parse_spec(p))
+                        .collect::<Result<Vec<_>>>()?;
                     self.start_named(&WireProps::from(&c.props), 0, Vec::new(), Some(kind))?;
-                    for p in &c.providers {
-                        let enabled = crate::provider::EnableSettings::parse_spec(p)
-                            .and_then(|(g, s)| self.enable(name, &g.to_string(), Some(s.into())));
-                        if let Err(e) = enabled {
-                            // Started but not set up as configured: not half a session.
-                            let _ = self.stop(name);
+                    for (g, settings) in providers {
+                        if let Err(e) = self.enable(name, &g.to_string(), Some(settings.into())) {
+                            // Started but not set up as configured: not half a session, even a
+                            // NONSTOPPABLE one.
+                            let _ = self.end(name, true);
                             return Err(e);
                         }
                     }
@@ -603,9 +609,7 @@ impl Shared {
         // The kernel logger proper (NT Kernel Logger, or the Global Logger with
         // EnableKernelFlags) is one; any session may be a system logger (SYSTEM_LOGGER_MODE),
         // eight at most, and system loggers take kernel events by their EnableFlags.
-        let is_kernel = same_name(&props.name, crate::kernel::KERNEL_LOGGER_NAME)
-            || (reserved && props.enable_flags != 0);
-        let system_logger = is_kernel || props.mode.contains(LogFileMode::SYSTEM_LOGGER);
+        let (is_kernel, system_logger) = crate::kernel::logger_kind(&props, reserved);
         if is_kernel {
             if let Some(k) = st.sessions.iter().find(|h| h.is_kernel) {
                 return Err(Error::new(
@@ -742,9 +746,9 @@ impl Shared {
         share: &SessionProperties,
     ) -> Result<()> {
         let me = self.me.clone();
-        let hand_over: super::kernel_share::HandOver = Box::new(move |copies, lost| {
+        let hand_over: super::kernel_share::HandOver = Box::new(move |copies, lost, missing| {
             me.upgrade()
-                .is_some_and(|d| d.hand_over(d.lock(), id, copies, lost))
+                .is_some_and(|d| d.hand_over(d.lock(), id, copies, lost, missing))
         });
         let k = super::kernel_share::start(name, flags, share, hand_over)?;
         let mut st = self.lock();
@@ -772,17 +776,15 @@ impl Shared {
         let (id, old, is_kernel, share) = {
             let mut st = self.lock();
             let h = named(&mut st.sessions, name)?;
-            if h.stopping || h.changing {
+            // A stopping session is going away, as `update_rest` treats it; a change under way
+            // is one to wait for.
+            if h.stopping {
+                return Err(not_found(name));
+            }
+            if h.changing {
                 return Err(Error::new(
                     ErrorCode::InvalidParameter,
-                    format!(
-                        "session {name} is {}; try again",
-                        if h.stopping {
-                            "stopping"
-                        } else {
-                            "already changing its EnableFlags"
-                        }
-                    ),
+                    format!("session {name} is already changing its EnableFlags; try again once that is done"),
                 ));
             }
             h.changing = true;
@@ -988,13 +990,7 @@ impl Shared {
     fn increment_file(&self, name: &str) -> Result<Reply> {
         // Refused before the flush, which would otherwise still happen (and save a ring).
         self.with(name, |h, _| {
-            if h.share.mode.contains(LogFileMode::NEWFILE) {
-                Ok(())
-            } else {
-                Err(Error::invalid(format!(
-                    "INCREMENT_FILE applies to EVENT_TRACE_FILE_MODE_NEWFILE sessions; {name} is not one"
-                )))
-            }
+            properties::may_increment_file(h.share.mode, name)
         })?;
         self.flush(name)?;
         let engine = self.with(name, |h, _| Ok(h.session.clone()))?;
@@ -1288,6 +1284,7 @@ impl Shared {
         let delta = events_lost.saturating_sub(share.events_lost);
         share.events_lost = share.events_lost.max(events_lost);
         let mut copies = Vec::with_capacity(buffers.len());
+        let mut missing = 0;
         for &(index, used) in buffers {
             let used = (used as usize).min(share.buffer_bytes);
             match share
@@ -1301,14 +1298,15 @@ impl Shared {
                     share.region.zero(index as usize * share.buffer_bytes, used);
                 }
                 // A buffer the producer names outside its share: lost, its events unknown.
-                None => h.session.add_lost_buffer(0),
+                None => missing += 1,
             }
         }
-        self.hand_over(st, session, copies, delta)
+        self.hand_over(st, session, copies, delta, missing)
     }
 
     /// Puts buffers taken from a share into session `session` (id): to the real-time consumer
-    /// now, to the file or ring outside the daemon's lock; `lost` adds to its EventsLost.
+    /// now, to the file or ring outside the daemon's lock; `lost` adds to its EventsLost, and
+    /// `missing` buffers that could not be copied out of the share count as lost buffers.
     /// Returns false if the session is gone.
     fn hand_over(
         &self,
@@ -1316,12 +1314,17 @@ impl Shared {
         session: u64,
         copies: Vec<Vec<u8>>,
         lost: u64,
+        missing: u64,
     ) -> bool {
         let Some(h) = st.by_id(session) else {
             return false;
         };
         if lost > 0 {
             h.session.add_events_lost(lost);
+        }
+        for _ in 0..missing {
+            // Their events are unknown.
+            h.session.add_lost_buffer(0);
         }
         let kept = h.kept();
         if let Some(rt) = h.rt.as_mut() {

@@ -11,9 +11,9 @@ use crate::kernel::{KernelFlags, KernelLogger};
 use crate::session::region::Region;
 use crate::session::{processor_count, properties, Outbound, Session, SessionProperties, Shipped};
 
-/// Hands copied buffers and the share's EventsLost growth to the daemon; false when the session
-/// is gone.
-pub(crate) type HandOver = Box<dyn Fn(Vec<Vec<u8>>, u64) -> bool + Send>;
+/// Hands copied buffers, the share's EventsLost growth and the number of buffers it could not
+/// copy to the daemon; false when the session is gone.
+pub(crate) type HandOver = Box<dyn Fn(Vec<Vec<u8>>, u64, u64) -> bool + Send>;
 
 /// The share's side of the hand-over: copies finished buffers out of the region.
 struct InProcess {
@@ -26,16 +26,18 @@ struct InProcess {
 
 impl Outbound for InProcess {
     fn ship(&mut self, buffers: &[Shipped], events_lost: u64) -> std::io::Result<()> {
-        let copies = buffers
+        // The proxy's own pool lies inside the region, so every buffer should be there; one
+        // that is not is counted lost, as a producer's is.
+        let copies: Vec<Vec<u8>> = buffers
             .iter()
-            // The proxy's own pool lies inside the region, so every buffer is there.
             .filter_map(|s| {
                 self.region
                     .copy_buffer(s.index as usize, self.buffer_bytes, s.used as usize)
             })
             .collect();
+        let missing = (buffers.len() - copies.len()) as u64;
         let delta = events_lost.saturating_sub(self.reported);
-        if (self.hand_over)(copies, delta) {
+        if (self.hand_over)(copies, delta, missing) {
             self.reported = self.reported.max(events_lost);
             Ok(())
         } else {
@@ -45,7 +47,7 @@ impl Outbound for InProcess {
 
     fn finish(&mut self, events_lost: u64) {
         let delta = events_lost.saturating_sub(self.reported);
-        if delta > 0 && (self.hand_over)(Vec::new(), delta) {
+        if delta > 0 && (self.hand_over)(Vec::new(), delta, 0) {
             self.reported = events_lost;
         }
     }
