@@ -65,13 +65,6 @@ fn number(e: &Entries, name: &str, default: u32) -> Result<u32> {
 }
 
 impl GlobalLoggerConfig {
-    /// `None` when the entries do not ask for a Global Logger (no `Start`, or `Start = 0`);
-    /// otherwise the session, or why the entries are invalid. `config_dir` gives the default
-    /// log file's place.
-    pub fn from_entries(e: &Entries, config_dir: &Path) -> Result<Option<GlobalLoggerConfig>> {
-        Self::boot_session(GLOBAL_LOGGER_NAME, BootKind::Global, e, config_dir)
-    }
-
     /// Whether the daemon would start the boot session these entries describe: its entries'
     /// rules and the session's (sizes, mode combinations), with the reason when not. What
     /// `evtrace globallogger create` checks before it writes, so a mistake is reported then and
@@ -92,8 +85,9 @@ impl GlobalLoggerConfig {
         Ok(())
     }
 
-    /// [`GlobalLoggerConfig::from_entries`] for any boot session: `name` and its `kind`'s
-    /// rules.
+    /// The boot session `name` of `kind` that entries `e` describe: `None` when they do not ask
+    /// for one (no `Start`, or `Start = 0`), else the session or why the entries are invalid.
+    /// `config_dir` gives the default log file's place.
     pub fn boot_session(
         name: &str,
         kind: BootKind,
@@ -174,11 +168,8 @@ impl GlobalLoggerConfig {
             }
         }
         let clock = number(e, "ClockType", 1)?;
-        let clock = ClockType::from_number(clock).ok_or_else(|| {
-            Error::invalid(format!(
-                "ClockType = {clock}: it must be 1 (performance counter), 2 (system timer) or 3 (CPU cycles)"
-            ))
-        })?;
+        let clock = ClockType::from_number_checked(clock)
+            .map_err(|why| Error::invalid(format!("ClockType = {clock}: {why}")))?;
         let file_max = number(e, "FileMax", 0)?;
         if kind == BootKind::Auto && file_max > AUTOLOGGER_MAX_FILES {
             return Err(Error::invalid(format!(

@@ -54,6 +54,13 @@ impl ClockType {
         }
     }
 
+    /// [`from_number`](Self::from_number), or why `n` is no clock type (for messages).
+    pub fn from_number_checked(n: u32) -> Result<ClockType, String> {
+        ClockType::from_number(n).ok_or_else(|| {
+            format!("clock type {n} is not one of 1 (performance counter), 2 (system time), 3 (CPU cycles)")
+        })
+    }
+
     /// The clock actually used: CPU cycles fall back to system time without an invariant TSC.
     pub fn effective(self) -> ClockType {
         match self {
@@ -95,9 +102,7 @@ impl serde::Serialize for ClockType {
 impl<'de> serde::Deserialize<'de> for ClockType {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let n = u32::deserialize(d)?;
-        ClockType::from_number(n).ok_or_else(|| {
-            serde::de::Error::custom(format!("clock type {n}: allowed are 1, 2 and 3"))
-        })
+        ClockType::from_number_checked(n).map_err(serde::de::Error::custom)
     }
 }
 

@@ -226,11 +226,16 @@ impl SockFields {
         })
     }
 
-    /// The TCP event of `kind` this record describes, belonging to process `owner`; `None` if
-    /// the socket is not an IPv4 or IPv6 one.
-    fn tcp(&self, raw: &[u8], kind: TcpKind, owner: u32) -> Option<KernelEvent> {
-        let (saddr, daddr) = self.addrs(raw)?;
-        Some(KernelEvent::Tcp {
+    /// The TCP event of `kind` this record describes, between `addrs` (from
+    /// [`addrs`](Self::addrs)), belonging to process `owner`.
+    fn tcp(
+        &self,
+        raw: &[u8],
+        (saddr, daddr): (IpAddr, IpAddr),
+        kind: TcpKind,
+        owner: u32,
+    ) -> KernelEvent {
+        KernelEvent::Tcp {
             kind,
             pid: owner,
             saddr,
@@ -239,7 +244,7 @@ impl SockFields {
             dport: self.dport.u64(raw) as u16,
             old_state: self.old.i64(raw) as u8,
             new_state: self.new.i64(raw) as u8,
-        })
+        }
     }
 
     fn addrs(&self, raw: &[u8]) -> Option<(IpAddr, IpAddr)> {
@@ -448,6 +453,14 @@ pub(crate) struct Decoder {
 /// Bound on the decoder's maps: entries whose end was never seen are dropped beyond it.
 const MAP_LIMIT: usize = 1 << 16;
 
+/// Makes room in one of the decoder's maps before an insert: a full one is cleared, so that
+/// state never ended (a process whose exit was missed, say) cannot grow without bound.
+fn bound<K, V>(m: &mut HashMap<K, V>) {
+    if m.len() >= MAP_LIMIT {
+        m.clear();
+    }
+}
+
 impl Decoder {
     pub(crate) fn new(flags: KernelFlags, fields: Fields) -> Decoder {
         Decoder {
@@ -531,9 +544,7 @@ impl Decoder {
         if self.fields.exec.is_none() {
             return;
         }
-        if self.exec_command_lines.len() >= MAP_LIMIT {
-            self.exec_command_lines.clear();
-        }
+        bound(&mut self.exec_command_lines);
         if let Some(c) = read_cmdline(pid) {
             self.exec_command_lines.insert(pid, c);
         }
@@ -619,7 +630,8 @@ impl Decoder {
                             // Retransmits run from a timer, in whatever process is current.
                             let sk = f.skaddr.u64(&raw);
                             let owner = self.owners.get(&sk).copied().unwrap_or(pid);
-                            if let Some(ev) = f.tcp(&raw, TcpKind::Retransmit, owner) {
+                            if let Some(addrs) = f.addrs(&raw) {
+                                let ev = f.tcp(&raw, addrs, TcpKind::Retransmit, owner);
                                 out.push(owned(owner, pid, tid, time, cpu, ev));
                             }
                         }
@@ -629,9 +641,7 @@ impl Decoder {
                             let r = f.issue;
                             let (dev, sector) = (r.dev.u64(&raw), r.sector.u64(&raw));
                             if f.complete.is_some() {
-                                if self.in_flight.len() >= MAP_LIMIT {
-                                    self.in_flight.clear();
-                                }
+                                bound(&mut self.in_flight);
                                 self.in_flight.insert((dev, sector), (time, pid, tid));
                             }
                             let ev = r.event(&raw, true, (pid, tid), 0, 0);
@@ -721,9 +731,7 @@ impl Decoder {
                 child_tgid,
             } => {
                 if child_pid == child_tgid {
-                    if self.processes.len() >= MAP_LIMIT {
-                        self.processes.clear();
-                    }
+                    bound(&mut self.processes);
                     // A fork runs its parent's image until it calls exec.
                     let (image, command_line) = match self.processes.get(&parent_tgid) {
                         Some(p) => (p.image.clone(), p.command_line.clone()),
@@ -842,9 +850,10 @@ impl Decoder {
         if f.protocol.is_some_and(|p| p.u64(raw) != IPPROTO_TCP) {
             return;
         }
-        if f.addrs(raw).is_none() {
+        // Parsed once for every event this record gives.
+        let Some(addrs) = f.addrs(raw) else {
             return;
-        }
+        };
         let sk = f.skaddr.u64(raw);
         let old = f.old.i64(raw) as u8;
         let new = f.new.i64(raw) as u8;
@@ -855,9 +864,14 @@ impl Decoder {
             self.owners.clear();
         }
         let mut emit = |kind, owner: u32| {
-            if let Some(ev) = f.tcp(raw, kind, owner) {
-                out.push(owned(owner, pid, tid, time, cpu, ev));
-            }
+            out.push(owned(
+                owner,
+                pid,
+                tid,
+                time,
+                cpu,
+                f.tcp(raw, addrs, kind, owner),
+            ));
         };
         match (old, new) {
             (_, TCP_LISTEN) => {

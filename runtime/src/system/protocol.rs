@@ -60,12 +60,7 @@ impl From<&SessionProperties> for WireProps {
 impl WireProps {
     /// Back to properties; unknown mode bits are kept, so validation names them.
     pub fn to_props(&self) -> Result<SessionProperties, Error> {
-        let clock = ClockType::from_number(self.clock).ok_or_else(|| {
-            Error::invalid(format!(
-                "clock type {} is not one of 1 (performance counter), 2 (system time), 3 (CPU cycles)",
-                self.clock
-            ))
-        })?;
+        let clock = ClockType::from_number_checked(self.clock).map_err(Error::invalid)?;
         Ok(SessionProperties {
             name: self.name.clone(),
             log_file: self.log_file.clone(),
