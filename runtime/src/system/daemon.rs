@@ -966,6 +966,7 @@ impl Shared {
             .try_clone()
             .map_err(|e| Error::new(ErrorCode::Io, format!("socket: {e}")))?;
         self.with(name, |h, _| {
+            let kept = h.kept();
             let Some(rt) = h.rt.as_mut() else {
                 return Err(Error::invalid(format!(
                     "session {name} is not a real-time session (start it with EVENT_TRACE_REAL_TIME_MODE, `--rt`)"
@@ -978,8 +979,6 @@ impl Shared {
                 ));
             }
             if ch.send(&Reply::Ok, None).is_ok() {
-                let kept = h.session.log_file().is_some()
-                    || h.share.mode.contains(LogFileMode::BUFFERING);
                 rt.attach(conn, consumer, &h.session, kept);
             }
             Ok(())
