@@ -1,0 +1,70 @@
+//! The `evtrace` command as a library: [`run`] parses a command line and does what it says.
+//! The `evtrace` binary is this and nothing more; other binaries (the chaos suite) run the same
+//! command in-process.
+#![warn(missing_docs)]
+
+mod control;
+mod fmt;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Event Tracing for Windows, on Linux.
+#[derive(Parser)]
+#[command(name = "evtrace", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Format log files (.etl) as text, JSON lines or a summary, like tracefmt.
+    Fmt(fmt::FmtArgs),
+    /// Run the daemon that hosts system sessions (in the foreground).
+    Daemon(control::DaemonArgs),
+    /// Start a system session (tracelog -start); starts the daemon if none runs.
+    Start(control::StartArgs),
+    /// Stop a system session: producers hand over their last buffers, the file is finished.
+    Stop(control::NameArgs),
+    /// Write every buffer holding events now (tracelog -flush).
+    Flush(control::NameArgs),
+    /// Go on in the next file of a --newfile session now (ControlTrace INCREMENT_FILE).
+    IncrementFile(control::NameArgs),
+    /// Change a running session's log file, flush timer, maximum buffers, real-time delivery or
+    /// kernel flags (tracelog -update).
+    Update(control::UpdateArgs),
+    /// Enable a provider in a session (tracelog -enable).
+    Enable(control::EnableArgs),
+    /// Disable a provider in a session (tracelog -disable).
+    Disable(control::EnableArgs),
+    /// A session's settings and statistics (tracelog -q).
+    Query(control::NameArgs),
+    /// Every system session (tracelog -l).
+    List,
+    /// The Global Logger's persistent entries: create, show, remove.
+    Globallogger(control::GlobalLoggerArgs),
+    /// AutoLogger sessions' persistent entries: create, show, remove.
+    Autologger(control::AutoLoggerArgs),
+}
+
+/// Runs the `evtrace` command line `args` (the program name first, as in `std::env::args_os`).
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    match Cli::parse_from(args).command {
+        Command::Fmt(args) => fmt::run(args),
+        Command::Daemon(a) => control::daemon(a),
+        Command::Start(a) => control::start(a),
+        Command::Stop(a) => control::stop(a),
+        Command::Flush(a) => control::flush(a),
+        Command::IncrementFile(a) => control::increment_file(a),
+        Command::Update(a) => control::update(a),
+        Command::Enable(a) => control::enable(a),
+        Command::Disable(a) => control::disable(a),
+        Command::Query(a) => control::query(a),
+        Command::List => control::list(),
+        Command::Globallogger(a) => control::global_logger(a),
+        Command::Autologger(a) => control::auto_logger(a),
+    }
+}
