@@ -308,7 +308,7 @@ impl Flusher {
             }
             Err(e) => {
                 let path = self.file.as_ref().map(|f| f.path().display().to_string());
-                let msg = format!("writing {}: {e}", path.unwrap_or_default());
+                let msg = write_failure(&path.unwrap_or_default(), &e);
                 lose(self);
                 self.stop_itself(SessionState::StoppedWriteFailed, Some(msg));
             }
@@ -319,13 +319,19 @@ impl Flusher {
     /// empty buffer, no file) or the session had stopped itself (the buffer is counted lost);
     /// otherwise the outcome.
     fn place(&mut self, index: u32, encoded: Option<Encoded>) -> Option<std::io::Result<Placed>> {
-        if self.core.pool.buffer(index).used() <= BUFFER_HEADER_SIZE || self.file.is_none() {
+        if self.core.pool.buffer(index).used() <= BUFFER_HEADER_SIZE {
             self.recycle(encoded);
             return None;
         }
+        // Before the file test: a session that stopped itself has finished (and let go of) its
+        // file, and the rest of the batch it was writing is lost, not merely unwritten.
         if !self.writable() {
             self.recycle(encoded);
             self.count_lost_buffer(index);
+            return None;
+        }
+        if self.file.is_none() {
+            self.recycle(encoded);
             return None;
         }
         let core = &*self.core;
@@ -691,4 +697,18 @@ pub(crate) fn retire(core: &Arc<SessionCore>) {
         // Without membarrier a preempted writer could still hold the session: keep its memory.
         std::mem::forget(table_ref);
     }
+}
+
+/// Why a write to the log file failed, led by ETW's code: ERROR_DISK_FULL for a full file system
+/// or quota (what a controller looks for), ERROR_IO otherwise.
+fn write_failure(path: &str, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let full = matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded);
+    let code = if full {
+        crate::ErrorCode::DiskFull
+    } else {
+        crate::ErrorCode::Io
+    };
+    format!("{}: writing {path}: {e}", code.name())
 }

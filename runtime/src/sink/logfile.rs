@@ -211,6 +211,11 @@ impl LogFile {
         let (file, path) = open_locked(path, kind)?;
         if let Err(e) = self.prepare(&file, &path) {
             unclaim(&path);
+            if self.layout == Layout::NewFile {
+                // The next file of a series, made here and holding nothing readable (its header
+                // did not fit): no reader should be handed it.
+                let _ = std::fs::remove_file(&path);
+            }
             return Err(e);
         }
         self.file = file;
@@ -406,8 +411,15 @@ impl LogFile {
         self.counter += 1;
         let name = self.current_name();
         unclaim(&self.path.clone());
-        self.open_file(&name, SessionKind::System)
-            .map_err(|e| io::Error::other(e.to_string()))
+        self.open_file(&name, SessionKind::System).map_err(|e| {
+            // The flusher names a full disk by its kind (ERROR_DISK_FULL), so keep it.
+            let kind = if e.code() == ErrorCode::DiskFull {
+                io::ErrorKind::StorageFull
+            } else {
+                io::ErrorKind::Other
+            };
+            io::Error::new(kind, e.to_string())
+        })
     }
 
     /// NEWFILE's INCREMENT_FILE: finishes this file and opens the next of the series now.
