@@ -248,15 +248,23 @@ impl Readback {
     }
 }
 
-/// Reads `files` (one session's: a NEWFILE series merged) for the chaos provider's events.
+/// Reads `files` (one session's: a NEWFILE series merged) for the chaos provider's events, in
+/// groups of as many files as a reader opens at once.
 pub fn read_back(files: &[PathBuf]) -> Readback {
     let mut r = Readback::default();
+    for group in files.chunks(LogReader::MAX_FILES) {
+        read_group(group, &mut r);
+    }
+    r
+}
+
+fn read_group(files: &[PathBuf], r: &mut Readback) {
     let reader = LogReader::options().keep_going(true).open(files);
     let mut reader = match reader {
         Ok(x) => x,
         Err(e) => {
             r.error = Some(e.to_string());
-            return r;
+            return;
         }
     };
     let guid = crate::producer::chaos_events::PROVIDER.guid();
@@ -275,7 +283,6 @@ pub fn read_back(files: &[PathBuf]) -> Readback {
     if let Some(e) = reader.file_errors().first() {
         r.error = Some(e.to_string());
     }
-    r
 }
 
 /// The files of a session whose log file is `file`: itself, or for a NEWFILE name with `%d`

@@ -67,6 +67,8 @@ struct Written {
 /// Runs the role with the process's arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    // What the process holds before any session or writer: the bound on what they add starts here.
+    let rss_before_kb = crate::lab::status_kb(std::process::id(), "VmRSS");
     let session = match &args.into {
         Into::System => None,
         Into::Private {
@@ -139,6 +141,7 @@ pub fn main() -> ExitCode {
     let report = serde_json::json!({
         "attempted": done.iter().map(|w| w.attempted).sum::<u64>(),
         "max_write_ns": done.iter().map(|w| w.max_write_ns).max().unwrap_or(0),
+        "rss_before_kb": rss_before_kb,
         "vmhwm_kb": crate::lab::status_kb(std::process::id(), "VmHWM"),
         "stats": stats,
     });
