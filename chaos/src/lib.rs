@@ -9,10 +9,13 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod lab;
 pub mod producer;
 mod report;
 mod scenarios;
+
+pub use scenarios::hostile_files::make_corpus;
 
 use std::path::Path;
 use std::time::Duration;

@@ -24,7 +24,14 @@ struct Args {
     /// Only these scenarios (repeat the flag); default all.
     #[arg(long, value_enum)]
     only: Vec<Scenario>,
+    /// Write the hostile-files corpus (small evtrace files of each kind) into this folder and
+    /// exit.
+    #[arg(long, value_name = "DIR")]
+    make_corpus: Option<std::path::PathBuf>,
 }
+
+#[global_allocator]
+static ALLOC: evtrace_chaos::alloc::Counting = evtrace_chaos::alloc::Counting;
 
 fn main() -> ExitCode {
     match Role::from_env() {
@@ -37,7 +44,21 @@ fn main() -> ExitCode {
         }
     }
     let args = Args::parse();
-    if !(args.minutes > 0.0) {
+    if let Some(dir) = &args.make_corpus {
+        return match evtrace_chaos::make_corpus(dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("evtrace-chaos: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.minutes.is_nan() || args.minutes <= 0.0 {
         eprintln!("evtrace-chaos: --minutes must be more than 0");
         return ExitCode::from(2);
     }

@@ -9,6 +9,9 @@ use std::sync::Mutex;
 
 use evtrace_chaos::{Budget, Scenario};
 
+#[global_allocator]
+static ALLOC: evtrace_chaos::alloc::Counting = evtrace_chaos::alloc::Counting;
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn run(s: Scenario) {

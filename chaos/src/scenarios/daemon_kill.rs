@@ -48,11 +48,8 @@ const KINDS: &[Kind] = &[
 
 /// Runs the scenario.
 pub fn run(lab: &Lab, budget: &Budget, out: &mut Outcome) {
-    let mut producer = match spawn(
-        &mut lab
-            .producer(&["system", "--threads", "2"])
-            .stdout(Stdio::null()),
-    ) {
+    let mut command = lab.producer(&["system", "--threads", "2"]);
+    let mut producer = match spawn(command.stdout(Stdio::null())) {
         Ok(p) => p,
         Err(e) => return out.fail(e),
     };
