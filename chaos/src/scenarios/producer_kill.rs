@@ -39,7 +39,7 @@ pub fn run(lab: &Lab, budget: &Budget, out: &mut Outcome) {
             Err(e) => return out.fail(e),
         };
         // Long enough to connect, be enabled and fill buffers; varied so kills land everywhere.
-        std::thread::sleep(Duration::from_millis(120 + u64::from(kills % 7) * 30));
+        std::thread::sleep(Duration::from_millis(60 + u64::from(kills % 7) * 20));
         let _ = p.kill();
         let _ = p.wait();
         kills += 1;
