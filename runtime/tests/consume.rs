@@ -271,6 +271,35 @@ fn compressed_corrupt_and_flagged_buffers() {
 }
 
 #[test]
+fn windows_compressed_layout_short_header_buffer_and_stored_sizes() {
+    let scratch = Scratch::new("windows_compressed_layout");
+    let file = windows_compressed_file();
+    let p = scratch.file("w.etl", &file);
+    let mut r = LogReader::open(&[&p]).unwrap();
+    assert_eq!(summary(&(&mut r).collect::<Vec<_>>()), expected());
+    assert!(r.diagnostics().is_empty(), "{:?}", r.diagnostics());
+    assert_eq!(r.header(0).unwrap().buffer_size, 64 * 1024);
+
+    // Cut in the middle of its last stored buffer: everything before it is still read.
+    let last = file.len() - 10;
+    std::fs::write(&p, &file[..last]).unwrap();
+    let mut r = LogReader::options().keep_going(true).open(&[&p]).unwrap();
+    let n = (&mut r).count();
+    assert!(n > 0 && n < expected().len(), "{n} items");
+    assert!(
+        r.diagnostics().total("truncated buffer") >= 1,
+        "{:?}",
+        r.diagnostics()
+    );
+    assert_eq!(
+        r.diagnostics().total("corrupt buffer"),
+        0,
+        "{:?}",
+        r.diagnostics()
+    );
+}
+
+#[test]
 fn message_formatter_hook() {
     let scratch = Scratch::new("message_formatter_hook");
     let p = scratch.file("fmt.etl", &standard_file(1));

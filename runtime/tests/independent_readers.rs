@@ -159,6 +159,17 @@ fn dissect_decompresses_our_compressed_buffers() {
     check_dissect(&v, true);
 }
 
+/// Windows' compressed layout (a 1 KB header buffer before 64 KB buffers stored at their own
+/// sizes): dissect.etl reads it as evtrace's reader does.
+#[test]
+fn dissect_reads_the_windows_compressed_layout() {
+    let scratch = Scratch::new("dissect_reads_the_windows_compressed_layout");
+    let Some(py) = python() else { return };
+    let path = scratch.file("windows-compressed.etl", &windows_compressed_file());
+    let v = run(&py, &path, &["--no-etl-parser"]);
+    check_dissect(&v, true);
+}
+
 #[test]
 fn dissect_util_lzxpress_expands_our_streams() {
     let scratch = Scratch::new("dissect_util_lzxpress_expands_our_streams");

@@ -143,12 +143,27 @@ impl BufferHeader {
     }
 
     /// Validates the sizes against the file's nominal buffer size: returns the number of bytes the
-    /// buffer occupies in the file. An uncompressed buffer must be exactly `nominal` bytes; a
-    /// compressed one at most `nominal` (it is stored shortened). `SavedOffset` must lie between
-    /// the header and `nominal`.
+    /// buffer occupies in the file. An uncompressed buffer must be exactly `nominal` bytes, but
+    /// for the header buffer at offset 0, which Windows' compressed files store shorter (1 KB
+    /// before 64 KB buffers); a compressed one at most `nominal` (it is stored shortened).
+    /// `SavedOffset` must lie between the header and `nominal` (the short header buffer's own
+    /// size).
     pub fn check(&self, nominal: u32, file_offset: u64) -> Result<usize, FormatError> {
         let err = |what: String| Err(FormatError::new(file_offset, what));
         let min = BUFFER_HEADER_SIZE as u32;
+        let short_header = file_offset == 0
+            && !self.is_compressed()
+            && self.buffer_size > min
+            && self.buffer_size < nominal;
+        if short_header {
+            if self.saved_offset < min || self.saved_offset > self.buffer_size {
+                return err(format!(
+                    "SavedOffset {:#x} outside {min:#x}..={:#x}",
+                    self.saved_offset, self.buffer_size
+                ));
+            }
+            return Ok(self.buffer_size as usize);
+        }
         if self.is_compressed() {
             if self.buffer_size <= min || self.buffer_size > nominal {
                 return err(format!(

@@ -272,17 +272,19 @@ pub fn next_buffer(
     })
 }
 
-/// The nominal buffer size of a file from its first bytes (the header buffer): the buffer
-/// header's `BufferSize`, or the log-file header's when that one is unusable.
+/// The nominal buffer size of a file from its first bytes (the header buffer): the log-file
+/// header's `BufferSize` where the header buffer is stored shorter than it (Windows' and
+/// PerfView's compressed files keep a 1 KB header buffer before 64 KB data buffers), else the
+/// buffer header's `BufferSize`, or the log-file header's when that one is unusable.
 pub fn nominal_buffer_size(first: &[u8]) -> Result<u32, FormatError> {
     let ok =
         |n: u32| (n as usize) > BUFFER_HEADER_SIZE + SYSTEM_HEADER_SIZE && n <= MAX_BUFFER_SIZE;
     let bh = BufferHeader::parse(first)?;
-    if ok(bh.buffer_size) {
-        return Ok(bh.buffer_size);
-    }
-    match parse_header_buffer(first) {
-        Ok(h) if ok(h.buffer_size) => Ok(h.buffer_size),
+    let logfile = parse_header_buffer(first).ok().map(|h| h.buffer_size);
+    match logfile {
+        Some(n) if ok(n) && ok(bh.buffer_size) && n > bh.buffer_size => Ok(n),
+        _ if ok(bh.buffer_size) => Ok(bh.buffer_size),
+        Some(n) if ok(n) => Ok(n),
         _ => Err(FormatError::new(
             0,
             format!(

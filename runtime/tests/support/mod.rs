@@ -297,3 +297,34 @@ pub fn standard_file(clock: u32) -> Vec<u8> {
     ));
     file
 }
+
+/// [`standard_file`] in the layout of Windows' (and PerfView's) compressed files: a header
+/// buffer stored at 1 KB, whose log-file header says the buffers are 64 KB, then each data
+/// buffer compressed and stored at its own size, one after the other.
+pub fn windows_compressed_file() -> Vec<u8> {
+    const NOMINAL: usize = 64 * 1024;
+    const HEADER: usize = 1024;
+    let plain = standard_file(1);
+    let mut h = header(1, 4);
+    h.buffer_size = NOMINAL as u32;
+    h.log_file_mode |= 0x0400_0000; // EVENT_TRACE_COMPRESSED_MODE
+    let mut file = vec![0u8; NOMINAL];
+    etl::write_header_buffer(&mut file, &h);
+    let used = etl::BufferHeader::parse(&file).unwrap().saved_offset as usize;
+    assert!(
+        used <= HEADER,
+        "the header record fits in 1 KB ({used} bytes)"
+    );
+    file.truncate(HEADER);
+    file[..4].copy_from_slice(&(HEADER as u32).to_le_bytes());
+    let mut stored = Vec::new();
+    for buf in plain[BUFFER_SIZE..].chunks(BUFFER_SIZE) {
+        // The same records in a 64 KB buffer.
+        let mut big = buf.to_vec();
+        big.resize(NOMINAL, 0xFF);
+        big[..4].copy_from_slice(&(NOMINAL as u32).to_le_bytes());
+        assert!(etl::compress_buffer(&big, &mut stored), "buffer compresses");
+        file.extend_from_slice(&stored);
+    }
+    file
+}
