@@ -3,7 +3,8 @@
 //! mutated with a seeded generator: bytes flipped, runs overwritten, length and size fields set
 //! to huge values, buffers spliced, files cut. Whatever it meets, the reader must not panic,
 //! must not hang (each file read within [`PER_FILE`]) and must not allocate what a length in the
-//! file asks for (no single allocation over [`ALLOCATION_CAP`] plus the file's size).
+//! file asks for beyond ETW's largest buffer (no single allocation over [`ALLOCATION_CAP`] plus
+//! the file's size).
 //!
 //! No nightly toolchain here for `cargo fuzz`: this is the stable mutation loop the issue allows.
 //! An input that fails is kept in the scenario's folder with its seed.
@@ -20,8 +21,9 @@ use crate::{Budget, Outcome};
 /// The longest one file may take to read (a debug build reads the largest input in well under
 /// 100 ms): past it the reader is taken to hang.
 const PER_FILE: Duration = Duration::from_secs(5);
-/// The largest allocation the reader may make beyond the file's own size.
-const ALLOCATION_CAP: usize = 8 << 20;
+/// The largest allocation the reader may make beyond the file's own size: one buffer of ETW's
+/// largest size (what a nominal buffer size read from the file may say), and some slack.
+const ALLOCATION_CAP: usize = evtrace::etl::read::MAX_BUFFER_SIZE as usize + (64 << 10);
 /// Mutated files per input file in the bounded form.
 const BOUNDED_ROUNDS: u64 = 400;
 

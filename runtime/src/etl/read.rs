@@ -19,8 +19,10 @@ use super::message::MessageRecord;
 use super::FormatError;
 use crate::Guid;
 
-/// Largest buffer size accepted from a file (ETW allows up to 16 MB).
-pub const MAX_BUFFER_SIZE: u32 = 64 << 20;
+/// Largest buffer size accepted from a file: ETW's own maximum BufferSize, 16384 KB. A reader
+/// allocates a buffer of the file's nominal size (a compressed one is expanded to it), so this is
+/// also the most a hostile size field can make it allocate at once.
+pub const MAX_BUFFER_SIZE: u32 = 16 << 20;
 
 /// The kind of a record, by the header it starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
