@@ -67,7 +67,11 @@ pub fn run(lab: &Lab, budget: &Budget, out: &mut Outcome) {
         for k in KINDS {
             let f = lab.dir().join(format!("r{round}-{}.etl", k.file));
             let f_arg = f.to_string_lossy().into_owned();
-            let mut args = vec!["start", k.name, "--ft", "1", "-f", &f_arg];
+            // Independent: each session records what it has room for. (Otherwise ETW's rule
+            // withholds an event from every session when one of them has no buffer, and a
+            // circular file's newest 8 MB can hold nothing but the loss records of withheld
+            // events.)
+            let mut args = vec!["start", k.name, "--ft", "1", "--independent", "-f", &f_arg];
             args.extend_from_slice(k.flags);
             args.extend_from_slice(&["--provider", "Evtrace-Chaos"]);
             if let Err(e) = lab.run(&args) {

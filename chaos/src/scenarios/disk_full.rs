@@ -8,8 +8,10 @@ use super::{finish, is_root, num, spawn, SmallDisk};
 use crate::lab::{field, read_back, session_files, Lab, Readback};
 use crate::{Budget, Outcome};
 
-/// Events per writer thread: 2 x 40,000 events of about 110 bytes do not fit in 2 MB.
-const EVENTS: &str = "40000";
+/// Seconds of writing: at any speed, far more than 2 MB and the session's 4 MB of buffers (a
+/// count of events would fit in the buffers of a fast machine, and the disk would then fill
+/// only at the stop).
+const SECONDS: &str = "1";
 /// The longest a producer may take: far beyond what writing takes, so only a blocked writer
 /// reaches it.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -32,7 +34,7 @@ fn private(lab: &Lab, out: &mut Outcome) {
     };
     let file = small.join("private.etl");
     let f = file.to_string_lossy().into_owned();
-    let child = spawn(&mut lab.producer(&["private", "--file", &f, "--events", EVENTS]));
+    let child = spawn(&mut lab.producer(&["private", "--file", &f, "--seconds", SECONDS]));
     let report = match child.and_then(|c| finish(c, LIMIT)) {
         Ok(r) => r,
         Err(e) => return out.fail(format!("private: {e}")),
@@ -71,7 +73,7 @@ fn system(lab: &Lab, out: &mut Outcome, what: &str, flags: &[&str], name: &str) 
     if let Err(e) = lab.run(&args) {
         return out.fail(format!("{what}: {e}"));
     }
-    let child = spawn(&mut lab.producer(&["system", "--events", EVENTS]));
+    let child = spawn(&mut lab.producer(&["system", "--seconds", SECONDS]));
     let report = match child.and_then(|c| finish(c, LIMIT)) {
         Ok(r) => r,
         Err(e) => return out.fail(format!("{what}: {e}")),

@@ -20,6 +20,20 @@ pub(crate) const MAX_SLOTS: usize = 63;
 static TABLE: [AtomicPtr<SessionCore>; MAX_SLOTS] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_SLOTS];
 
+/// Writes that found their session's slot empty: the session left the write path between the
+/// writer's enable check and its write. A session that stopped itself (full file, failed write)
+/// counts them in its EventsLost, since its writers could not know; after a controller's stop
+/// they merely came too late. Reset when a session takes the slot.
+static UNPUBLISHED: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLOTS];
+
+/// A write for `slot` found no session there.
+#[cold]
+fn unpublished(slot: usize) {
+    if let Some(n) = UNPUBLISHED.get(slot) {
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Process-wide TraceMessage sequence for GLOBAL_SEQUENCE sessions of this process.
 pub(crate) static GLOBAL_SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
@@ -176,7 +190,13 @@ impl SessionCore {
             .iter()
             .map(|s| s.lost.load(Ordering::Relaxed))
             .sum();
-        on_slots + self.counters.events_lost.load(Ordering::Relaxed)
+        let late = match self.state() {
+            SessionState::StoppedFileFull | SessionState::StoppedWriteFailed => UNPUBLISHED
+                .get(self.slot as usize)
+                .map_or(0, |n| n.load(Ordering::Relaxed)),
+            _ => 0,
+        };
+        on_slots + late + self.counters.events_lost.load(Ordering::Relaxed)
     }
 
     #[inline(always)]
@@ -200,6 +220,7 @@ impl SessionCore {
         let Some(entry) = TABLE.get(self.slot as usize) else {
             return;
         };
+        UNPUBLISHED[self.slot as usize].store(0, Ordering::Relaxed);
         let raw = Arc::into_raw(self.clone()) as *mut SessionCore;
         entry.store(raw, Ordering::Release);
     }
@@ -372,8 +393,10 @@ pub(crate) fn write_record(mask: u64, rec: &impl Record) -> Result<()> {
     let cpu = current_cpu();
     if mask & (mask - 1) == 0 {
         // One session: the common case, no bookkeeping.
-        let p = TABLE[mask.trailing_zeros() as usize].load(Ordering::Acquire);
+        let slot = mask.trailing_zeros() as usize;
+        let p = TABLE[slot].load(Ordering::Acquire);
         if p.is_null() {
+            unpublished(slot);
             return Ok(());
         }
         // SAFETY: published pointers stay valid until a grace period after unpublishing, and
@@ -506,7 +529,9 @@ fn for_each_session<'g>(_guard: &'g WriteGuard, mask: u64, mut f: impl FnMut(&'g
         let slot = m.trailing_zeros() as usize;
         m &= m - 1;
         let p = TABLE[slot].load(Ordering::Acquire);
-        if !p.is_null() {
+        if p.is_null() {
+            unpublished(slot);
+        } else {
             // SAFETY: as in `write_record`: the guard keeps published sessions alive.
             f(unsafe { &*p });
         }

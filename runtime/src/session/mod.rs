@@ -508,7 +508,8 @@ impl Session {
     }
 
     /// `ControlTrace(STOP)`: writes what the buffers hold, finishes the file and returns the final
-    /// figures. A session that stopped itself (full file, failed write) reports why in `state`.
+    /// figures. A session that stopped itself (full file, failed write) reports why in `state`;
+    /// a write that failed, then or during the stop, is in `error`, with what it lost counted.
     pub fn stop(self) -> Result<SessionStats> {
         self.shared.stop()
     }
@@ -659,8 +660,11 @@ impl Shared {
         stats.files = outcome.files;
         stats.error = outcome.error.clone();
         *self.final_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats.clone());
-        match (ack, stats.state) {
-            (Err(e), SessionState::Stopped) => Err(e),
+        // A write that failed (a full disk met while the last buffers were written) is in the
+        // figures' `error`, its buffers in LogBuffersLost: the controller gets the figures that
+        // say what was lost, not an error in their place.
+        match ack {
+            Err(e) if stats.error.is_none() => Err(e),
             _ => Ok(stats),
         }
     }
