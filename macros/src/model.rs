@@ -358,6 +358,11 @@ pub static LEVELS: &[(&str, u8)] = &[
     ("warning", 3),
 ];
 
+/// The Start opcode: the event begins an activity.
+pub const OPCODE_START: u8 = 1;
+/// The Stop opcode: the event ends the activity its Start began.
+pub const OPCODE_STOP: u8 = 2;
+
 /// Named opcodes (winmeta.xml).
 pub static OPCODES: &[(&str, u8)] = &[
     ("dc_start", 3),
@@ -448,6 +453,8 @@ pub struct Event {
     pub name: String,
     /// Where the name comes from: the function's name, or its `name = "..."` option.
     pub name_span: Span,
+    /// Where the `opcode` option's value is, when given.
+    pub opcode_span: Option<Span>,
     pub descriptor: Descriptor,
     pub fields: Vec<Field>,
 }

@@ -24,7 +24,8 @@
 
 pub use evtrace_macros::{provider, trace_message, write};
 pub use evtrace_runtime::{
-    boot, clock, consume, etl, kernel, provider, session, system, Error, ErrorCode, Guid, Result,
+    activity, boot, clock, consume, etl, kernel, provider, session, system, Error, ErrorCode, Guid,
+    Result,
 };
 
 /// What the macros' generated code needs; not a public API.

@@ -43,8 +43,9 @@ pub use buffer::{
 pub use error::FormatError;
 pub use event::{
     event_flags, event_record_size, event_record_template, ext_type, push_ext_item,
-    write_event_from_template, write_event_record, write_lost_record, EventDescriptor,
-    EventHeaderFields, EventRecord, ExtItem, LossKind, LOST_EVENT_PROVIDER, LOST_RECORD_SIZE,
+    write_event_from_template, write_event_from_template_related, write_event_record,
+    write_lost_record, EventDescriptor, EventHeaderFields, EventRecord, ExtItem, LossKind,
+    LOST_EVENT_PROVIDER, LOST_RECORD_SIZE, RELATED_ACTIVITY_ITEM_SIZE,
 };
 pub use header::{parse_header_buffer, write_header_buffer, ClockType, LogfileHeader};
 pub use layout::{align8, BUFFER_HEADER_SIZE, EVENT_HEADER_SIZE};
