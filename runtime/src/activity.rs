@@ -42,6 +42,14 @@ pub fn current() -> Guid {
     CURRENT.with(Cell::get)
 }
 
+/// Makes `id` the thread's current activity and returns the one it replaces: for code that
+/// enters and leaves activities in separate calls (a `tracing` layer's span enter and exit) and so
+/// cannot hold an [`ActivityGuard`]. It must put the previous one back itself.
+#[inline]
+pub fn replace_current(id: Guid) -> Guid {
+    CURRENT.with(|c| c.replace(id))
+}
+
 /// Makes `id` the thread's current activity until the guard is dropped, which restores the
 /// activity that was current before.
 pub fn enter(id: Guid) -> ActivityGuard {
