@@ -79,7 +79,7 @@ impl Payload<'_> {
             return;
         }
         let start = self.bytes.len();
-        let _ = NulCut(self.bytes).write_fmt(v);
+        let _ = ByteWriter(self.bytes).write_fmt(v);
         if let Some(n) = self.bytes[start..].iter().position(|&c| c == 0) {
             self.bytes.truncate(start + n);
         }
@@ -88,9 +88,9 @@ impl Payload<'_> {
 }
 
 /// Appends text to a byte vector.
-struct NulCut<'a>(&'a mut Vec<u8>);
+struct ByteWriter<'a>(&'a mut Vec<u8>);
 
-impl fmt::Write for NulCut<'_> {
+impl fmt::Write for ByteWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.0.extend_from_slice(s.as_bytes());
         Ok(())

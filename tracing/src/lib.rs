@@ -35,6 +35,12 @@
 //! `fmt` layer, say) give it its own filter, so that it does not turn the others' events away:
 //! `registry().with(layer.filtered()).with(fmt::layer())`.
 //!
+//! Install the subscriber as the global default, as applications do. With scoped subscribers
+//! (`with_default`) and only one dispatcher registered, `tracing` rebuilds interest from the
+//! rebuilding thread's default alone, so a session enabled from another thread may not reach
+//! them until the next rebuild (`tracing-core`'s behaviour; the tests keep a second dispatcher
+//! alive for that reason).
+//!
 //! Bad input never panics the application: a name that breaks ETW's rule (printable ASCII, 1 to
 //! 255 bytes) is recorded fit to it, fields past 128 are left out, a record too large for ETW or
 //! for the session is dropped and counted (in the session's EventsLost and in
@@ -142,7 +148,10 @@ impl EvtraceLayer {
             if let Some(s) = weak.upgrade() {
                 s.enable.set(info);
             }
-            // Callsites cached `never` (or `always`) must ask again.
+            // Callsites cached `never` (or `always`) must ask again. One rebuild at a time: two
+            // at once (two providers' sessions changing) could store the older max level last.
+            static REBUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one = REBUILD.lock().unwrap_or_else(|e| e.into_inner());
             tracing_core::callsite::rebuild_interest_cache();
         });
         Ok(EvtraceLayer { shared })

@@ -83,6 +83,9 @@ pub mod problem {
     pub const WRITE: u8 = 0x4;
 }
 
+/// The events of a site, one per field-type signature.
+type Variants = Vec<(Box<[Slot]>, &'static Event)>;
+
 /// What is shared about one callsite and kind.
 pub struct Site {
     pub kind: Kind,
@@ -92,7 +95,7 @@ pub struct Site {
     field_names: Vec<String>,
     descriptor: EventDescriptor,
     /// Every signature seen, with its event.
-    variants: Mutex<Vec<(Box<[Slot]>, &'static Event)>>,
+    variants: Mutex<Variants>,
     /// [`problem`] bits already reported.
     reported: AtomicU8,
 }
@@ -189,7 +192,7 @@ fn fit_name(name: &str, changed: &mut Vec<String>) -> String {
 }
 
 type Key = (u64, usize, Kind);
-type Cached = (&'static Site, Vec<(Box<[Slot]>, &'static Event)>);
+type Cached = (&'static Site, Variants);
 
 thread_local! {
     /// This thread's copy of the sites and events it has used, by layer, callsite and kind.

@@ -66,6 +66,7 @@ impl Write for Lines {
 #[test]
 fn spans_are_activities_beside_an_fmt_layer() {
     let d = Scratch::new("tracing-spans");
+    support::rebuild_with_every_dispatcher();
     let layer = EvtraceLayer::new("Evtrace-Tracing-Test-Spans").unwrap();
     let provider = layer.provider().guid();
     let lines = Lines::default();

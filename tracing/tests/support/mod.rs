@@ -56,3 +56,13 @@ pub fn runtime(dispatch: &Dispatch) -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Keeps a second dispatcher alive for the whole test binary. With just one dispatcher
+/// registered, `tracing` rebuilds interest from the rebuilding thread's default dispatcher
+/// only, so a test enabling its session would reset the interest of another test's callsites
+/// held by a scoped (`with_default`) subscriber. An application's global subscriber has no such
+/// problem. Call before making the test's subscriber.
+pub fn rebuild_with_every_dispatcher() {
+    static KEEP: std::sync::OnceLock<Dispatch> = std::sync::OnceLock::new();
+    KEEP.get_or_init(|| Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+}
