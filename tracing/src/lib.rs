@@ -72,7 +72,7 @@ use tracing_subscriber::registry::LookupSpan;
 use encode::{Payload, Slot};
 pub use sites::keyword;
 use sites::{prefix, problem, Kind, Site, Sites};
-use spans::SpanActivity;
+use spans::{Held, SpanActivity};
 
 /// Where problems are reported.
 type Report = Box<dyn Fn(String) + Send + Sync>;
@@ -360,10 +360,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         // The parent span's activity, or the thread's (an evtrace activity) for a root span.
         let related = match span.parent() {
-            Some(p) => p
-                .extensions()
-                .get::<SpanActivity>()
-                .map_or(Guid::ZERO, |a| a.id),
+            Some(p) => p.extensions().get::<Held>().map_or(Guid::ZERO, |a| a.0.id),
             None if attrs.is_root() => Guid::ZERO,
             None => activity::current(),
         };
@@ -376,13 +373,13 @@ where
             |p| attrs.record(p),
             |e, bytes| e.write_with_activity(aid, related, &[bytes]),
         );
-        span.extensions_mut().insert(data);
+        span.extensions_mut().insert(Held(Arc::new(data)));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let ext = span.extensions();
-        let Some(a) = ext.get::<SpanActivity>() else {
+        let Some(Held(a)) = ext.get::<Held>() else {
             return;
         };
         let mut r = a.recorded.lock().unwrap_or_else(|e| e.into_inner());
@@ -402,29 +399,24 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            if let Some(a) = span.extensions().get::<SpanActivity>() {
-                a.enter();
-            }
-        }
+        let layer = self.shared.sites.layer();
+        spans::with_cached(layer, id.into_u64(), || held(&ctx, id), SpanActivity::enter);
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            if let Some(a) = span.extensions().get::<SpanActivity>() {
-                a.exit();
-            }
-        }
+        let layer = self.shared.sites.layer();
+        spans::with_cached(layer, id.into_u64(), || held(&ctx, id), SpanActivity::exit);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(a) = span.extensions_mut().remove::<SpanActivity>() else {
+        let Some(Held(a)) = span.extensions_mut().remove::<Held>() else {
             return;
         };
+        a.close();
         let meta = span.metadata();
         let (duration, busy, idle) = a.times();
-        let recorded = a.recorded.into_inner().unwrap_or_else(|e| e.into_inner());
+        let recorded = std::mem::take(&mut *a.recorded.lock().unwrap_or_else(|e| e.into_inner()));
         self.shared.encode_and_write(
             meta,
             Kind::Stop,
@@ -450,5 +442,15 @@ where
 {
     let span = ctx.span(id)?;
     let ext = span.extensions();
-    ext.get::<SpanActivity>().map(|a| a.id)
+    ext.get::<Held>().map(|a| a.0.id)
+}
+
+/// The activity of span `id`, shared, when it has one.
+fn held<S>(ctx: &Context<'_, S>, id: &Id) -> Option<Arc<SpanActivity>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = ctx.span(id)?;
+    let ext = span.extensions();
+    ext.get::<Held>().map(|a| a.0.clone())
 }

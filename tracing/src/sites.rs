@@ -4,10 +4,10 @@
 //!
 //! A callsite's fields have one type each in practice, but `tracing` only tells the type when a
 //! value is recorded, so a site keeps one event per field-type signature it has seen (nearly
-//! always exactly one). Each thread keeps its own copy of what it has looked up, so the lookup
+//! always exactly one). Each thread keeps a small cache of what it has looked up, so the lookup
 //! on the write path takes no lock.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -83,8 +83,8 @@ pub mod problem {
     pub const WRITE: u8 = 0x4;
 }
 
-/// The events of a site, one per field-type signature.
-type Variants = Vec<(Box<[Slot]>, &'static Event)>;
+/// The events of a site, one per field-type signature (both live as long as the process).
+type Variants = Vec<(&'static [Slot], &'static Event)>;
 
 /// What is shared about one callsite and kind.
 pub struct Site {
@@ -151,11 +151,15 @@ impl Site {
         }
     }
 
-    /// The event for this signature, built now if new.
-    fn event(&self, provider: &'static Provider, slots: &[Slot]) -> &'static Event {
+    /// The event for this signature (and the signature, kept), built now if new.
+    fn event(
+        &self,
+        provider: &'static Provider,
+        slots: &[Slot],
+    ) -> (&'static [Slot], &'static Event) {
         let mut v = self.variants.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, e)) = v.iter().find(|(s, _)| **s == *slots) {
-            return e;
+        if let Some((s, e)) = v.iter().find(|(s, _)| **s == *slots) {
+            return (s, e);
         }
         let mut b = EventSchemaBuilder::new(&self.name);
         for (name, (i, o)) in prefix(self.kind) {
@@ -166,8 +170,9 @@ impl Site {
             b = b.field(name, *i, *o);
         }
         let e = Event::leak(provider, self.descriptor, b.build());
-        v.push((slots.into(), e));
-        e
+        let kept: &'static [Slot] = Box::leak(slots.into());
+        v.push((kept, e));
+        (kept, e)
     }
 }
 
@@ -191,13 +196,29 @@ fn fit_name(name: &str, changed: &mut Vec<String>) -> String {
     fit
 }
 
-type Key = (u64, usize, Kind);
-type Cached = (&'static Site, Variants);
+/// One entry of a thread's cache: a site's event for one signature.
+#[derive(Clone, Copy)]
+struct Entry {
+    layer: u64,
+    meta: usize,
+    kind: Kind,
+    slots: &'static [Slot],
+    site: &'static Site,
+    event: &'static Event,
+}
+
+/// Entries in a thread's cache (a power of two).
+const CACHE_ENTRIES: usize = 128;
 
 thread_local! {
-    /// This thread's copy of the sites and events it has used, by layer, callsite and kind.
-    static LOCAL: RefCell<HashMap<Key, Cached, foldhash::fast::FixedState>> =
-        RefCell::new(HashMap::with_hasher(foldhash::fast::FixedState::default()));
+    /// This thread's cache of the events it has used, direct-mapped by callsite and kind: a hit
+    /// is one index, three compares and a short slice compare, no lock and no hashing.
+    static LOCAL: [Cell<Option<Entry>>; CACHE_ENTRIES] =
+        const { [const { Cell::new(None) }; CACHE_ENTRIES] };
+}
+
+fn slot_of(meta: usize, kind: Kind) -> usize {
+    ((meta >> 4) ^ (meta >> 12) ^ kind as usize) & (CACHE_ENTRIES - 1)
 }
 
 /// Every site of one layer.
@@ -217,12 +238,18 @@ impl Sites {
         }
     }
 
+    /// The layer's number.
+    pub fn layer(&self) -> u64 {
+        self.layer
+    }
+
     /// How many sites have been built (a callsite counts once per kind).
     pub fn built(&self) -> usize {
         self.all.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// The site and event for `meta`, `kind` and the signature `slots`.
+    #[inline]
     pub fn lookup(
         &self,
         meta: &'static Metadata<'static>,
@@ -230,41 +257,44 @@ impl Sites {
         slots: &[Slot],
         report: &dyn Fn(String),
     ) -> (&'static Site, &'static Event) {
-        let key = (self.layer, meta as *const Metadata<'static> as usize, kind);
+        let addr = meta as *const Metadata<'static> as usize;
+        let i = slot_of(addr, kind);
         let hit = LOCAL.with(|l| {
-            let l = l.try_borrow().ok()?;
-            let (site, events) = l.get(&key)?;
-            let e = events.iter().find(|(s, _)| **s == *slots)?.1;
-            Some((*site, e))
+            let e = l[i].get()?;
+            (e.meta == addr && e.layer == self.layer && e.kind == kind && e.slots == slots)
+                .then_some((e.site, e.event))
         });
-        if let Some(hit) = hit {
-            return hit;
+        match hit {
+            Some(hit) => hit,
+            None => self.miss(addr, i, meta, kind, slots, report),
         }
-        self.miss(key, meta, slots, report)
     }
 
     #[cold]
     fn miss(
         &self,
-        key: Key,
+        addr: usize,
+        i: usize,
         meta: &'static Metadata<'static>,
+        kind: Kind,
         slots: &[Slot],
         report: &dyn Fn(String),
     ) -> (&'static Site, &'static Event) {
         let site: &'static Site = {
             let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
-            all.entry((key.1, key.2))
-                .or_insert_with(|| Box::leak(Box::new(Site::new(meta, key.2, report))))
+            all.entry((addr, kind))
+                .or_insert_with(|| Box::leak(Box::new(Site::new(meta, kind, report))))
         };
-        let event = site.event(self.provider, slots);
+        let (slots, event) = site.event(self.provider, slots);
         LOCAL.with(|l| {
-            // Re-entered (a `Debug` impl that logs): skip caching this once.
-            if let Ok(mut l) = l.try_borrow_mut() {
-                l.entry(key)
-                    .or_insert_with(|| (site, Vec::new()))
-                    .1
-                    .push((slots.into(), event));
-            }
+            l[i].set(Some(Entry {
+                layer: self.layer,
+                meta: addr,
+                kind,
+                slots,
+                site,
+                event,
+            }))
         });
         (site, event)
     }

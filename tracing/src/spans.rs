@@ -2,8 +2,8 @@
 //! the span's extensions between its Start and its Stop.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use evtrace_runtime::{activity, Guid};
 
@@ -28,7 +28,13 @@ pub struct SpanActivity {
     entered: AtomicU32,
     /// Values recorded after creation.
     pub recorded: Mutex<Recorded>,
+    /// Set at close: a thread's cached handle on it is stale from then on (the span's id may
+    /// be given to another span).
+    closed: AtomicBool,
 }
+
+/// What a span's extensions hold: the activity, shared with the threads' caches.
+pub struct Held(pub Arc<SpanActivity>);
 
 /// Values recorded after a span's creation, encoded for its Stop.
 #[derive(Default)]
@@ -51,7 +57,13 @@ impl SpanActivity {
             entered_at: AtomicU64::new(0),
             entered: AtomicU32::new(0),
             recorded: Mutex::new(Recorded::default()),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// The span closed: cached handles on it are stale.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 
     /// The span is entered on this thread: its activity becomes the thread's.
@@ -89,4 +101,46 @@ impl SpanActivity {
 thread_local! {
     /// The activities entered spans replaced on this thread, innermost last.
     static STACK: RefCell<Vec<Guid>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Entries in a thread's cache of span activities (a power of two).
+const SPAN_CACHE: usize = 64;
+
+thread_local! {
+    /// The activities of spans this thread entered lately, by span id: enter and exit of a span
+    /// entered again (an async span polled many times) skip the registry's lookup.
+    static CACHE: [RefCell<Option<((u64, u64), Arc<SpanActivity>)>>; SPAN_CACHE] =
+        const { [const { RefCell::new(None) }; SPAN_CACHE] };
+}
+
+/// Runs `f` on the activity of span `id` of layer `layer` (span ids are per subscriber): from
+/// the thread's cache, or from `lookup` (the span's extensions), which is then cached.
+#[inline]
+pub fn with_cached(
+    layer: u64,
+    id: u64,
+    lookup: impl FnOnce() -> Option<Arc<SpanActivity>>,
+    f: impl FnOnce(&SpanActivity),
+) {
+    let i = (id as usize ^ layer as usize) & (SPAN_CACHE - 1);
+    let key = (layer, id);
+    CACHE.with(|c| {
+        let Ok(mut slot) = c[i].try_borrow_mut() else {
+            // Re-entered: no caching this once.
+            if let Some(a) = lookup() {
+                f(&a);
+            }
+            return;
+        };
+        match &*slot {
+            Some((cached, a)) if *cached == key && !a.closed.load(Ordering::Acquire) => f(a),
+            _ => {
+                let Some(a) = lookup() else {
+                    return;
+                };
+                f(&a);
+                *slot = Some((key, a));
+            }
+        }
+    })
 }
