@@ -373,7 +373,9 @@ where
             |p| attrs.record(p),
             |e, bytes| e.write_with_activity(aid, related, &[bytes]),
         );
-        span.extensions_mut().insert(Held(Arc::new(data)));
+        let data = Arc::new(data);
+        spans::remember(self.shared.sites.layer(), id.into_u64(), &data);
+        span.extensions_mut().insert(Held(data));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {

@@ -113,6 +113,17 @@ thread_local! {
         const { [const { RefCell::new(None) }; SPAN_CACHE] };
 }
 
+/// Puts a new span's activity in this thread's cache: the thread that creates a span usually
+/// enters it next.
+pub fn remember(layer: u64, id: u64, a: &Arc<SpanActivity>) {
+    let i = (id as usize ^ layer as usize) & (SPAN_CACHE - 1);
+    CACHE.with(|c| {
+        if let Ok(mut slot) = c[i].try_borrow_mut() {
+            *slot = Some(((layer, id), a.clone()));
+        }
+    });
+}
+
 /// Runs `f` on the activity of span `id` of layer `layer` (span ids are per subscriber): from
 /// the thread's cache, or from `lookup` (the span's extensions), which is then cached.
 #[inline]
