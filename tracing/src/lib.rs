@@ -336,7 +336,7 @@ where
         // A contextual event carries the thread's activity (the entered span's, set on enter);
         // one with an explicit parent carries that span's; a root event none.
         let explicit = match event.parent() {
-            Some(parent) => Some(span_activity(&ctx, parent).unwrap_or(Guid::ZERO)),
+            Some(parent) => Some(held(&ctx, parent).map_or(Guid::ZERO, |a| a.id)),
             None if event.is_root() => Some(Guid::ZERO),
             None => None,
         };
@@ -435,16 +435,6 @@ where
             |e, bytes| e.write_with_activity(a.id, Guid::ZERO, &[bytes]),
         );
     }
-}
-
-/// The activity of span `id`, when it has one.
-fn span_activity<S>(ctx: &Context<'_, S>, id: &Id) -> Option<Guid>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let span = ctx.span(id)?;
-    let ext = span.extensions();
-    ext.get::<Held>().map(|a| a.0.id)
 }
 
 /// The activity of span `id`, shared, when it has one.

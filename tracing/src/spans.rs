@@ -103,13 +103,16 @@ thread_local! {
     static STACK: RefCell<Vec<Guid>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A cached span: (layer, span id) and its activity.
+type CachedSpan = Option<((u64, u64), Arc<SpanActivity>)>;
+
 /// Entries in a thread's cache of span activities (a power of two).
 const SPAN_CACHE: usize = 64;
 
 thread_local! {
     /// The activities of spans this thread entered lately, by span id: enter and exit of a span
     /// entered again (an async span polled many times) skip the registry's lookup.
-    static CACHE: [RefCell<Option<((u64, u64), Arc<SpanActivity>)>>; SPAN_CACHE] =
+    static CACHE: [RefCell<CachedSpan>; SPAN_CACHE] =
         const { [const { RefCell::new(None) }; SPAN_CACHE] };
 }
 
