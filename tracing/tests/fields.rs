@@ -207,3 +207,16 @@ fn bad_input_is_reported_once_and_recorded_with_what_fits() {
     assert_eq!(stops.len(), 3);
     assert_eq!(stops[0].fields.as_ref().unwrap().len(), 128);
 }
+
+#[test]
+fn the_default_name_is_the_programs() {
+    let layer = EvtraceLayer::for_this_program().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let stem = exe.file_stem().unwrap().to_str().unwrap();
+    // A test binary's name: `fields-<hash>`, printable ASCII already.
+    assert_eq!(layer.provider().name(), stem);
+    assert_eq!(
+        layer.provider().guid(),
+        evtrace_runtime::Guid::from_name(stem)
+    );
+}
