@@ -133,7 +133,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    evtrace::write!(server_events::listening(addr, args.clients));
+    // The server's run is one activity: `listening` starts it, `stopped` ends it.
+    let run = evtrace::write!(server_events::listening(addr, args.clients));
     let (connections, requests) = std::thread::scope(|s| -> std::io::Result<(u32, u64)> {
         let server = s.spawn(|| -> std::io::Result<(u32, u64)> {
             let mut workers = Vec::new();
@@ -157,6 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         requests,
         std::process::id()
     ));
+    drop(run);
     let stats = session.stop()?;
     println!(
         "served {requests} requests on {connections} connections at {addr}; log {} ({} events lost)\n",

@@ -80,6 +80,11 @@ def with_dissect(path):
                         names.append(v.decode() if isinstance(v, bytes) else str(v))
                 rec["provider_names"] = names
                 rec["ext_types"] = [int(x.ext_type) for x in h.header_extensions]
+                # GUIDs upper case without braces, as evtrace's Guid prints them.
+                rec["activity_id"] = str(h.activity_id).upper()
+                for x in h.header_extensions:
+                    if int(x.ext_type) == 1:
+                        rec["related_activity_id"] = str(x.data["Guid"]).upper()
             out["records"].append(rec)
     return out
 

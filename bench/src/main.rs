@@ -11,6 +11,7 @@
 //! subscriber, LTTng-UST's constructor, Perfetto's muxer) never mix between systems.
 
 mod drive;
+mod layers;
 mod peers;
 mod report;
 mod util;
@@ -38,6 +39,13 @@ struct Cli {
         default_value = "evtrace,evtrace-compressed,evtrace-system,lttng,tracing,perfetto"
     )]
     systems: Vec<System>,
+    /// `tracing` layers to compare in the second table (`none` for no table).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "no-subscriber,evtrace,appender,perfetto-file"
+    )]
+    layers: Vec<String>,
     /// Skip the dd measurement of the disk.
     #[arg(long)]
     no_dd: bool,
@@ -56,6 +64,13 @@ enum Child {
         /// The phase.
         #[arg(long, value_enum)]
         phase: Phase,
+    },
+    /// Internal: measures one `tracing` layer and prints `RESULT {json}` on stdout.
+    #[command(hide = true)]
+    LayerChild {
+        /// The layer.
+        #[arg(long, value_enum)]
+        peer: layers::Peer,
     },
 }
 
@@ -173,8 +188,13 @@ const DEFAULT_DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/b
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Child::Child { system, phase }) = cli.child {
-        return match peers::run_child(system, phase, &cli.opts) {
+    let child = match cli.child {
+        Some(Child::Child { system, phase }) => Some(peers::run_child(system, phase, &cli.opts)),
+        Some(Child::LayerChild { peer }) => Some(layers::run_child(peer, &cli.opts)),
+        None => None,
+    };
+    if let Some(result) = child {
+        return match result {
             Ok(v) => {
                 println!("RESULT {v}");
                 ExitCode::SUCCESS
@@ -243,17 +263,52 @@ fn main() -> ExitCode {
         results.push((system, micro, sustain));
     }
     println!("{}", report::table(&opts, &disk, &results));
+    let peers: Vec<layers::Peer> = cli
+        .layers
+        .iter()
+        .filter(|l| l.as_str() != "none")
+        .filter_map(|l| match <layers::Peer as ValueEnum>::from_str(l, true) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                eprintln!("--layers: unknown layer `{l}`; expected no-subscriber, evtrace, appender, perfetto-file or none");
+                None
+            }
+        })
+        .collect();
+    if !peers.is_empty() {
+        let results: Vec<_> = peers
+            .into_iter()
+            .map(|p| {
+                (
+                    p,
+                    run_child_args(p.title(), &["layer-child", "--peer", p.arg()], &opts),
+                )
+            })
+            .collect();
+        println!("{}", layers::table(&results));
+    }
     ExitCode::SUCCESS
 }
 
 /// Runs one phase of one system in a child process and returns its `RESULT` object.
 fn run_phase(system: System, phase: Phase, opts: &Opts) -> Result<Value, String> {
     eprintln!("{}: {} ...", system.title(), phase.arg());
+    let what = format!("{}: {}", system.title(), phase.arg());
+    run_child_args(
+        &what,
+        &["child", "--system", system.arg(), "--phase", phase.arg()],
+        opts,
+    )
+}
+
+/// Runs this binary as a child with `args` (after the shared options) and returns its
+/// `RESULT` object; `what` names it in messages.
+fn run_child_args(what: &str, args: &[&str], opts: &Opts) -> Result<Value, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = Command::new(exe)
         // The shared options belong to the top-level parser, so they come before `child`.
         .args(opts_to_args(opts))
-        .args(["child", "--system", system.arg(), "--phase", phase.arg()])
+        .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -265,7 +320,7 @@ fn run_phase(system: System, phase: Phase, opts: &Opts) -> Result<Value, String>
         None => return Err(format!("child exited with {} and no result", out.status)),
     };
     if let Some(e) = value.get("error").and_then(Value::as_str) {
-        eprintln!("{}: {}: {e}", system.title(), phase.arg());
+        eprintln!("{what}: {e}");
         return Err(e.to_string());
     }
     Ok(value)

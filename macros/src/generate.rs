@@ -163,13 +163,25 @@ fn event(ev: &Event) -> TokenStream {
     );
     // `inline(always)`: `write!` puts the call in a cold branch, where LLVM would not inline a
     // plain `#[inline]` function; the body is only the field encodings and one runtime call.
+    // A Start event begins an activity: its function returns the guard that keeps it current.
+    let (ret, body) = if ev.descriptor.opcode == crate::model::OPCODE_START {
+        (
+            quote!(-> ::evtrace::activity::ActivityGuard),
+            quote!(#ident::EVENT.write_start(&[#(#chunks),*])),
+        )
+    } else {
+        (
+            quote!(),
+            quote!(let _ = #ident::EVENT.write(&[#(#chunks),*]);),
+        )
+    };
     quote! {
         #(#attrs)*
         #[inline(always)]
         #allow_many
-        #vis fn #ident(#(#params),*) {
+        #vis fn #ident(#(#params),*) #ret {
             #(#lets)*
-            let _ = #ident::EVENT.write(&[#(#chunks),*]);
+            #body
         }
 
         #(#cfgs)*
@@ -274,11 +286,16 @@ fn helper(pv: &TokenStream, e: Encoding, k: &FieldType) -> TokenStream {
 /// `evtrace::write!(path::event(args))`: the arguments are evaluated only when enabled. The
 /// enabled branch is marked cold (LTTng's `caa_unlikely`) so that the disabled path stays a
 /// load, a test and a fall-through in the caller's loop, with the write placed out of line.
+///
+/// The disabled branch gives the function's result type's default: nothing for most events, an
+/// inactive activity guard for a Start event.
 pub fn write(call: &syn::ExprCall, path: &syn::ExprPath) -> TokenStream {
     quote! {
         if #path::EVENT.enabled() {
             ::core::hint::cold_path();
             #call
+        } else {
+            ::core::default::Default::default()
         }
     }
 }

@@ -77,7 +77,10 @@ use proc_macro::TokenStream;
 /// Field options in `#[field(...)]`: `name` and `format` (`hex`, `pid`, `tid`, `port`, `json`).
 ///
 /// For each event `e` the module gets `fn e(...)`, which writes the event (when a session wants
-/// it), and `mod e` with `EVENT` (the `static Event`) and `SCHEMA`. The module also has
+/// it), and `mod e` with `EVENT` (the `static Event`) and `SCHEMA`. An `opcode = start` event
+/// begins an activity: its function returns the `evtrace::activity::ActivityGuard` that keeps
+/// the fresh activity current (events written meanwhile carry its id); an `opcode = stop` event
+/// needs a Start of the same `task` in the provider. The module also has
 /// `PROVIDER` and `register()`; registration otherwise happens at the first enabled check.
 #[proc_macro_attribute]
 pub fn provider(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -338,10 +338,7 @@ fn plain_name(ty: &Type) -> Option<String> {
     }
 }
 
-/// Longest provider, event or field name, in bytes.
-pub const MAX_NAME_LEN: usize = 255;
-/// Most fields an event may have (the limit of TraceLogging decoders).
-pub const MAX_FIELDS: usize = 128;
+pub use evtrace_schema::{check_name, MAX_FIELDS};
 /// Largest metadata blob: its size is a u16.
 pub const MAX_METADATA: usize = 0xFFFF;
 /// The channel TraceLogging events use.
@@ -357,6 +354,11 @@ pub static LEVELS: &[(&str, u8)] = &[
     ("verbose", 5),
     ("warning", 3),
 ];
+
+/// The Start opcode: the event begins an activity.
+pub const OPCODE_START: u8 = 1;
+/// The Stop opcode: the event ends the activity its Start began.
+pub const OPCODE_STOP: u8 = 2;
 
 /// Named opcodes (winmeta.xml).
 pub static OPCODES: &[(&str, u8)] = &[
@@ -389,27 +391,6 @@ pub fn names(table: &[(&str, u8)]) -> String {
         .map(|(n, v)| format!("{n} ({v})"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Checks a provider, event or field name: non-empty, at most [`MAX_NAME_LEN`] bytes, printable
-/// ASCII (etl-parser decodes names as ASCII; a NUL would end the name early).
-pub fn check_name(what: &str, name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err(format!("{what} name is empty"));
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "{what} name is {} bytes long; the limit is {MAX_NAME_LEN}",
-            name.len()
-        ));
-    }
-    if let Some(c) = name.chars().find(|c| !(' '..='~').contains(c)) {
-        return Err(format!(
-            "{what} name `{}` contains {c:?}; names must be printable ASCII so that every ETL reader decodes them",
-            name.escape_default()
-        ));
-    }
-    Ok(())
 }
 
 /// An event descriptor (ETW-REFERENCE 4).
@@ -448,6 +429,8 @@ pub struct Event {
     pub name: String,
     /// Where the name comes from: the function's name, or its `name = "..."` option.
     pub name_span: Span,
+    /// Where the `opcode` option's value is, when given.
+    pub opcode_span: Option<Span>,
     pub descriptor: Descriptor,
     pub fields: Vec<Field>,
 }

@@ -7,6 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::Parser;
+use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, ForeignItemFn, Item, ItemMod, Lit, Pat, ReturnType, Token, Type};
 
 use crate::model::{self, Descriptor, Event, Field, FieldType, Provider, Unsupported};
@@ -119,6 +120,7 @@ pub fn provider(args: TokenStream, item: TokenStream) -> Result<Provider, syn::E
         }
     }
     assign_ids(&mut events, &mut errors);
+    check_activity_pairs(&events, &mut errors);
 
     let mut names: HashSet<&str> = HashSet::new();
     for (ev, _) in &events {
@@ -139,6 +141,29 @@ pub fn provider(args: TokenStream, item: TokenStream) -> Result<Provider, syn::E
         other_items,
     };
     errors.finish(provider)
+}
+
+/// Every Stop event needs a Start event of its task: the Stop ends the activity the Start began
+/// (ETW pairs them by task, as WPA draws them).
+fn check_activity_pairs(events: &[(Event, GivenId)], errors: &mut Errors) {
+    for (ev, _) in events {
+        if ev.descriptor.opcode != model::OPCODE_STOP {
+            continue;
+        }
+        let task = ev.descriptor.task;
+        let started = events
+            .iter()
+            .any(|(s, _)| s.descriptor.opcode == model::OPCODE_START && s.descriptor.task == task);
+        if !started {
+            errors.add_at(
+                ev.opcode_span.unwrap_or(ev.name_span),
+                format!(
+                    "event `{}` has `opcode = stop` but no event of task {task} has `opcode = start`: a Stop ends the activity its Start began; declare the Start with the same `task`",
+                    ev.ident
+                ),
+            );
+        }
+    }
 }
 
 /// An event's `id` option.
@@ -254,6 +279,7 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, GivenId)> {
     let mut attrs = Vec::new();
     let mut seen_event_attr = false;
     let mut level_given = false;
+    let mut opcode_span = None;
     let mut given: HashSet<String> = HashSet::new();
     for attr in decl.attrs {
         if !attr.path().is_ident("event") {
@@ -307,6 +333,7 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, GivenId)> {
                 "opcode" => {
                     if let Some(v) = named(&value, "opcode", model::OPCODES, errors) {
                         descriptor.opcode = v;
+                        opcode_span = Some(value.span());
                     }
                 }
                 "channel" => {
@@ -454,6 +481,7 @@ fn event(decl: ForeignItemFn, errors: &mut Errors) -> Option<(Event, GivenId)> {
         attrs,
         name,
         name_span,
+        opcode_span,
         descriptor,
         fields,
     };

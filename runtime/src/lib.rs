@@ -6,6 +6,7 @@
 //! - [`consume`]: reading log files back, merged by time and decoded.
 #![warn(missing_docs)]
 
+pub mod activity;
 pub mod boot;
 pub mod clock;
 pub mod consume;

@@ -20,11 +20,48 @@
 //! ```
 //!
 //! `write!` shares its name with `std::write!`: call it by path, do not glob-import it.
+//!
+//! Activities: a Start event's function returns the guard of a fresh activity, current on the
+//! thread until it is dropped; across `.await` the future carries it
+//! ([`activity::ActivityGuard::carry`]):
+//!
+//! ```
+//! #[evtrace::provider(name = "MyCompany-Server")]
+//! pub mod server {
+//!     /// A request began.
+//!     #[event(opcode = start, task = 1)]
+//!     pub fn request_start(id: u64);
+//!     /// A request ended.
+//!     #[event(opcode = stop, task = 1)]
+//!     pub fn request_stop(id: u64, status: u16);
+//!     /// Something inside it.
+//!     #[event(level = verbose)]
+//!     pub fn cache_miss(key: &str);
+//! }
+//!
+//! {
+//!     let _request = evtrace::write!(server::request_start(7));
+//!     evtrace::write!(server::cache_miss("user:7"));
+//!     evtrace::write!(server::request_stop(7, 200));
+//! }
+//!
+//! async fn step() {}
+//! let handler = async {
+//!     evtrace::write!(server::request_start(8))
+//!         .carry(async {
+//!             step().await;
+//!             evtrace::write!(server::request_stop(8, 200));
+//!         })
+//!         .await;
+//! };
+//! tokio::runtime::Runtime::new().unwrap().block_on(handler);
+//! ```
 #![warn(missing_docs)]
 
 pub use evtrace_macros::{provider, trace_message, write};
 pub use evtrace_runtime::{
-    boot, clock, consume, etl, kernel, provider, session, system, Error, ErrorCode, Guid, Result,
+    activity, boot, clock, consume, etl, kernel, provider, session, system, Error, ErrorCode, Guid,
+    Result,
 };
 
 /// What the macros' generated code needs; not a public API.

@@ -1,5 +1,5 @@
-//! EVENT_HEADER records: the writer's hot path, extended-data items, loss markers, and the
-//! decoder of one record.
+//! EVENT_HEADER records: their header, the field-by-field writer, extended-data items, loss
+//! markers, and the decoder of one record (the hot path's template writer is in `template`).
 
 use super::layout::{
     align8, header_type, put_i64, put_u16, put_u32, put_u64, Bytes, EVENT_HEADER_SIZE,
@@ -93,7 +93,7 @@ pub fn event_record_size(ext_len: usize, payload_len: usize) -> usize {
 }
 
 #[inline(always)]
-fn write_header(dst: &mut [u8], size: usize, flags: u16, h: &EventHeaderFields) {
+pub(super) fn write_header(dst: &mut [u8], size: usize, flags: u16, h: &EventHeaderFields) {
     let d = &h.descriptor;
     put_u16(dst, 0x00, size as u16);
     dst[0x02] = header_type::EVENT64;
@@ -152,89 +152,6 @@ pub fn write_event_record(
     }
     dst[at..].fill(0);
     footprint
-}
-
-/// The constant part of an event's records, built once per event definition: a complete
-/// EVENT_HEADER with the provider, descriptor and extended-info flag filled in, followed by the
-/// extended items. [`write_event_from_template`] copies it and patches the per-event fields, which
-/// is cheaper on the hot path than writing the header field by field.
-pub fn event_record_template(
-    provider_id: Guid,
-    descriptor: &EventDescriptor,
-    ext: &[u8],
-) -> Vec<u8> {
-    let mut t = vec![0u8; EVENT_HEADER_SIZE + ext.len()];
-    let h = EventHeaderFields {
-        provider_id,
-        descriptor: *descriptor,
-        ..Default::default()
-    };
-    let flags = if ext.is_empty() {
-        0
-    } else {
-        event_flags::EXTENDED_INFO
-    };
-    write_header(&mut t, EVENT_HEADER_SIZE + ext.len(), flags, &h);
-    t[EVENT_HEADER_SIZE..].copy_from_slice(ext);
-    t
-}
-
-/// Writes one EVENT_HEADER record from a [`event_record_template`]: the template, then the
-/// payload pieces, zero padding to 8 bytes; patches Size, thread, process, time stamp and
-/// activity id. `dst` must be exactly `align8(template.len() + payload length)` bytes (panics
-/// otherwise); the size must be at most 65535.
-#[inline(always)]
-pub fn write_event_from_template(
-    dst: &mut [u8],
-    template: &[u8],
-    thread_id: u32,
-    process_id: u32,
-    timestamp: i64,
-    activity_id: &Guid,
-    payload: &[&[u8]],
-) {
-    let footprint = dst.len();
-    // Zero the last word first: the padding is then zero whatever the payload leaves of it.
-    dst[footprint - 8..].fill(0);
-    let (head, rest) = dst.split_at_mut(template.len());
-    head.copy_from_slice(template);
-    let mut at = 0;
-    for p in payload {
-        copy_small(&mut rest[at..at + p.len()], p);
-        at += p.len();
-    }
-    put_u16(head, 0x00, (template.len() + at) as u16);
-    put_u32(head, 0x08, thread_id);
-    put_u32(head, 0x0C, process_id);
-    put_i64(head, 0x10, timestamp);
-    if *activity_id != Guid::ZERO {
-        head[0x40..0x50].copy_from_slice(&activity_id.0);
-    }
-}
-
-/// Copies `src` into `dst` (same length). Payload pieces are mostly a few bytes (one field
-/// each); two overlapping word moves beat a call to `memcpy` for those.
-#[inline(always)]
-fn copy_small(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    debug_assert_eq!(dst.len(), n);
-    if (8..=16).contains(&n) {
-        let a = u64::from_ne_bytes(src[..8].try_into().unwrap_or([0; 8]));
-        let b = u64::from_ne_bytes(src[n - 8..].try_into().unwrap_or([0; 8]));
-        dst[n - 8..].copy_from_slice(&b.to_ne_bytes());
-        dst[..8].copy_from_slice(&a.to_ne_bytes());
-    } else if (4..8).contains(&n) {
-        let a = u32::from_ne_bytes(src[..4].try_into().unwrap_or([0; 4]));
-        let b = u32::from_ne_bytes(src[n - 4..].try_into().unwrap_or([0; 4]));
-        dst[n - 4..].copy_from_slice(&b.to_ne_bytes());
-        dst[..4].copy_from_slice(&a.to_ne_bytes());
-    } else if n < 4 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
-        }
-    } else {
-        dst.copy_from_slice(src);
-    }
 }
 
 /// Appends one extended-data item (8-byte header, data, zero padding to 8) to `out`.
@@ -443,55 +360,6 @@ impl<'a> EventRecord<'a> {
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
             .unwrap_or(1);
         Some((kind, count))
-    }
-}
-
-#[cfg(test)]
-mod template_tests {
-    use super::*;
-
-    #[test]
-    fn small_copies_copy_every_length() {
-        for n in 0..40usize {
-            let src: Vec<u8> = (0..n as u8)
-                .map(|b| b.wrapping_mul(37).wrapping_add(1))
-                .collect();
-            let mut dst = vec![0u8; n];
-            copy_small(&mut dst, &src);
-            assert_eq!(dst, src, "length {n}");
-        }
-    }
-
-    #[test]
-    fn template_writer_equals_the_field_writer() {
-        let d = EventDescriptor {
-            id: 7,
-            version: 1,
-            channel: 11,
-            level: 4,
-            opcode: 2,
-            task: 3,
-            keyword: 0x55,
-        };
-        let provider = Guid::from_name("Template-Test");
-        let ext = vec![0xAB; 24];
-        let payload: [&[u8]; 2] = [b"abc", &[1, 2, 3, 4, 5]];
-        let activity = Guid::from_name("activity");
-        let size = align8(event_record_size(ext.len(), 8));
-        let mut a = vec![0xEE; size];
-        let mut b = vec![0xEE; size];
-        let h = EventHeaderFields {
-            thread_id: 11,
-            process_id: 22,
-            timestamp: 33,
-            provider_id: provider,
-            descriptor: d,
-            activity_id: activity,
-        };
-        write_event_record(&mut a, &h, &ext, &payload);
-        let t = event_record_template(provider, &d, &ext);
-        write_event_from_template(&mut b, &t, 11, 22, 33, &activity, &payload);
-        assert_eq!(a, b);
     }
 }
 

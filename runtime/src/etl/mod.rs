@@ -31,6 +31,7 @@ pub mod layout;
 mod message;
 pub mod message_format;
 pub mod read;
+mod template;
 mod time;
 pub mod tracelogging;
 mod value;
@@ -42,14 +43,18 @@ pub use buffer::{
 };
 pub use error::FormatError;
 pub use event::{
-    event_flags, event_record_size, event_record_template, ext_type, push_ext_item,
-    write_event_from_template, write_event_record, write_lost_record, EventDescriptor,
-    EventHeaderFields, EventRecord, ExtItem, LossKind, LOST_EVENT_PROVIDER, LOST_RECORD_SIZE,
+    event_flags, event_record_size, ext_type, push_ext_item, write_event_record, write_lost_record,
+    EventDescriptor, EventHeaderFields, EventRecord, ExtItem, LossKind, LOST_EVENT_PROVIDER,
+    LOST_RECORD_SIZE,
 };
 pub use header::{parse_header_buffer, write_header_buffer, ClockType, LogfileHeader};
 pub use layout::{align8, BUFFER_HEADER_SIZE, EVENT_HEADER_SIZE};
 pub use message::{
     message_flags, message_record_size, write_message_record, MessageHeaderFields, MessageRecord,
+};
+pub use template::{
+    event_record_template, write_event_from_template, write_event_from_template_related,
+    RELATED_ACTIVITY_ITEM_SIZE,
 };
 pub use time::{
     filetime_to_rfc3339, rfc3339_to_unix_nanos, unix_nanos_to_rfc3339, FILETIME_UNIX_EPOCH,

@@ -657,6 +657,14 @@ impl<'a> Payload<'a> {
                     out_type::SOCKETADDRESS => {
                         socket_addr(d).map_or_else(|| Value::Bytes(d.to_vec()), Value::Socket)
                     }
+                    out_type::SIGNED | out_type::UNSIGNED if d.len() == 16 => {
+                        let a: [u8; 16] = d.try_into().unwrap_or([0; 16]);
+                        if o == out_type::SIGNED {
+                            Value::I128(i128::from_le_bytes(a))
+                        } else {
+                            Value::U128(u128::from_le_bytes(a))
+                        }
+                    }
                     _ => Value::Bytes(d.to_vec()),
                 }
             }

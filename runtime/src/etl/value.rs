@@ -71,6 +71,11 @@ pub enum Value {
     I64(i64),
     /// Unsigned integers of every width, pids, tids, ports (already in host order).
     U64(u64),
+    /// A signed 128-bit integer: 16 bytes of BINARY, little-endian, OutType SIGNED (no
+    /// 128-bit InType exists; other readers show the bytes).
+    I128(i128),
+    /// An unsigned 128-bit integer: as [`Value::I128`], OutType UNSIGNED.
+    U128(u128),
     /// Integers shown in hexadecimal (hex InTypes, OutType hex, error codes); the width in bytes
     /// sets the digits shown.
     Hex {
@@ -122,6 +127,8 @@ impl fmt::Display for Value {
             Value::Null => f.write_str("null"),
             Value::I64(v) => write!(f, "{v}"),
             Value::U64(v) => write!(f, "{v}"),
+            Value::I128(v) => write!(f, "{v}"),
+            Value::U128(v) => write!(f, "{v}"),
             Value::Hex { value, width } => write!(f, "0x{value:0w$X}", w = usize::from(*width) * 2),
             Value::F64(v) => write!(f, "{v}"),
             Value::Bool(v) => write!(f, "{v}"),

@@ -254,26 +254,57 @@ impl Event {
         self.cell.enabled(|| self.attach())
     }
 
-    /// Writes the event with its payload given as the fields' bytes in order (TraceLogging layout).
+    /// Writes the event with its payload given as the fields' bytes in order (TraceLogging layout),
+    /// with the thread's current activity ([`crate::activity::current`]) as its activity id.
     /// A disabled event does nothing and succeeds. Errors say why the event was not recorded in
     /// some session; the loss is counted in that session's EventsLost.
     #[inline]
     pub fn write(&'static self, payload: &[&[u8]]) -> Result<()> {
-        self.write_with_activity(Guid::ZERO, payload)
-    }
-
-    /// [`Event::write`] with an activity id.
-    #[inline]
-    pub fn write_with_activity(&'static self, activity: Guid, payload: &[&[u8]]) -> Result<()> {
         let mask = self.cell.sessions(|| self.attach());
         if mask == 0 {
             return Ok(());
         }
-        let template = match self.template.get() {
+        crate::session::write_event(mask, self.template(), crate::activity::current(), payload)
+    }
+
+    /// [`Event::write`] with ids managed by hand: `activity` goes in the header's ActivityId,
+    /// `related` (unless zero) in a RELATED_ACTIVITYID extended item, as ETW records them. The
+    /// thread's current activity is not looked at.
+    #[inline]
+    pub fn write_with_activity(
+        &'static self,
+        activity: Guid,
+        related: Guid,
+        payload: &[&[u8]],
+    ) -> Result<()> {
+        let mask = self.cell.sessions(|| self.attach());
+        if mask == 0 {
+            return Ok(());
+        }
+        crate::session::write_event_related(mask, self.template(), activity, related, payload)
+    }
+
+    /// Writes the event as the Start of a new activity: a fresh id ([`crate::activity::new_id`])
+    /// as its activity id, the thread's current activity as its related activity id, and the
+    /// new activity made current on the thread until the returned guard is dropped. With no
+    /// session wanting the event nothing is written and the guard changes nothing.
+    pub fn write_start(&'static self, payload: &[&[u8]]) -> crate::activity::ActivityGuard {
+        if !self.enabled() {
+            return crate::activity::ActivityGuard::inactive();
+        }
+        let id = crate::activity::new_id();
+        // A loss is counted by the session; the activity begins all the same, so that the
+        // events inside it and its Stop keep one id.
+        let _ = self.write_with_activity(id, crate::activity::current(), payload);
+        crate::activity::enter(id)
+    }
+
+    #[inline(always)]
+    fn template(&self) -> &[u8] {
+        match self.template.get() {
             Some(t) => t,
             None => self.build_template(),
-        };
-        crate::session::write_event(mask, template, activity, payload)
+        }
     }
 
     #[cold]

@@ -385,6 +385,56 @@ pub(crate) fn write_event(
     )
 }
 
+/// An EVENT_HEADER record with a related activity id (a Start event's): as [`EventRecord`], with
+/// the RELATED_ACTIVITYID extended item in front of the template's items.
+pub(crate) struct RelatedEventRecord<'a> {
+    pub(crate) event: EventRecord<'a>,
+    pub(crate) related: Guid,
+}
+
+impl Record for RelatedEventRecord<'_> {
+    #[inline(always)]
+    fn size(&self, _core: &SessionCore) -> usize {
+        self.event.size + etl::RELATED_ACTIVITY_ITEM_SIZE
+    }
+
+    #[inline(always)]
+    fn write(&self, core: &SessionCore, dst: &mut [u8], tid: u32, timestamp: i64) {
+        let e = &self.event;
+        etl::write_event_from_template_related(
+            dst,
+            e.template,
+            tid,
+            core.pid,
+            timestamp,
+            &e.activity,
+            &self.related,
+            e.payload,
+        );
+    }
+}
+
+/// [`write_event`] with a related activity id; a zero one is not recorded.
+pub(crate) fn write_event_related(
+    mask: u64,
+    template: &[u8],
+    activity: Guid,
+    related: Guid,
+    payload: &[&[u8]],
+) -> Result<()> {
+    if related == Guid::ZERO {
+        return write_event(mask, template, activity, payload);
+    }
+    let size = template.len() + payload.iter().map(|p| p.len()).sum::<usize>();
+    let event = EventRecord {
+        template,
+        activity,
+        payload,
+        size,
+    };
+    write_record(mask, &RelatedEventRecord { event, related })
+}
+
 /// Puts `rec` into every session of `mask`, with ETW's rule for failures: a session without
 /// INDEPENDENT_SESSION receives the event only if every session could take it.
 #[inline]

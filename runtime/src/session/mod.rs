@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub use self::core::SessionState;
-pub(crate) use self::core::{write_event, write_message, SessionCore};
+pub(crate) use self::core::{write_event, write_event_related, write_message, SessionCore};
 pub use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl::LogfileHeader;

@@ -24,7 +24,7 @@ fn main() {
     assert_eq!((d.id, d.level, d.keyword, d.opcode, d.task, d.version, d.channel), (10, 4, 5, 1, 3, 1, 11));
     assert_eq!(copy_events::failed::EVENT.descriptor().channel, 17);
     assert_eq!(copy_events::PROVIDER.guid().to_string(), "CE5FA4EA-AB00-5402-8B76-9F76AC858FB5");
-    evtrace::write!(copied("a", 1));
+    let _activity = evtrace::write!(copied("a", 1));
     evtrace::write!(copy_events::failed(-1));
     evtrace::write!(copy_events::tick());
     let n = 5u64;
