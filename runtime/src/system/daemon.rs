@@ -361,14 +361,18 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 continue;
             }
             Request::Start { props, allow_users } => {
-                let Ok(starter) = ch.peer().map(|c| c.uid.as_raw()) else {
+                let Ok(starter) = ch.peer().map(|c| (c.uid.as_raw(), c.gid.as_raw())) else {
                     break;
                 };
                 shared
                     .start(&props, starter, allow_users)
                     .unwrap_or_else(|e| Reply::failed(&e))
             }
-            Request::Consume { name } => match shared.consume(conn, &name, &ch) {
+            Request::Consume { name } => match ch
+                .peer()
+                .map_err(|e| Error::new(ErrorCode::Io, format!("socket: {e}")))
+                .and_then(|c| shared.consume(conn, &name, c.uid.as_raw(), &ch))
+            {
                 // Answered, and from now on this connection receives packets.
                 Ok(()) => continue,
                 Err(e) => Reply::failed(&e),
@@ -394,10 +398,11 @@ impl Shared {
 
     /// A controller request.
     fn control(&self, req: Request, uid: u32) -> Reply {
-        // Only root and the user who started a session may change it (QUERY and the list are
-        // open to everyone who may connect).
+        // Only root and the user who started a session may change or query it; the list shows
+        // other users only their own sessions.
         let name = match &req {
             Request::Stop { name }
+            | Request::Query { name }
             | Request::Flush { name }
             | Request::IncrementFile { name }
             | Request::Update { name, .. }
@@ -416,7 +421,11 @@ impl Shared {
             Request::List => Ok(Reply::Sessions {
                 sessions: {
                     let st = self.lock();
-                    st.sessions.iter().map(stats).collect()
+                    st.sessions
+                        .iter()
+                        .filter(|h| h.may_control(uid).is_ok())
+                        .map(stats)
+                        .collect()
                 },
             }),
             Request::Flush { name } => self.flush(&name),
@@ -508,7 +517,7 @@ impl Shared {
                         .iter()
                         .map(|p| crate::provider::EnableSettings::parse_spec(p))
                         .collect::<Result<Vec<_>>>()?;
-                    self.start_named(&WireProps::from(&c.props), 0, Vec::new(), Some(kind))?;
+                    self.start_named(&WireProps::from(&c.props), 0, Vec::new(), Some(kind), None)?;
                     for (g, settings) in providers {
                         if let Err(e) = self.enable(name, &g.to_string(), Some(settings.into())) {
                             // Started but not set up as configured: not half a session, even a
@@ -542,8 +551,13 @@ impl Shared {
         }
     }
 
-    fn start(&self, wire: &WireProps, starter: u32, allow_users: Vec<u32>) -> Result<Reply> {
-        self.start_named(wire, starter, allow_users, None)
+    /// Starts a session for a controller of user and group `starter` (its log files are that
+    /// user's when the daemon runs as root).
+    fn start(&self, wire: &WireProps, starter: (u32, u32), allow_users: Vec<u32>) -> Result<Reply> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let owner = (root && starter.0 != 0).then_some(starter);
+        self.start_named(wire, starter.0, allow_users, None, owner)
     }
 
     /// Starts a session for a controller (`boot` None) or from the boot configuration.
@@ -553,6 +567,7 @@ impl Shared {
         starter: u32,
         allow_users: Vec<u32>,
         boot: Option<crate::boot::BootKind>,
+        file_owner: Option<(u32, u32)>,
     ) -> Result<Reply> {
         let props = wire.to_props()?;
         if boot.is_none() && props.mode.contains(LogFileMode::NONSTOPPABLE) {
@@ -649,7 +664,7 @@ impl Shared {
         }
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
         let flags = crate::kernel::KernelFlags::from_bits_retain(props.enable_flags);
-        let session = Arc::new(Session::start_hosted(props)?);
+        let session = Arc::new(Session::start_hosted(props, file_owner)?);
         let rt = real_time.then(|| real_time_for(&session, resolved.props.maximum_buffers));
         st.next_id += 1;
         let id = st.next_id;
@@ -961,11 +976,13 @@ impl Shared {
 
     /// Attaches connection `conn` as the real-time consumer of session `name`. The reply goes
     /// out here, before the header and backlog packets.
-    fn consume(&self, conn: u64, name: &str, ch: &Channel) -> Result<()> {
+    fn consume(&self, conn: u64, name: &str, uid: u32, ch: &Channel) -> Result<()> {
         let consumer = ch
             .try_clone()
             .map_err(|e| Error::new(ErrorCode::Io, format!("socket: {e}")))?;
         self.with(name, |h, _| {
+            // Its events are the owner's to read (as its file is).
+            h.may_control(uid)?;
             let kept = h.kept();
             let Some(rt) = h.rt.as_mut() else {
                 return Err(Error::invalid(format!(
@@ -1406,7 +1423,7 @@ impl Hosted {
         Err(Error::new(
             ErrorCode::AccessDenied,
             format!(
-                "session {} belongs to user {}: only that user or root may change it",
+                "session {} belongs to user {}: only that user or root may control, query or consume it",
                 self.session.name(),
                 self.owner
             ),
