@@ -293,7 +293,7 @@ fn secure(lab: &Lab, out: &mut Outcome, round: u32) {
         lab,
     ));
     let ours = spawn(
-        lab.producer(&["system", "--events", "1000"])
+        lab.producer(&["system", "--threads", "1"])
             .stdout(Stdio::null()),
     );
     let (mut theirs, mut ours) = match (theirs, ours) {
@@ -315,24 +315,30 @@ fn secure(lab: &Lab, out: &mut Outcome, round: u32) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // What root's producer wrote so far reaches the file; then it goes (a tight loop would
+    // otherwise make a file too big to read back in the bounded run).
+    let flushed = lab.run(&["flush", "Chaos-Secure"]);
+    let (ours_pid, theirs_pid) = (ours.id(), theirs.id());
+    for c in [&mut theirs, &mut ours] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    out.check(flushed.is_ok(), || {
+        format!("flush of the SECURE session: {flushed:?}")
+    });
     let stopped = lab.run(&["stop", "Chaos-Secure"]).unwrap_or_else(|e| e);
     let refused = count(&stopped, "Refused Producers:");
     let back = read_back(std::slice::from_ref(&file));
     let from_theirs = back
         .ticks
         .keys()
-        .filter(|(pid, _)| *pid == theirs.id())
+        .filter(|(pid, _)| *pid == theirs_pid)
         .count();
     let from_ours = back
         .ticks
         .keys()
-        .filter(|(pid, _)| *pid == ours.id())
+        .filter(|(pid, _)| *pid == ours_pid)
         .count();
-    for c in [&mut theirs, &mut ours] {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
     if round == 0 {
         out.figure(format!(
             "SECURE session: Refused Producers {refused} (uid {NOBODY}'s), {} events recorded, {from_ours} writer(s) of root's producer, {from_theirs} of uid {NOBODY}'s",
