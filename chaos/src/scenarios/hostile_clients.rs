@@ -5,6 +5,7 @@
 //! memory stay bounded and come back once the connections close, and each bad connection costs
 //! one line in its log, no more.
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use evtrace::system::paths::socket_path;
@@ -26,6 +27,8 @@ const OVER_CAP: usize = 100;
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 /// The line the daemon writes once for each connection it closes for what it sent.
 const REFUSAL: &str = "; closing it";
+/// The longest any receive waits.
+const WAIT: Duration = Duration::from_secs(3);
 
 /// Runs the scenario.
 pub fn run(lab: &Lab, budget: &Budget, out: &mut Outcome) {
@@ -83,8 +86,41 @@ pub fn run(lab: &Lab, budget: &Budget, out: &mut Outcome) {
     ));
 }
 
+/// A connection whose receives give up after [`WAIT`] (a daemon that neither answers nor
+/// closes must fail a check, not hang the scenario).
 fn connect(lab: &Lab) -> Result<Channel, String> {
-    Channel::connect(&socket_path(lab.dir())).map_err(|e| format!("cannot connect: {e}"))
+    let ch =
+        Channel::connect(&socket_path(lab.dir())).map_err(|e| format!("cannot connect: {e}"))?;
+    let t = libc::timeval {
+        tv_sec: WAIT.as_secs() as libc::time_t,
+        tv_usec: 0,
+    };
+    // SAFETY: a valid socket descriptor, and `t` is a timeval of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            ch.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&t as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(format!("SO_RCVTIMEO: {}", std::io::Error::last_os_error()));
+    }
+    Ok(ch)
+}
+
+/// Whether `r`, a receive, says the daemon closed the connection (not that it timed out).
+fn closed<T>(r: &std::io::Result<Option<T>>) -> bool {
+    match r {
+        Ok(None) => true,
+        Ok(Some(_)) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
 }
 
 /// Lines of the daemon's log that say a connection was closed for what it sent.
@@ -131,7 +167,7 @@ fn garbage(lab: &Lab, out: &mut Outcome, round: u32) {
     let seed = 0x9E37_79B9_7F4A_7C15 ^ u64::from(round) ^ u64::from(std::process::id());
     let mut noise = Noise(seed);
     let before = refusals(lab).len();
-    let mut closed = 0;
+    let mut shut = 0;
     for _ in 0..GARBAGE {
         let Ok(ch) = connect(lab) else { continue };
         for _ in 0..5 {
@@ -143,8 +179,8 @@ fn garbage(lab: &Lab, out: &mut Outcome, round: u32) {
                 break;
             }
         }
-        if matches!(ch.recv_packet(64), Ok(None) | Err(_)) {
-            closed += 1;
+        if closed(&ch.recv_packet(64)) {
+            shut += 1;
         }
     }
     std::thread::sleep(Duration::from_millis(100));
@@ -152,11 +188,11 @@ fn garbage(lab: &Lab, out: &mut Outcome, round: u32) {
     if round == 0 {
         let sample = refusals(lab).get(before).cloned().unwrap_or_default();
         out.figure(format!(
-            "{GARBAGE} connections sending 5 random packets each (seed {seed:#x}): {closed} closed by the daemon, {logged} log lines (e.g. {sample:?})"
+            "{GARBAGE} connections sending 5 random packets each (seed {seed:#x}): {shut} closed by the daemon, {logged} log lines (e.g. {sample:?})"
         ));
     }
-    out.check(closed == GARBAGE, || {
-        format!("round {round}: only {closed} of {GARBAGE} garbage connections were closed")
+    out.check(shut == GARBAGE, || {
+        format!("round {round}: only {shut} of {GARBAGE} garbage connections were closed")
     });
     out.check(logged == GARBAGE, || {
         format!(
@@ -184,17 +220,17 @@ fn oversized(lab: &Lab, out: &mut Outcome, round: u32) {
         }
         return;
     }
-    let closed = matches!(ch.recv_packet(64), Ok(None) | Err(_));
+    let shut = closed(&ch.recv_packet(64));
     std::thread::sleep(Duration::from_millis(50));
     let lines = refusals(lab);
     let new = &lines[before..];
     if round == 0 {
         out.figure(format!(
-            "a {size}-byte packet (limit {MAX_MESSAGE}): closed {closed}, log {new:?}"
+            "a {size}-byte packet (limit {MAX_MESSAGE}): closed {shut}, log {new:?}"
         ));
     }
-    out.check(closed && new.len() == 1 && new[0].contains(&size.to_string()), || {
-        format!("round {round}: the {size}-byte packet: connection closed {closed}, log lines {new:?}")
+    out.check(shut && new.len() == 1 && new[0].contains(&size.to_string()), || {
+        format!("round {round}: the {size}-byte packet: connection closed {shut}, log lines {new:?}")
     });
 }
 
@@ -439,16 +475,15 @@ fn outside_share(lab: &Lab, out: &mut Outcome, round: u32) {
     };
     let _ = ch.send(&ready, None);
     let mut refused = false;
-    let mut closed = false;
+    let mut shut = false;
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        match ch.recv::<Reply>() {
-            Ok(Some((Reply::Refused { .. }, _))) => refused = true,
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => {
-                closed = true;
-                break;
-            }
+        let r = ch.recv::<Reply>();
+        if let Ok(Some((Reply::Refused { .. }, _))) = r {
+            refused = true;
+        } else if r.is_err() || closed(&r) {
+            shut = closed(&r);
+            break;
         }
     }
     std::thread::sleep(Duration::from_millis(50));
@@ -456,11 +491,11 @@ fn outside_share(lab: &Lab, out: &mut Outcome, round: u32) {
     let new = &lines[before..];
     if round == 0 {
         out.figure(format!(
-            "a producer of the session (share of {count} buffers) naming buffer {count}: refused {refused}, closed {closed}, log {new:?}"
+            "a producer of the session (share of {count} buffers) naming buffer {count}: refused {refused}, closed {shut}, log {new:?}"
         ));
     }
-    out.check(refused && closed && new.len() == 1, || {
-        format!("round {round}: a producer naming buffer {count} of a {count}-buffer share: refused {refused}, closed {closed}, log lines {new:?}")
+    out.check(refused && shut && new.len() == 1, || {
+        format!("round {round}: a producer naming buffer {count} of a {count}-buffer share: refused {refused}, closed {shut}, log lines {new:?}")
     });
     answers(lab, out, "after the producer outside its share");
 }
