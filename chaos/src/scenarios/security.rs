@@ -289,7 +289,7 @@ fn secure(lab: &Lab, out: &mut Outcome, round: u32) {
         return out.fail(format!("secure session: {e}"));
     }
     let theirs = spawn(as_nobody(
-        &mut lab.producer(&["system"]).stdout(Stdio::null()),
+        lab.producer(&["system"]).stdout(Stdio::null()),
         lab,
     ));
     let ours = spawn(
