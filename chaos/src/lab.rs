@@ -78,6 +78,12 @@ impl Lab {
 
     /// [`Lab::daemon`] with extra `evtrace daemon` flags (`--shared`).
     pub fn daemon_with(&self, flags: &[&str]) -> Result<Daemon, String> {
+        self.daemon_with_env(flags, &[])
+    }
+
+    /// [`Lab::daemon_with`], the daemon's environment with `env` added
+    /// (`EVTRACE_MAX_CONNECTIONS`).
+    pub fn daemon_with_env(&self, flags: &[&str], env: &[(&str, &str)]) -> Result<Daemon, String> {
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -88,6 +94,7 @@ impl Lab {
             .args(["daemon", "--dir"])
             .arg(&self.dir)
             .args(flags)
+            .envs(env.iter().copied())
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start the daemon: {e}"))?;

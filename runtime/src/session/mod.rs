@@ -162,13 +162,18 @@ impl Session {
 
     /// Starts a session of `kind` in this process's engine.
     pub fn start(props: SessionProperties, kind: SessionKind) -> Result<Session> {
-        Session::start_with(props, kind, None, false)
+        Session::start_with(props, kind, None, None)
     }
 
     /// Starts a system session for the daemon, which delivers its real-time buffers itself:
-    /// EVENT_TRACE_REAL_TIME_MODE is accepted (with or without a log file).
-    pub fn start_hosted(props: SessionProperties) -> Result<Session> {
-        Session::start_with(props, SessionKind::System, None, true)
+    /// EVENT_TRACE_REAL_TIME_MODE is accepted (with or without a log file). With `file_owner`
+    /// (user, group), every log file it creates is given to that user: the controller's, not
+    /// the daemon's.
+    pub fn start_hosted(
+        props: SessionProperties,
+        file_owner: Option<(u32, u32)>,
+    ) -> Result<Session> {
+        Session::start_with(props, SessionKind::System, None, Some(file_owner))
     }
 
     /// Starts this process's share of a system session that the daemon hosts: its buffers lie in
@@ -189,21 +194,24 @@ impl Session {
             outbound,
             sequences,
         };
-        Session::start_with(props, SessionKind::System, Some(proxy), false)
+        Session::start_with(props, SessionKind::System, Some(proxy), None)
     }
 
     fn start_with(
         props: SessionProperties,
         kind: SessionKind,
         proxy: Option<Proxy>,
-        hosted: bool,
+        hosted: Option<Option<(u32, u32)>>,
     ) -> Result<Session> {
         let cpus = processor_count();
-        let resolved = if proxy.is_some() {
+        let mut resolved = if proxy.is_some() {
             properties::validate_proxy(props, cpus)?
         } else {
             properties::validate(props, kind, cpus)?
         };
+        // Hosted by the daemon (`Some`), possibly for another user's files.
+        let (hosted, file_owner) = (hosted.is_some(), hosted.flatten());
+        resolved.file_owner = file_owner;
         let is_proxy = proxy.is_some();
         let (region, outbound, sequences) = match proxy {
             Some(p) => (Some(p.region), Some(p.outbound), p.sequences),

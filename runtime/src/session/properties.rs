@@ -340,6 +340,9 @@ pub struct Resolved {
     pub slots: usize,
     /// Whether the session writes a file while running (not buffering, not real-time only).
     pub writes_file: bool,
+    /// The user and group its log files are given when this process writes them for another
+    /// user (the daemon, for a controller of another user); `None`: this process's own.
+    pub file_owner: Option<(u32, u32)>,
 }
 
 fn conflict(a: LogFileMode, b: LogFileMode) -> Error {
@@ -488,6 +491,7 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
         buffer_bytes,
         slots,
         writes_file,
+        file_owner: None,
     })
 }
 
@@ -514,6 +518,7 @@ pub fn validate_proxy(mut props: SessionProperties, cpus: usize) -> Result<Resol
         props,
         slots,
         writes_file: false,
+        file_owner: None,
     })
 }
 

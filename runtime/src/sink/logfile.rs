@@ -115,6 +115,8 @@ pub(crate) struct LogFile {
     counter: u32,
     /// Every file this session wrote, in order.
     pub(crate) files: Vec<PathBuf>,
+    /// The user and group its files are given (see [`Resolved::file_owner`]).
+    owner: Option<(u32, u32)>,
 }
 
 impl LogFile {
@@ -137,7 +139,7 @@ impl LogFile {
             Layout::Sequential
         };
         let first = numbered(path, layout, 1);
-        let (file, first) = open_locked(&first, kind)?;
+        let (file, first) = open_locked(&first, kind, r.file_owner)?;
         let mut lf = LogFile {
             file,
             path: first.clone(),
@@ -155,6 +157,7 @@ impl LogFile {
             written: 0,
             counter: 1,
             files: vec![first],
+            owner: r.file_owner,
         };
         // On failure, dropping `lf` releases the file's claim.
         let file = lf
@@ -208,7 +211,7 @@ impl LogFile {
     }
 
     fn open_file(&mut self, path: &Path, kind: SessionKind) -> Result<()> {
-        let (file, path) = open_locked(path, kind)?;
+        let (file, path) = open_locked(path, kind, self.owner)?;
         if let Err(e) = self.prepare(&file, &path) {
             unclaim(&path);
             if self.layout == Layout::NewFile {
@@ -509,7 +512,11 @@ fn numbered(pattern: &Path, layout: Layout, counter: u32) -> PathBuf {
 
 /// Opens `path` for this session: claimed in this process and locked against other processes.
 /// A private session whose file another process holds gets `NAME_<pid>`, as ETW does.
-fn open_locked(path: &Path, kind: SessionKind) -> Result<(File, PathBuf)> {
+fn open_locked(
+    path: &Path,
+    kind: SessionKind,
+    owner: Option<(u32, u32)>,
+) -> Result<(File, PathBuf)> {
     let in_use = |p: &Path, by: &str| {
         Error::new(
             ErrorCode::BadPathname,
@@ -519,7 +526,7 @@ fn open_locked(path: &Path, kind: SessionKind) -> Result<(File, PathBuf)> {
     if !claim(path) {
         return Err(in_use(path, "another session of this process"));
     }
-    let file = open_rw(path).inspect_err(|_| unclaim(path))?;
+    let file = open_rw(path, owner).inspect_err(|_| unclaim(path))?;
     if try_lock(&file) {
         return Ok((file, path.to_path_buf()));
     }
@@ -533,7 +540,7 @@ fn open_locked(path: &Path, kind: SessionKind) -> Result<(File, PathBuf)> {
     if !claim(&alt) {
         return Err(in_use(&alt, "another session of this process"));
     }
-    let file = open_rw(&alt).inspect_err(|_| unclaim(&alt))?;
+    let file = open_rw(&alt, owner).inspect_err(|_| unclaim(&alt))?;
     if !try_lock(&file) {
         unclaim(&alt);
         return Err(in_use(&alt, "another process"));
@@ -541,14 +548,42 @@ fn open_locked(path: &Path, kind: SessionKind) -> Result<(File, PathBuf)> {
     Ok((file, alt))
 }
 
-fn open_rw(path: &Path) -> Result<File> {
-    OpenOptions::new()
+/// The mode log files are created with: the owner reads and writes, the group reads, others
+/// nothing (events name processes, paths and users).
+pub(crate) const LOG_FILE_MODE: u32 = 0o640;
+
+/// Opens (or creates, [`LOG_FILE_MODE`]) a log file for reading and writing, never through a
+/// symbolic link at `path` itself (a planted link would have the session overwrite another
+/// file, with the rights of whoever writes, the daemon's root included); with `owner`, the file
+/// is given to that user and group.
+fn open_rw(path: &Path, owner: Option<(u32, u32)>) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(LOG_FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| Error::io("cannot open log file", path, e))
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                Error::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "log file {} is a symbolic link: evtrace does not write log files through links (one planted there would redirect the session into another file); remove it or give the real path",
+                        path.display()
+                    ),
+                )
+            } else {
+                Error::io("cannot open log file", path, e)
+            }
+        })?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+            .map_err(|e| Error::io(&format!("cannot give user {uid} the log file"), path, e))?;
+    }
+    Ok(file)
 }
 
 /// An exclusive advisory lock, held while the file is open: the cross-process "in use" test.

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -34,6 +35,10 @@ use crate::Guid;
 pub const DEFAULT_MAX_SESSIONS: usize = 64;
 /// The most `EVTRACE_MAX_SESSIONS` may allow.
 pub const MAX_HOSTED_SESSIONS: usize = 192;
+/// Connections served at once unless `EVTRACE_MAX_CONNECTIONS` says otherwise: every producer
+/// process holds one, each controller one while it runs. Beyond it new connections are closed at
+/// once (said once on stderr), so idle clients cannot make the daemon grow without bound.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// System loggers at once: the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions.
 pub const MAX_SYSTEM_LOGGERS: usize = 8;
 
@@ -48,6 +53,7 @@ pub struct Daemon {
     dir: PathBuf,
     listener: Listener,
     state: Arc<Shared>,
+    max_connections: usize,
 }
 
 struct Shared {
@@ -185,6 +191,16 @@ impl Outbox {
     }
 }
 
+/// What became of a producer's `Ready`.
+enum Taken {
+    /// Its buffers are copied out.
+    Yes,
+    /// The session, or the producer's share of it, is gone (a stop that did not wait for it).
+    No,
+    /// It named buffers outside its share (said why): a broken or hostile producer.
+    Outside(String),
+}
+
 /// A connected producer process.
 struct Producer {
     outbox: Outbox,
@@ -235,8 +251,14 @@ impl Daemon {
             .clamp(1, MAX_HOSTED_SESSIONS);
         let (counters, counters_fd) = Region::create("evtrace-counters", COUNTER_PAGE)
             .map_err(|e| Error::new(ErrorCode::NoSystemResources, format!("memfd: {e}")))?;
+        let max_connections = std::env::var("EVTRACE_MAX_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+            .max(1);
         let d = Daemon {
             dir: dir.to_path_buf(),
+            max_connections,
             listener,
             state: Arc::new_cyclic(|me| Shared {
                 me: me.clone(),
@@ -262,25 +284,70 @@ impl Daemon {
         Stopper(self.state.clone())
     }
 
-    /// Serves connections until the process ends.
+    /// Serves connections until the process ends, each on a thread of its own, at most
+    /// [`DEFAULT_MAX_CONNECTIONS`] (or `EVTRACE_MAX_CONNECTIONS`) at once.
     pub fn run(self) -> Result<()> {
         let mut next_conn = 1u64;
+        let open = Arc::new(AtomicUsize::new(0));
+        // Said once per episode, not once per connection: (refused meanwhile, accept failing).
+        let mut refused = 0u64;
+        let mut failing = false;
         loop {
             let ch = match self.listener.accept() {
                 Ok(ch) => ch,
                 Err(e) => {
-                    eprintln!("evtrace daemon: accept failed: {e}");
+                    if !failing {
+                        eprintln!("evtrace daemon: accept failed: {e}; retrying every 100 ms");
+                        failing = true;
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
             };
+            failing = false;
+            if open.load(Ordering::Relaxed) >= self.max_connections {
+                if refused == 0 {
+                    eprintln!(
+                        "evtrace daemon: {} connections are open, the most it serves (EVTRACE_MAX_CONNECTIONS); closing new ones until some end",
+                        self.max_connections
+                    );
+                }
+                refused += 1;
+                continue;
+            }
+            if refused > 0 {
+                eprintln!(
+                    "evtrace daemon: serving new connections again; {refused} were closed at once meanwhile"
+                );
+                refused = 0;
+            }
             let shared = self.state.clone();
             let conn = next_conn;
             next_conn += 1;
+            let counted = Counted::new(&open);
             let _ = std::thread::Builder::new()
                 .name(format!("evtrace-conn-{conn}"))
-                .spawn(move || serve(shared, conn, ch));
+                .spawn(move || {
+                    let _counted = counted;
+                    serve(shared, conn, ch)
+                });
         }
+    }
+}
+
+/// One open connection in the count, until dropped (its thread ends, or never started).
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(open: &Arc<AtomicUsize>) -> Counted {
+        open.fetch_add(1, Ordering::Relaxed);
+        Counted(open.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -296,10 +363,30 @@ impl Stopper {
     }
 }
 
+/// Says once, on stderr, why connection `conn` is being closed: the first bad message ends it,
+/// so a client sending garbage costs one line, not one per packet.
+fn refuse(conn: u64, ch: &Channel, why: &str) {
+    let who = ch.peer().map_or_else(
+        |_| "an unknown process".to_string(),
+        |c| {
+            format!(
+                "process {} (uid {})",
+                c.pid.as_raw_nonzero(),
+                c.uid.as_raw()
+            )
+        },
+    );
+    eprintln!("evtrace daemon: connection {conn} from {who}: {why}; closing it");
+}
+
 fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
     loop {
         let msg = match ch.recv::<Request>() {
             Ok(Some((m, _))) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                refuse(conn, &ch, &e.to_string());
+                break;
+            }
             Ok(None) | Err(_) => break,
         };
         let reply = match msg {
@@ -331,9 +418,15 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 continue;
             }
             Request::Register { guid } => {
-                if let Ok(g) = guid.parse::<Guid>() {
-                    shared.register(conn, g);
-                }
+                let Ok(g) = guid.parse::<Guid>() else {
+                    refuse(
+                        conn,
+                        &ch,
+                        &format!("it registered {guid:?}, which is not a provider GUID"),
+                    );
+                    break;
+                };
+                shared.register(conn, g);
                 continue;
             }
             Request::Ready {
@@ -341,12 +434,18 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 buffers,
                 events_lost,
             } => {
-                let reply = if shared.take_buffers(conn, session, &buffers, events_lost) {
-                    Reply::Taken { session }
-                } else {
-                    Reply::Refused { session }
+                let taken = shared.take_buffers(conn, session, &buffers, events_lost);
+                let reply = match taken {
+                    Taken::Yes => Reply::Taken { session },
+                    Taken::No | Taken::Outside(_) => Reply::Refused { session },
                 };
                 let _ = ch.send(&reply, None);
+                if let Taken::Outside(why) = taken {
+                    // Not a producer's mistake one can recover from: its share is ended, what
+                    // it held counted lost.
+                    refuse(conn, &ch, &why);
+                    break;
+                }
                 continue;
             }
             Request::Flushed { session } => {
@@ -361,14 +460,18 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 continue;
             }
             Request::Start { props, allow_users } => {
-                let Ok(starter) = ch.peer().map(|c| c.uid.as_raw()) else {
+                let Ok(starter) = ch.peer().map(|c| (c.uid.as_raw(), c.gid.as_raw())) else {
                     break;
                 };
                 shared
                     .start(&props, starter, allow_users)
                     .unwrap_or_else(|e| Reply::failed(&e))
             }
-            Request::Consume { name } => match shared.consume(conn, &name, &ch) {
+            Request::Consume { name } => match ch
+                .peer()
+                .map_err(|e| Error::new(ErrorCode::Io, format!("socket: {e}")))
+                .and_then(|c| shared.consume(conn, &name, c.uid.as_raw(), &ch))
+            {
                 // Answered, and from now on this connection receives packets.
                 Ok(()) => continue,
                 Err(e) => Reply::failed(&e),
@@ -394,10 +497,11 @@ impl Shared {
 
     /// A controller request.
     fn control(&self, req: Request, uid: u32) -> Reply {
-        // Only root and the user who started a session may change it (QUERY and the list are
-        // open to everyone who may connect).
+        // Only root and the user who started a session may change or query it; the list shows
+        // other users only their own sessions.
         let name = match &req {
             Request::Stop { name }
+            | Request::Query { name }
             | Request::Flush { name }
             | Request::IncrementFile { name }
             | Request::Update { name, .. }
@@ -416,7 +520,11 @@ impl Shared {
             Request::List => Ok(Reply::Sessions {
                 sessions: {
                     let st = self.lock();
-                    st.sessions.iter().map(stats).collect()
+                    st.sessions
+                        .iter()
+                        .filter(|h| h.may_control(uid).is_ok())
+                        .map(stats)
+                        .collect()
                 },
             }),
             Request::Flush { name } => self.flush(&name),
@@ -508,7 +616,7 @@ impl Shared {
                         .iter()
                         .map(|p| crate::provider::EnableSettings::parse_spec(p))
                         .collect::<Result<Vec<_>>>()?;
-                    self.start_named(&WireProps::from(&c.props), 0, Vec::new(), Some(kind))?;
+                    self.start_named(&WireProps::from(&c.props), 0, Vec::new(), Some(kind), None)?;
                     for (g, settings) in providers {
                         if let Err(e) = self.enable(name, &g.to_string(), Some(settings.into())) {
                             // Started but not set up as configured: not half a session, even a
@@ -542,8 +650,13 @@ impl Shared {
         }
     }
 
-    fn start(&self, wire: &WireProps, starter: u32, allow_users: Vec<u32>) -> Result<Reply> {
-        self.start_named(wire, starter, allow_users, None)
+    /// Starts a session for a controller of user and group `starter` (its log files are that
+    /// user's when the daemon runs as root).
+    fn start(&self, wire: &WireProps, starter: (u32, u32), allow_users: Vec<u32>) -> Result<Reply> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let owner = (root && starter.0 != 0).then_some(starter);
+        self.start_named(wire, starter.0, allow_users, None, owner)
     }
 
     /// Starts a session for a controller (`boot` None) or from the boot configuration.
@@ -553,6 +666,7 @@ impl Shared {
         starter: u32,
         allow_users: Vec<u32>,
         boot: Option<crate::boot::BootKind>,
+        file_owner: Option<(u32, u32)>,
     ) -> Result<Reply> {
         let props = wire.to_props()?;
         if boot.is_none() && props.mode.contains(LogFileMode::NONSTOPPABLE) {
@@ -649,7 +763,7 @@ impl Shared {
         }
         let resolved = properties::validate(props.clone(), SessionKind::System, processor_count())?;
         let flags = crate::kernel::KernelFlags::from_bits_retain(props.enable_flags);
-        let session = Arc::new(Session::start_hosted(props)?);
+        let session = Arc::new(Session::start_hosted(props, file_owner)?);
         let rt = real_time.then(|| real_time_for(&session, resolved.props.maximum_buffers));
         st.next_id += 1;
         let id = st.next_id;
@@ -961,11 +1075,13 @@ impl Shared {
 
     /// Attaches connection `conn` as the real-time consumer of session `name`. The reply goes
     /// out here, before the header and backlog packets.
-    fn consume(&self, conn: u64, name: &str, ch: &Channel) -> Result<()> {
+    fn consume(&self, conn: u64, name: &str, uid: u32, ch: &Channel) -> Result<()> {
         let consumer = ch
             .try_clone()
             .map_err(|e| Error::new(ErrorCode::Io, format!("socket: {e}")))?;
         self.with(name, |h, _| {
+            // Its events are the owner's to read (as its file is).
+            h.may_control(uid)?;
             let kept = h.kept();
             let Some(rt) = h.rt.as_mut() else {
                 return Err(Error::invalid(format!(
@@ -1265,21 +1381,30 @@ impl Shared {
     }
 
     /// Copies finished buffers out of a producer's share and writes them to the session.
-    /// Returns false if the session or the share is gone (nothing taken).
+    /// Nothing is taken if the session or the share is gone, or if any buffer named lies
+    /// outside the share.
     fn take_buffers(
         &self,
         conn: u64,
         session: u64,
         buffers: &[(u32, u32)],
         events_lost: u64,
-    ) -> bool {
+    ) -> Taken {
         let mut st = self.lock();
         let Some(h) = st.by_id(session) else {
-            return false;
+            return Taken::No;
         };
         let Some(share) = h.shares.get_mut(&conn) else {
-            return false;
+            return Taken::No;
         };
+        let count = share.region.len() / share.buffer_bytes.max(1);
+        if let Some(&(index, _)) = buffers.iter().find(|(i, _)| *i as usize >= count) {
+            return Taken::Outside(format!(
+                "it named buffer {index} of its share of session {}, which has buffers 0 to {}",
+                h.session.name(),
+                count.saturating_sub(1)
+            ));
+        }
         let delta = events_lost.saturating_sub(share.events_lost);
         share.events_lost = share.events_lost.max(events_lost);
         let mut copies = Vec::with_capacity(buffers.len());
@@ -1300,7 +1425,11 @@ impl Shared {
                 None => missing += 1,
             }
         }
-        self.hand_over(st, session, copies, delta, missing)
+        if self.hand_over(st, session, copies, delta, missing) {
+            Taken::Yes
+        } else {
+            Taken::No
+        }
     }
 
     /// Puts buffers taken from a share into session `session` (id): to the real-time consumer
@@ -1406,7 +1535,7 @@ impl Hosted {
         Err(Error::new(
             ErrorCode::AccessDenied,
             format!(
-                "session {} belongs to user {}: only that user or root may change it",
+                "session {} belongs to user {}: only that user or root may control, query or consume it",
                 self.session.name(),
                 self.owner
             ),

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The largest message (a list of every session's figures fits many times over).
-const MAX_MESSAGE: usize = 256 * 1024;
+pub const MAX_MESSAGE: usize = 256 * 1024;
 
 fn seqpacket() -> io::Result<OwnedFd> {
     Ok(socket_with(
@@ -81,8 +81,20 @@ impl Channel {
 
     /// Receives one message and the descriptor that came with it; `None` when the other end has
     /// closed the connection.
+    /// A packet over [`MAX_MESSAGE`] or one that is not a message is an `InvalidData` error
+    /// (saying which), and is gone from the connection.
     pub fn recv<T: DeserializeOwned>(&self) -> io::Result<Option<(T, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; self.next_len()?.clamp(1, MAX_MESSAGE)];
+        let len = self.next_len()?;
+        if len > MAX_MESSAGE {
+            // Read (and so drop) it into a small buffer: packets are atomic, the rest is cut.
+            let mut skip = [0u8; 1];
+            let _ = rustix::net::recv(&self.fd, &mut skip, RecvFlags::empty());
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a packet of {len} bytes, over the {MAX_MESSAGE} bytes a message may have"),
+            ));
+        }
+        let mut buf = vec![0u8; len.max(1)];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let got = loop {
