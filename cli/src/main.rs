@@ -1,7 +1,9 @@
 //! `evtrace`: control trace sessions like tracelog, format log files like tracefmt.
 
 mod control;
+mod convert;
 mod fmt;
+mod input;
 
 use std::process::ExitCode;
 
@@ -19,6 +21,9 @@ struct Cli {
 enum Command {
     /// Format log files (.etl) as text, JSON lines or a summary, like tracefmt.
     Fmt(fmt::FmtArgs),
+    /// Convert log files to a timeline for Perfetto's UI (--to perfetto) or Chrome JSON viewers
+    /// (--to chrome-json).
+    Convert(convert::ConvertArgs),
     /// Run the daemon that hosts system sessions (in the foreground).
     Daemon(control::DaemonArgs),
     /// Start a system session (tracelog -start); starts the daemon if none runs.
@@ -49,6 +54,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Fmt(args) => fmt::run(args),
+        Command::Convert(a) => convert::run(a),
         Command::Daemon(a) => control::daemon(a),
         Command::Start(a) => control::start(a),
         Command::Stop(a) => control::stop(a),
