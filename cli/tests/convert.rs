@@ -46,8 +46,13 @@ fn perfetto_python() -> Option<String> {
     if ok {
         return Some(py);
     }
-    let why = format!("`{py}` cannot import the perfetto package (pip install perfetto; set EVTRACE_PYTHON)");
-    assert!(std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(), "{why}");
+    let why = format!(
+        "`{py}` cannot import the perfetto package (pip install perfetto; set EVTRACE_PYTHON)"
+    );
+    assert!(
+        std::env::var_os("EVTRACE_REQUIRE_PYTHON").is_none(),
+        "{why}"
+    );
     support::skip(&why);
     None
 }
@@ -56,7 +61,12 @@ fn perfetto_python() -> Option<String> {
 fn convert(files: &[&Path], out: &Path, to: &str, extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec!["convert".into()];
     args.extend(files.iter().map(|f| f.display().to_string()));
-    args.extend(["-o".into(), out.display().to_string(), "--to".into(), to.into()]);
+    args.extend([
+        "-o".into(),
+        out.display().to_string(),
+        "--to".into(),
+        to.into(),
+    ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     evtrace(&args)
@@ -67,7 +77,10 @@ fn read_perfetto(py: &str, file: &Path) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/check_perfetto_trace.py");
     let o = Command::new(py).arg(script).arg(file).output().unwrap();
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("checker output: {e}: {}", String::from_utf8_lossy(&o.stderr))
+        panic!(
+            "checker output: {e}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
     });
     assert_eq!(v["problems"], serde_json::json!([]), "{}", file.display());
     assert!(o.status.success());
@@ -126,18 +139,30 @@ fn the_windows_samples_convert_to_perfetto_traces_googles_schema_reads() {
         let input = dir.join(format!("{name}.etl"));
         let out = out_dir.join(format!("{name}.perfetto-trace"));
         let o = convert(&[&input], &out, "perfetto", &[]);
-        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let trace = read_perfetto(&py, &out);
         let items = fmt_json(&[&input]);
         assert_eq!(threads_in(&trace), threads_of(&items), "{name}: threads");
         let pids: BTreeSet<String> = threads_of(&items).iter().map(|t| t.0.to_string()).collect();
-        let described: BTreeSet<String> =
-            trace["processes"].as_object().unwrap().keys().cloned().collect();
+        let described: BTreeSet<String> = trace["processes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         assert_eq!(described, pids, "{name}: processes");
         let slices = trace["slices"].as_array().unwrap().len();
         let instants = trace["instants"].as_array().unwrap();
         assert_eq!(slices, paired(&items), "{name}: slices");
-        assert_eq!(instants.len() + 2 * slices, items.len(), "{name}: every item is shown");
+        assert_eq!(
+            instants.len() + 2 * slices,
+            items.len(),
+            "{name}: every item is shown"
+        );
         // The time is the trace's own: the first item's Unix time, to the nanosecond.
         let first_ns = trace["instants"][0]["ts"].as_u64().unwrap();
         assert_eq!(
@@ -146,7 +171,10 @@ fn the_windows_samples_convert_to_perfetto_traces_googles_schema_reads() {
             "{name}"
         );
         // Each event's fields are its instant's annotations, as fmt shows them.
-        for item in items.iter().filter(|i| i["type"] == "event" && i["opcode"] == 0) {
+        for item in items
+            .iter()
+            .filter(|i| i["type"] == "event" && i["opcode"] == 0)
+        {
             let found = instants.iter().any(|i| {
                 i["name"] == item["event"]
                     && i["track"]["pid"] == item["pid"]
@@ -158,4 +186,206 @@ fn the_windows_samples_convert_to_perfetto_traces_googles_schema_reads() {
             }
         }
     }
+}
+
+/// A private session's file: activities (nested on one thread, and one that stops on another
+/// thread), a plain event with a field and a TraceMessage.
+fn provider_trace(dir: &support::Scratch) -> PathBuf {
+    use evtrace_runtime::etl::message_format::{encode_meta, ArgType};
+    use evtrace_runtime::provider::Message;
+    let file = dir.join("provider.etl");
+    let p = Provider::leak("Evtrace-Convert-Test");
+    let ev = |id, opcode, schema: EventSchemaBuilder| {
+        let d = EventDescriptor {
+            id,
+            opcode,
+            level: 4,
+            ..Default::default()
+        };
+        Event::leak(p, d, schema.build())
+    };
+    let start = ev(
+        1,
+        1,
+        EventSchemaBuilder::new("Request").field("n", in_type::UINT32, 0),
+    );
+    let stop = ev(2, 2, EventSchemaBuilder::new("RequestDone"));
+    let tick = ev(
+        3,
+        0,
+        EventSchemaBuilder::new("Tick").field("count", in_type::UINT64, 0),
+    );
+    let meta = encode_meta(
+        "copied {} bytes",
+        &[ArgType {
+            in_type: in_type::UINT64,
+            out_type: 0,
+        }],
+    );
+    let message = Message::leak(p, 4, 0, meta);
+    let s = Session::start_private(SessionProperties::new("convert-test").log_file(&file)).unwrap();
+    s.enable_provider(p.guid(), EnableSettings::new(5, 0, 0))
+        .unwrap();
+    let (a, b, c) = (
+        Guid::from_name("activity a"),
+        Guid::from_name("activity b"),
+        Guid::from_name("activity c"),
+    );
+    start
+        .write_with_activity(a, &[&1u32.to_le_bytes()])
+        .unwrap();
+    start
+        .write_with_activity(b, &[&2u32.to_le_bytes()])
+        .unwrap();
+    tick.write(&[&7u64.to_le_bytes()]).unwrap();
+    stop.write_with_activity(b, &[]).unwrap();
+    start
+        .write_with_activity(c, &[&3u32.to_le_bytes()])
+        .unwrap();
+    std::thread::spawn(move || stop.write_with_activity(c, &[]).unwrap())
+        .join()
+        .unwrap();
+    message.write(&[&10u64.to_le_bytes()]).unwrap();
+    stop.write_with_activity(a, &[]).unwrap();
+    s.stop().unwrap();
+    file
+}
+
+#[test]
+fn activities_become_slices_and_events_instants_in_a_perfetto_trace() {
+    let Some(py) = perfetto_python() else { return };
+    let dir = support::Scratch::new("convert-provider");
+    let file = provider_trace(&dir);
+    let out = dir.join("p.perfetto-trace");
+    let o = convert(&[&file], &out, "perfetto", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trace = read_perfetto(&py, &out);
+    let items = fmt_json(&[&file]);
+    assert_eq!(threads_in(&trace), threads_of(&items));
+    let me = std::process::id();
+    assert!(trace["processes"].get(me.to_string()).is_some(), "{trace}");
+    let main_tid = items[0]["tid"].as_u64().unwrap();
+    let slices = trace["slices"].as_array().unwrap();
+    assert_eq!(slices.len(), 3, "{slices:?}");
+    let by_n = |n: u64| slices.iter().find(|s| s["args"]["n"] == n).unwrap();
+    for n in [1, 2] {
+        let s = by_n(n);
+        assert_eq!(s["name"], "Request");
+        assert_eq!(s["cat"], "Evtrace-Convert-Test");
+        assert_eq!(s["track"]["kind"], "thread", "{s}");
+        assert_eq!(s["track"]["tid"], main_tid);
+        assert_eq!(s["track"]["pid"], me);
+    }
+    // B nests in A.
+    let (a, b) = (by_n(1), by_n(2));
+    let end = |s: &Value| s["ts"].as_u64().unwrap() + s["dur"].as_u64().unwrap();
+    assert!(a["ts"].as_u64() <= b["ts"].as_u64() && end(b) <= end(a));
+    // C stopped on another thread: a track of its own in this process.
+    let c = by_n(3);
+    assert_eq!(c["track"]["kind"], "async", "{c}");
+    assert_eq!(c["track"]["pid"], me);
+    assert_eq!(c["track"]["name"], "Request");
+    let instants = trace["instants"].as_array().unwrap();
+    assert_eq!(instants.len(), 2, "{instants:?}");
+    assert_eq!(instants[0]["name"], "Tick");
+    assert_eq!(instants[0]["args"]["count"], 7);
+    assert_eq!(instants[1]["name"], "copied 10 bytes");
+    let text = items.iter().find(|i| i["type"] == "message").unwrap();
+    assert_eq!(instants[1]["name"], text["text"]);
+
+    // The same in Chrome JSON: B/E balanced per thread, b/e per id, the instants.
+    let json = dir.join("p.json");
+    let o = convert(&[&file], &json, "chrome-json", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let mut events: Vec<&Value> = doc["traceEvents"].as_array().unwrap().iter().collect();
+    events.sort_by(|x, y| x["ts"].as_f64().partial_cmp(&y["ts"].as_f64()).unwrap());
+    let count = |ph: &str| events.iter().filter(|e| e["ph"] == ph).count();
+    assert_eq!(
+        (count("B"), count("E"), count("b"), count("e"), count("i")),
+        (2, 2, 1, 1, 2)
+    );
+    let mut depth = 0i32;
+    for e in events.iter().filter(|e| e["ph"] == "B" || e["ph"] == "E") {
+        assert_eq!(
+            (e["pid"].as_u64(), e["tid"].as_u64()),
+            (Some(me.into()), Some(main_tid))
+        );
+        depth += if e["ph"] == "B" { 1 } else { -1 };
+        assert!(depth >= 0);
+    }
+    assert_eq!(depth, 0);
+    let async_ids: Vec<_> = events
+        .iter()
+        .filter(|e| e["ph"] == "b" || e["ph"] == "e")
+        .map(|e| &e["id"])
+        .collect();
+    assert_eq!(async_ids[0], async_ids[1]);
+    let tick = events.iter().find(|e| e["name"] == "Tick").unwrap();
+    assert_eq!(tick["args"]["count"], 7);
+    assert!(events.iter().any(|e| e["name"] == "copied 10 bytes"));
+}
+
+#[test]
+fn damaged_input_existing_output_and_unknown_formats() {
+    let dir = support::Scratch::new("convert-bad");
+    let mut damaged = support::standard_file(2);
+    damaged.truncate(support::BUFFER_SIZE * 2 + 300);
+    let bad = dir.file("trunc.etl", &damaged);
+    let out = dir.join("t.json");
+    let o = convert(&[&bad], &out, "chrome-json", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("trunc.etl") && err.contains("truncated buffer"),
+        "{err}"
+    );
+    // What was readable is there, as fmt prints it.
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let shown = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] != "M")
+        .count();
+    // The items, and the losses the log-file header counts.
+    assert_eq!(shown, fmt_json(&[&bad]).len() + 1);
+    assert!(doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("lost (log file headers)"))));
+    assert!(shown >= 5);
+
+    // An existing output stays as it is without --force.
+    std::fs::write(&out, b"keep").unwrap();
+    let good = dir.file("good.etl", &support::standard_file(1));
+    let o = convert(&[&good], &out, "chrome-json", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exists") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep");
+    let o = convert(&[&good], &out, "chrome-json", &["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(doc["traceEvents"].as_array().unwrap().len() > 5);
+    if let Some(py) = perfetto_python() {
+        let p = dir.join("t.perfetto-trace");
+        let o = convert(&[&bad], &p, "perfetto", &[]);
+        assert_eq!(o.status.code(), Some(1));
+        let trace = read_perfetto(&py, &p);
+        assert_eq!(trace["instants"].as_array().unwrap().len(), shown);
+    }
+
+    // An unknown format: the ones there are.
+    let o = convert(&[&good], &dir.join("x"), "svg", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("'svg'") && err.contains("perfetto") && err.contains("chrome-json"),
+        "{err}"
+    );
+    assert!(!dir.join("x").exists());
 }

@@ -38,8 +38,11 @@ impl<W: Write> Writer<W> {
     }
 
     fn emit(&mut self, e: &Json) -> io::Result<()> {
-        self.out
-            .write_all(if self.events == 0 { b"{\"traceEvents\":[\n" } else { b",\n" })?;
+        self.out.write_all(if self.events == 0 {
+            b"{\"traceEvents\":[\n"
+        } else {
+            b",\n"
+        })?;
         self.events += 1;
         serde_json::to_writer(&mut self.out, e).map_err(io::Error::other)
     }
@@ -108,7 +111,11 @@ impl<W: Write> Sink for Writer<W> {
 
     fn instant(&mut self, s: &Slice<'_>) -> io::Result<()> {
         let mut o = self.base("i", s, s.time);
-        let scope = if matches!(s.track, Track::Thread { .. }) { "t" } else { "g" };
+        let scope = if matches!(s.track, Track::Thread { .. }) {
+            "t"
+        } else {
+            "g"
+        };
         o.insert("s".into(), json!(scope));
         o.insert("args".into(), args(s.args));
         self.emit(&Json::Object(o))

@@ -166,9 +166,10 @@ impl<S: Sink> Model<S> {
     fn event(&mut self, e: &Event, time: i64) -> io::Result<()> {
         let (pid, tid) = (e.process_id, e.thread_id);
         self.thread(pid, tid)?;
-        let fields = e.fields.clone().unwrap_or_else(|| {
-            vec![("payload".to_string(), Value::Str(hex(&e.payload)))]
-        });
+        let fields = e
+            .fields
+            .clone()
+            .unwrap_or_else(|| vec![("payload".to_string(), Value::Str(hex(&e.payload)))]);
         if e.provider_id == PROCESS_CLASS {
             if let (Some(Value::U64(p)), Some(Value::Str(image))) =
                 (e.field("ProcessId"), e.field("ImageFileName"))
@@ -186,7 +187,10 @@ impl<S: Sink> Model<S> {
                 self.unstarted(&activity, &old)?;
                 self.not_stopped(old)?;
             }
-            self.started_on.entry((pid, tid)).or_default().push(activity);
+            self.started_on
+                .entry((pid, tid))
+                .or_default()
+                .push(activity);
             self.open.insert(
                 activity,
                 Open {
@@ -204,7 +208,8 @@ impl<S: Sink> Model<S> {
             if let Some(open) = self.open.remove(&activity) {
                 let list = self.started_on.entry((open.pid, open.tid)).or_default();
                 // Nested on its own thread: a thread slice; else one of its own.
-                let innermost = list.last() == Some(&activity) && (open.pid, open.tid) == (pid, tid);
+                let innermost =
+                    list.last() == Some(&activity) && (open.pid, open.tid) == (pid, tid);
                 list.retain(|g| *g != activity);
                 let track = if innermost {
                     Track::Thread { pid, tid }

@@ -79,7 +79,10 @@ mod tests {
         // Negative int64: ten bytes; field numbers over 15 take a two-byte tag.
         let m = Msg::new().int(1, -1).0.clone();
         assert_eq!(m.len(), 11);
-        assert_eq!(&m[1..], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+        assert_eq!(
+            &m[1..],
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
+        );
         assert_eq!(Msg::new().uint(60, 1).0, [0xE0, 0x03, 0x01]);
         let mut outer = Msg::new();
         outer.msg(3, &m_of(1, 150));
