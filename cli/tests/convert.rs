@@ -389,3 +389,72 @@ fn damaged_input_existing_output_and_unknown_formats() {
     );
     assert!(!dir.join("x").exists());
 }
+
+/// Node's modules with speedscope and playwright-core, and Chromium; `None` after saying why
+/// (a failure where `EVTRACE_REQUIRE_BROWSER` is set, as `.ci/run` does).
+fn browser() -> Option<(PathBuf, String)> {
+    let modules = std::env::var_os("EVTRACE_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ci-node/node_modules")
+        });
+    let chromium = std::env::var("EVTRACE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let why = if !modules.join("speedscope").is_dir() || !modules.join("playwright-core").is_dir() {
+        format!(
+            "{} has no speedscope and playwright-core (npm install them; set EVTRACE_NODE_MODULES)",
+            modules.display()
+        )
+    } else if !Path::new(&chromium).exists() {
+        format!("no Chromium at {chromium} (apt-get install chromium; set EVTRACE_CHROMIUM)")
+    } else if Command::new("node").arg("--version").output().is_err() {
+        "no node command".to_string()
+    } else {
+        return Some((modules, chromium));
+    };
+    assert!(
+        std::env::var_os("EVTRACE_REQUIRE_BROWSER").is_none(),
+        "{why}"
+    );
+    support::skip(&why);
+    None
+}
+
+#[test]
+fn speedscope_in_headless_chromium_loads_the_chrome_json() {
+    let Some((modules, chromium)) = browser() else {
+        return;
+    };
+    let dir = support::Scratch::new("convert-speedscope");
+    let file = provider_trace(&dir);
+    let json = dir.join("p.json");
+    let o = convert(&[&file], &json, "chrome-json", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let items = fmt_json(&[&file]);
+    let main_tid = items[0]["tid"].as_u64().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/speedscope_check.js");
+    let shot = dir.join("speedscope.png");
+    let o = Command::new("node")
+        .env("NODE_PATH", &modules)
+        .arg(script)
+        .arg(&json)
+        .arg(&chromium)
+        .arg(&shot)
+        .output()
+        .unwrap();
+    let said: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    assert!(o.status.success(), "{said}");
+    // Loaded: the page is titled by the file, no script failed, and the profile shown is the
+    // thread whose slices speedscope builds its call tree from.
+    assert_eq!(said["title"], "trace.json - speedscope", "{said}");
+    assert_eq!(said["errors"], serde_json::json!([]), "{said}");
+    let toolbar = said["toolbar"].as_str().unwrap();
+    let profile = format!("pid {}, tid {main_tid}", std::process::id());
+    assert!(toolbar.contains(&profile), "{profile} in {toolbar}");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+}
