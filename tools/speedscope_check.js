@@ -1,5 +1,6 @@
 // Opens a Chrome JSON trace in speedscope under headless Chromium and prints what the page shows
-// once the profile has loaded: {title, toolbar, screenshot}. Everything is served on 127.0.0.1.
+// once the profile has loaded: {title, toolbar (the page's text), frames (the Sandwich view's
+// table rows), errors}, and a screenshot of the flame chart. Everything is served on 127.0.0.1.
 //
 // Usage: NODE_PATH=DIR/node_modules node speedscope_check.js TRACE.json CHROMIUM SCREENSHOT.png
 const http = require('http');
@@ -42,7 +43,14 @@ server.listen(0, '127.0.0.1', async () => {
     await page.waitForTimeout(500);
     const toolbar = await page.evaluate(() => document.body.innerText);
     await page.screenshot({ path: shot });
-    console.log(JSON.stringify({ title: await page.title(), toolbar, errors }));
+    // The Sandwich view lists every frame of the profile in a table: the frame count.
+    await page.click('text=Sandwich');
+    await page.waitForTimeout(1000);
+    const text = await page.evaluate(() => document.body.innerText);
+    // Rows of three lines after the header: total, self, the frame's name.
+    const rows = (text.split('Symbol Name\n')[1] || '').split('\n');
+    const frames = rows.filter((_, i) => i % 3 === 2).map((l) => l.trim());
+    console.log(JSON.stringify({ title: await page.title(), toolbar, frames, errors }));
   } catch (e) {
     console.log(JSON.stringify({ error: String(e) }));
     process.exitCode = 1;

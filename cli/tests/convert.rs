@@ -457,4 +457,18 @@ fn speedscope_in_headless_chromium_loads_the_chrome_json() {
     let profile = format!("pid {}, tid {main_tid}", std::process::id());
     assert!(toolbar.contains(&profile), "{profile} in {toolbar}");
     assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+    // Its frames, from the Sandwich view's table: the two activities of that thread, by name
+    // and fields (speedscope shows a frame's args with its name).
+    let mut frames: Vec<&str> = said["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    frames.sort();
+    assert_eq!(
+        frames,
+        [r#"Request {"n":1}"#, r#"Request {"n":2}"#],
+        "{said}"
+    );
 }
