@@ -5,6 +5,8 @@
 #[path = "../../runtime/tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -471,4 +473,53 @@ fn speedscope_in_headless_chromium_loads_the_chrome_json() {
         [r#"Request {"n":1}"#, r#"Request {"n":2}"#],
         "{said}"
     );
+}
+
+/// A kernel-logger trace (process and thread events, with their rundown) and a provider trace
+/// of the same time, converted together: every process the kernel logger names is named so in
+/// the Perfetto trace. Needs root, as the kernel logger does.
+#[test]
+fn a_kernel_logger_and_a_provider_trace_convert_together_with_process_names() {
+    if common::euid() != 0 {
+        support::skip("the kernel logger's sources need root");
+        return;
+    }
+    let Some(py) = perfetto_python() else { return };
+    let dir = common::temp_dir("convert-kernel");
+    let _daemon = common::start_daemon(&dir);
+    let kernel = dir.join("kernel.etl");
+    common::run_ok(
+        common::evtrace(&dir)
+            .args(["start", "NT Kernel Logger", "-f"])
+            .arg(&kernel)
+            .args(["--kernel-flags", "process,thread"]),
+    );
+    let scratch = support::Scratch::new("convert-kernel-provider");
+    let provider = provider_trace(&scratch);
+    let child = Command::new("/bin/sleep").arg("0.2").status().unwrap();
+    assert!(child.success());
+    common::run_ok(common::evtrace(&dir).args(["stop", "NT Kernel Logger"]));
+
+    let out = dir.join("both.perfetto-trace");
+    let o = convert(&[&kernel, &provider], &out, "perfetto", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trace = read_perfetto(&py, &out);
+    let items = fmt_json(&[&kernel, &provider]);
+    assert_eq!(threads_in(&trace), threads_of(&items));
+    // The last name the kernel logger gives each process (rundown, start, exec) is its name.
+    let mut named = std::collections::BTreeMap::new();
+    for i in &items {
+        let f = &i["fields"];
+        if i["provider"] == "Process" && f["ImageFileName"].is_string() {
+            let image = f["ImageFileName"].as_str().unwrap();
+            let base = image.rsplit('/').next().unwrap().to_string();
+            named.insert(f["ProcessId"].to_string(), base);
+        }
+    }
+    assert!(named.values().any(|n| n == "sleep"), "{named:?}");
+    for (pid, name) in &named {
+        assert_eq!(trace["processes"][pid], name.as_str(), "process {pid}");
+    }
+    // The provider's activities are there as well.
+    assert_eq!(trace["slices"].as_array().unwrap().len(), 3);
 }
