@@ -1,6 +1,7 @@
 //! Items to a timeline: threads and processes (named by the kernel logger's Process events),
 //! activities paired into slices, everything else as instants, losses on their own track.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::io;
 
@@ -83,10 +84,7 @@ fn fold(g: Guid) -> u64 {
 
 impl<S: Sink> Model<S> {
     fn thread(&mut self, pid: u32, tid: u32) -> io::Result<()> {
-        if !self.processes.contains_key(&pid) {
-            self.processes.insert(pid, None);
-            self.sink.process(pid, None)?;
-        }
+        self.process(pid)?;
         if self.threads.insert((pid, tid)) {
             self.sink.thread(pid, tid)?;
         }
@@ -175,7 +173,7 @@ impl<S: Sink> Model<S> {
                 (e.field("ProcessId"), e.field("ImageFileName"))
             {
                 if let Ok(p) = u32::try_from(*p) {
-                    self.thread_less_process(p)?;
+                    self.process(p)?;
                     self.name_process(p, basename(image))?;
                 }
             }
@@ -184,7 +182,7 @@ impl<S: Sink> Model<S> {
         if activity != Guid::ZERO && e.descriptor.opcode == OPCODE_START {
             // A start whose id is still open: the first one ends here as an instant.
             if let Some(old) = self.open.remove(&activity) {
-                self.unstarted(&activity, &old)?;
+                self.unstarted(&activity, &old);
                 self.not_stopped(old)?;
             }
             self.started_on
@@ -243,20 +241,20 @@ impl<S: Sink> Model<S> {
         })
     }
 
-    /// A process known only from another's event (its Start is recorded by its parent).
-    fn thread_less_process(&mut self, pid: u32) -> io::Result<()> {
-        if !self.processes.contains_key(&pid) {
-            self.processes.insert(pid, None);
+    /// A process, announced when first seen (perhaps in another's event: a Start is
+    /// recorded by the parent).
+    fn process(&mut self, pid: u32) -> io::Result<()> {
+        if let Entry::Vacant(v) = self.processes.entry(pid) {
+            v.insert(None);
             self.sink.process(pid, None)?;
         }
         Ok(())
     }
 
-    fn unstarted(&mut self, activity: &Guid, open: &Open) -> io::Result<()> {
+    fn unstarted(&mut self, activity: &Guid, open: &Open) {
         if let Some(list) = self.started_on.get_mut(&(open.pid, open.tid)) {
             list.retain(|g| g != activity);
         }
-        Ok(())
     }
 
     /// An activity that never stopped: an instant at its start.

@@ -48,7 +48,7 @@ impl Progress {
     /// One more item, at `time` (Unix ns).
     pub fn tick(&mut self, time: i64) {
         self.done += 1;
-        if !self.on || self.done % 4096 != 0 {
+        if !self.on || !self.done.is_multiple_of(4096) {
             return;
         }
         let now = Instant::now();
