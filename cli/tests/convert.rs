@@ -6,6 +6,7 @@
 mod support;
 
 mod common;
+use common::{evtrace_out as evtrace, samples};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,23 +17,6 @@ use evtrace_runtime::provider::{EnableSettings, Event, EventDescriptor, Provider
 use evtrace_runtime::session::{Session, SessionProperties};
 use evtrace_runtime::Guid;
 use serde_json::Value;
-
-fn evtrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evtrace"))
-        .args(args)
-        .output()
-        .expect("run evtrace")
-}
-
-fn samples() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        support::skip(&format!("{} is missing", dir.display()));
-        None
-    }
-}
 
 /// The Python with Google's `perfetto` package, or `None` after saying why (a failure where
 /// `EVTRACE_REQUIRE_PYTHON` is set, as in CI).
@@ -195,6 +179,9 @@ fn the_windows_samples_convert_to_perfetto_traces_googles_schema_reads() {
 fn provider_trace(dir: &support::Scratch) -> PathBuf {
     use evtrace_runtime::etl::message_format::{encode_meta, ArgType};
     use evtrace_runtime::provider::Message;
+    // One at a time: the tests' sessions would take each other's events (and their name).
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let file = dir.join("provider.etl");
     let p = Provider::leak("Evtrace-Convert-Test");
     let ev = |id, opcode, schema: EventSchemaBuilder| {

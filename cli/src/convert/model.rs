@@ -91,6 +91,17 @@ impl<S: Sink> Model<S> {
         Ok(())
     }
 
+    /// The thread's track when the item names its thread, else the unattributed one.
+    fn track_of(&mut self, pid: Option<u32>, tid: Option<u32>) -> io::Result<Track> {
+        Ok(match (pid, tid) {
+            (Some(pid), Some(tid)) => {
+                self.thread(pid, tid)?;
+                Track::Thread { pid, tid }
+            }
+            _ => Track::Unattributed,
+        })
+    }
+
     fn name_process(&mut self, pid: u32, name: &str) -> io::Result<()> {
         let known = self.processes.get(&pid).and_then(|n| n.as_deref());
         if known != Some(name) {
@@ -104,13 +115,7 @@ impl<S: Sink> Model<S> {
         match item {
             Item::Event(e) => self.event(e, time),
             Item::Message(msg) => {
-                let track = match (msg.process_id, msg.thread_id) {
-                    (Some(pid), Some(tid)) => {
-                        self.thread(pid, tid)?;
-                        Track::Thread { pid, tid }
-                    }
-                    _ => Track::Unattributed,
-                };
+                let track = self.track_of(msg.process_id, msg.thread_id)?;
                 let mut args = Vec::new();
                 if let Some(s) = msg.sequence {
                     args.push(("sequence".to_string(), Value::U64(s.into())));
@@ -132,13 +137,7 @@ impl<S: Sink> Model<S> {
                 })
             }
             Item::Classic(c) => {
-                let track = match (c.process_id, c.thread_id) {
-                    (Some(pid), Some(tid)) => {
-                        self.thread(pid, tid)?;
-                        Track::Thread { pid, tid }
-                    }
-                    _ => Track::Unattributed,
-                };
+                let track = self.track_of(c.process_id, c.thread_id)?;
                 let args = vec![
                     ("version".to_string(), Value::U64(c.version.into())),
                     ("payload".to_string(), Value::Str(hex(&c.payload))),
