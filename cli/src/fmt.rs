@@ -12,9 +12,11 @@ use clap::Args;
 use evtrace_runtime::consume::{
     filetime_text, Event, Item, LogReader, Loss, LossSource, Message, RealTimeReader,
 };
-use evtrace_runtime::etl::{rfc3339_to_unix_nanos, LossKind, Value};
+use evtrace_runtime::etl::{LossKind, Value};
 use evtrace_runtime::Guid;
 use serde_json::{json, Map, Value as Json};
+
+use crate::input::{self, InputArgs, DAMAGE};
 
 /// Arguments of `evtrace fmt`.
 #[derive(Args, Debug)]
@@ -24,7 +26,7 @@ pub struct FmtArgs {
     files: Vec<PathBuf>,
     /// Consume the live real-time session NAME instead of files (tracefmt -rt); runs until the
     /// session stops.
-    #[arg(long, value_name = "NAME", conflicts_with = "summary")]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["summary", "start", "end"])]
     rt: Option<String>,
     /// One JSON object per line instead of text.
     #[arg(long, conflicts_with = "summary")]
@@ -32,46 +34,16 @@ pub struct FmtArgs {
     /// Counts per provider and event, losses and skipped records instead of the events.
     #[arg(long)]
     summary: bool,
-    /// Only items at or after this time (RFC 3339, e.g. 2024-01-02T03:04:05Z). Log files only.
-    #[arg(long, value_parser = parse_time, conflicts_with = "rt")]
-    start: Option<i64>,
-    /// Only items at or before this time (RFC 3339). Log files only.
-    #[arg(long, value_parser = parse_time, conflicts_with = "rt")]
-    end: Option<i64>,
+    #[command(flatten)]
+    window: InputArgs,
 }
-
-fn parse_time(s: &str) -> Result<i64, String> {
-    rfc3339_to_unix_nanos(s)
-        .ok_or_else(|| format!("`{s}` is not an RFC 3339 time such as 2024-01-02T03:04:05Z"))
-}
-
-/// Damage kinds that make the exit status non-zero (unsupported but valid records do not).
-const DAMAGE: &[&str] = &[
-    "bad log-file header",
-    "corrupt buffer",
-    "truncated buffer",
-    "bad compressed buffer",
-    "corrupt record",
-    "undecodable record",
-    "trailing bytes",
-    "read error",
-    "bad TraceLogging metadata",
-    "undecodable field",
-    // Real-time delivery: a buffer whose pieces stopped coming, a packet of no known kind.
-    "cut buffer",
-    "unknown packet",
-];
 
 /// Runs the command.
 pub fn run(args: FmtArgs) -> ExitCode {
     if let Some(name) = &args.rt {
         return run_real_time(name, args.json);
     }
-    let reader = LogReader::options()
-        .window_unix_nanos(args.start, args.end)
-        .keep_going(true)
-        .open(&args.files);
-    let mut reader = match reader {
+    let mut reader = match input::open(&args.files, &args.window) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("evtrace fmt: {e}");
@@ -148,45 +120,20 @@ fn run_real_time(name: &str, json: bool) -> ExitCode {
 
 /// Prints unopenable files and damage to stderr; the exit status says whether there was any.
 fn report_problems(reader: &LogReader) -> ExitCode {
-    let mut failed = false;
-    for e in reader.file_errors() {
-        eprintln!("evtrace fmt: {e}");
-        failed = true;
-    }
-    let diag = reader.diagnostics();
-    for (file, kind, n) in diag.counts() {
-        let path = reader
-            .path(file)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let first = diag
-            .first()
-            .iter()
-            .find(|l| l.file == file && l.kind == kind);
-        let at = first
-            .map(|l| format!(" (first at offset {:#x}: {})", l.offset, l.reason))
-            .unwrap_or_default();
-        // Damage fails the command; other notes (an undecodable field, say) are listed by
-        // --summary only.
-        if DAMAGE.contains(&kind) {
-            eprintln!("evtrace fmt: {path}: {n} x {kind}{at}");
-            failed = true;
-        }
-    }
-    if failed {
+    if input::report_problems("evtrace fmt", reader) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
 }
 
-fn provider_label(e: &Event) -> String {
+pub(crate) fn provider_label(e: &Event) -> String {
     e.provider_name
         .clone()
         .unwrap_or_else(|| format!("{{{}}}", e.provider_id))
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(2 + b.len() * 2);
     s.push_str("0x");
     for x in b {
@@ -215,7 +162,7 @@ fn text_value(v: &Value) -> String {
     }
 }
 
-fn loss_text(l: &Loss) -> String {
+pub(crate) fn loss_text(l: &Loss) -> String {
     let what = match l.kind {
         LossKind::Events => "events",
         LossKind::Buffers => "buffers",
@@ -303,7 +250,7 @@ fn text_line(item: &Item, out: &mut impl Write) -> io::Result<()> {
     }
 }
 
-fn message_source(m: &Message) -> String {
+pub(crate) fn message_source(m: &Message) -> String {
     match (m.guid, m.component_id) {
         (Some(g), _) => format!("{{{g}}}"),
         (None, Some(c)) => format!("component {c}"),
@@ -311,7 +258,7 @@ fn message_source(m: &Message) -> String {
     }
 }
 
-fn json_value(v: &Value) -> Json {
+pub(crate) fn json_value(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
         Value::I64(x) => json!(x),

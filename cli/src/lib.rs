@@ -4,7 +4,9 @@
 #![warn(missing_docs)]
 
 mod control;
+mod convert;
 mod fmt;
+mod input;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -23,6 +25,9 @@ struct Cli {
 enum Command {
     /// Format log files (.etl) as text, JSON lines or a summary, like tracefmt.
     Fmt(fmt::FmtArgs),
+    /// Convert log files to a timeline for Perfetto's UI (--to perfetto) or Chrome JSON viewers
+    /// (--to chrome-json).
+    Convert(convert::ConvertArgs),
     /// Run the daemon that hosts system sessions (in the foreground).
     Daemon(control::DaemonArgs),
     /// Start a system session (tracelog -start); starts the daemon if none runs.
@@ -54,6 +59,7 @@ enum Command {
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match Cli::parse_from(args).command {
         Command::Fmt(args) => fmt::run(args),
+        Command::Convert(a) => convert::run(a),
         Command::Daemon(a) => control::daemon(a),
         Command::Start(a) => control::start(a),
         Command::Stop(a) => control::stop(a),

@@ -3,30 +3,14 @@
 #[path = "../../runtime/tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
+mod common;
+use common::{evtrace_out as evtrace, samples};
 
 use serde_json::json;
-use std::process::{Command, Output};
-
-fn evtrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evtrace"))
-        .args(args)
-        .output()
-        .expect("run evtrace")
-}
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn samples() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        support::skip(&format!("{} is missing", dir.display()));
-        None
-    }
 }
 
 /// Writes `bytes` to `name` in `dir`; the path as an argument for `evtrace`.

@@ -19,6 +19,25 @@ pub fn evtrace(dir: &Path) -> Command {
     c
 }
 
+/// `evtrace ARGS` run to its end, with no folder of its own (for `fmt` and `convert`).
+pub fn evtrace_out(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_evtrace"))
+        .args(args)
+        .output()
+        .expect("run evtrace")
+}
+
+/// The Windows samples' folder (`../shared/etl-samples`), or `None` after saying it is missing.
+pub fn samples() -> Option<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        skip(&format!("{} is missing", dir.display()));
+        None
+    }
+}
+
 /// The test's own folder, removed when it passes.
 pub fn temp_dir(name: &str) -> Scratch {
     Scratch::new(&format!("test-{name}"))
