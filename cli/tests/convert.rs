@@ -221,21 +221,21 @@ fn provider_trace(dir: &support::Scratch) -> PathBuf {
         Guid::from_name("activity c"),
     );
     start
-        .write_with_activity(a, &[&1u32.to_le_bytes()])
+        .write_with_activity(a, Guid::ZERO, &[&1u32.to_le_bytes()])
         .unwrap();
     start
-        .write_with_activity(b, &[&2u32.to_le_bytes()])
+        .write_with_activity(b, a, &[&2u32.to_le_bytes()])
         .unwrap();
     tick.write(&[&7u64.to_le_bytes()]).unwrap();
-    stop.write_with_activity(b, &[]).unwrap();
+    stop.write_with_activity(b, Guid::ZERO, &[]).unwrap();
     start
-        .write_with_activity(c, &[&3u32.to_le_bytes()])
+        .write_with_activity(c, a, &[&3u32.to_le_bytes()])
         .unwrap();
-    std::thread::spawn(move || stop.write_with_activity(c, &[]).unwrap())
+    std::thread::spawn(move || stop.write_with_activity(c, Guid::ZERO, &[]).unwrap())
         .join()
         .unwrap();
     message.write(&[&10u64.to_le_bytes()]).unwrap();
-    stop.write_with_activity(a, &[]).unwrap();
+    stop.write_with_activity(a, Guid::ZERO, &[]).unwrap();
     s.stop().unwrap();
     file
 }
