@@ -39,6 +39,27 @@ struct Totals {
 }
 
 impl Totals {
+    /// One round's file (read back, then deleted) and the producer's `report` of it; `lost` is
+    /// the session's EventsLost.
+    fn round(
+        &mut self,
+        out: &mut Outcome,
+        what: &str,
+        report: &serde_json::Value,
+        file: &std::path::Path,
+        lost: u64,
+    ) {
+        let back = read_back(&[file.to_path_buf()]);
+        let _ = std::fs::remove_file(file);
+        out.check(back.damage.is_empty(), || {
+            format!("{what}: damage {:?}", back.damage)
+        });
+        self.add(out, what, num(report, &["attempted"]), back.events(), lost);
+        self.max_write_ns = self.max_write_ns.max(num(report, &["max_write_ns"]));
+        let added = num(report, &["vmhwm_kb"]).saturating_sub(num(report, &["rss_before_kb"]));
+        self.peak_kb = self.peak_kb.max(added);
+    }
+
     fn add(&mut self, out: &mut Outcome, what: &str, attempted: u64, recorded: u64, lost: u64) {
         self.rounds += 1;
         self.attempted += attempted;
@@ -80,22 +101,8 @@ fn private(lab: &Lab, time: Duration, out: &mut Outcome) {
             Ok(r) => r,
             Err(e) => return out.fail(format!("private: {e}")),
         };
-        let back = read_back(std::slice::from_ref(&file));
-        let _ = std::fs::remove_file(&file);
-        out.check(back.damage.is_empty(), || {
-            format!("private: damage {:?}", back.damage)
-        });
         let lost = num(&report, &["stats", "events_lost"]);
-        t.add(
-            out,
-            "private",
-            num(&report, &["attempted"]),
-            back.events(),
-            lost,
-        );
-        t.max_write_ns = t.max_write_ns.max(num(&report, &["max_write_ns"]));
-        let added = num(&report, &["vmhwm_kb"]).saturating_sub(num(&report, &["rss_before_kb"]));
-        t.peak_kb = t.peak_kb.max(added);
+        t.round(out, "private", &report, &file, lost);
     }
     t.say(out, "private, 2 writers", start.elapsed());
     bounded(out, "private producer", t.peak_kb);
@@ -132,22 +139,8 @@ fn system(lab: &Lab, time: Duration, out: &mut Outcome) {
             Ok(s) => s,
             Err(e) => return out.fail(e),
         };
-        let back = read_back(std::slice::from_ref(&file));
-        let _ = std::fs::remove_file(&file);
-        out.check(back.damage.is_empty(), || {
-            format!("system: damage {:?}", back.damage)
-        });
         let lost = field(&stopped, "Events Lost:").unwrap_or(0);
-        t.add(
-            out,
-            "system",
-            num(&report, &["attempted"]),
-            back.events(),
-            lost,
-        );
-        t.max_write_ns = t.max_write_ns.max(num(&report, &["max_write_ns"]));
-        let added = num(&report, &["vmhwm_kb"]).saturating_sub(num(&report, &["rss_before_kb"]));
-        t.peak_kb = t.peak_kb.max(added);
+        t.round(out, "system", &report, &file, lost);
     }
     t.say(
         out,
