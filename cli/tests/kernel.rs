@@ -457,7 +457,9 @@ fn there_is_one_kernel_logger_and_it_enables_no_providers() {
     // Checked before any source is opened, so as any user.
     let e = fails(&["start", KERNEL, "-f", k, "--paged"]);
     assert!(
-        e.contains("ERROR_INVALID_PARAMETER") && e.contains("pageable"),
+        e.contains("ERROR_INVALID_PARAMETER")
+            && e.contains("EVENT_TRACE_USE_PAGED_MEMORY")
+            && e.contains("cannot be used with the NT Kernel Logger"),
         "{e}"
     );
     let e = fails(&["start", KERNEL, "-f", k, "--gs"]);
@@ -997,7 +999,12 @@ fn system_loggers_take_kernel_events_by_their_flags_and_there_are_eight_at_most(
     // which an ordinary session does not count towards.
     let paged = start(0, &["--paged"]);
     let e = String::from_utf8_lossy(&paged.stderr);
-    assert!(!paged.status.success() && e.contains("pageable"), "{e}");
+    assert!(
+        !paged.status.success()
+            && e.contains("EVENT_TRACE_USE_PAGED_MEMORY")
+            && e.contains("cannot be used with EVENT_TRACE_SYSTEM_LOGGER_MODE"),
+        "{e}"
+    );
     run_ok(
         evtrace(&dir)
             .args(["start", "Plain", "-f"])

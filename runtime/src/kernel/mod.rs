@@ -370,8 +370,15 @@ pub fn logger_rules(
     use crate::session::LogFileMode;
     use crate::Error;
     if props.mode.contains(LogFileMode::USE_PAGED_MEMORY) {
+        // Named as every other exclusion is: both flags (the kernel logger is a system logger
+        // by its name, without the mode bit).
+        let other = if kernel_logger {
+            "the NT Kernel Logger"
+        } else {
+            "EVENT_TRACE_SYSTEM_LOGGER_MODE"
+        };
         return Err(Error::invalid(format!(
-            "{} is a system logger, whose buffers cannot be pageable: remove EVENT_TRACE_USE_PAGED_MEMORY",
+            "{}: EVENT_TRACE_USE_PAGED_MEMORY cannot be used with {other} (a system logger's buffers are not pageable): remove EVENT_TRACE_USE_PAGED_MEMORY",
             props.name
         )));
     }
