@@ -36,13 +36,8 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 fn damaged_files_are_read_without_a_panic() {
     let scratch = Scratch::new("robustness");
     let path = scratch.join("mutated.etl");
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rnd = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = evtrace_testkit::XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rnd = move || rng.next();
     let mut items = 0usize;
     for (name, original) in corpus() {
         for round in 0..MUTATIONS_PER_FILE {

@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use evtrace::consume::LogReader;
+use evtrace_testkit::XorShift as Rng;
 
 use crate::lab::Lab;
 use crate::{Budget, Outcome};
@@ -154,22 +155,6 @@ fn keep(lab: &Lab, name: &str, seed: u64, bytes: &[u8]) -> String {
     let p = lab.dir().join(format!("failing-{name}-{seed:x}.etl"));
     let _ = std::fs::write(&p, bytes);
     p.display().to_string()
-}
-
-/// xorshift64: seeded, so every failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Values that break length arithmetic.

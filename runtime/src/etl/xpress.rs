@@ -631,23 +631,8 @@ mod tests {
         }
     }
 
-    /// A small xorshift generator for the randomized tests.
-    struct Rng(u64);
+    use evtrace_testkit::XorShift as Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    /// `len` bytes made of literals, short and long repeats at all distances, and runs.
     fn mixed(rng: &mut Rng, len: usize) -> Vec<u8> {
         let mut d: Vec<u8> = Vec::with_capacity(len);
         while d.len() < len {
