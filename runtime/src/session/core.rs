@@ -60,6 +60,15 @@ impl SessionState {
             _ => SessionState::StoppedWriteFailed,
         }
     }
+
+    /// Whether the session stopped itself (full file, failed write) rather than by a controller:
+    /// what its writers still send is then lost, and counted.
+    pub(crate) fn stopped_itself(self) -> bool {
+        matches!(
+            self,
+            SessionState::StoppedFileFull | SessionState::StoppedWriteFailed
+        )
+    }
 }
 
 /// Loss and flow counters, updated without locks.
@@ -190,11 +199,12 @@ impl SessionCore {
             .iter()
             .map(|s| s.lost.load(Ordering::Relaxed))
             .sum();
-        let late = match self.state() {
-            SessionState::StoppedFileFull | SessionState::StoppedWriteFailed => UNPUBLISHED
+        let late = if self.state().stopped_itself() {
+            UNPUBLISHED
                 .get(self.slot as usize)
-                .map_or(0, |n| n.load(Ordering::Relaxed)),
-            _ => 0,
+                .map_or(0, |n| n.load(Ordering::Relaxed))
+        } else {
+            0
         };
         on_slots + late + self.counters.events_lost.load(Ordering::Relaxed)
     }
@@ -564,10 +574,7 @@ pub(crate) fn write_prepared(
 /// late; after the session stopped itself (full file, failed write) it is a loss, and counted.
 #[cold]
 fn closed(core: &SessionCore, slot: usize) {
-    if matches!(
-        core.state(),
-        SessionState::StoppedFileFull | SessionState::StoppedWriteFailed
-    ) {
+    if core.state().stopped_itself() {
         core.lose(slot);
     }
 }

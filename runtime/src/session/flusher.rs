@@ -267,10 +267,7 @@ impl Flusher {
 
     /// Whether buffers still go to the file (not after the session stopped itself).
     fn writable(&self) -> bool {
-        !matches!(
-            self.core.state(),
-            SessionState::StoppedFileFull | SessionState::StoppedWriteFailed
-        )
+        !self.core.state().stopped_itself()
     }
 
     fn take_sealed(&self) -> Vec<u32> {
