@@ -197,6 +197,7 @@ fn record_copy(c: &mut Criterion) {
             write_event_from_template(
                 dst,
                 &template,
+                0,
                 1,
                 2,
                 black_box(3),

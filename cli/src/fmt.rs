@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use evtrace_runtime::consume::{
-    filetime_text, Event, Item, LogReader, Loss, LossSource, Message, RealTimeReader,
+    filetime_text, CpuTime, Event, Item, LogReader, Loss, LossSource, Message, RealTimeReader,
 };
 use evtrace_runtime::etl::{LossKind, Value};
 use evtrace_runtime::Guid;
@@ -354,6 +354,16 @@ fn json_line(item: &Item, multi: bool, out: &mut impl Write) -> io::Result<()> {
             }
             if let Some(r) = e.related_activity_id {
                 o.insert("related_activity_id".into(), json!(guid(r)));
+            }
+            o.insert("flags".into(), json!(e.flags));
+            match e.cpu_time {
+                CpuTime::KernelUser { kernel, user } => {
+                    o.insert("kernel_time".into(), json!(kernel));
+                    o.insert("user_time".into(), json!(user));
+                }
+                CpuTime::Processor(t) => {
+                    o.insert("processor_time".into(), json!(t));
+                }
             }
         }
         Item::Message(m) => {

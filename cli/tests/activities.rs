@@ -78,4 +78,10 @@ fn fmt_json_shows_both_ids() {
         ],
         "{lines:#?}"
     );
+    // A private session's records: PRIVATE_SESSION | NO_CPUTIME, so `ProcessorTime` (none kept).
+    for v in &lines {
+        assert_eq!(v["flags"].as_u64().unwrap() & 0x12, 0x12, "{v}");
+        assert_eq!(v["processor_time"], 0, "{v}");
+        assert!(v.get("kernel_time").is_none(), "{v}");
+    }
 }

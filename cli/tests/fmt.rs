@@ -93,6 +93,13 @@ fn json_lines_of_the_samples() {
         assert!(e[k].is_number(), "{k}: {e}");
     }
     assert!(e.get("activity_id").is_none());
+    // A Windows system session's record keeps the writing thread's CPU times.
+    assert_eq!(
+        (&e["flags"], &e["kernel_time"], &e["user_time"]),
+        (&json!(0x41), &json!(111), &json!(58)),
+        "{e}"
+    );
+    assert!(e.get("processor_time").is_none());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
-use super::item::{ClassicEvent, Event, Item, Loss, LossSource, Message};
+use super::item::{ClassicEvent, CpuTime, Event, Item, Loss, LossSource, Message};
 use super::ConsumeError;
 use crate::etl::read::{self, is_logfile_header, BufferSpan, Record};
 use crate::etl::tracelogging::decode_event;
@@ -260,6 +260,7 @@ pub(crate) fn buffer_items(
                     time: h.to_unix_nanos(last_ts),
                     activity_id: e.header.activity_id,
                     related_activity_id: e.related_activity_id(),
+                    cpu_time: CpuTime::from_header(e.flags, e.processor_time),
                     fields: None,
                     decode_error: None,
                     payload: e.payload.to_vec(),

@@ -36,12 +36,70 @@ pub struct Event {
     pub activity_id: Guid,
     /// Related activity id, when recorded.
     pub related_activity_id: Option<Guid>,
+    /// The header's CPU-time union (`KernelTime`/`UserTime` or `ProcessorTime`), read as its
+    /// flags say.
+    pub cpu_time: CpuTime,
     /// Decoded fields for TraceLogging events; `None` for manifest-based events.
     pub fields: Option<Vec<(String, Value)>>,
     /// Why the fields could not be decoded in full, if so.
     pub decode_error: Option<String>,
     /// The raw payload (user data).
     pub payload: Vec<u8>,
+}
+
+/// `EVENT_HEADER`'s CPU-time union: which member holds depends on the record's flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuTime {
+    /// The writing thread's kernel and user time, in clock ticks (`KernelTime`, `UserTime`):
+    /// a system session's events on Windows.
+    KernelUser {
+        /// `KernelTime`.
+        kernel: u32,
+        /// `UserTime`.
+        user: u32,
+    },
+    /// `ProcessorTime`: the record is flagged `EVENT_HEADER_FLAG_PRIVATE_SESSION` or
+    /// `EVENT_HEADER_FLAG_NO_CPUTIME` (0 when no CPU time was kept, as evtrace writes).
+    Processor(u64),
+}
+
+impl CpuTime {
+    /// Reads the union's 8 bytes (`raw`, little-endian as one u64) as `flags` say.
+    pub fn from_header(flags: u16, raw: u64) -> CpuTime {
+        use crate::etl::event_flags::{NO_CPUTIME, PRIVATE_SESSION};
+        if flags & (PRIVATE_SESSION | NO_CPUTIME) != 0 {
+            CpuTime::Processor(raw)
+        } else {
+            CpuTime::KernelUser {
+                kernel: raw as u32,
+                user: (raw >> 32) as u32,
+            }
+        }
+    }
+
+    /// `KernelTime`, when the record holds the kernel/user split.
+    pub fn kernel_time(&self) -> Option<u32> {
+        match *self {
+            CpuTime::KernelUser { kernel, .. } => Some(kernel),
+            CpuTime::Processor(_) => None,
+        }
+    }
+
+    /// `UserTime`, when the record holds the kernel/user split.
+    pub fn user_time(&self) -> Option<u32> {
+        match *self {
+            CpuTime::KernelUser { user, .. } => Some(user),
+            CpuTime::Processor(_) => None,
+        }
+    }
+
+    /// `ProcessorTime`, when the record holds it.
+    pub fn processor_time(&self) -> Option<u64> {
+        match *self {
+            CpuTime::Processor(t) => Some(t),
+            CpuTime::KernelUser { .. } => None,
+        }
+    }
 }
 
 /// One TraceMessage (WPP) record. Its text needs the TMF of `guid`; [`text`](Self::text) is

@@ -33,7 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use diag::{Diagnostics, Location, KEPT_LOCATIONS};
 pub use item::{
-    filetime_text, kernel_group_name, ClassicEvent, Event, Item, Loss, LossSource, Message,
+    filetime_text, kernel_group_name, ClassicEvent, CpuTime, Event, Item, Loss, LossSource, Message,
 };
 pub use realtime::RealTimeReader;
 

@@ -98,7 +98,9 @@ pub(super) fn write_header(dst: &mut [u8], size: usize, flags: u16, h: &EventHea
     put_u16(dst, 0x00, size as u16);
     dst[0x02] = header_type::EVENT64;
     dst[0x03] = MARKER_FLAGS;
-    put_u16(dst, 0x04, flags);
+    // evtrace keeps no per-thread CPU time (reading it is a system call per event), so every
+    // record says so, as Windows does for events that carry none.
+    put_u16(dst, 0x04, flags | event_flags::NO_CPUTIME);
     put_u16(dst, 0x06, 0); // EventProperty
     put_u32(dst, 0x08, h.thread_id);
     put_u32(dst, 0x0C, h.process_id);
@@ -111,7 +113,7 @@ pub(super) fn write_header(dst: &mut [u8], size: usize, flags: u16, h: &EventHea
     dst[0x2D] = d.opcode;
     put_u16(dst, 0x2E, d.task);
     put_u64(dst, 0x30, d.keyword);
-    put_u64(dst, 0x38, 0); // KernelTime + UserTime / ProcessorTime
+    put_u64(dst, 0x38, 0); // ProcessorTime (NO_CPUTIME): none kept
     dst[0x40..0x50].copy_from_slice(&h.activity_id.0);
 }
 
@@ -402,7 +404,9 @@ mod tests {
         let n = write_event_record(&mut buf, &fields(), &ext, &[b"ab", b"c"]);
         let size = 0x50 + ext.len() + 3;
         assert_eq!(n, align8(size));
-        assert_eq!(&buf[..8], &[size as u8, 0, 0x13, 0xC0, 1, 0, 0, 0]);
+        // Flags: EXTENDED_INFO | NO_CPUTIME (Windows' system sessions keep the CPU times
+        // instead; evtrace keeps none and says so).
+        assert_eq!(&buf[..8], &[size as u8, 0, 0x13, 0xC0, 0x11, 0, 0, 0]);
         // Same header bytes as lxcore_kernel.etl's first event.
         assert_eq!(&buf[0x08..0x10], &[0x34, 0x0B, 0, 0, 0xF4, 0x16, 0, 0]);
         assert_eq!(

@@ -32,12 +32,15 @@ pub fn event_record_template(
 
 /// Writes one EVENT_HEADER record from a [`event_record_template`]: the template, then the
 /// payload pieces, zero padding to 8 bytes; patches Size, thread, process, time stamp and
-/// activity id. `dst` must be exactly `align8(template.len() + payload length)` bytes (panics
+/// activity id, and adds the session's own header flags (`session_flags`:
+/// [`PRIVATE_SESSION`](event_flags::PRIVATE_SESSION) for a private session's records, else 0). `dst` must be exactly `align8(template.len() + payload length)` bytes (panics
 /// otherwise); the size must be at most 65535.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn write_event_from_template(
     dst: &mut [u8],
     template: &[u8],
+    session_flags: u16,
     thread_id: u32,
     process_id: u32,
     timestamp: i64,
@@ -45,7 +48,15 @@ pub fn write_event_from_template(
     payload: &[&[u8]],
 ) {
     let at = copy_template_and_payload(dst, template, 0, payload);
-    patch_header(dst, at, thread_id, process_id, timestamp, activity_id);
+    patch_header(
+        dst,
+        at,
+        session_flags,
+        thread_id,
+        process_id,
+        timestamp,
+        activity_id,
+    );
 }
 
 /// Bytes a related activity id adds to a record: its extended item, header and GUID.
@@ -60,6 +71,7 @@ pub const RELATED_ACTIVITY_ITEM_SIZE: usize = EXT_ITEM_HEADER_SIZE + 16;
 pub fn write_event_from_template_related(
     dst: &mut [u8],
     template: &[u8],
+    session_flags: u16,
     thread_id: u32,
     process_id: u32,
     timestamp: i64,
@@ -78,9 +90,15 @@ pub fn write_event_from_template_related(
     put_u16(ext, 4, more);
     put_u16(ext, 6, 16);
     ext[8..].copy_from_slice(&related_activity_id.0);
-    let flags = u16::from_le_bytes([dst[0x04], dst[0x05]]) | event_flags::EXTENDED_INFO;
-    put_u16(dst, 0x04, flags);
-    patch_header(dst, at, thread_id, process_id, timestamp, activity_id);
+    patch_header(
+        dst,
+        at,
+        session_flags | event_flags::EXTENDED_INFO,
+        thread_id,
+        process_id,
+        timestamp,
+        activity_id,
+    );
 }
 
 /// Copies the template to the start of `dst` and the payload after it and `gap` more bytes,
@@ -105,17 +123,21 @@ fn copy_template_and_payload(
     template.len() + gap + at
 }
 
-/// Patches the per-event fields of a record's header.
+/// Patches the per-event fields of a record's header and adds `flags` to the template's.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn patch_header(
     head: &mut [u8],
     size: usize,
+    flags: u16,
     thread_id: u32,
     process_id: u32,
     timestamp: i64,
     activity_id: &Guid,
 ) {
     put_u16(head, 0x00, size as u16);
+    let flags = u16::from_le_bytes([head[0x04], head[0x05]]) | flags;
+    put_u16(head, 0x04, flags);
     put_u32(head, 0x08, thread_id);
     put_u32(head, 0x0C, process_id);
     put_i64(head, 0x10, timestamp);
@@ -195,7 +217,7 @@ mod tests {
         };
         write_event_record(&mut a, &h, &ext, &payload);
         let t = event_record_template(provider, &d, &ext);
-        write_event_from_template(&mut b, &t, 11, 22, 33, &activity, &payload);
+        write_event_from_template(&mut b, &t, 0, 11, 22, 33, &activity, &payload);
         assert_eq!(a, b);
     }
 
@@ -233,7 +255,7 @@ mod tests {
         let (mut a, mut b) = (vec![0xEE; size], vec![0xEE; size]);
         write_event_record(&mut a, &h, &with_item, &payload);
         let t = event_record_template(provider, &d, &ext);
-        write_event_from_template_related(&mut b, &t, 1, 2, 3, &activity, &related, &payload);
+        write_event_from_template_related(&mut b, &t, 0, 1, 2, 3, &activity, &related, &payload);
         assert_eq!(a, b);
         let rec = EventRecord::parse(&b, 0).unwrap();
         assert_eq!(rec.header.activity_id, activity);
@@ -246,7 +268,7 @@ mod tests {
         let t = event_record_template(provider, &d, &[]);
         let size = align8(t.len() + RELATED_ACTIVITY_ITEM_SIZE);
         let mut c = vec![0xEE; size];
-        write_event_from_template_related(&mut c, &t, 1, 2, 3, &activity, &related, &[]);
+        write_event_from_template_related(&mut c, &t, 0, 1, 2, 3, &activity, &related, &[]);
         let rec = EventRecord::parse(&c, 0).unwrap();
         assert_eq!(rec.related_activity_id(), Some(related));
         assert_eq!(&c[EVENT_HEADER_SIZE + 4..EVENT_HEADER_SIZE + 6], &[0, 0]);

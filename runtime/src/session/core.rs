@@ -100,6 +100,9 @@ pub(crate) struct SessionCore {
     pub(crate) shared_sequences: Option<(Arc<Region>, usize)>,
     pub(crate) state: AtomicU8,
     pub(crate) pid: u32,
+    /// Header flags this session's records carry beyond their template's:
+    /// `EVENT_HEADER_FLAG_PRIVATE_SESSION` for a private session, as ETW marks them.
+    pub(crate) header_flags: u16,
     independent: bool,
 }
 
@@ -140,6 +143,10 @@ impl SessionCore {
             shared_sequences: None,
             state: AtomicU8::new(SessionState::Running as u8),
             pid: std::process::id(),
+            header_flags: match kind {
+                SessionKind::Private => etl::event_flags::PRIVATE_SESSION,
+                SessionKind::System => 0,
+            },
             independent: mode.contains(LogFileMode::INDEPENDENT_SESSION),
             resolved: Mutex::new(resolved),
         }
@@ -362,6 +369,7 @@ impl Record for EventRecord<'_> {
         etl::write_event_from_template(
             dst,
             self.template,
+            core.header_flags,
             tid,
             core.pid,
             timestamp,
@@ -414,6 +422,7 @@ impl Record for RelatedEventRecord<'_> {
         etl::write_event_from_template_related(
             dst,
             e.template,
+            core.header_flags,
             tid,
             core.pid,
             timestamp,
