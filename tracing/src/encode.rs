@@ -37,32 +37,110 @@ pub mod types {
 /// A field the payload holds: its index in the callsite's field set and its type.
 pub type Slot = (u16, FieldType);
 
-/// Where a value goes: the payload bytes and, per field, its slot. Only fields whose index
-/// is below `max_fields` are kept; the rest are counted in `dropped_fields`.
+/// Where a value goes: the payload bytes and, per field, its slot. Only the first
+/// `max_fields` fields are kept; the rest are counted in `dropped_fields`.
+///
+/// A callsite records the same signature nearly every time, so a payload can expect one (the
+/// thread's last for the site): while the fields match it nothing is collected, and the
+/// signature needs no comparing afterwards. The first field that differs copies what matched
+/// into `slots` and collection goes on from there.
 pub struct Payload<'a> {
+    /// The payload bytes.
     pub bytes: &'a mut Vec<u8>,
-    pub slots: &'a mut Vec<Slot>,
-    pub max_fields: usize,
+    slots: &'a mut Vec<Slot>,
+    expect: &'static [Slot],
+    kept: usize,
+    diverged: bool,
+    max_fields: usize,
+    /// Fields left out for being over `max_fields`.
     pub dropped_fields: usize,
 }
 
-impl Payload<'_> {
-    /// Starts a field; false when it is over the limit (and then counted).
-    fn slot(&mut self, field: &Field, ty: FieldType) -> bool {
-        if self.slots.len() >= self.max_fields {
+impl<'a> Payload<'a> {
+    /// A payload collecting its slots into `slots` after those already there.
+    pub fn collecting(bytes: &'a mut Vec<u8>, slots: &'a mut Vec<Slot>, max_fields: usize) -> Self {
+        Payload {
+            kept: slots.len(),
+            bytes,
+            slots,
+            expect: &[],
+            diverged: true,
+            max_fields,
+            dropped_fields: 0,
+        }
+    }
+
+    /// A payload expecting the signature `expect`; `slots` must be empty.
+    pub fn expecting(
+        bytes: &'a mut Vec<u8>,
+        slots: &'a mut Vec<Slot>,
+        max_fields: usize,
+        expect: &'static [Slot],
+    ) -> Self {
+        debug_assert!(slots.is_empty());
+        Payload {
+            bytes,
+            slots,
+            expect,
+            kept: 0,
+            diverged: false,
+            max_fields,
+            dropped_fields: 0,
+        }
+    }
+
+    /// Starts a field with this slot; false when it is over the limit (and then counted).
+    #[inline(always)]
+    pub fn push_slot(&mut self, slot: Slot) -> bool {
+        if self.kept >= self.max_fields {
             self.dropped_fields += 1;
             return false;
         }
-        self.slots.push((field.index() as u16, ty));
+        if !self.diverged && self.expect.get(self.kept) == Some(&slot) {
+            self.kept += 1;
+            return true;
+        }
+        self.diverge(slot);
         true
+    }
+
+    /// Collects from here on: what matched so far, then `slot`.
+    #[cold]
+    fn diverge(&mut self, slot: Slot) {
+        if !self.diverged {
+            self.diverged = true;
+            self.slots.extend_from_slice(&self.expect[..self.kept]);
+        }
+        self.slots.push(slot);
+        self.kept += 1;
+    }
+
+    #[inline(always)]
+    fn slot(&mut self, field: &Field, ty: FieldType) -> bool {
+        self.push_slot((field.index() as u16, ty))
+    }
+
+    /// Whether the fields recorded are exactly the expected signature.
+    pub fn matches_expected(&self) -> bool {
+        !self.diverged && self.kept == self.expect.len()
+    }
+
+    /// The fields' slots, in record order.
+    pub fn slots(&self) -> &[Slot] {
+        if self.diverged {
+            self.slots
+        } else {
+            &self.expect[..self.kept]
+        }
     }
 
     /// A string up to its first NUL (a NUL inside would end it early for readers and shift
     /// every field after it), then the NUL.
+    #[inline]
     pub fn push_str(bytes: &mut Vec<u8>, s: &str) {
-        let b = s.as_bytes();
-        let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        bytes.extend_from_slice(&b[..n]);
+        // `find` on a char searches with memchr: a byte loop costs more than the copy.
+        let n = s.find('\0').unwrap_or(s.len());
+        bytes.extend_from_slice(&s.as_bytes()[..n]);
         bytes.push(0);
     }
 
@@ -153,5 +231,59 @@ impl Visit for Payload<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.push_formatted(field, format_args!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static EXPECT: [Slot; 3] = [(0, types::STR), (1, types::U64), (2, types::BOOL)];
+
+    #[test]
+    fn a_payload_that_matches_its_expectation_collects_nothing() {
+        let (mut b, mut s) = (Vec::new(), Vec::new());
+        let mut p = Payload::expecting(&mut b, &mut s, 128, &EXPECT);
+        for slot in EXPECT {
+            assert!(p.push_slot(slot));
+        }
+        assert!(p.matches_expected());
+        assert_eq!(p.slots(), &EXPECT);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_payload_that_differs_keeps_what_matched_then_collects() {
+        let (mut b, mut s) = (Vec::new(), Vec::new());
+        let mut p = Payload::expecting(&mut b, &mut s, 128, &EXPECT);
+        p.push_slot(EXPECT[0]);
+        p.push_slot((1, types::STR));
+        p.push_slot(EXPECT[2]);
+        assert!(!p.matches_expected());
+        assert_eq!(p.slots(), &[EXPECT[0], (1, types::STR), EXPECT[2]]);
+
+        // Fewer fields than expected (a value left out) is no match either.
+        let (mut b, mut s) = (Vec::new(), Vec::new());
+        let mut p = Payload::expecting(&mut b, &mut s, 128, &EXPECT);
+        p.push_slot(EXPECT[0]);
+        assert!(!p.matches_expected());
+        assert_eq!(p.slots(), &EXPECT[..1]);
+    }
+
+    #[test]
+    fn fields_past_the_limit_are_counted_whether_collecting_or_expecting() {
+        let (mut b, mut s) = (Vec::new(), vec![EXPECT[0]]);
+        let mut p = Payload::collecting(&mut b, &mut s, 2);
+        assert!(p.push_slot(EXPECT[1]));
+        assert!(!p.push_slot(EXPECT[2]));
+        assert_eq!((p.slots().len(), p.dropped_fields), (2, 1));
+
+        let (mut b, mut s) = (Vec::new(), Vec::new());
+        let mut p = Payload::expecting(&mut b, &mut s, 2, &EXPECT);
+        for slot in EXPECT {
+            p.push_slot(slot);
+        }
+        assert_eq!((p.slots(), p.dropped_fields), (&EXPECT[..2], 1));
+        assert!(!p.matches_expected());
     }
 }

@@ -235,16 +235,18 @@ impl Shared {
     ) {
         with_scratch(|bytes, slots| {
             fill_prefix(bytes);
-            let mut p = Payload {
-                bytes,
-                slots,
-                max_fields: MAX_FIELDS - prefix(kind).len(),
-                dropped_fields: 0,
-            };
+            let cached = self.sites.cached(meta, kind);
+            let expect = cached.map_or(&[][..], |(s, _, _)| s);
+            let mut p = Payload::expecting(bytes, slots, MAX_FIELDS - prefix(kind).len(), expect);
             record(&mut p);
             let dropped = p.dropped_fields;
-            let report = |m: String| (self.report)(m);
-            let (site, event) = self.sites.lookup(meta, kind, slots, &report);
+            let (site, event) = match cached {
+                Some((_, site, event)) if p.matches_expected() => (site, event),
+                _ => self
+                    .sites
+                    .lookup(meta, kind, p.slots(), &|m: String| (self.report)(m)),
+            };
+            let bytes = p.bytes;
             if dropped > 0 {
                 self.fields_dropped(site, meta, dropped);
             }
@@ -390,12 +392,7 @@ where
             slots,
             dropped,
         } = &mut *r;
-        let mut p = Payload {
-            bytes,
-            slots,
-            max_fields: MAX_FIELDS - prefix(Kind::Stop).len(),
-            dropped_fields: 0,
-        };
+        let mut p = Payload::collecting(bytes, slots, MAX_FIELDS - prefix(Kind::Stop).len());
         values.record(&mut p);
         *dropped += p.dropped_fields;
     }
@@ -429,7 +426,9 @@ where
                 b.extend_from_slice(&recorded.bytes);
             },
             |p| {
-                p.slots.extend_from_slice(&recorded.slots);
+                for s in &recorded.slots {
+                    p.push_slot(*s);
+                }
                 p.dropped_fields += recorded.dropped;
             },
             |e, bytes| e.write_with_activity(a.id, Guid::ZERO, &[bytes]),

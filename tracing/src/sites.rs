@@ -212,7 +212,7 @@ const CACHE_ENTRIES: usize = 128;
 
 thread_local! {
     /// This thread's cache of the events it has used, direct-mapped by callsite and kind: a hit
-    /// is one index, three compares and a short slice compare, no lock and no hashing.
+    /// is one index and three compares, no lock and no hashing.
     static LOCAL: [Cell<Option<Entry>>; CACHE_ENTRIES] =
         const { [const { Cell::new(None) }; CACHE_ENTRIES] };
 }
@@ -248,8 +248,23 @@ impl Sites {
         self.all.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    /// The site and event for `meta`, `kind` and the signature `slots`.
+    /// The thread's last signature, site and event for `meta` and `kind`, if it has one: the
+    /// payload then expects that signature.
     #[inline]
+    pub fn cached(
+        &self,
+        meta: &'static Metadata<'static>,
+        kind: Kind,
+    ) -> Option<(&'static [Slot], &'static Site, &'static Event)> {
+        let addr = meta as *const Metadata<'static> as usize;
+        let e = LOCAL.with(|l| l[slot_of(addr, kind)].get())?;
+        (e.meta == addr && e.layer == self.layer && e.kind == kind)
+            .then_some((e.slots, e.site, e.event))
+    }
+
+    /// The site and event for `meta`, `kind` and the signature `slots` when [`Sites::cached`]
+    /// had none or another signature: built if new, and cached for the thread.
+    #[cold]
     pub fn lookup(
         &self,
         meta: &'static Metadata<'static>,
@@ -258,19 +273,9 @@ impl Sites {
         report: &dyn Fn(String),
     ) -> (&'static Site, &'static Event) {
         let addr = meta as *const Metadata<'static> as usize;
-        let i = slot_of(addr, kind);
-        let hit = LOCAL.with(|l| {
-            let e = l[i].get()?;
-            (e.meta == addr && e.layer == self.layer && e.kind == kind && e.slots == slots)
-                .then_some((e.site, e.event))
-        });
-        match hit {
-            Some(hit) => hit,
-            None => self.miss(addr, i, meta, kind, slots, report),
-        }
+        self.miss(addr, slot_of(addr, kind), meta, kind, slots, report)
     }
 
-    #[cold]
     fn miss(
         &self,
         addr: usize,
