@@ -1,7 +1,9 @@
 //! The evtrace engine: Event Tracing for Windows' model on Linux.
 //!
+//! - [`model`]: the vocabulary every layer shares: session properties and modes, kernel flags,
+//!   enable settings.
 //! - [`provider`]: registration, enable state, the event write entry points.
-//! - [`session`]: session properties and modes, buffers, the flusher, the controller operations.
+//! - [`session`]: buffers, the flusher, the controller operations.
 //! - [`etl`]: the `.etl` file format, pure (no I/O policy).
 //! - [`consume`]: reading log files back, merged by time and decoded.
 #![warn(missing_docs)]
@@ -13,6 +15,7 @@ pub mod consume;
 mod error;
 pub mod etl;
 pub mod kernel;
+pub mod model;
 mod number;
 pub mod provider;
 pub mod session;

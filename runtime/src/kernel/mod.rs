@@ -30,13 +30,12 @@
 //! EventsLost.
 
 mod events;
-mod flags;
 mod perf;
 mod proc_events;
 mod sources;
 mod tracefs;
 
-pub use flags::KernelFlags;
+pub use crate::model::KernelFlags;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -21,7 +21,7 @@
 //! not per write). The first call of a static event attaches it to its provider and registers the
 //! provider if needed; every later call pays nothing for that.
 
-pub mod filter;
+pub use crate::model::filter;
 mod registry;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -20,7 +20,6 @@ mod buffers;
 mod compressor;
 mod core;
 mod flusher;
-pub mod properties;
 mod quiesce;
 pub mod region;
 
@@ -35,6 +34,7 @@ pub(crate) use self::core::{write_event, write_event_related, write_message, Ses
 pub use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl::LogfileHeader;
+pub use crate::model::properties;
 use crate::provider::EnableSettings;
 use crate::sink::LogFile;
 pub use crate::sink::{Outbound, Shipped};
@@ -100,7 +100,7 @@ pub struct SessionUpdate {
     pub maximum_buffers: u32,
     /// Turn real-time delivery on or off (system sessions only).
     pub real_time: Option<bool>,
-    /// New EnableFlags (system loggers only, [`crate::kernel::KernelFlags`] bits).
+    /// New EnableFlags (system loggers only, [`crate::model::KernelFlags`] bits).
     pub enable_flags: Option<u32>,
 }
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl::{self, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE};
-use crate::session::properties::{LogFileMode, Resolved, SessionKind};
+use crate::model::{LogFileMode, Resolved, SessionKind};
 
 /// Log files open in this process, so that two sessions of one process never share one.
 static OPEN_FILES: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);

@@ -232,7 +232,7 @@ pub struct SessionProperties {
     /// Event time stamps.
     pub clock: ClockType,
     /// `EnableFlags`: the kernel events the NT Kernel Logger records
-    /// ([`crate::kernel::KernelFlags`] bits; 0 = tracelog's default set). Other sessions must
+    /// ([`KernelFlags`](super::KernelFlags) bits; 0 = tracelog's default set). Other sessions must
     /// leave it 0.
     pub enable_flags: u32,
 }
@@ -299,7 +299,7 @@ impl SessionProperties {
     }
 
     /// Sets the kernel logger's enable flags.
-    pub fn enable_flags(mut self, flags: crate::kernel::KernelFlags) -> Self {
+    pub fn enable_flags(mut self, flags: super::KernelFlags) -> Self {
         self.enable_flags = flags.bits();
         self
     }
