@@ -10,6 +10,7 @@
 
 pub mod activity;
 pub mod boot;
+mod client;
 pub mod clock;
 pub mod consume;
 mod error;

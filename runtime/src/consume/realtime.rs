@@ -13,12 +13,12 @@ use std::time::Duration;
 use super::diag::Diagnostics;
 use super::file::buffer_items;
 use super::item::{Item, Loss, LossSource};
+use crate::client::control::Controller;
+use crate::client::paths;
+use crate::client::realtime::{BUFFER, END, HEADER, LOST, PART};
+use crate::client::wire::Channel;
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl::{parse_header_buffer, read, LogfileHeader, LossKind};
-use crate::system::control::Controller;
-use crate::system::paths;
-use crate::system::realtime::{BUFFER, END, HEADER, LOST, PART};
-use crate::system::wire::Channel;
 
 /// Largest packet accepted: a 16 MB buffer and its tag.
 const MAX_PACKET: usize = 16 * 1024 * 1024 + 16;

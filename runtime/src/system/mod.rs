@@ -4,11 +4,8 @@
 //! The daemon listens on a Unix socket in its runtime directory ([`paths`]); controllers and
 //! producers speak [`protocol`] over it ([`wire`]). See [`daemon`] for how events travel.
 
-pub mod control;
+pub use crate::client::{control, paths, protocol, wire};
 pub mod daemon;
 mod kernel_share;
-pub mod paths;
 pub(crate) mod producer;
-pub mod protocol;
 pub mod realtime;
-pub mod wire;
