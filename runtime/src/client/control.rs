@@ -7,7 +7,7 @@ use super::paths;
 use super::protocol::{Reply, Request, WireProps, WireStats};
 use super::wire::Channel;
 use crate::error::{Error, ErrorCode, Result};
-use crate::provider::EnableSettings;
+use crate::model::EnableSettings;
 use crate::session::SessionProperties;
 use crate::Guid;
 

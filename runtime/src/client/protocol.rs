@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode};
-use crate::provider::EnableSettings;
+use crate::model::EnableSettings;
 use crate::session::{LogFileMode, SessionProperties, SessionStats};
 
 /// Session properties on the wire.
