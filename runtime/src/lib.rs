@@ -13,7 +13,7 @@ pub mod consume;
 mod error;
 pub mod etl;
 pub mod kernel;
-mod number;
+pub mod number;
 pub mod provider;
 pub mod session;
 mod sink;

@@ -163,11 +163,11 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             } => {
                 let sh = lock(&shares);
                 if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
-                    let e = EnableSettings::from(settings);
+                    let e = EnableSettings::from(&settings);
                     let _ = if notify {
-                        s.enable_provider(g, e)
+                        s.enable_provider_filtered(g, e, &settings.filter)
                     } else {
-                        s.enable_provider_quietly(g, e)
+                        s.enable_provider_quietly(g, e, &settings.filter)
                     };
                 }
             }
