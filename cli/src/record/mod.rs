@@ -67,6 +67,9 @@ pub struct RecordArgs {
     command: Vec<OsString>,
 }
 
+/// How long a provider of the recorded command waits, at registration, for the daemon.
+const SYNC_MS: u32 = 2000;
+
 /// Exit code of a recording that a second Ctrl-C cut short.
 const ABORTED: u8 = 130;
 
@@ -98,7 +101,10 @@ pub fn run(a: RecordArgs) -> ExitCode {
     };
     let mut child = None;
     if let Some((program, args)) = a.command.split_first() {
-        match std::process::Command::new(program).args(args).spawn() {
+        let mut command = std::process::Command::new(program);
+        // Its providers' registrations wait for the daemon's enables: no first events missed.
+        command.args(args).env("EVTRACE_DAEMON_SYNC_MS", SYNC_MS.to_string());
+        match command.spawn() {
             Ok(c) => child = Some(c),
             Err(e) => {
                 let stopped = set.abandon();

@@ -433,6 +433,13 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                 shared.register(conn, g);
                 continue;
             }
+            Request::Sync { token } => {
+                // Through the outbox, behind the Attach and Enable messages queued before it.
+                if let Some(p) = shared.lock().producers.get(&conn) {
+                    let _ = p.outbox.send(Reply::Synced { token }, None);
+                }
+                continue;
+            }
             Request::Ready {
                 session,
                 buffers,

@@ -142,6 +142,13 @@ pub enum Request {
         /// Provider GUID.
         guid: String,
     },
+    /// Answer `Synced` with `token` once what was asked before is answered (a producer started
+    /// with `EVTRACE_DAEMON_SYNC_MS` waits for it, so that its first events find the sessions
+    /// that want them).
+    Sync {
+        /// Echoed in `Synced`.
+        token: u64,
+    },
     /// Finished buffers of the producer's share of `session`: (index, bytes used) each.
     Ready {
         /// The daemon's session id, from `Attach`.
@@ -283,6 +290,11 @@ pub enum Reply {
         /// Whether the provider's enable callback is told (not for the Global Logger).
         #[serde(default = "yes")]
         notify: bool,
+    },
+    /// To a producer: every message before its `Sync { token }` has been answered.
+    Synced {
+        /// The `Sync`'s token.
+        token: u64,
     },
     /// To a producer: `session` no longer wants provider `guid`.
     Disable {
