@@ -258,10 +258,11 @@ fn output_files(output: &Path, collectors: &[Collector]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Counts SIGINT and SIGTERM in `n` (the first stops the recording, the second leaves).
+/// Counts SIGINT, SIGTERM and SIGHUP (a closed terminal) in `n` (the first stops the
+/// recording, the second leaves).
 fn watch_interrupts(n: &Arc<AtomicUsize>) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let n = Arc::clone(n);
     std::thread::Builder::new()
         .name("evtrace-record-signals".into())

@@ -233,8 +233,13 @@ pub fn line_of(text: &str, at: usize) -> usize {
 /// key or value that is wrong.
 pub fn parse_toml(text: &str, file: &str) -> Result<Plan, String> {
     let p: TomlProfile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(0, |s| line_of(text, s.start));
-        format!("{file}:{line}: {}", e.message().trim())
+        let Some(span) = e.span() else {
+            return format!("{file}: {}", e.message().trim());
+        };
+        let line = line_of(text, span.start);
+        // The line itself names the key or table, which toml's message may not.
+        let source = text.lines().nth(line - 1).unwrap_or("").trim();
+        format!("{file}:{line}: {} (at `{source}`)", e.message().trim())
     })?;
     let at = |span: std::ops::Range<usize>| format!("{file}:{}", line_of(text, span.start));
     let mut plan = Plan::default();

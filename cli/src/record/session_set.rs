@@ -28,7 +28,10 @@ impl SessionSet {
         };
         for (c, file) in plan.collectors.iter().zip(files) {
             if let Err(e) = set.start_one(c, file) {
-                let why = format!("session {}: {}", c.session, describe(&e));
+                let mut why = format!("session {}: {}", c.session, describe(&e));
+                if e.code() == evtrace_runtime::ErrorCode::AlreadyExists {
+                    why += &format!(" (`evtrace stop \"{}\"` ends it)", c.session);
+                }
                 let stopped = set.abandon();
                 return Err(if stopped.is_empty() {
                     why
