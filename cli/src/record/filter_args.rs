@@ -16,7 +16,11 @@ pub struct FilterArgs {
     #[arg(long = "exe", value_name = "NAME")]
     exes: Vec<String>,
     /// Only these event ids, like `1,2,5-7` (EVENT_FILTER_TYPE_EVENT_ID, FilterIn).
-    #[arg(long = "event-id", value_name = "IDS", conflicts_with = "exclude_event_id")]
+    #[arg(
+        long = "event-id",
+        value_name = "IDS",
+        conflicts_with = "exclude_event_id"
+    )]
     event_id: Option<String>,
     /// Every event but these ids, like `3,4` (EVENT_FILTER_TYPE_EVENT_ID, FilterIn false).
     #[arg(long = "exclude-event-id", value_name = "IDS")]

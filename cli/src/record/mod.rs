@@ -40,7 +40,11 @@ pub struct RecordArgs {
     profiles: Vec<String>,
     /// A provider to enable, `PROVIDER[:LEVEL[:ANY[:ALL]]]` (a name or GUID; `*` for every
     /// provider of the command's processes). Repeatable.
-    #[arg(long = "provider", short = 'p', value_name = "PROVIDER[:LEVEL[:ANY[:ALL]]]")]
+    #[arg(
+        long = "provider",
+        short = 'p',
+        value_name = "PROVIDER[:LEVEL[:ANY[:ALL]]]"
+    )]
     providers: Vec<String>,
     /// Kernel events too (as `start --kernel-flags`): the session becomes a system logger.
     #[arg(long = "kernel", value_name = "FLAGS")]
@@ -103,7 +107,9 @@ pub fn run(a: RecordArgs) -> ExitCode {
     if let Some((program, args)) = a.command.split_first() {
         let mut command = std::process::Command::new(program);
         // Its providers' registrations wait for the daemon's enables: no first events missed.
-        command.args(args).env("EVTRACE_DAEMON_SYNC_MS", SYNC_MS.to_string());
+        command
+            .args(args)
+            .env("EVTRACE_DAEMON_SYNC_MS", SYNC_MS.to_string());
         match command.spawn() {
             Ok(c) => child = Some(c),
             Err(e) => {
@@ -112,7 +118,11 @@ pub fn run(a: RecordArgs) -> ExitCode {
                     "evtrace record: cannot start {}: {e}; stopped {} and removed {}",
                     Path::new(program).display(),
                     stopped.join(", "),
-                    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                    files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 return ExitCode::FAILURE;
             }
@@ -120,7 +130,9 @@ pub fn run(a: RecordArgs) -> ExitCode {
     }
     let show = !a.quiet && (a.status || status::stderr_is_terminal());
     let mut line = status::StatusLine::new(&set.names(), &files);
-    let deadline = a.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = a
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut exit = None;
     let mut next_tick = Instant::now();
     loop {
@@ -215,7 +227,10 @@ fn plan(a: &RecordArgs) -> Result<Plan, String> {
         });
     }
     if plan.collectors.is_empty() {
-        return Err("nothing to record: give --profile PROFILE, --provider PROVIDER or --kernel FLAGS".into());
+        return Err(
+            "nothing to record: give --profile PROFILE, --provider PROVIDER or --kernel FLAGS"
+                .into(),
+        );
     }
     let me = std::process::id();
     for c in &mut plan.collectors {
@@ -246,12 +261,21 @@ fn output_files(output: &Path, collectors: &[Collector]) -> Vec<PathBuf> {
             if i == 0 {
                 return output.clone();
             }
-            let stem = output.file_stem().and_then(|s| s.to_str()).unwrap_or("record");
+            let stem = output
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("record");
             let ext = output.extension().and_then(|s| s.to_str()).unwrap_or("etl");
             let tag: String = c
                 .session
                 .chars()
-                .map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' { ch } else { '_' })
+                .map(|ch| {
+                    if ch.is_ascii_alphanumeric() || ch == '-' {
+                        ch
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             output.with_file_name(format!("{stem}.{tag}.{ext}"))
         })

@@ -88,8 +88,16 @@ impl Collector {
             Some(q) => {
                 let (a, b) = (q.settings, p.settings);
                 q.settings = EnableSettings::new(
-                    if a.level == 0 || b.level == 0 { 0 } else { a.level.max(b.level) },
-                    if a.match_any == 0 || b.match_any == 0 { 0 } else { a.match_any | b.match_any },
+                    if a.level == 0 || b.level == 0 {
+                        0
+                    } else {
+                        a.level.max(b.level)
+                    },
+                    if a.match_any == 0 || b.match_any == 0 {
+                        0
+                    } else {
+                        a.match_any | b.match_any
+                    },
                     a.match_all & b.match_all,
                 );
                 if !p.filter.is_empty() {
@@ -270,7 +278,8 @@ pub fn parse_toml(text: &str, file: &str) -> Result<Plan, String> {
                 keyword(&pr.all, "all")?,
             );
             let list = |v: &Option<Vec<u16>>| {
-                v.as_ref().map(|ids| ids.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
+                v.as_ref()
+                    .map(|ids| ids.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
             };
             let filter = EnableFilter {
                 pids: pr.pids,
@@ -280,11 +289,13 @@ pub fn parse_toml(text: &str, file: &str) -> Result<Plan, String> {
                     list(&pr.event_ids).as_deref(),
                     list(&pr.exclude_event_ids).as_deref(),
                 )
-                .map_err(|e| format!("{where_}: provider {}: {}", pr.name.get_ref(), e.message()))?,
+                .map_err(|e| {
+                    format!("{where_}: provider {}: {}", pr.name.get_ref(), e.message())
+                })?,
             };
-            filter
-                .check()
-                .map_err(|e| format!("{where_}: provider {}: {}", pr.name.get_ref(), e.message()))?;
+            filter.check().map_err(|e| {
+                format!("{where_}: provider {}: {}", pr.name.get_ref(), e.message())
+            })?;
             let p = provider(pr.name.get_ref(), settings, filter)
                 .map_err(|e| format!("{where_}: provider: {e}"))?;
             out.add_provider(p);
@@ -345,8 +356,12 @@ mod tests {
         assert!(e.starts_with("p.toml:3:") && e.contains("bufer_kb"), "{e}");
         let text = "[[collector]]\nname = \"S\"\nkernel_flags = \"process,nope\"\n";
         let e = parse_toml(text, "p.toml").unwrap_err();
-        assert!(e.starts_with("p.toml:3: kernel_flags") && e.contains("nope"), "{e}");
-        let text = "[[collector]]\nname = \"S\"\n[[collector.provider]]\nname = \"P\"\nany = \"0xZ\"\n";
+        assert!(
+            e.starts_with("p.toml:3: kernel_flags") && e.contains("nope"),
+            "{e}"
+        );
+        let text =
+            "[[collector]]\nname = \"S\"\n[[collector.provider]]\nname = \"P\"\nany = \"0xZ\"\n";
         let e = parse_toml(text, "p.toml").unwrap_err();
         assert!(e.starts_with("p.toml:4: provider P: any"), "{e}");
         let e = Plan::load("no-such-profile").unwrap_err();
@@ -359,7 +374,10 @@ mod tests {
         a.merge(Plan::load("disk").unwrap());
         assert_eq!(a.collectors.len(), 1);
         let k = a.collectors[0].kernel;
-        assert!(k.contains(KernelFlags::NETWORK_TCPIP | KernelFlags::DISK_IO_INIT), "{k:?}");
+        assert!(
+            k.contains(KernelFlags::NETWORK_TCPIP | KernelFlags::DISK_IO_INIT),
+            "{k:?}"
+        );
         let mut c = Collector::new("S");
         let f = EnableFilter::default();
         c.add_provider(provider("P", EnableSettings::new(3, 0x1, 0x3), f.clone()).unwrap());

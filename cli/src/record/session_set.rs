@@ -64,11 +64,14 @@ impl SessionSet {
         }
         p = p.mode(mode);
         self.controller.start(&p)?;
-        self.started.push((c.session.clone(), c.memory, file.to_path_buf()));
+        self.started
+            .push((c.session.clone(), c.memory, file.to_path_buf()));
         for pr in &c.providers {
             self.controller
                 .enable_filtered(&c.session, pr.guid, pr.settings, &pr.filter)
-                .map_err(|e| Error::new(e.code(), format!("provider {}: {}", pr.name, e.message())))?;
+                .map_err(|e| {
+                    Error::new(e.code(), format!("provider {}: {}", pr.name, e.message()))
+                })?;
         }
         Ok(())
     }
@@ -92,7 +95,11 @@ impl SessionSet {
         self.started
             .iter()
             .map(|(n, memory, _)| {
-                let saved = if *memory { self.controller.flush(n) } else { Ok(()) };
+                let saved = if *memory {
+                    self.controller.flush(n)
+                } else {
+                    Ok(())
+                };
                 let stopped = self.controller.stop(n);
                 (n.clone(), saved.and(stopped))
             })

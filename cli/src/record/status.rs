@@ -89,7 +89,11 @@ impl StatusLine {
                 .iter()
                 .zip(files)
                 .map(|(n, f)| {
-                    let counter = FileCounter { path: f.clone(), offset: 0, events: 0 };
+                    let counter = FileCounter {
+                        path: f.clone(),
+                        offset: 0,
+                        events: 0,
+                    };
                     (n.clone(), counter, None)
                 })
                 .collect(),
@@ -109,7 +113,9 @@ impl StatusLine {
                     continue;
                 }
             };
-            let memory = s.mode.contains(evtrace_runtime::session::LogFileMode::BUFFERING);
+            let memory = s
+                .mode
+                .contains(evtrace_runtime::session::LogFileMode::BUFFERING);
             let events = counter.update(u64::from(s.buffer_size_kb) * 1024);
             let (ev_rate, lost_rate) = match seen {
                 Some(p) => {
@@ -121,10 +127,20 @@ impl StatusLine {
                 }
                 None => (0.0, 0.0),
             };
-            *seen = Some(Seen { at: now, events, lost: s.events_lost });
+            *seen = Some(Seen {
+                at: now,
+                events,
+                lost: s.events_lost,
+            });
             let in_use = s.number_of_buffers.saturating_sub(s.free_buffers);
-            let size = std::fs::metadata(&counter.path).map(|m| m.len()).unwrap_or(0);
-            let rate = if memory { "-".to_string() } else { rate_text(ev_rate) };
+            let size = std::fs::metadata(&counter.path)
+                .map(|m| m.len())
+                .unwrap_or(0);
+            let rate = if memory {
+                "-".to_string()
+            } else {
+                rate_text(ev_rate)
+            };
             parts.push(format!(
                 "{name}: {rate} ev/s, buffers {in_use}/{}, lost {} ({}/s), {}",
                 s.maximum_buffers,
@@ -162,4 +178,3 @@ pub fn clear_line() {
     let _ = write!(err, "\r\x1b[2K");
     let _ = err.flush();
 }
-

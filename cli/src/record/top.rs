@@ -78,18 +78,23 @@ pub fn run(a: TopArgs) -> ExitCode {
             match &item {
                 Item::Event(e) => {
                     let provider = crate::fmt::provider_label(e);
-                    let name = e.name.clone().unwrap_or_else(|| format!("id {}", e.descriptor.id));
+                    let name = e
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("id {}", e.descriptor.id));
                     t.events.add(format!("{provider}/{name}"));
                     t.providers.add(provider);
                     t.processes.add(format!("pid {}", e.process_id));
                 }
                 Item::Message(m) => {
                     t.providers.add(crate::fmt::message_source(m));
-                    t.events.add(format!("{}/(messages)", crate::fmt::message_source(m)));
+                    t.events
+                        .add(format!("{}/(messages)", crate::fmt::message_source(m)));
                 }
                 Item::Classic(c) => {
                     t.providers.add(c.source());
-                    t.events.add(format!("{}/type {}", c.source(), c.event_type));
+                    t.events
+                        .add(format!("{}/type {}", c.source(), c.event_type));
                 }
                 Item::Loss(l) => t.lost += l.count.unwrap_or(0),
             }
@@ -122,14 +127,20 @@ pub fn run(a: TopArgs) -> ExitCode {
         ] {
             let _ = writeln!(out, "\n{:>12}  {:>10}  {title}", "events/s", "total");
             for (k, now, total) in counts.take(rows) {
-                let _ = writeln!(out, "{:>12}  {total:>10}  {k}", super::status::rate_text(now as f64 / dt));
+                let _ = writeln!(
+                    out,
+                    "{:>12}  {total:>10}  {k}",
+                    super::status::rate_text(now as f64 / dt)
+                );
             }
         }
         let _ = out.flush();
         if t.ended {
             return ExitCode::SUCCESS;
         }
-        if a.duration.is_some_and(|d| start.elapsed().as_secs_f64() >= d) {
+        if a.duration
+            .is_some_and(|d| start.elapsed().as_secs_f64() >= d)
+        {
             return ExitCode::SUCCESS;
         }
     }

@@ -11,7 +11,10 @@ use super::profile::{provider, Collector, Plan};
 
 /// WPR's system-provider keywords and the kernel flags that serve them here.
 const SYSTEM_KEYWORDS: &[(&str, KernelFlags)] = &[
-    ("ProcessThread", KernelFlags::PROCESS.union(KernelFlags::THREAD)),
+    (
+        "ProcessThread",
+        KernelFlags::PROCESS.union(KernelFlags::THREAD),
+    ),
     ("Loader", KernelFlags::IMAGE_LOAD),
     ("CSwitch", KernelFlags::CSWITCH),
     ("SampledProfile", KernelFlags::PROFILE),
@@ -35,7 +38,11 @@ struct Reader<'a, 'input> {
 
 impl<'a, 'input> Reader<'a, 'input> {
     fn at(&self, n: Node) -> String {
-        format!("{}:{}", self.file, self.doc.text_pos_at(n.range().start).row)
+        format!(
+            "{}:{}",
+            self.file,
+            self.doc.text_pos_at(n.range().start).row
+        )
     }
 
     fn err(&self, n: Node, msg: impl std::fmt::Display) -> String {
@@ -61,7 +68,10 @@ impl<'a, 'input> Reader<'a, 'input> {
 
     fn number(&self, n: Node, value: &str) -> Result<u64, String> {
         evtrace_runtime::number::parse(value.trim()).ok_or_else(|| {
-            self.err(n, format!("{value:?} is not a number (decimal, or hex with 0x)"))
+            self.err(
+                n,
+                format!("{value:?} is not a number (decimal, or hex with 0x)"),
+            )
         })
     }
 }
@@ -76,7 +86,13 @@ fn collector(r: &mut Reader, n: Node) -> Result<Collector, String> {
     let mut c = Collector::new(r.attr(n, "Name")?);
     for a in n.attributes() {
         if !matches!(a.name(), "Id" | "Name" | "Base") {
-            r.warn(n, format!("attribute {}: not supported (evtrace names the files from -o); left out", a.name()));
+            r.warn(
+                n,
+                format!(
+                    "attribute {}: not supported (evtrace names the files from -o); left out",
+                    a.name()
+                ),
+            );
         }
     }
     for e in elements(n) {
@@ -87,7 +103,10 @@ fn collector(r: &mut Reader, n: Node) -> Result<Collector, String> {
         match e.tag_name().name() {
             "BufferSize" => c.buffer_kb = Some(value(r)?),
             "Buffers" if e.attribute("PercentageOfTotalMemory") == Some("true") => {
-                r.warn(e, "PercentageOfTotalMemory is not supported; the default MaximumBuffers is kept");
+                r.warn(
+                    e,
+                    "PercentageOfTotalMemory is not supported; the default MaximumBuffers is kept",
+                );
             }
             "Buffers" => c.max_buffers = Some(value(r)?),
             _ => r.unsupported(e, "a collector"),
@@ -109,11 +128,16 @@ fn system_flags(r: &mut Reader, n: Node) -> Result<KernelFlags, String> {
             "Keywords" => {
                 for k in elements(e) {
                     let name = r.attr(k, "Value")?;
-                    match SYSTEM_KEYWORDS.iter().find(|(w, _)| w.eq_ignore_ascii_case(name)) {
+                    match SYSTEM_KEYWORDS
+                        .iter()
+                        .find(|(w, _)| w.eq_ignore_ascii_case(name))
+                    {
                         Some((_, f)) => flags |= *f,
                         None => r.warn(
                             k,
-                            format!("system keyword {name}: no kernel source for it here; left out"),
+                            format!(
+                                "system keyword {name}: no kernel source for it here; left out"
+                            ),
                         ),
                     }
                 }
@@ -139,7 +163,10 @@ fn event_provider(r: &mut Reader, n: Node) -> Result<super::profile::ProviderPla
         match (a.name(), a.value()) {
             ("Id" | "Name" | "Level" | "NonPagedMemory" | "Base", _) => {}
             ("Stack", "false") => {}
-            (other, v) => r.warn(n, format!("attribute {other}={v:?}: not supported; left out")),
+            (other, v) => r.warn(
+                n,
+                format!("attribute {other}={v:?}: not supported; left out"),
+            ),
         }
     }
     let mut any = 0u64;
@@ -153,8 +180,12 @@ fn event_provider(r: &mut Reader, n: Node) -> Result<super::profile::ProviderPla
             _ => r.unsupported(e, "an event provider"),
         }
     }
-    provider(name, EnableSettings::new(level, any, 0), EnableFilter::default())
-        .map_err(|e| r.err(n, e))
+    provider(
+        name,
+        EnableSettings::new(level, any, 0),
+        EnableFilter::default(),
+    )
+    .map_err(|e| r.err(n, e))
 }
 
 /// Parses `.wprp` `text` (of `file`) and returns the plan of profile `pick` (an Id or a Name;
@@ -168,7 +199,10 @@ pub fn parse(text: &str, file: &str, pick: Option<&str>) -> Result<Plan, String>
     };
     let root = doc.root_element();
     if root.tag_name().name() != "WindowsPerformanceRecorder" {
-        return Err(r.err(root, "a recording profile's root element is <WindowsPerformanceRecorder>"));
+        return Err(r.err(
+            root,
+            "a recording profile's root element is <WindowsPerformanceRecorder>",
+        ));
     }
     let mut collectors: Vec<(String, Collector, bool)> = Vec::new();
     let mut providers: Vec<(String, ProviderDef)> = Vec::new();
@@ -196,18 +230,33 @@ pub fn parse(text: &str, file: &str, pick: Option<&str>) -> Result<Plan, String>
         }
     }
     if !saw_profiles {
-        return Err(r.err(root, "no <Profiles> element: it holds the collectors, providers and profiles"));
+        return Err(r.err(
+            root,
+            "no <Profiles> element: it holds the collectors, providers and profiles",
+        ));
     }
     let chosen = choose(&r, &profiles, pick)?;
     let mut plan = Plan::default();
     let mut seen = Vec::new();
-    profile_plan(&mut r, chosen, &profiles, &collectors, &providers, &mut plan, &mut seen)?;
+    profile_plan(
+        &mut r,
+        chosen,
+        &profiles,
+        &collectors,
+        &providers,
+        &mut plan,
+        &mut seen,
+    )?;
     plan.warnings.splice(0..0, r.warnings);
     Ok(plan)
 }
 
 /// The profile to record: by Id or Name, else the only one, else the default one.
-fn choose<'a, 'i>(r: &Reader, profiles: &[Node<'a, 'i>], pick: Option<&str>) -> Result<Node<'a, 'i>, String> {
+fn choose<'a, 'i>(
+    r: &Reader,
+    profiles: &[Node<'a, 'i>],
+    pick: Option<&str>,
+) -> Result<Node<'a, 'i>, String> {
     let ids = || {
         profiles
             .iter()
@@ -221,7 +270,9 @@ fn choose<'a, 'i>(r: &Reader, profiles: &[Node<'a, 'i>], pick: Option<&str>) -> 
             .find(|p| p.attribute("Id") == Some(want))
             .or_else(|| profiles.iter().find(|p| p.attribute("Name") == Some(want))),
         None if profiles.len() == 1 => profiles.first(),
-        None => profiles.iter().find(|p| p.attribute("Default") == Some("true")),
+        None => profiles
+            .iter()
+            .find(|p| p.attribute("Default") == Some("true")),
     };
     found.copied().ok_or_else(|| match pick {
         Some(want) => format!("{}: no profile {want:?}; its profiles are {}", r.file, ids()),
@@ -246,7 +297,10 @@ fn profile_plan<'a, 'i>(
 ) -> Result<(), String> {
     let id = r.attr(p, "Id")?.to_string();
     if seen.contains(&id) {
-        return Err(r.err(p, format!("Base makes a loop: {} -> {id}", seen.join(" -> "))));
+        return Err(r.err(
+            p,
+            format!("Base makes a loop: {} -> {id}", seen.join(" -> ")),
+        ));
     }
     seen.push(id);
     if let Some(base) = p.attribute("Base").filter(|b| !b.is_empty()) {
@@ -268,7 +322,10 @@ fn profile_plan<'a, 'i>(
             continue;
         }
         if let Some(op) = e.attribute("Operation").filter(|o| *o != "Add") {
-            r.warn(e, format!("Operation={op:?} is not supported: collectors are added to the base's"));
+            r.warn(
+                e,
+                format!("Operation={op:?} is not supported: collectors are added to the base's"),
+            );
         }
         for cid in elements(e) {
             let tag = cid.tag_name().name();
@@ -282,7 +339,10 @@ fn profile_plan<'a, 'i>(
                 .find(|(i, _, _)| i == value)
                 .ok_or_else(|| r.err(cid, format!("{value:?} names no collector of this file")))?;
             if (tag == "SystemCollectorId") != *system {
-                return Err(r.err(cid, format!("{value:?} is not a {}", tag.trim_end_matches("Id"))));
+                return Err(r.err(
+                    cid,
+                    format!("{value:?} is not a {}", tag.trim_end_matches("Id")),
+                ));
             }
             let mut c = def.clone();
             c.memory = memory;
@@ -358,9 +418,19 @@ mod tests {
         assert_eq!(names, ["NT Kernel Logger", "Evtrace-Wprp-Events"]);
         let k = &plan.collectors[0];
         assert_eq!((k.buffer_kb, k.max_buffers), (Some(1024), Some(32)));
-        assert_eq!(k.kernel, KernelFlags::PROCESS | KernelFlags::THREAD | KernelFlags::IMAGE_LOAD | KernelFlags::CSWITCH);
+        assert_eq!(
+            k.kernel,
+            KernelFlags::PROCESS
+                | KernelFlags::THREAD
+                | KernelFlags::IMAGE_LOAD
+                | KernelFlags::CSWITCH
+        );
         let e = &plan.collectors[1];
-        assert_eq!(e.providers.len(), 2, "the base's provider and the profile's own");
+        assert_eq!(
+            e.providers.len(),
+            2,
+            "the base's provider and the profile's own"
+        );
         assert_eq!(e.providers[1].settings.match_any, 0x3);
         let w = plan.warnings.join("\n");
         assert!(w.contains("system keyword CPUConfig"), "{w}");
@@ -374,10 +444,18 @@ mod tests {
 
     #[test]
     fn bad_wprp_files_name_the_line_and_element() {
-        let e = parse("<WindowsPerformanceRecorder><Profiles>\n<EventCollector Id=\"x\"/>", "b.wprp", None).unwrap_err();
+        let e = parse(
+            "<WindowsPerformanceRecorder><Profiles>\n<EventCollector Id=\"x\"/>",
+            "b.wprp",
+            None,
+        )
+        .unwrap_err();
         assert!(e.starts_with("b.wprp: not XML"), "{e}");
         let e = parse("<WindowsPerformanceRecorder><Profiles>\n<EventCollector Id=\"x\"/></Profiles></WindowsPerformanceRecorder>", "b.wprp", None).unwrap_err();
-        assert!(e.starts_with("b.wprp:2: <EventCollector>: the Name attribute is missing"), "{e}");
+        assert!(
+            e.starts_with("b.wprp:2: <EventCollector>: the Name attribute is missing"),
+            "{e}"
+        );
         let e = parse(SAMPLE, "example.wprp", None).unwrap_err();
         assert!(e.contains("Example.Verbose.File"), "{e}");
         let e = parse(SAMPLE, "example.wprp", Some("Nope")).unwrap_err();

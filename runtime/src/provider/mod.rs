@@ -32,8 +32,8 @@ use crate::error::Result;
 pub use crate::etl::EventDescriptor;
 use crate::Guid;
 pub use filter::{EnableInfo, EnableSettings};
-pub use scope::{EnableFilter, EventIdFilter};
 pub use registry::{registered_providers, MAX_PROVIDERS_PER_PROCESS, MAX_SESSIONS_PER_PROVIDER};
+pub use scope::{EnableFilter, EventIdFilter};
 
 /// Bit set in a fresh static event's mask: its first use attaches it to the provider.
 const UNATTACHED: u64 = 1 << 63;

@@ -73,7 +73,11 @@ impl EnableFilter {
                 self.pids.len()
             )));
         }
-        if let Some(n) = self.exe_names.iter().find(|n| n.is_empty() || n.contains('/')) {
+        if let Some(n) = self
+            .exe_names
+            .iter()
+            .find(|n| n.is_empty() || n.contains('/'))
+        {
             return Err(Error::invalid(format!(
                 "executable name {n:?}: give a file name (like echo_server), not a path or nothing"
             )));
@@ -97,7 +101,10 @@ impl EnableFilter {
         }
         if !self.exe_names.is_empty() {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-            let name = exe.as_deref().and_then(|p| p.file_name()).and_then(|n| n.to_str());
+            let name = exe
+                .as_deref()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str());
             // A deleted (replaced) executable reads as "NAME (deleted)".
             let name = name.map(|n| n.strip_suffix(" (deleted)").unwrap_or(n));
             let Some(name) = name else { return false };
@@ -118,7 +125,10 @@ impl EnableFilter {
 
     /// An event-id filter from `include` and `exclude` lists as commands write them
     /// (`1,2,5-7`); at most one of the two may be given.
-    pub fn event_ids_from(include: Option<&str>, exclude: Option<&str>) -> Result<Option<EventIdFilter>> {
+    pub fn event_ids_from(
+        include: Option<&str>,
+        exclude: Option<&str>,
+    ) -> Result<Option<EventIdFilter>> {
         match (include, exclude) {
             (None, None) => Ok(None),
             (Some(_), Some(_)) => Err(Error::invalid(
@@ -193,9 +203,13 @@ mod tests {
 
     #[test]
     fn event_ids_parse_with_ranges_and_refuse_both_lists() {
-        let f = EnableFilter::event_ids_from(Some("1, 3-5,0x10"), None).unwrap().unwrap();
+        let f = EnableFilter::event_ids_from(Some("1, 3-5,0x10"), None)
+            .unwrap()
+            .unwrap();
         assert_eq!((f.include, f.ids), (true, vec![1, 3, 4, 5, 16]));
-        let f = EnableFilter::event_ids_from(None, Some("2")).unwrap().unwrap();
+        let f = EnableFilter::event_ids_from(None, Some("2"))
+            .unwrap()
+            .unwrap();
         assert!(!f.takes(Some(2)) && f.takes(Some(3)) && f.takes(None));
         let e = EnableFilter::event_ids_from(Some("1"), Some("2")).unwrap_err();
         assert!(e.message().contains("not both"), "{}", e.message());
@@ -210,14 +224,37 @@ mod tests {
         let me = std::process::id();
         let exe = std::env::current_exe().unwrap();
         let name = exe.file_name().unwrap().to_str().unwrap().to_uppercase();
-        let f = EnableFilter { pids: vec![me], exe_names: vec![name], tree_of: Some(1), ..Default::default() };
+        let f = EnableFilter {
+            pids: vec![me],
+            exe_names: vec![name],
+            tree_of: Some(1),
+            ..Default::default()
+        };
         assert!(f.takes_this_process());
-        let other = EnableFilter { exe_names: vec!["no-such-program".into()], ..Default::default() };
+        let other = EnableFilter {
+            exe_names: vec!["no-such-program".into()],
+            ..Default::default()
+        };
         assert!(!other.takes_this_process());
         let parent = parent_of(me).unwrap();
-        assert!(EnableFilter { tree_of: Some(parent), ..Default::default() }.takes_this_process());
-        assert!(!EnableFilter { pids: vec![me + 1], ..Default::default() }.takes_this_process());
-        let too_many = EnableFilter { pids: (1..=9).collect(), ..Default::default() };
-        assert!(too_many.check().unwrap_err().message().contains("at most 8"));
+        assert!(EnableFilter {
+            tree_of: Some(parent),
+            ..Default::default()
+        }
+        .takes_this_process());
+        assert!(!EnableFilter {
+            pids: vec![me + 1],
+            ..Default::default()
+        }
+        .takes_this_process());
+        let too_many = EnableFilter {
+            pids: (1..=9).collect(),
+            ..Default::default()
+        };
+        assert!(too_many
+            .check()
+            .unwrap_err()
+            .message()
+            .contains("at most 8"));
     }
 }

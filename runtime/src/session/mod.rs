@@ -402,7 +402,13 @@ impl Session {
     ) -> Result<()> {
         self.shared.running()?;
         self.shared.in_process()?;
-        crate::provider::enable_for_session_with(self.shared.core.slot, guid, settings, filter, true)
+        crate::provider::enable_for_session_with(
+            self.shared.core.slot,
+            guid,
+            settings,
+            filter,
+            true,
+        )
     }
 
     /// [`Session::enable_provider`] without telling the provider's enable callback (the Global
@@ -416,7 +422,13 @@ impl Session {
         self.shared.running()?;
         self.shared.in_process()?;
         // Without the enable callback (the Global Logger's rule).
-        crate::provider::enable_for_session_with(self.shared.core.slot, guid, settings, filter, false)
+        crate::provider::enable_for_session_with(
+            self.shared.core.slot,
+            guid,
+            settings,
+            filter,
+            false,
+        )
     }
 
     /// The session no longer wants events of provider `guid`.

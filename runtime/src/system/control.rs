@@ -161,7 +161,10 @@ impl Controller {
         settings.filter = filter.clone();
         self.ok(&Request::Enable {
             name: name.into(),
-            guid: guid.map_or_else(|| super::protocol::ANY_PROVIDER.to_string(), |g| g.to_string()),
+            guid: guid.map_or_else(
+                || super::protocol::ANY_PROVIDER.to_string(),
+                |g| g.to_string(),
+            ),
             settings,
         })
     }

@@ -1373,7 +1373,13 @@ impl Shared {
                     });
                     for pg in gone {
                         let guid = pg.to_string();
-                        let _ = p.outbox.send(Reply::Disable { session: h.id, guid }, None);
+                        let _ = p.outbox.send(
+                            Reply::Disable {
+                                session: h.id,
+                                guid,
+                            },
+                            None,
+                        );
                     }
                 }
             }
@@ -1609,7 +1615,13 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
         if s.filter.filters_processes() && !s.filter.takes_process(p.pid) {
             if h.shares.contains_key(&conn) {
                 let guid = g.to_string();
-                let _ = p.outbox.send(Reply::Disable { session: h.id, guid }, None);
+                let _ = p.outbox.send(
+                    Reply::Disable {
+                        session: h.id,
+                        guid,
+                    },
+                    None,
+                );
             }
             return;
         }

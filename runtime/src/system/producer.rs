@@ -40,7 +40,8 @@ struct Client {
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
 /// `Sync` tokens: the last sent and the last answered, and the condition waiters wait on.
-static SYNC: (Mutex<(u64, u64)>, std::sync::Condvar) = (Mutex::new((0, 0)), std::sync::Condvar::new());
+static SYNC: (Mutex<(u64, u64)>, std::sync::Condvar) =
+    (Mutex::new((0, 0)), std::sync::Condvar::new());
 
 /// `EVTRACE_DAEMON_SYNC_MS`: how long a registration waits for the daemon's answer.
 fn sync_wait() -> Option<Duration> {
@@ -61,9 +62,7 @@ fn next_token() -> u64 {
 /// Waits up to `wait` for the answer to `Sync` number `token` (0: to any).
 fn wait_synced(token: u64, wait: Duration) {
     let t = SYNC.0.lock().unwrap_or_else(|e| e.into_inner());
-    let _ = SYNC
-        .1
-        .wait_timeout_while(t, wait, |t| t.1 < token.max(1));
+    let _ = SYNC.1.wait_timeout_while(t, wait, |t| t.1 < token.max(1));
 }
 
 /// Called when a provider registers in this process: starts looking for the daemon (once), and
@@ -155,7 +154,12 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             )?;
         }
         if sync_wait().is_some() {
-            ch.send(&Request::Sync { token: next_token() }, None)?;
+            ch.send(
+                &Request::Sync {
+                    token: next_token(),
+                },
+                None,
+            )?;
         }
         *slot = Some(ch.try_clone()?);
     }
