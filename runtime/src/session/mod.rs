@@ -400,15 +400,7 @@ impl Session {
         settings: EnableSettings,
         filter: &crate::provider::EnableFilter,
     ) -> Result<()> {
-        self.shared.running()?;
-        self.shared.in_process()?;
-        crate::provider::enable_for_session_with(
-            self.shared.core.slot,
-            guid,
-            settings,
-            filter,
-            true,
-        )
+        self.enable_with(guid, settings, filter, true)
     }
 
     /// [`Session::enable_provider`] without telling the provider's enable callback (the Global
@@ -419,16 +411,20 @@ impl Session {
         settings: EnableSettings,
         filter: &crate::provider::EnableFilter,
     ) -> Result<()> {
+        self.enable_with(guid, settings, filter, false)
+    }
+
+    fn enable_with(
+        &self,
+        guid: Guid,
+        settings: EnableSettings,
+        filter: &crate::provider::EnableFilter,
+        callbacks: bool,
+    ) -> Result<()> {
         self.shared.running()?;
         self.shared.in_process()?;
-        // Without the enable callback (the Global Logger's rule).
-        crate::provider::enable_for_session_with(
-            self.shared.core.slot,
-            guid,
-            settings,
-            filter,
-            false,
-        )
+        let slot = self.shared.core.slot;
+        crate::provider::enable_for_session_with(slot, guid, settings, filter, callbacks)
     }
 
     /// The session no longer wants events of provider `guid`.

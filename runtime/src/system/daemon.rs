@@ -1371,15 +1371,8 @@ impl Shared {
                     let gone = p.providers.iter().filter(|&&pg| {
                         pg == g || (g == ANY && !h.enables.iter().any(|(e, _)| *e == pg))
                     });
-                    for pg in gone {
-                        let guid = pg.to_string();
-                        let _ = p.outbox.send(
-                            Reply::Disable {
-                                session: h.id,
-                                guid,
-                            },
-                            None,
-                        );
+                    for &pg in gone {
+                        tell_disable(p, h.id, pg);
                     }
                 }
             }
@@ -1607,6 +1600,12 @@ fn may_write(file: &Path, uid: u32) -> Result<()> {
     }
 }
 
+/// Tells producer `p` that session `id` no longer wants provider `g`.
+fn tell_disable(p: &Producer, id: u64, g: Guid) {
+    let guid = g.to_string();
+    let _ = p.outbox.send(Reply::Disable { session: id, guid }, None);
+}
+
 /// Gives producer `p` its share of `h` if it has none yet, then the provider's settings.
 fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>) {
     if let Some(s) = &s {
@@ -1614,14 +1613,7 @@ fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>
         // disabled at one relaxed load. One it had before is told to stop.
         if s.filter.filters_processes() && !s.filter.takes_process(p.pid) {
             if h.shares.contains_key(&conn) {
-                let guid = g.to_string();
-                let _ = p.outbox.send(
-                    Reply::Disable {
-                        session: h.id,
-                        guid,
-                    },
-                    None,
-                );
+                tell_disable(p, h.id, g);
             }
             return;
         }
