@@ -178,6 +178,9 @@ pub struct EnableArgs {
     name: String,
     /// `PROVIDER[:LEVEL[:MATCH_ANY[:MATCH_ALL]]]`, the provider a GUID or a name.
     provider: String,
+    /// Enable filters (enable only; see `evtrace record --help`).
+    #[command(flatten)]
+    filter: crate::record::filter_args::FilterArgs,
 }
 
 /// Runs the daemon in the foreground.
@@ -249,7 +252,7 @@ fn end_on_signal(
 }
 
 /// A controller for the daemon, started on demand if none runs.
-fn controller() -> Result<Controller, Error> {
+pub(crate) fn controller() -> Result<Controller, Error> {
     let dir = paths::runtime_dir();
     if daemon::is_running(&dir) {
         return Controller::connect_in(&dir);
@@ -443,10 +446,11 @@ pub fn update(a: UpdateArgs) -> ExitCode {
 
 /// `evtrace enable`.
 pub fn enable(a: EnableArgs) -> ExitCode {
-    done(
-        EnableSettings::parse_spec(&a.provider)
-            .and_then(|(g, s)| Controller::connect().and_then(|c| c.enable(&a.name, g, s))),
-    )
+    let filtered = |(g, s)| {
+        let f = a.filter.filter()?;
+        Controller::connect().and_then(|c| c.enable_filtered(&a.name, Some(g), s, &f))
+    };
+    done(EnableSettings::parse_spec(&a.provider).and_then(filtered))
 }
 
 /// `evtrace disable`.

@@ -404,6 +404,26 @@ fn json_line(item: &Item, multi: bool, out: &mut impl Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// Prints `fmt --summary` of `files` to stdout (what `record` ends with); false if a file
+/// could not be read whole.
+pub(crate) fn summary_of(files: &[PathBuf]) -> bool {
+    let window = input::InputArgs {
+        start: None,
+        end: None,
+    };
+    let mut reader = match input::open(files, &window) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("evtrace record: {e}");
+            return false;
+        }
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let written = summary(&mut reader, files, &mut out).and_then(|()| out.flush());
+    drop(out);
+    written.is_ok() && !input::report_problems("evtrace record", &reader)
+}
+
 fn summary(reader: &mut LogReader, files: &[PathBuf], out: &mut impl Write) -> io::Result<()> {
     let mut events: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut messages: BTreeMap<String, u64> = BTreeMap::new();

@@ -7,6 +7,7 @@ mod control;
 mod convert;
 mod fmt;
 mod input;
+mod record;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -53,6 +54,11 @@ enum Command {
     Globallogger(control::GlobalLoggerArgs),
     /// AutoLogger sessions' persistent entries: create, show, remove.
     Autologger(control::AutoLoggerArgs),
+    /// Record with recording profiles (built-in, TOML or WPR's .wprp), a command or Ctrl-C
+    /// ending it, a live status line, then a summary (wpr -start/-stop, perf record).
+    Record(record::RecordArgs),
+    /// The busiest providers, events and processes of a real-time session, refreshed each second.
+    Top(record::top::TopArgs),
 }
 
 /// Runs the `evtrace` command line `args` (the program name first, as in `std::env::args_os`).
@@ -72,5 +78,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::List => control::list(),
         Command::Globallogger(a) => control::global_logger(a),
         Command::Autologger(a) => control::auto_logger(a),
+        Command::Record(a) => record::run(a),
+        Command::Top(a) => record::top::run(a),
     }
 }

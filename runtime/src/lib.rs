@@ -17,7 +17,7 @@ mod error;
 pub mod etl;
 pub mod kernel;
 pub mod model;
-mod number;
+pub mod number;
 pub mod provider;
 pub mod session;
 mod sink;

@@ -1,7 +1,7 @@
 //! Numbers as commands and configuration entries write them: decimal, or hex after `0x`.
 
 /// `s` as a number: decimal, or hex after `0x` (or `0X`); `None` if it is neither.
-pub(crate) fn parse(s: &str) -> Option<u64> {
+pub fn parse(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(h) => u64::from_str_radix(h, 16).ok(),
         None => s.parse().ok(),
@@ -9,7 +9,7 @@ pub(crate) fn parse(s: &str) -> Option<u64> {
 }
 
 /// [`parse`], for a number that must fit 32 bits (a REG_DWORD, a flags word).
-pub(crate) fn parse_u32(s: &str) -> Option<u32> {
+pub fn parse_u32(s: &str) -> Option<u32> {
     parse(s).and_then(|n| u32::try_from(n).ok())
 }
 

@@ -256,6 +256,7 @@ fn absurd_fields(lab: &Lab, out: &mut Outcome, round: u32) {
         level: 255,
         any: u64::MAX,
         all: u64::MAX,
+        filter: Default::default(),
     };
     let rt = |p: WireProps| WireProps { mode: 0x100, ..p };
     let cases: Vec<(&str, Request)> = vec![
@@ -354,7 +355,7 @@ fn absurd_fields(lab: &Lab, out: &mut Outcome, round: u32) {
             Request::Enable {
                 name: "Chaos-Missing".into(),
                 guid: "00000000-0000-0000-0000-000000000001".into(),
-                settings: any,
+                settings: any.clone(),
             },
         ),
         (

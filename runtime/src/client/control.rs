@@ -147,6 +147,28 @@ impl Controller {
         })
     }
 
+    /// EnableTraceEx2 with a filter: session `name` wants provider `guid` (`None`: every
+    /// provider of the processes the filter takes) with `settings`, in the processes and for
+    /// the event ids `filter` takes.
+    pub fn enable_filtered(
+        &self,
+        name: &str,
+        guid: Option<Guid>,
+        settings: EnableSettings,
+        filter: &crate::provider::EnableFilter,
+    ) -> Result<()> {
+        let mut settings = super::protocol::WireEnable::from(settings);
+        settings.filter = filter.clone();
+        self.ok(&Request::Enable {
+            name: name.into(),
+            guid: guid.map_or_else(
+                || super::protocol::ANY_PROVIDER.to_string(),
+                |g| g.to_string(),
+            ),
+            settings,
+        })
+    }
+
     /// EnableTrace(disable).
     pub fn disable(&self, name: &str, guid: Guid) -> Result<()> {
         self.ok(&Request::Disable {

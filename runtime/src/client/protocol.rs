@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode};
 use crate::model::EnableSettings;
+use crate::provider::EnableFilter;
 use crate::session::{LogFileMode, SessionProperties, SessionStats};
 
 /// Session properties on the wire.
@@ -93,8 +94,12 @@ pub struct WireStats {
     pub enable_flags: u32,
 }
 
-/// Provider enable settings on the wire (EnableTrace's arguments).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The provider "GUID" of an enable meaning every provider the processes its filter takes
+/// register (`evtrace record -- COMMAND` records its command's providers this way).
+pub const ANY_PROVIDER: &str = "*";
+
+/// Provider enable settings on the wire (EnableTraceEx2's arguments).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireEnable {
     /// Level (0 = all).
     pub level: u8,
@@ -102,6 +107,9 @@ pub struct WireEnable {
     pub any: u64,
     /// MatchAllKeyword.
     pub all: u64,
+    /// The enable's filter (processes, event ids); absent: none.
+    #[serde(default, skip_serializing_if = "EnableFilter::is_empty")]
+    pub filter: EnableFilter,
 }
 
 impl From<EnableSettings> for WireEnable {
@@ -110,12 +118,13 @@ impl From<EnableSettings> for WireEnable {
             level: s.level,
             any: s.match_any,
             all: s.match_all,
+            filter: EnableFilter::default(),
         }
     }
 }
 
-impl From<WireEnable> for EnableSettings {
-    fn from(w: WireEnable) -> EnableSettings {
+impl From<&WireEnable> for EnableSettings {
+    fn from(w: &WireEnable) -> EnableSettings {
         EnableSettings::new(w.level, w.any, w.all)
     }
 }
@@ -133,6 +142,13 @@ pub enum Request {
     Register {
         /// Provider GUID.
         guid: String,
+    },
+    /// Answer `Synced` with `token` once what was asked before is answered (a producer started
+    /// with `EVTRACE_DAEMON_SYNC_MS` waits for it, so that its first events find the sessions
+    /// that want them).
+    Sync {
+        /// Echoed in `Synced`.
+        token: u64,
     },
     /// Finished buffers of the producer's share of `session`: (index, bytes used) each.
     Ready {
@@ -275,6 +291,11 @@ pub enum Reply {
         /// Whether the provider's enable callback is told (not for the Global Logger).
         #[serde(default = "yes")]
         notify: bool,
+    },
+    /// To a producer: every message before its `Sync { token }` has been answered.
+    Synced {
+        /// The `Sync`'s token.
+        token: u64,
     },
     /// To a producer: `session` no longer wants provider `guid`.
     Disable {

@@ -23,6 +23,7 @@
 
 pub use crate::model::filter;
 mod registry;
+pub mod scope;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,6 +33,7 @@ pub use crate::etl::EventDescriptor;
 use crate::Guid;
 pub use filter::{EnableInfo, EnableSettings};
 pub use registry::{registered_providers, MAX_PROVIDERS_PER_PROCESS, MAX_SESSIONS_PER_PROVIDER};
+pub use scope::{EnableFilter, EventIdFilter};
 
 /// Bit set in a fresh static event's mask: its first use attaches it to the provider.
 const UNATTACHED: u64 = 1 << 63;
@@ -131,7 +133,7 @@ impl Provider {
         self.state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .sessions_for(level, keyword)
+            .sessions_for(level, keyword, None)
             != 0
     }
 }
@@ -146,18 +148,22 @@ impl std::fmt::Debug for Provider {
 }
 
 /// The enable word of one event or message site: one bit per session slot that wants it.
+/// Level, keyword and event id are read only when sessions change, to compute the word.
 pub(crate) struct EnableCell {
     mask: AtomicU64,
     pub(crate) level: u8,
     pub(crate) keyword: u64,
+    /// The event id (for event-id filters); `None` for message sites.
+    pub(crate) id: Option<u16>,
 }
 
 impl EnableCell {
-    const fn new(level: u8, keyword: u64) -> EnableCell {
+    const fn new(level: u8, keyword: u64, id: Option<u16>) -> EnableCell {
         EnableCell {
             mask: AtomicU64::new(UNATTACHED),
             level,
             keyword,
+            id,
         }
     }
 
@@ -220,7 +226,7 @@ impl Event {
         schema: &'static [u8],
     ) -> Event {
         Event {
-            cell: EnableCell::new(descriptor.level, descriptor.keyword),
+            cell: EnableCell::new(descriptor.level, descriptor.keyword, Some(descriptor.id)),
             provider,
             descriptor,
             schema,
@@ -355,7 +361,7 @@ impl Message {
         meta: &'static [u8],
     ) -> Message {
         Message {
-            cell: EnableCell::new(level, keyword),
+            cell: EnableCell::new(level, keyword, None),
             provider,
             meta,
         }

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use std::sync::Arc;
+
 use super::filter::{EnableInfo, EnableSettings};
+use super::scope::{EnableFilter, EventIdFilter};
 use super::{EnableCallback, EnableCell, Provider};
 use crate::error::{Error, ErrorCode, Result};
 use crate::Guid;
@@ -14,9 +17,25 @@ pub const MAX_PROVIDERS_PER_PROCESS: usize = 1024;
 /// A provider can be enabled by at most this many sessions at once.
 pub const MAX_SESSIONS_PER_PROVIDER: usize = 8;
 
+/// One session's enable of a provider: its slot, level and keywords, and the event ids its
+/// filter takes (none: all).
+#[derive(Clone)]
+struct Entry {
+    slot: u8,
+    settings: EnableSettings,
+    ids: Option<Arc<EventIdFilter>>,
+}
+
+impl Entry {
+    /// Whether the session wants a site of `level`, `keyword` and event `id`.
+    fn wants(&self, level: u8, keyword: u64, id: Option<u16>) -> bool {
+        self.settings.passes(level, keyword) && self.ids.as_ref().is_none_or(|f| f.takes(id))
+    }
+}
+
 /// Per-provider state, behind the provider's own lock.
 pub(crate) struct ProviderState {
-    sessions: Vec<(u8, EnableSettings)>,
+    sessions: Vec<Entry>,
     sites: Vec<&'static EnableCell>,
     pub(crate) callback: Option<EnableCallback>,
 }
@@ -31,19 +50,20 @@ impl ProviderState {
     }
 
     pub(crate) fn info(&self) -> EnableInfo {
-        EnableInfo::combine(self.sessions.iter().map(|(_, s)| s))
+        EnableInfo::combine(self.sessions.iter().map(|e| &e.settings))
     }
 
-    pub(crate) fn sessions_for(&self, level: u8, keyword: u64) -> u64 {
+    /// The sessions wanting a site of `level`, `keyword` and event `id`, one bit per slot.
+    pub(crate) fn sessions_for(&self, level: u8, keyword: u64, id: Option<u16>) -> u64 {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.passes(level, keyword))
-            .fold(0, |m, (slot, _)| m | 1 << slot)
+            .filter(|e| e.wants(level, keyword, id))
+            .fold(0, |m, e| m | 1 << e.slot)
     }
 
     fn refresh(&self) {
         for c in &self.sites {
-            c.store(self.sessions_for(c.level, c.keyword));
+            c.store(self.sessions_for(c.level, c.keyword, c.id));
         }
     }
 }
@@ -51,7 +71,7 @@ impl ProviderState {
 struct Registry {
     providers: Vec<&'static Provider>,
     /// Every session's enable of a GUID, registered or not: applied to providers as they register.
-    enables: HashMap<Guid, Vec<(u8, EnableSettings)>>,
+    enables: HashMap<Guid, Vec<Entry>>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -66,7 +86,7 @@ fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
 }
 
 /// Applies `sessions` to one provider and returns its callback and new state to report.
-fn apply(p: &Provider, sessions: &[(u8, EnableSettings)]) -> Option<(EnableCallback, EnableInfo)> {
+fn apply(p: &Provider, sessions: &[Entry]) -> Option<(EnableCallback, EnableInfo)> {
     let mut st = p.state.lock().unwrap_or_else(|e| e.into_inner());
     st.sessions = sessions.to_vec();
     st.refresh();
@@ -112,35 +132,48 @@ pub(super) fn attach(p: &'static Provider, c: &'static EnableCell) {
     if !st.sites.iter().any(|x| std::ptr::eq(*x, c)) {
         st.sites.push(c);
     }
-    c.store(st.sessions_for(c.level, c.keyword));
+    c.store(st.sessions_for(c.level, c.keyword, c.id));
 }
 
 /// Session `slot` enables provider `guid` (or replaces its settings). Stored if the provider is not
 /// registered yet. A 9th session gets `ERROR_NO_SYSTEM_RESOURCES`.
 pub(crate) fn enable_for_session(slot: u8, guid: Guid, settings: EnableSettings) -> Result<()> {
-    enable_for_session_with(slot, guid, settings, true)
+    enable_for_session_with(slot, guid, settings, &EnableFilter::default(), true)
 }
 
-/// [`enable_for_session`]; without `callbacks`, the provider's enable callback is not told (the
-/// Global Logger sends providers no enable notification: they query for it).
+/// [`enable_for_session`] with a `filter`; without `callbacks`, the provider's enable callback
+/// is not told (the Global Logger sends providers no enable notification: they query for it).
+/// A filter whose process part does not take this process leaves the provider disabled for
+/// the session here, as if it had not been enabled.
 pub(crate) fn enable_for_session_with(
     slot: u8,
     guid: Guid,
     settings: EnableSettings,
+    filter: &EnableFilter,
     callbacks: bool,
 ) -> Result<()> {
+    filter.check()?;
+    if !filter.takes_this_process() {
+        disable_for_session(slot, guid);
+        return Ok(());
+    }
+    let entry = Entry {
+        slot,
+        settings,
+        ids: filter.event_ids.clone().map(Arc::new),
+    };
     let calls = with_registry(|reg| {
         let list = reg.enables.entry(guid).or_default();
         let count = list.len();
-        match list.iter_mut().find(|(s, _)| *s == slot) {
-            Some(entry) => entry.1 = settings,
+        match list.iter_mut().find(|e| e.slot == slot) {
+            Some(old) => *old = entry,
             None if count >= MAX_SESSIONS_PER_PROVIDER => {
                 return Err(Error::new(
                     ErrorCode::NoSystemResources,
                     format!("provider {guid} is already enabled by {MAX_SESSIONS_PER_PROVIDER} sessions, the most ETW allows"),
                 ))
             }
-            None => list.push((slot, settings)),
+            None => list.push(entry),
         }
         Ok(refresh_guid(reg, guid))
     })?;
@@ -154,7 +187,7 @@ pub(crate) fn enable_for_session_with(
 pub(crate) fn disable_for_session(slot: u8, guid: Guid) {
     let calls = with_registry(|reg| {
         if let Some(list) = reg.enables.get_mut(&guid) {
-            list.retain(|(s, _)| *s != slot);
+            list.retain(|e| e.slot != slot);
         }
         refresh_guid(reg, guid)
     });
@@ -169,7 +202,7 @@ pub(crate) fn session_stopped(slot: u8) {
             .iter_mut()
             .filter_map(|(g, list)| {
                 let before = list.len();
-                list.retain(|(s, _)| *s != slot);
+                list.retain(|e| e.slot != slot);
                 (list.len() != before).then_some(*g)
             })
             .collect();

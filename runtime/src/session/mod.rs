@@ -391,17 +391,40 @@ impl Session {
         crate::provider::enable_for_session(self.shared.core.slot, guid, settings)
     }
 
+    /// [`Session::enable_provider`] with an enable filter (EnableTraceEx2's filter
+    /// descriptors): a process the filter does not take is not enabled, and events whose ids it
+    /// drops get no bit of this session in their enable words. Both are decided here, once.
+    pub fn enable_provider_filtered(
+        &self,
+        guid: Guid,
+        settings: EnableSettings,
+        filter: &crate::provider::EnableFilter,
+    ) -> Result<()> {
+        self.enable_with(guid, settings, filter, true)
+    }
+
     /// [`Session::enable_provider`] without telling the provider's enable callback (the Global
     /// Logger's way: providers learn of it by querying).
     pub(crate) fn enable_provider_quietly(
         &self,
         guid: Guid,
         settings: EnableSettings,
+        filter: &crate::provider::EnableFilter,
+    ) -> Result<()> {
+        self.enable_with(guid, settings, filter, false)
+    }
+
+    fn enable_with(
+        &self,
+        guid: Guid,
+        settings: EnableSettings,
+        filter: &crate::provider::EnableFilter,
+        callbacks: bool,
     ) -> Result<()> {
         self.shared.running()?;
         self.shared.in_process()?;
-        // Without the enable callback (the Global Logger's rule).
-        crate::provider::enable_for_session_with(self.shared.core.slot, guid, settings, false)
+        let slot = self.shared.core.slot;
+        crate::provider::enable_for_session_with(slot, guid, settings, filter, callbacks)
     }
 
     /// The session no longer wants events of provider `guid`.

@@ -109,6 +109,10 @@ impl State {
     }
 }
 
+/// The key of an enable of every provider (`ANY_PROVIDER` on the wire): no provider has the
+/// nil GUID.
+const ANY: Guid = Guid::from_bytes([0; 16]);
+
 /// A system session and what the daemon knows of it.
 struct Hosted {
     id: u64,
@@ -427,6 +431,13 @@ fn serve(shared: Arc<Shared>, conn: u64, ch: Channel) {
                     break;
                 };
                 shared.register(conn, g);
+                continue;
+            }
+            Request::Sync { token } => {
+                // Through the outbox, behind the Attach and Enable messages queued before it.
+                if let Some(p) = shared.lock().producers.get(&conn) {
+                    let _ = p.outbox.send(Reply::Synced { token }, None);
+                }
                 continue;
             }
             Request::Ready {
@@ -1305,11 +1316,19 @@ impl Shared {
     /// EnableTrace for a system session: stored with the session, applied to every producer
     /// that has the provider now or registers it later.
     fn enable(&self, name: &str, guid: &str, settings: Option<WireEnable>) -> Result<Reply> {
-        let g: Guid = guid.parse().map_err(|_| {
-            Error::invalid(format!(
-                "{guid:?} is not a provider GUID: write it as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
-            ))
-        })?;
+        let g: Guid = if guid == super::protocol::ANY_PROVIDER {
+            ANY
+        } else {
+            guid.parse().map_err(|_| {
+                Error::invalid(format!(
+                    "{guid:?} is not a provider GUID: write it as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, or {:?} for every provider",
+                    super::protocol::ANY_PROVIDER
+                ))
+            })?
+        };
+        if let Some(s) = &settings {
+            s.filter.check()?;
+        }
         let mut st = self.lock();
         let st = &mut *st;
         let enabled_elsewhere = st
@@ -1335,24 +1354,25 @@ impl Shared {
                     ));
                 }
                 h.enables.retain(|(e, _)| *e != g);
-                h.enables.push((g, s));
+                h.enables.push((g, s.clone()));
                 for (&conn, p) in st.producers.iter() {
-                    if p.providers.contains(&g) {
-                        apply(h, conn, p, g, Some(s));
+                    for &pg in p.providers.iter().filter(|&&pg| g == ANY || pg == g) {
+                        apply(h, conn, p, pg, Some(s.clone()));
                     }
                 }
             }
             None => {
                 h.enables.retain(|(e, _)| *e != g);
                 for (&conn, p) in st.producers.iter() {
-                    if h.shares.contains_key(&conn) {
-                        let _ = p.outbox.send(
-                            Reply::Disable {
-                                session: h.id,
-                                guid: g.to_string(),
-                            },
-                            None,
-                        );
+                    if !h.shares.contains_key(&conn) {
+                        continue;
+                    }
+                    // Every provider goes but those the session names itself.
+                    let gone = p.providers.iter().filter(|&&pg| {
+                        pg == g || (g == ANY && !h.enables.iter().any(|(e, _)| *e == pg))
+                    });
+                    for &pg in gone {
+                        tell_disable(p, h.id, pg);
                     }
                 }
             }
@@ -1374,8 +1394,9 @@ impl Shared {
         p.providers.push(g);
         let p = &st.producers[&conn];
         for h in st.sessions.iter_mut() {
-            if let Some(&(_, s)) = h.enables.iter().find(|(e, _)| *e == g) {
-                apply(h, conn, p, g, Some(s));
+            let wanted = h.enables.iter().find(|(e, _)| *e == g);
+            if let Some((_, s)) = wanted.or_else(|| h.enables.iter().find(|(e, _)| *e == ANY)) {
+                apply(h, conn, p, g, Some(s.clone()));
             }
         }
     }
@@ -1579,8 +1600,24 @@ fn may_write(file: &Path, uid: u32) -> Result<()> {
     }
 }
 
+/// Tells producer `p` that session `id` no longer wants provider `g`.
+fn tell_disable(p: &Producer, id: u64, g: Guid) {
+    let guid = g.to_string();
+    let _ = p.outbox.send(Reply::Disable { session: id, guid }, None);
+}
+
 /// Gives producer `p` its share of `h` if it has none yet, then the provider's settings.
 fn apply(h: &mut Hosted, conn: u64, p: &Producer, g: Guid, s: Option<WireEnable>) {
+    if let Some(s) = &s {
+        // A process the filter does not take gets no share and no enable: its events stay
+        // disabled at one relaxed load. One it had before is told to stop.
+        if s.filter.filters_processes() && !s.filter.takes_process(p.pid) {
+            if h.shares.contains_key(&conn) {
+                tell_disable(p, h.id, g);
+            }
+            return;
+        }
+    }
     if let Some(allowed) = &h.secure {
         if p.uid != 0 && !allowed.contains(&p.uid) {
             if !h.shares.contains_key(&conn) {

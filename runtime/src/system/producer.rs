@@ -7,6 +7,11 @@
 //! the events, then enable and disable messages that set the providers' enable words as a local
 //! session would. The proxy's finished buffers are reported to the daemon, which copies them out.
 //! Set `EVTRACE_NO_DAEMON=1` to keep a process from looking for the daemon at all.
+//!
+//! With `EVTRACE_DAEMON_SYNC_MS=N` (what `evtrace record` gives its command), a provider's
+//! registration waits up to N ms until the daemon has answered it (shares attached, enables
+//! applied), so that a recorded program's first events are not written before the sessions
+//! that want them reach it. The wait is in registration (a site's first use), never in a write.
 
 use std::collections::HashMap;
 use std::io;
@@ -34,12 +39,39 @@ struct Client {
 
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
+/// `Sync` tokens: the last sent and the last answered, and the condition waiters wait on.
+static SYNC: (Mutex<(u64, u64)>, std::sync::Condvar) =
+    (Mutex::new((0, 0)), std::sync::Condvar::new());
+
+/// `EVTRACE_DAEMON_SYNC_MS`: how long a registration waits for the daemon's answer.
+fn sync_wait() -> Option<Duration> {
+    static WAIT: OnceLock<Option<Duration>> = OnceLock::new();
+    *WAIT.get_or_init(|| {
+        let ms: u64 = std::env::var("EVTRACE_DAEMON_SYNC_MS").ok()?.parse().ok()?;
+        (ms > 0).then(|| Duration::from_millis(ms))
+    })
+}
+
+/// The next `Sync` token (sent by the caller).
+fn next_token() -> u64 {
+    let mut t = SYNC.0.lock().unwrap_or_else(|e| e.into_inner());
+    t.0 += 1;
+    t.0
+}
+
+/// Waits up to `wait` for the answer to `Sync` number `token` (0: to any).
+fn wait_synced(token: u64, wait: Duration) {
+    let t = SYNC.0.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = SYNC.1.wait_timeout_while(t, wait, |t| t.1 < token.max(1));
+}
+
 /// Called when a provider registers in this process: starts looking for the daemon (once), and
 /// tells a connected daemon about the provider.
 pub(crate) fn registered(guid: Guid) {
     if std::env::var_os("EVTRACE_NO_DAEMON").is_some_and(|v| v != "0") {
         return;
     }
+    let wait = sync_wait();
     let mut first = false;
     let client = CLIENT.get_or_init(|| {
         first = true;
@@ -51,16 +83,27 @@ pub(crate) fn registered(guid: Guid) {
         let _ = std::thread::Builder::new()
             .name("evtrace-daemon-link".into())
             .spawn(|| link(CLIENT.get().expect("set above")));
+        if let Some(wait) = wait {
+            // The link's first `Sync` follows its registrations.
+            wait_synced(0, wait);
+        }
         return;
     }
-    let ch = client.channel.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(ch) = ch.as_ref() {
-        let _ = ch.send(
-            &Request::Register {
-                guid: guid.to_string(),
-            },
-            None,
-        );
+    let sent = {
+        let ch = client.channel.lock().unwrap_or_else(|e| e.into_inner());
+        ch.as_ref().and_then(|ch| {
+            let _ = ch.send(
+                &Request::Register {
+                    guid: guid.to_string(),
+                },
+                None,
+            );
+            let token = wait.map(|_| next_token())?;
+            ch.send(&Request::Sync { token }, None).ok().map(|()| token)
+        })
+    };
+    if let (Some(token), Some(wait)) = (sent, wait) {
+        wait_synced(token, wait);
     }
 }
 
@@ -110,6 +153,14 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                 None,
             )?;
         }
+        if sync_wait().is_some() {
+            ch.send(
+                &Request::Sync {
+                    token: next_token(),
+                },
+                None,
+            )?;
+        }
         *slot = Some(ch.try_clone()?);
     }
     let shares: Arc<Mutex<Shares>> = Arc::default();
@@ -121,6 +172,11 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             Err(e) => break Err(e),
         };
         match msg {
+            Reply::Synced { token } => {
+                let mut t = SYNC.0.lock().unwrap_or_else(|e| e.into_inner());
+                t.1 = t.1.max(token);
+                SYNC.1.notify_all();
+            }
             Reply::Counters => {
                 if let Some(fd) = fd {
                     counters = Region::map(&fd, COUNTER_PAGE).ok().map(Arc::new);
@@ -163,11 +219,11 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
             } => {
                 let sh = lock(&shares);
                 if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
-                    let e = EnableSettings::from(settings);
+                    let e = EnableSettings::from(&settings);
                     let _ = if notify {
-                        s.enable_provider(g, e)
+                        s.enable_provider_filtered(g, e, &settings.filter)
                     } else {
-                        s.enable_provider_quietly(g, e)
+                        s.enable_provider_quietly(g, e, &settings.filter)
                     };
                 }
             }
