@@ -155,7 +155,7 @@ impl Controller {
         name: &str,
         guid: Option<Guid>,
         settings: EnableSettings,
-        filter: &crate::provider::EnableFilter,
+        filter: &crate::model::EnableFilter,
     ) -> Result<()> {
         let mut settings = super::protocol::WireEnable::from(settings);
         settings.filter = filter.clone();

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode};
-use crate::model::EnableSettings;
-use crate::provider::EnableFilter;
+use crate::model::{EnableFilter, EnableSettings};
 use crate::session::{LogFileMode, SessionProperties, SessionStats};
 
 /// Session properties on the wire.

@@ -23,7 +23,7 @@
 
 pub use crate::model::filter;
 mod registry;
-pub mod scope;
+pub use crate::model::scope;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

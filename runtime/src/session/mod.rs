@@ -398,7 +398,7 @@ impl Session {
         &self,
         guid: Guid,
         settings: EnableSettings,
-        filter: &crate::provider::EnableFilter,
+        filter: &crate::model::EnableFilter,
     ) -> Result<()> {
         self.enable_with(guid, settings, filter, true)
     }
@@ -409,7 +409,7 @@ impl Session {
         &self,
         guid: Guid,
         settings: EnableSettings,
-        filter: &crate::provider::EnableFilter,
+        filter: &crate::model::EnableFilter,
     ) -> Result<()> {
         self.enable_with(guid, settings, filter, false)
     }
@@ -418,7 +418,7 @@ impl Session {
         &self,
         guid: Guid,
         settings: EnableSettings,
-        filter: &crate::provider::EnableFilter,
+        filter: &crate::model::EnableFilter,
         callbacks: bool,
     ) -> Result<()> {
         self.shared.running()?;
