@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use evtrace_runtime::consume::LogReader;
+use evtrace_runtime::consume::{Diagnostics, LogReader};
 use evtrace_runtime::etl::rfc3339_to_unix_nanos;
 
 /// Log files and the time window to read from them.
@@ -58,11 +58,24 @@ pub fn report_problems(command: &str, reader: &LogReader) -> bool {
         failed = true;
     }
     let diag = reader.diagnostics();
-    for (file, kind, n) in diag.counts() {
+    for file in 0..reader.file_count() {
         let path = reader
             .path(file)
             .map(|p| p.display().to_string())
             .unwrap_or_default();
+        failed |= report_damage(command, file, &path, diag);
+    }
+    failed
+}
+
+/// Prints the damage `diag` counted in file `file` (shown as `path`) to stderr as
+/// `COMMAND: PATH: N x KIND (first at offset ...)`; true when there was any.
+pub fn report_damage(command: &str, file: usize, path: &str, diag: &Diagnostics) -> bool {
+    let mut failed = false;
+    for (f, kind, n) in diag.counts() {
+        if f != file {
+            continue;
+        }
         let first = diag
             .first()
             .iter()

@@ -6,6 +6,7 @@
 mod control;
 mod convert;
 mod fmt;
+mod forward;
 mod input;
 mod record;
 
@@ -29,6 +30,9 @@ enum Command {
     /// Convert log files to a timeline for Perfetto's UI (--to perfetto) or Chrome JSON viewers
     /// (--to chrome-json).
     Convert(convert::ConvertArgs),
+    /// Send a live session's or growing log files' events to an OpenTelemetry endpoint over
+    /// OTLP (HTTP/protobuf or gRPC), resuming after the last acknowledged record.
+    Forward(forward::ForwardArgs),
     /// Run the daemon that hosts system sessions (in the foreground).
     Daemon(control::DaemonArgs),
     /// Start a system session (tracelog -start); starts the daemon if none runs.
@@ -66,6 +70,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match Cli::parse_from(args).command {
         Command::Fmt(args) => fmt::run(args),
         Command::Convert(a) => convert::run(a),
+        Command::Forward(a) => forward::run(a),
         Command::Daemon(a) => control::daemon(a),
         Command::Start(a) => control::start(a),
         Command::Stop(a) => control::stop(a),

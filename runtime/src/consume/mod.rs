@@ -25,6 +25,7 @@ mod diag;
 mod file;
 mod item;
 mod realtime;
+mod tail;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -36,6 +37,7 @@ pub use item::{
     filetime_text, kernel_group_name, ClassicEvent, CpuTime, Event, Item, Loss, LossSource, Message,
 };
 pub use realtime::RealTimeReader;
+pub use tail::{FileTail, TailBuffer};
 
 use crate::etl::{LogfileHeader, LossKind};
 use crate::ErrorCode;

@@ -1,0 +1,329 @@
+//! An evtrace item as an OTLP log record, after OpenTelemetry's mapping of ETW events
+//! (`etw.provider.id`, `etw.event.id`, fields as typed attributes, levels as severities), and
+//! Start/Stop activity pairs as spans.
+
+use std::collections::HashMap;
+
+use evtrace_runtime::consume::{filetime_text, Item};
+use evtrace_runtime::etl::Value;
+use evtrace_runtime::Guid;
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, Span};
+
+use crate::fmt::{hex, loss_text, message_source, provider_label};
+
+/// ETW's Start and Stop opcodes.
+const OPCODE_START: u8 = 1;
+const OPCODE_STOP: u8 = 2;
+
+/// The scope every record is sent under.
+pub fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "evtrace".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    }
+}
+
+/// A string attribute.
+pub fn kv_str(key: &str, v: impl Into<String>) -> KeyValue {
+    kv(key, any_value::Value::StringValue(v.into()))
+}
+
+/// An integer attribute.
+pub fn kv_int(key: &str, v: i64) -> KeyValue {
+    kv(key, any_value::Value::IntValue(v))
+}
+
+fn kv(key: &str, v: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
+}
+
+/// A decoded field as an OTLP value, keeping its type (integers past i64 as decimal text).
+pub fn any(v: &Value) -> AnyValue {
+    use any_value::Value as A;
+    let value = match v {
+        Value::Null => None,
+        Value::I64(x) => Some(A::IntValue(*x)),
+        Value::U64(x) => Some(i64::try_from(*x).map_or(A::StringValue(x.to_string()), A::IntValue)),
+        Value::Hex { value, .. } => {
+            Some(i64::try_from(*value).map_or(A::StringValue(format!("{value:#x}")), A::IntValue))
+        }
+        Value::F64(x) => Some(A::DoubleValue(*x)),
+        Value::Bool(b) => Some(A::BoolValue(*b)),
+        Value::Str(s) => Some(A::StringValue(s.clone())),
+        Value::Bytes(b) => Some(A::BytesValue(b.clone())),
+        Value::FileTime(ft) => Some(A::StringValue(filetime_text(*ft))),
+        Value::Array(items) => Some(A::ArrayValue(ArrayValue {
+            values: items.iter().map(any).collect(),
+        })),
+        Value::Struct(fields) => Some(A::KvlistValue(KeyValueList {
+            values: fields
+                .iter()
+                .map(|(n, v)| KeyValue {
+                    key: n.clone(),
+                    value: Some(any(v)),
+                    ..Default::default()
+                })
+                .collect(),
+        })),
+        other => Some(A::StringValue(other.to_string())),
+    };
+    AnyValue { value }
+}
+
+/// ETW level to OTLP severity number and text: 1 critical FATAL, 2 ERROR, 3 WARN, 4 INFO,
+/// 5 verbose DEBUG; 0 (log always) unspecified; above 5 TRACE.
+pub fn severity(level: u8) -> (i32, &'static str) {
+    match level {
+        0 => (0, ""),
+        1 => (21, "FATAL"),
+        2 => (17, "ERROR"),
+        3 => (13, "WARN"),
+        4 => (9, "INFO"),
+        5 => (5, "DEBUG"),
+        _ => (1, "TRACE"),
+    }
+}
+
+/// 64-bit FNV-1a: span ids from activity ids, file identities (stable across runs and builds).
+pub fn fnv64(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in *p {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn span_id(activity: Guid) -> Vec<u8> {
+    // Never all zero: that means "no span" in OTLP.
+    fnv64(&[&activity.to_bytes()]).max(1).to_be_bytes().to_vec()
+}
+
+/// An open activity: its Start event, waiting for its Stop.
+struct Open {
+    trace_id: Vec<u8>,
+    parent: Option<Guid>,
+    name: String,
+    start: u64,
+    attributes: Vec<KeyValue>,
+}
+
+/// Turns items into log records and Start/Stop pairs into spans.
+#[derive(Default)]
+pub struct Mapper {
+    open: HashMap<Guid, Open>,
+}
+
+/// What one item gives: its log record, and a span when it ends an activity.
+pub struct Mapped {
+    /// The log record.
+    pub log: LogRecord,
+    /// The span of the activity this item stopped.
+    pub span: Option<Span>,
+}
+
+fn nanos(t: Option<i64>) -> u64 {
+    t.and_then(|t| u64::try_from(t).ok()).unwrap_or(0)
+}
+
+impl Mapper {
+    /// Starts still waiting for their Stop.
+    pub fn open_activities(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Maps `item`; `record_id` is its deterministic `evtrace.record.id`.
+    pub fn map(&mut self, item: &Item, record_id: &str, observed: u64) -> Mapped {
+        let mut log = LogRecord {
+            time_unix_nano: nanos(item.time()),
+            observed_time_unix_nano: observed,
+            ..Default::default()
+        };
+        let mut span = None;
+        let a = &mut log.attributes;
+        a.push(kv_str("evtrace.record.id", record_id));
+        a.push(kv_int("etw.cpu", i64::from(item.cpu())));
+        match item {
+            Item::Event(e) => {
+                let d = &e.descriptor;
+                let name = e.name.clone().unwrap_or_else(|| format!("id {}", d.id));
+                a.push(kv_str("etw.provider.id", e.provider_id.to_string()));
+                a.push(kv_str("etw.provider.name", provider_label(e)));
+                a.push(kv_int("etw.event.id", i64::from(d.id)));
+                if let Some(n) = &e.name {
+                    a.push(kv_str("etw.event.name", n.clone()));
+                }
+                a.push(kv_int("etw.event.version", i64::from(d.version)));
+                a.push(kv_int("etw.level", i64::from(d.level)));
+                a.push(kv_int("etw.opcode", i64::from(d.opcode)));
+                a.push(kv_int("etw.task", i64::from(d.task)));
+                a.push(kv_int("etw.keyword", d.keyword as i64));
+                a.push(kv_int("etw.channel", i64::from(d.channel)));
+                a.push(kv_int("process.pid", i64::from(e.process_id)));
+                a.push(kv_int("thread.id", i64::from(e.thread_id)));
+                if e.activity_id != Guid::ZERO {
+                    a.push(kv_str("etw.activity.id", e.activity_id.to_string()));
+                }
+                if let Some(r) = e.related_activity_id {
+                    a.push(kv_str("etw.related_activity.id", r.to_string()));
+                }
+                match &e.fields {
+                    Some(fields) => {
+                        for (n, v) in fields {
+                            a.push(KeyValue {
+                                key: n.clone(),
+                                value: Some(any(v)),
+                                ..Default::default()
+                            });
+                        }
+                    }
+                    None => a.push(kv_str("etw.payload", hex(&e.payload))),
+                }
+                if let Some(err) = &e.decode_error {
+                    a.push(kv_str("evtrace.decode_error", err.clone()));
+                }
+                let (n, text) = severity(d.level);
+                log.severity_number = n;
+                log.severity_text = text.into();
+                log.event_name = name.clone();
+                log.body = Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(name.clone())),
+                });
+                span = self.activity(e.activity_id, e.related_activity_id, d.opcode, &name);
+                if let Some(s) = span.as_mut() {
+                    // The Stop: the span ends here and is named by this record.
+                    s.end_time_unix_nano = log.time_unix_nano;
+                    s.attributes.push(kv_str("evtrace.record.id", record_id));
+                    log.trace_id = s.trace_id.clone();
+                    log.span_id = s.span_id.clone();
+                } else if let Some(o) = self.open.get_mut(&e.activity_id) {
+                    // Inside an open activity (or its Start): the log record joins its span.
+                    log.trace_id = o.trace_id.clone();
+                    log.span_id = span_id(e.activity_id);
+                    if d.opcode == OPCODE_START {
+                        o.start = log.time_unix_nano;
+                        o.attributes = log
+                            .attributes
+                            .iter()
+                            .filter(|kv| kv.key != "evtrace.record.id")
+                            .cloned()
+                            .collect();
+                    }
+                }
+            }
+            Item::Message(m) => {
+                a.push(kv_str("etw.provider.name", message_source(m)));
+                if let Some(g) = m.guid {
+                    a.push(kv_str("etw.provider.id", g.to_string()));
+                }
+                a.push(kv_int("etw.message.number", i64::from(m.message_number)));
+                if let Some(p) = m.process_id {
+                    a.push(kv_int("process.pid", i64::from(p)));
+                }
+                if let Some(t) = m.thread_id {
+                    a.push(kv_int("thread.id", i64::from(t)));
+                }
+                a.push(kv_str("etw.message.args", hex(&m.args)));
+                let text = m.text.clone().unwrap_or_else(|| "message".into());
+                log.body = Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(text)),
+                });
+            }
+            Item::Classic(c) => {
+                a.push(kv_str("etw.provider.name", c.source()));
+                if let Some(g) = c.guid {
+                    a.push(kv_str("etw.provider.id", g.to_string()));
+                    let (n, text) = severity(c.level);
+                    log.severity_number = n;
+                    log.severity_text = text.into();
+                }
+                a.push(kv_int("etw.event.type", i64::from(c.event_type)));
+                a.push(kv_int("etw.event.version", i64::from(c.version)));
+                if let Some(p) = c.process_id {
+                    a.push(kv_int("process.pid", i64::from(p)));
+                }
+                a.push(kv_str("etw.payload", hex(&c.payload)));
+                log.body = Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(format!(
+                        "{} type {}",
+                        c.source(),
+                        c.event_type
+                    ))),
+                });
+            }
+            Item::Loss(l) => {
+                a.push(kv_str(
+                    "evtrace.loss.kind",
+                    format!("{:?}", l.kind).to_lowercase(),
+                ));
+                if let Some(n) = l.count {
+                    a.push(kv_int("evtrace.loss.count", n.min(i64::MAX as u64) as i64));
+                }
+                log.severity_number = 13;
+                log.severity_text = "WARN".into();
+                log.body = Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(loss_text(l))),
+                });
+            }
+        }
+        Mapped { log, span }
+    }
+
+    /// Follows Start/Stop: a Start opens its activity (its trace is its parent's, or its own
+    /// id for a root), the matching Stop closes it as a span.
+    fn activity(
+        &mut self,
+        id: Guid,
+        related: Option<Guid>,
+        opcode: u8,
+        name: &str,
+    ) -> Option<Span> {
+        if id == Guid::ZERO {
+            return None;
+        }
+        match opcode {
+            OPCODE_START => {
+                let trace_id = related
+                    .and_then(|r| self.open.get(&r))
+                    .map(|p| p.trace_id.clone())
+                    .unwrap_or_else(|| id.to_bytes().to_vec());
+                self.open.insert(
+                    id,
+                    Open {
+                        trace_id,
+                        parent: related.filter(|r| self.open.contains_key(r)),
+                        name: name.strip_suffix("Start").unwrap_or(name).to_string(),
+                        start: 0,
+                        attributes: Vec::new(),
+                    },
+                );
+                None
+            }
+            OPCODE_STOP => {
+                let o = self.open.remove(&id)?;
+                Some(Span {
+                    trace_id: o.trace_id,
+                    span_id: span_id(id),
+                    parent_span_id: o.parent.map(span_id).unwrap_or_default(),
+                    name: o.name,
+                    kind: SpanKind::Internal as i32,
+                    start_time_unix_nano: o.start,
+                    attributes: o.attributes,
+                    ..Default::default()
+                })
+            }
+            _ => None,
+        }
+    }
+}
