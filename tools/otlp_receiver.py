@@ -115,11 +115,12 @@ class Store:
     def metrics(self, req, transport):
         out = []
         for rm in req.resource_metrics:
+            res = attrs(rm.resource.attributes)
             for sm in rm.scope_metrics:
                 for m in sm.metrics:
                     d = MessageToDict(m, preserving_proto_field_name=True)
-                    out.append({"kind": "metric", "transport": transport, "name": m.name,
-                                "metric": d})
+                    out.append({"kind": "metric", "transport": transport, "resource": res,
+                                "name": m.name, "metric": d})
         self.write(out)
 
 

@@ -31,6 +31,8 @@ struct Followed {
     buffer: (u64, u64),
     next_index: u64,
     done: bool,
+    /// The current file is complete: its last buffers are being read to the end.
+    closing: bool,
     waiting_said: bool,
     /// Files of the series read to their end, with what was skipped in them.
     finished: Vec<FileTail>,
@@ -135,20 +137,26 @@ impl Followed {
                         (self.pos.offset, self.pos.skip) = (self.buffer.1, 0);
                     }
                 }
-                Ok(None) => {
-                    let next = numbered(&self.pos.name, self.pos.number + 1);
-                    if self.pattern && next.exists() {
-                        // The session went on in the next file: this one is complete.
-                        self.close_current();
+                Ok(None) if self.closing => {
+                    self.close_current();
+                    if self.pattern && self.next_exists() {
                         self.pos.number += 1;
                         self.pos.identity = None;
                         (self.pos.offset, self.pos.skip) = (0, 0);
                         self.waiting_said = false;
                         continue;
                     }
-                    if once {
-                        self.close_current();
-                        self.done = true;
+                    self.done = true;
+                    return None;
+                }
+                Ok(None) => {
+                    let next = numbered(&self.pos.name, self.pos.number + 1);
+                    if once || self.pattern && next.exists() {
+                        // Complete (the session went on in the next file, or --once): what is
+                        // left of a last buffer is read as it is, the rest counted.
+                        tail.finish();
+                        self.closing = true;
+                        continue;
                     }
                     return None;
                 }
@@ -162,11 +170,14 @@ impl Followed {
         }
     }
 
-    /// Counts what is left after the last whole buffer as damage and keeps the file's report.
+    fn next_exists(&self) -> bool {
+        numbered(&self.pos.name, self.pos.number + 1).exists()
+    }
+
+    /// Keeps the finished file's report.
     fn close_current(&mut self) {
-        if let Some(mut t) = self.tail.take() {
-            let _ = t.finish();
-            self.pos.offset = t.position();
+        self.closing = false;
+        if let Some(t) = self.tail.take() {
             self.finished.push(t);
         }
     }
@@ -196,6 +207,7 @@ impl Files {
                     buffer: (0, 0),
                     next_index: 0,
                     done: false,
+                    closing: false,
                     waiting_said: false,
                     finished: Vec::new(),
                 }

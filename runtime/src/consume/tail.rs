@@ -44,6 +44,7 @@ pub struct FileTail {
     nominal: u32,
     next: u64,
     diag: Diagnostics,
+    finished: bool,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ConsumeError + '_ {
@@ -76,6 +77,7 @@ impl FileTail {
             nominal,
             next: 0,
             diag: Diagnostics::default(),
+            finished: false,
         })
     }
 
@@ -110,20 +112,11 @@ impl FileTail {
         &self.diag
     }
 
-    /// Counts the bytes left after the last whole buffer as a truncated buffer: for a file
-    /// known to be finished (no writer will complete them).
-    pub fn finish(&mut self) -> std::io::Result<()> {
-        let left = self.pending_bytes()?;
-        if left > 0 {
-            self.diag.add(
-                self.index,
-                self.next,
-                "truncated buffer",
-                format!("the file ends {left} bytes into a buffer"),
-            );
-            self.next += left;
-        }
-        Ok(())
+    /// Says the file is complete (no writer will finish its last buffer): from now on a
+    /// buffer cut short by the end of the file is delivered with what it holds and counted as
+    /// a truncated buffer, and bytes too few for a buffer header as trailing bytes.
+    pub fn finish(&mut self) {
+        self.finished = true;
     }
 
     /// The next whole buffer; `None` when the file holds no further whole buffer yet. A
@@ -133,6 +126,15 @@ impl FileTail {
         let len = self.file.metadata().map_err(io_err(&self.path))?.len();
         let at = self.next;
         if len < at + BUFFER_HEADER_SIZE as u64 {
+            if self.finished && len > at {
+                self.diag.add(
+                    self.index,
+                    at,
+                    "trailing bytes",
+                    format!("{} bytes after the last buffer", len - at),
+                );
+                self.next = len;
+            }
             return Ok(None);
         }
         let mut h = vec![0u8; BUFFER_HEADER_SIZE];
@@ -140,15 +142,28 @@ impl FileTail {
             .read_exact_at(&mut h, at)
             .map_err(io_err(&self.path))?;
         let span = match read::next_buffer(&h, at, self.nominal, len - at) {
-            Ok(span) if span.truncated => return Ok(None),
-            Ok(span) => span,
+            Ok(span) if span.truncated && !self.finished => return Ok(None),
+            Ok(span) => {
+                if span.truncated {
+                    self.diag.add(
+                        self.index,
+                        at,
+                        "truncated buffer",
+                        format!(
+                            "file ends {} bytes into a buffer of {}",
+                            span.len, span.header.buffer_size
+                        ),
+                    );
+                }
+                span
+            }
             Err(e) => {
                 // Not a buffer header: skip one nominal buffer, as the file reader does.
-                if len < at + u64::from(self.nominal) {
+                if len < at + u64::from(self.nominal) && !self.finished {
                     return Ok(None);
                 }
                 self.diag.add(self.index, at, "corrupt buffer", e.what);
-                self.next = at + u64::from(self.nominal);
+                self.next = (at + u64::from(self.nominal)).min(len.max(at + 1));
                 return Ok(Some(TailBuffer {
                     offset: at,
                     len: u64::from(self.nominal),
