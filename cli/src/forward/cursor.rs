@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use evtrace_runtime::etl::LogfileHeader;
 use serde::{Deserialize, Serialize};
 
 use super::otlp::fnv64;
@@ -19,21 +20,26 @@ pub struct Identity {
     pub dev: u64,
     /// Inode number.
     pub ino: u64,
-    /// FNV-1a of the first buffer's header bytes (the session's start times are in them).
+    /// FNV-1a of the log-file header's start times and logger name.
     pub head: String,
 }
 
 impl Identity {
-    /// The identity of `path` now.
-    pub fn of(path: &Path) -> std::io::Result<Identity> {
+    /// The identity of `path` now, whose log-file header is `h`.
+    pub fn of(path: &Path, h: &LogfileHeader) -> std::io::Result<Identity> {
         let m = fs::metadata(path)?;
-        let mut head = vec![0u8; 0x48.min(m.len() as usize)];
-        use std::os::unix::fs::FileExt;
-        File::open(path)?.read_exact_at(&mut head, 0)?;
+        // What the session wrote once at its start: the header's counters and end time
+        // change while it runs and when it stops, these do not.
+        let head = fnv64(&[
+            &h.start_time.to_le_bytes(),
+            &h.start_timestamp.to_le_bytes(),
+            &h.boot_time.to_le_bytes(),
+            h.logger_name.as_bytes(),
+        ]);
         Ok(Identity {
             dev: m.dev(),
             ino: m.ino(),
-            head: format!("{:016x}", fnv64(&[&head])),
+            head: format!("{head:016x}"),
         })
     }
 

@@ -66,12 +66,12 @@ impl Followed {
         }
         let path = self.path();
         let opened = FileTail::open(&path, index).and_then(|t| {
-            Identity::of(&path).map(|id| (t, id)).map_err(|e| {
-                evtrace_runtime::consume::ConsumeError::Io {
+            Identity::of(&path, t.header())
+                .map(|id| (t, id))
+                .map_err(|e| evtrace_runtime::consume::ConsumeError::Io {
                     path: path.clone(),
                     source: e,
-                }
-            })
+                })
         });
         match opened {
             Ok((mut tail, id)) => {

@@ -209,7 +209,14 @@ pub fn write_requests(
     .unwrap();
     s.enable_provider(fwd::PROVIDER.guid(), EnableSettings::new(5, 0, 0))
         .unwrap();
-    for n in 0..requests {
+    requests_from(0, requests);
+    s.stop().unwrap();
+}
+
+/// Requests `from..to` written to whatever session enabled the provider: each a Start, an
+/// inner Start/Stop, steps, a warning, an error, sometimes a critical event, the Stops.
+pub fn requests_from(from: u32, to: u32) {
+    for n in from..to {
         let outer = evtrace::write!(fwd::request_start(n, "/api/item"));
         {
             let inner = evtrace::write!(fwd::request_start(n, "/db"));
@@ -225,7 +232,6 @@ pub fn write_requests(
         evtrace::write!(fwd::request_stop(n));
         drop(outer);
     }
-    s.stop().unwrap();
 }
 
 /// `evtrace fmt --json FILES` as JSON objects (whatever its exit status: damaged files too).
