@@ -9,10 +9,12 @@
 Every log record, span and metric data point received is appended to OUT as one JSON line
 (written and flushed before the request is answered, so what the sender saw acknowledged is
 always in OUT). With --unavailable-for SECS the receiver answers 503 (HTTP) or UNAVAILABLE
-(gRPC) from its first request until SECS seconds later, then accepts.
+(gRPC) from its first request until SECS seconds later, then accepts. With --reject-every N it
+rejects every Nth log record (not stored) and says so in a partial_success.
 
 Usage:
   otlp_receiver.py --out OUT --ready READY [--http-port N] [--grpc-port N] [--unavailable-for S]
+      [--reject-every N]
       READY gets "http=PORT grpc=PORT" once both listen on 127.0.0.1 (port 0: any free one).
   otlp_receiver.py --summary OUT
       counts of log records, spans, and duplicates by the `evtrace.record.id` attribute.
@@ -54,8 +56,10 @@ def attrs(kvs):
 class Store:
     """OUT, appended under a lock; the unavailable window, from the first request on."""
 
-    def __init__(self, path, unavailable_for):
+    def __init__(self, path, unavailable_for, reject_every=0):
         self.f = open(path, "a", encoding="utf-8")
+        self.reject_every = reject_every
+        self.seen_logs = 0
         self.lock = threading.Lock()
         self.unavailable_for = unavailable_for
         self.first = None
@@ -78,11 +82,19 @@ class Store:
             self.f.flush()
 
     def logs(self, req, transport):
+        """Stores the records; returns how many were rejected (--reject-every)."""
         out = []
+        rejected = 0
         for rl in req.resource_logs:
             res = attrs(rl.resource.attributes)
             for sl in rl.scope_logs:
                 for r in sl.log_records:
+                    with self.lock:
+                        self.seen_logs += 1
+                        reject = self.reject_every and self.seen_logs % self.reject_every == 0
+                    if reject:
+                        rejected += 1
+                        continue
                     out.append({
                         "kind": "log", "transport": transport, "resource": res,
                         "scope": sl.scope.name,
@@ -94,6 +106,7 @@ class Store:
                         "trace_id": r.trace_id.hex(), "span_id": r.span_id.hex(),
                     })
         self.write(out)
+        return rejected
 
     def traces(self, req, transport):
         out = []
@@ -122,6 +135,15 @@ class Store:
                     out.append({"kind": "metric", "transport": transport, "resource": res,
                                 "name": m.name, "metric": d})
         self.write(out)
+
+
+def response(resp_t, rejected):
+    """An export response; a partial success when log records were rejected."""
+    resp = resp_t()
+    if rejected:
+        resp.partial_success.rejected_log_records = rejected
+        resp.partial_success.error_message = "the test receiver rejects every Nth record"
+    return resp
 
 
 def http_handler(store):
@@ -162,8 +184,7 @@ def http_handler(store):
                 req.ParseFromString(body)
             except Exception as e:  # a malformed body is the sender's fault: 400, as OTLP says
                 return self.answer(400, str(e).encode(), "text/plain")
-            keep(req, "http")
-            self.answer(200, resp_t().SerializeToString())
+            self.answer(200, response(resp_t, keep(req, "http")).SerializeToString())
 
     return Handler
 
@@ -173,8 +194,7 @@ def grpc_services(store):
         def export(self, request, context):
             if store.unavailable():
                 context.abort(grpc.StatusCode.UNAVAILABLE, "unavailable (test window)")
-            keep(request, "grpc")
-            return resp_t()
+            return response(resp_t, keep(request, "grpc"))
         return export
 
     logs = type("Logs", (logs_service_pb2_grpc.LogsServiceServicer,), {
@@ -211,13 +231,14 @@ def main():
     ap.add_argument("--http-port", type=int, default=0)
     ap.add_argument("--grpc-port", type=int, default=0)
     ap.add_argument("--unavailable-for", type=float, default=0.0)
+    ap.add_argument("--reject-every", type=int, default=0)
     ap.add_argument("--summary")
     a = ap.parse_args()
     if a.summary:
         return summary(a.summary)
     if not a.out or not a.ready:
         ap.error("--out and --ready are needed (or --summary OUT)")
-    store = Store(a.out, a.unavailable_for)
+    store = Store(a.out, a.unavailable_for, a.reject_every)
     httpd = ThreadingHTTPServer(("127.0.0.1", a.http_port), http_handler(store))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     logs, traces, metrics = grpc_services(store)

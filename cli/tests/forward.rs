@@ -250,10 +250,9 @@ fn kill_nine_and_restart_ten_times_loses_nothing() {
         repeated <= kills * BATCH,
         "{repeated} repeated records for {kills} kills of {BATCH}-record batches"
     );
-    assert!(
-        counts.values().all(|&n| n <= 2),
-        "a record came three times"
-    );
+    // A batch re-sent after one kill can be in flight at the next one too: never more often
+    // than once per kill.
+    assert!(counts.values().all(|&n| n <= kills + 1));
     // Said where it is seen, as skips are: how many repeats the kills cost.
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
@@ -350,6 +349,36 @@ fn past_the_bound_the_dropped_count_is_what_is_missing() {
         })
         .max();
     assert_eq!(metric, Some(dropped));
+}
+
+#[test]
+fn a_partial_success_is_counted_and_not_retried() {
+    let Some(py) = otlp_python() else { return };
+    let dir = temp_dir("forward-partial");
+    let rx = Receiver::start_with(&py, dir.path(), &["--reject-every", "10"]);
+    let file = dir.join("partial.etl");
+    write_requests(&file, 100, |p| p);
+    let want = fmt_json(&[&file]);
+    let (code, err) = forward(&[
+        "--follow",
+        file.to_str().unwrap(),
+        "--once",
+        "--batch-records",
+        "50",
+        "--endpoint",
+        &rx.http_url(),
+        "--cursor",
+        dir.join("p.cursor").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "rejections fail the command: {err}");
+    assert!(err.contains("partial success"), "{err}");
+    let got = rx.received();
+    let logs = event_logs(&got);
+    assert!(id_counts(&logs).values().all(|&n| n == 1), "not retried");
+    assert_eq!(number_after(&err, "spans; "), 0, "no retries: {err}");
+    let rejected = number_after(&err, "rejected by the endpoint: ");
+    assert_eq!(rejected, (want.len() - logs.len()) as u64, "{err}");
+    assert!(rejected >= want.len() as u64 / 10, "{err}");
 }
 
 #[test]

@@ -387,12 +387,10 @@ impl Forwarder {
             return false;
         }
         let resource = self.resource.clone();
-        let report =
-            (self.counts.losses() != self.reported).then(|| self.counts.log_record(now_nanos()));
         let Some(b) = self.queue.front_mut() else {
             return false;
         };
-        let result = send_batch(self.exporter.as_mut(), &resource, b, report.clone());
+        let result = send_batch(self.exporter.as_mut(), &resource, b);
         match result {
             Ok((rejected_logs, rejected_spans)) => {
                 let b = self.queue.pop().expect("the batch just sent");
@@ -400,11 +398,10 @@ impl Forwarder {
                 self.counts.sent_spans += b.spans.len() as u64 - rejected_spans;
                 self.counts.rejected_records += rejected_logs;
                 self.counts.rejected_spans += rejected_spans;
-                if report.is_some() {
-                    self.reported = self.counts.losses();
-                    self.send_metrics();
-                }
                 self.acknowledged(&b);
+                if self.counts.losses() != self.reported {
+                    self.send_report();
+                }
                 true
             }
             Err(e) if e.retryable => {
@@ -490,16 +487,25 @@ impl Forwarder {
         }
     }
 
+    /// The counts as a log record of their own and as metrics: best effort, a failure is
+    /// printed and the report goes again after the next acknowledged batch.
+    fn send_report(&mut self) {
+        let req = logs_request(&self.resource, vec![self.counts.log_record(now_nanos())]);
+        match self.exporter.logs(req) {
+            Ok(_) => {
+                self.reported = self.counts.losses();
+                self.send_metrics();
+            }
+            Err(e) => eprintln!(
+                "evtrace forward: the counts' log record was not sent: {}",
+                e.message
+            ),
+        }
+    }
+
     /// The end: the final counts as a log record and metrics.
     fn finish(&mut self) -> bool {
-        let req = logs_request(&self.resource, vec![self.counts.log_record(now_nanos())]);
-        if let Err(e) = self.exporter.logs(req) {
-            eprintln!(
-                "evtrace forward: the final report was not sent: {}",
-                e.message
-            );
-        }
-        self.send_metrics();
+        self.send_report();
         true
     }
 }
@@ -541,17 +547,16 @@ fn traces_request(resource: &Resource, spans: Vec<Span>) -> ExportTraceServiceRe
 }
 
 /// Sends a batch's logs (once) and then its spans; the rejected counts of partial successes.
+/// The counts' own log record goes in a request of its own, so that what the endpoint rejects
+/// of a batch is the batch's records.
 fn send_batch(
     ex: &mut dyn Exporter,
     resource: &Resource,
     b: &mut Batch,
-    report: Option<LogRecord>,
 ) -> Result<(u64, u64), SendError> {
     let mut rejected_spans = 0;
     if !b.logs_done {
-        let mut logs = b.logs.clone();
-        logs.extend(report);
-        let a = ex.logs(logs_request(resource, logs))?;
+        let a = ex.logs(logs_request(resource, b.logs.clone()))?;
         if a.rejected > 0 || !a.message.is_empty() {
             eprintln!(
                 "evtrace forward: partial success: the endpoint rejected {} log records ({}); \

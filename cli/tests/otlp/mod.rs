@@ -64,6 +64,11 @@ impl Receiver {
     /// Starts one in `dir`, answering 503/UNAVAILABLE for `unavailable_s` seconds from its
     /// first request.
     pub fn start(py: &str, dir: &Path, unavailable_s: f64) -> Receiver {
+        Receiver::start_with(py, dir, &["--unavailable-for", &unavailable_s.to_string()])
+    }
+
+    /// Starts one in `dir` with the receiver's options `args`.
+    pub fn start_with(py: &str, dir: &Path, args: &[&str]) -> Receiver {
         let out = dir.join("received.jsonl");
         let ready = dir.join("receiver.ready");
         let mut c = Command::new(py);
@@ -72,8 +77,7 @@ impl Receiver {
             .arg(&out)
             .arg("--ready")
             .arg(&ready)
-            .arg("--unavailable-for")
-            .arg(unavailable_s.to_string())
+            .args(args)
             .stderr(std::fs::File::create(dir.join("receiver.err")).unwrap());
         dies_with_test(&mut c);
         let child = c.spawn().expect("start the receiver");
@@ -204,7 +208,9 @@ pub fn write_requests(
     let s = Session::start_private(props(
         SessionProperties::new(&name)
             .log_file(file)
-            .buffer_size_kb(8),
+            .buffer_size_kb(8)
+            // Room for a writer going flat out: the tests compare counts.
+            .buffers(0, 512),
     ))
     .unwrap();
     s.enable_provider(fwd::PROVIDER.guid(), EnableSettings::new(5, 0, 0))
