@@ -81,7 +81,7 @@ class Store:
                 self.f.write(json.dumps(line) + "\n")
             self.f.flush()
 
-    def logs(self, req, transport):
+    def logs(self, req, transport, meta):
         """Stores the records; returns how many were rejected (--reject-every)."""
         out = []
         rejected = 0
@@ -96,7 +96,7 @@ class Store:
                         rejected += 1
                         continue
                     out.append({
-                        "kind": "log", "transport": transport, "resource": res,
+                        "kind": "log", "transport": transport, "meta": meta, "resource": res,
                         "scope": sl.scope.name,
                         "time_unix_nano": r.time_unix_nano,
                         "observed_time_unix_nano": r.observed_time_unix_nano,
@@ -108,7 +108,7 @@ class Store:
         self.write(out)
         return rejected
 
-    def traces(self, req, transport):
+    def traces(self, req, transport, meta):
         out = []
         for rs in req.resource_spans:
             res = attrs(rs.resource.attributes)
@@ -125,7 +125,7 @@ class Store:
                     })
         self.write(out)
 
-    def metrics(self, req, transport):
+    def metrics(self, req, transport, meta):
         out = []
         for rm in req.resource_metrics:
             res = attrs(rm.resource.attributes)
@@ -184,7 +184,9 @@ def http_handler(store):
                 req.ParseFromString(body)
             except Exception as e:  # a malformed body is the sender's fault: 400, as OTLP says
                 return self.answer(400, str(e).encode(), "text/plain")
-            self.answer(200, response(resp_t, keep(req, "http")).SerializeToString())
+            meta = {"authorization": self.headers.get("Authorization"),
+                    "content_encoding": self.headers.get("Content-Encoding")}
+            self.answer(200, response(resp_t, keep(req, "http", meta)).SerializeToString())
 
     return Handler
 
@@ -194,7 +196,10 @@ def grpc_services(store):
         def export(self, request, context):
             if store.unavailable():
                 context.abort(grpc.StatusCode.UNAVAILABLE, "unavailable (test window)")
-            return response(resp_t, keep(request, "grpc"))
+            md = dict(context.invocation_metadata())
+            meta = {"authorization": md.get("authorization"),
+                    "content_encoding": md.get("grpc-encoding")}
+            return response(resp_t, keep(request, "grpc", meta))
         return export
 
     logs = type("Logs", (logs_service_pb2_grpc.LogsServiceServicer,), {

@@ -76,6 +76,8 @@ fn forward_and_compare(rx: &Receiver, dir: &std::path::Path, protocol: &str, req
         "64",
         "--resource",
         "service.name=forward-test",
+        "--header",
+        "Authorization=Bearer t0ken",
     ]);
     assert_eq!(code, 0, "{err}");
     let want: Vec<Value> = fmt_json(&[&file])
@@ -96,6 +98,14 @@ fn forward_and_compare(rx: &Receiver, dir: &std::path::Path, protocol: &str, req
     let (a, b) = compare(&want, &logs);
     assert_same(&a, &b, protocol);
     assert!(id_counts(&logs).values().all(|&n| n == 1), "{protocol}");
+    for r in &logs {
+        assert_eq!(r["meta"]["authorization"], "Bearer t0ken", "--header, {protocol}");
+        assert_eq!(r["resource"]["service.name"]["string"], "forward-test");
+        assert!(r["resource"]["host.name"]["string"].is_string());
+    }
+    if protocol != "grpc" {
+        assert_eq!(logs[0]["meta"]["content_encoding"], "gzip");
+    }
     // Start/Stop pairs: one span each, the inner one in the outer one's trace, as its child.
     let spans = spans(&got);
     assert_eq!(spans.len() as u32, 2 * requests, "{protocol}");
