@@ -99,7 +99,10 @@ fn forward_and_compare(rx: &Receiver, dir: &std::path::Path, protocol: &str, req
     assert_same(&a, &b, protocol);
     assert!(id_counts(&logs).values().all(|&n| n == 1), "{protocol}");
     for r in &logs {
-        assert_eq!(r["meta"]["authorization"], "Bearer t0ken", "--header, {protocol}");
+        assert_eq!(
+            r["meta"]["authorization"], "Bearer t0ken",
+            "--header, {protocol}"
+        );
         assert_eq!(r["resource"]["service.name"]["string"], "forward-test");
         assert!(r["resource"]["host.name"]["string"].is_string());
     }
@@ -362,6 +365,39 @@ fn past_the_bound_the_dropped_count_is_what_is_missing() {
 }
 
 #[test]
+fn files_wait_when_the_queue_is_full_and_lose_nothing() {
+    let Some(py) = otlp_python() else { return };
+    let dir = temp_dir("forward-wait");
+    let rx = Receiver::start(&py, dir.path(), 3.0);
+    let file = dir.join("wait.etl");
+    write_requests(&file, 100, |p| p);
+    // The default for --follow: a full queue pauses reading; the file keeps the rest.
+    let (code, err) = forward(&[
+        "--follow",
+        file.to_str().unwrap(),
+        "--once",
+        "--queue-batches",
+        "2",
+        "--batch-records",
+        "20",
+        "--max-backoff-ms",
+        "500",
+        "--endpoint",
+        &rx.http_url(),
+        "--cursor",
+        dir.join("w.cursor").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("HTTP 503"), "{err}");
+    assert_eq!(number_after(&err, "dropped (queue full): "), 0, "{err}");
+    let got = rx.received();
+    let logs = event_logs(&got);
+    assert!(id_counts(&logs).values().all(|&n| n == 1));
+    let (a, b) = compare(&fmt_json(&[&file]), &logs);
+    assert_same(&a, &b, "nothing lost while waiting");
+}
+
+#[test]
 fn a_partial_success_is_counted_and_not_retried() {
     let Some(py) = otlp_python() else { return };
     let dir = temp_dir("forward-partial");
@@ -395,6 +431,7 @@ fn a_partial_success_is_counted_and_not_retried() {
 fn a_malformed_endpoint_is_refused_at_start() {
     for url in [
         "localhost:4318",
+        "http://[::1:4318",
         "ftp://127.0.0.1:4318",
         "http://",
         "http://127.0.0.1:99999",

@@ -112,17 +112,26 @@ fn span_id(activity: Guid) -> Vec<u8> {
 
 /// An open activity: its Start event, waiting for its Stop.
 struct Open {
-    trace_id: Vec<u8>,
     parent: Option<Guid>,
     name: String,
     start: u64,
     attributes: Vec<KeyValue>,
 }
 
+/// Activities closed lately, remembered for their children's trace ids: files are read buffer
+/// by buffer, and a processor's buffer can hold a child's Stop before another's holds the
+/// parent's.
+const CLOSED_KEPT: usize = 1 << 16;
+
 /// Turns items into log records and Start/Stop pairs into spans.
 #[derive(Default)]
 pub struct Mapper {
     open: HashMap<Guid, Open>,
+    /// Stops read before their Start (another processor's buffer): end time and record id.
+    early_stops: HashMap<Guid, (u64, String)>,
+    /// Parents of closed activities, oldest first out.
+    closed: HashMap<Guid, Option<Guid>>,
+    closed_order: std::collections::VecDeque<Guid>,
 }
 
 /// What one item gives: its log record, and a span when it ends an activity.
@@ -138,9 +147,9 @@ fn nanos(t: Option<i64>) -> u64 {
 }
 
 impl Mapper {
-    /// Starts still waiting for their Stop.
+    /// Starts still waiting for their Stop, and Stops for their Start.
     pub fn open_activities(&self) -> usize {
-        self.open.len()
+        self.open.len() + self.early_stops.len()
     }
 
     /// Maps `item`; `record_id` is its deterministic `evtrace.record.id`.
@@ -200,26 +209,15 @@ impl Mapper {
                 log.body = Some(AnyValue {
                     value: Some(any_value::Value::StringValue(name.clone())),
                 });
-                span = self.activity(e.activity_id, e.related_activity_id, d.opcode, &name);
-                if let Some(s) = span.as_mut() {
-                    // The Stop: the span ends here and is named by this record.
-                    s.end_time_unix_nano = log.time_unix_nano;
-                    s.attributes.push(kv_str("evtrace.record.id", record_id));
-                    log.trace_id = s.trace_id.clone();
-                    log.span_id = s.span_id.clone();
-                } else if let Some(o) = self.open.get_mut(&e.activity_id) {
-                    // Inside an open activity (or its Start): the log record joins its span.
-                    log.trace_id = o.trace_id.clone();
-                    log.span_id = span_id(e.activity_id);
-                    if d.opcode == OPCODE_START {
-                        o.start = log.time_unix_nano;
-                        o.attributes = log
-                            .attributes
-                            .iter()
-                            .filter(|kv| kv.key != "evtrace.record.id")
-                            .cloned()
-                            .collect();
-                    }
+                if e.activity_id != Guid::ZERO {
+                    span = self.activity(
+                        e.activity_id,
+                        e.related_activity_id,
+                        d.opcode,
+                        &name,
+                        &mut log,
+                        record_id,
+                    );
                 }
             }
             Item::Message(m) => {
@@ -280,50 +278,193 @@ impl Mapper {
         Mapped { log, span }
     }
 
-    /// Follows Start/Stop: a Start opens its activity (its trace is its parent's, or its own
-    /// id for a root), the matching Stop closes it as a span.
+    /// The trace of activity `id`: its root's id, following the parents seen so far.
+    fn trace_of(&self, id: Guid) -> Vec<u8> {
+        let mut cur = id;
+        for _ in 0..64 {
+            let parent = match self.open.get(&cur) {
+                Some(o) => o.parent,
+                None => self.closed.get(&cur).copied().flatten(),
+            };
+            match parent {
+                Some(p) if self.open.contains_key(&p) || self.closed.contains_key(&p) => cur = p,
+                _ => break,
+            }
+        }
+        cur.to_bytes().to_vec()
+    }
+
+    fn close(&mut self, id: Guid, parent: Option<Guid>) {
+        if self.closed_order.len() >= CLOSED_KEPT {
+            if let Some(old) = self.closed_order.pop_front() {
+                self.closed.remove(&old);
+            }
+        }
+        self.closed.insert(id, parent);
+        self.closed_order.push_back(id);
+    }
+
+    /// Follows Start/Stop of activity `id` for the event whose record is `log`: a Start opens
+    /// it, the Stop closes it as a span (in either order, as buffers may come); records
+    /// inside an open activity join its span.
     fn activity(
         &mut self,
         id: Guid,
         related: Option<Guid>,
         opcode: u8,
         name: &str,
+        log: &mut LogRecord,
+        record_id: &str,
     ) -> Option<Span> {
-        if id == Guid::ZERO {
-            return None;
-        }
-        match opcode {
+        let span = |m: &Self, o: Open, end: u64, stop_id: &str| {
+            let mut attributes = o.attributes;
+            attributes.push(kv_str("evtrace.record.id", stop_id));
+            Span {
+                trace_id: m.trace_of(id),
+                span_id: span_id(id),
+                parent_span_id: o.parent.map(span_id).unwrap_or_default(),
+                name: o.name,
+                kind: SpanKind::Internal as i32,
+                start_time_unix_nano: o.start,
+                end_time_unix_nano: end,
+                attributes,
+                ..Default::default()
+            }
+        };
+        let out = match opcode {
             OPCODE_START => {
-                let trace_id = related
-                    .and_then(|r| self.open.get(&r))
-                    .map(|p| p.trace_id.clone())
-                    .unwrap_or_else(|| id.to_bytes().to_vec());
-                self.open.insert(
-                    id,
-                    Open {
-                        trace_id,
-                        parent: related.filter(|r| self.open.contains_key(r)),
-                        name: name.strip_suffix("Start").unwrap_or(name).to_string(),
-                        start: 0,
-                        attributes: Vec::new(),
-                    },
-                );
-                None
+                let o = Open {
+                    parent: related,
+                    name: name.strip_suffix("Start").unwrap_or(name).to_string(),
+                    start: log.time_unix_nano,
+                    attributes: log
+                        .attributes
+                        .iter()
+                        .filter(|kv| kv.key != "evtrace.record.id")
+                        .cloned()
+                        .collect(),
+                };
+                match self.early_stops.remove(&id) {
+                    Some((end, stop_id)) => {
+                        self.close(id, related);
+                        Some(span(self, o, end, &stop_id))
+                    }
+                    None => {
+                        self.open.insert(id, o);
+                        None
+                    }
+                }
             }
-            OPCODE_STOP => {
-                let o = self.open.remove(&id)?;
-                Some(Span {
-                    trace_id: o.trace_id,
-                    span_id: span_id(id),
-                    parent_span_id: o.parent.map(span_id).unwrap_or_default(),
-                    name: o.name,
-                    kind: SpanKind::Internal as i32,
-                    start_time_unix_nano: o.start,
-                    attributes: o.attributes,
-                    ..Default::default()
-                })
-            }
+            OPCODE_STOP => match self.open.remove(&id) {
+                Some(o) => {
+                    let parent = o.parent;
+                    // Known as closed before the trace is looked up, so it still resolves.
+                    self.close(id, parent);
+                    Some(span(self, o, log.time_unix_nano, record_id))
+                }
+                None => {
+                    self.early_stops
+                        .insert(id, (log.time_unix_nano, record_id.to_string()));
+                    None
+                }
+            },
             _ => None,
+        };
+        if self.open.contains_key(&id) || self.closed.contains_key(&id) {
+            log.trace_id = self.trace_of(id);
+            log.span_id = span_id(id);
         }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evtrace_runtime::consume::{CpuTime, Event};
+    use evtrace_runtime::etl::EventDescriptor;
+
+    fn event(opcode: u8, id: u8, related: Option<u8>, time: i64) -> Item {
+        let g = |n: u8| Guid::from_bytes([n; 16]);
+        Item::Event(Event {
+            file: 0,
+            provider_id: g(9),
+            provider_name: Some("P".into()),
+            name: Some("Work".into()),
+            descriptor: EventDescriptor {
+                id: 1,
+                version: 0,
+                channel: 0,
+                level: 3,
+                opcode,
+                task: 0,
+                keyword: 0,
+            },
+            flags: 0,
+            event_property: 0,
+            process_id: 1,
+            thread_id: 2,
+            cpu: 0,
+            timestamp: time,
+            time: Some(time),
+            activity_id: g(id),
+            related_activity_id: related.map(g),
+            cpu_time: CpuTime::Processor(0),
+            fields: Some(vec![("n".into(), Value::U64(u64::MAX))]),
+            decode_error: None,
+            payload: Vec::new(),
+        })
+    }
+
+    /// A child's Stop read before its Start (another processor's buffer): still one span, in
+    /// its parent's trace, under its parent.
+    #[test]
+    fn start_and_stop_pair_in_either_order() {
+        let mut m = Mapper::default();
+        let mut spans = Vec::new();
+        for (i, item) in [
+            event(OPCODE_START, 1, None, 10),
+            event(OPCODE_STOP, 2, None, 30),
+            event(OPCODE_START, 2, Some(1), 20),
+            event(OPCODE_STOP, 1, None, 40),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mapped = m.map(item, &format!("r{i}"), 0);
+            assert_eq!(mapped.log.severity_number, 13, "level 3 is WARN");
+            spans.extend(mapped.span);
+        }
+        assert_eq!(m.open_activities(), 0);
+        let [inner, outer] = &spans[..] else {
+            panic!("{spans:?}")
+        };
+        assert_eq!(
+            (inner.start_time_unix_nano, inner.end_time_unix_nano),
+            (20, 30)
+        );
+        assert_eq!(
+            (outer.start_time_unix_nano, outer.end_time_unix_nano),
+            (10, 40)
+        );
+        assert_eq!(inner.parent_span_id, outer.span_id);
+        assert_eq!(inner.trace_id, outer.trace_id);
+        assert_eq!(outer.trace_id, [1u8; 16].to_vec());
+        assert!(outer.parent_span_id.is_empty());
+        // The span is named by its Stop's record; the field past i64 travels as text.
+        let attr = |s: &Span, k: &str| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key == k)
+                .and_then(|kv| kv.value.clone())
+        };
+        assert_eq!(
+            attr(inner, "evtrace.record.id").and_then(|v| v.value),
+            Some(any_value::Value::StringValue("r1".into()))
+        );
+        assert_eq!(
+            attr(outer, "n").and_then(|v| v.value),
+            Some(any_value::Value::StringValue(u64::MAX.to_string()))
+        );
     }
 }

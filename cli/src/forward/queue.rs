@@ -82,6 +82,7 @@ pub struct Queue {
     bytes: usize,
     max_batches: usize,
     max_bytes: usize,
+    drop_oldest: bool,
     /// Log records dropped because the queue was full.
     pub dropped_records: u64,
     /// Spans dropped because the queue was full.
@@ -91,13 +92,16 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// A queue of at most `max_batches` batches and `max_bytes` bytes.
-    pub fn new(max_batches: usize, max_bytes: usize) -> Queue {
+    /// A queue of at most `max_batches` batches and `max_bytes` bytes; past that the oldest
+    /// batch is dropped when `drop_oldest`, else the reader is to wait ([`Queue::full`]) and
+    /// the queue may go one batch past the bound.
+    pub fn new(max_batches: usize, max_bytes: usize, drop_oldest: bool) -> Queue {
         Queue {
             batches: VecDeque::new(),
             bytes: 0,
             max_batches: max_batches.max(1),
             max_bytes,
+            drop_oldest,
             dropped_records: 0,
             dropped_spans: 0,
             dropped_batches: 0,
@@ -109,11 +113,13 @@ impl Queue {
         self.batches.len() >= self.max_batches || self.bytes >= self.max_bytes
     }
 
-    /// Adds `b`, dropping the oldest batches while past the bound (never `b` itself).
+    /// Adds `b`, dropping the oldest batches while past the bound (never `b` itself) when the
+    /// queue drops.
     pub fn push(&mut self, b: Batch) {
         self.bytes += b.bytes;
         self.batches.push_back(b);
-        while self.batches.len() > 1
+        while self.drop_oldest
+            && self.batches.len() > 1
             && (self.batches.len() > self.max_batches || self.bytes > self.max_bytes)
         {
             if let Some(old) = self.batches.pop_front() {
