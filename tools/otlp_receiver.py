@@ -10,11 +10,12 @@ Every log record, span and metric data point received is appended to OUT as one 
 (written and flushed before the request is answered, so what the sender saw acknowledged is
 always in OUT). With --unavailable-for SECS the receiver answers 503 (HTTP) or UNAVAILABLE
 (gRPC) from its first request until SECS seconds later, then accepts. With --reject-every N it
-rejects every Nth log record (not stored) and says so in a partial_success.
+rejects every Nth log record (not stored) and says so in a partial_success. With --tls-cert and
+--tls-key both listen with TLS (ssl for HTTP, grpc.ssl_server_credentials for gRPC).
 
 Usage:
   otlp_receiver.py --out OUT --ready READY [--http-port N] [--grpc-port N] [--unavailable-for S]
-      [--reject-every N]
+      [--reject-every N] [--tls-cert PEM --tls-key PEM]
       READY gets "http=PORT grpc=PORT" once both listen on 127.0.0.1 (port 0: any free one).
   otlp_receiver.py --summary OUT
       counts of log records, spans, and duplicates by the `evtrace.record.id` attribute.
@@ -237,6 +238,8 @@ def main():
     ap.add_argument("--grpc-port", type=int, default=0)
     ap.add_argument("--unavailable-for", type=float, default=0.0)
     ap.add_argument("--reject-every", type=int, default=0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     ap.add_argument("--summary")
     a = ap.parse_args()
     if a.summary:
@@ -245,12 +248,22 @@ def main():
         ap.error("--out and --ready are needed (or --summary OUT)")
     store = Store(a.out, a.unavailable_for, a.reject_every)
     httpd = ThreadingHTTPServer(("127.0.0.1", a.http_port), http_handler(store))
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     logs, traces, metrics = grpc_services(store)
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(logs, server)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(traces, server)
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(metrics, server)
-    grpc_port = server.add_insecure_port(f"127.0.0.1:{a.grpc_port}")
+    if a.tls_cert:
+        with open(a.tls_key, "rb") as k, open(a.tls_cert, "rb") as c:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        grpc_port = server.add_secure_port(f"127.0.0.1:{a.grpc_port}", creds)
+    else:
+        grpc_port = server.add_insecure_port(f"127.0.0.1:{a.grpc_port}")
     server.start()
     with open(a.ready + ".tmp", "w") as f:
         f.write(f"http={httpd.server_address[1]} grpc={grpc_port}\n")

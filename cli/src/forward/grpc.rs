@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataValue};
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 
 use super::transport::{Accepted, Exporter, SendError};
@@ -51,6 +51,7 @@ impl Grpc {
         headers: &[(String, String)],
         gzip: bool,
         timeout: Duration,
+        ca_pem: Option<&[u8]>,
     ) -> Result<Grpc, String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -61,8 +62,12 @@ impl Grpc {
             .timeout(timeout)
             .connect_timeout(timeout);
         if url.starts_with("https://") {
+            let tls = match ca_pem {
+                Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+                None => ClientTlsConfig::new().with_webpki_roots(),
+            };
             ep = ep
-                .tls_config(ClientTlsConfig::new().with_webpki_roots())
+                .tls_config(tls)
                 .map_err(|e| format!("TLS for {url}: {e}"))?;
         }
         let channel = {

@@ -26,19 +26,43 @@ pub struct Http {
 }
 
 impl Http {
-    /// The endpoint at `base` (scheme, host, port and an optional path prefix).
-    pub fn new(base: &str, headers: Vec<(String, String)>, gzip: bool, timeout: Duration) -> Http {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// The endpoint at `base` (scheme, host, port and an optional path prefix); `ca_pem`: the
+    /// only certificates to trust for https (else the web's roots).
+    pub fn new(
+        base: &str,
+        headers: Vec<(String, String)>,
+        gzip: bool,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Http, String> {
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Http {
+            .http_status_as_error(false);
+        if let Some(pem) = ca_pem {
+            let certs = ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--ca-file: not PEM certificates: {e}"))?;
+            if certs.is_empty() {
+                return Err("--ca-file: no PEM certificate in it".into());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                    .build(),
+            );
+        }
+        let agent: ureq::Agent = config.build().into();
+        Ok(Http {
             agent,
             base: base.trim_end_matches('/').to_string(),
             headers,
             gzip,
-        }
+        })
     }
 
     fn post(&mut self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, SendError> {

@@ -108,6 +108,10 @@ pub struct ForwardArgs {
     /// Longest wait between two retries, in milliseconds (the wait doubles from 100 ms).
     #[arg(long, default_value_t = 5000)]
     max_backoff_ms: u64,
+    /// For https: trust only the certificates in this PEM file (a private CA, a self-signed
+    /// collector) instead of the web's root certificates.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
     /// How often growing files are looked at, in milliseconds.
     #[arg(long, default_value_t = 200)]
     poll_ms: u64,
@@ -188,19 +192,25 @@ fn resource(given: &[(String, String)]) -> Resource {
 fn exporter(args: &ForwardArgs, url: &str) -> Result<Box<dyn Exporter>, String> {
     let gzip = args.compression == "gzip";
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let ca = match &args.ca_file {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("--ca-file {}: {e}", p.display()))?),
+        None => None,
+    };
     match args.protocol {
         Protocol::HttpProtobuf => Ok(Box::new(http::Http::new(
             url,
             args.headers.clone(),
             gzip,
             timeout,
-        ))),
+            ca.as_deref(),
+        )?)),
         #[cfg(feature = "grpc")]
         Protocol::Grpc => Ok(Box::new(grpc::Grpc::new(
             url,
             &args.headers,
             gzip,
             timeout,
+            ca.as_deref(),
         )?)),
         #[cfg(not(feature = "grpc"))]
         Protocol::Grpc => Err(
