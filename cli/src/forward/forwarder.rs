@@ -93,10 +93,16 @@ impl Forwarder {
             }
             if read == 0 && !sent {
                 let until_retry = self.next_try.saturating_duration_since(Instant::now());
-                std::thread::sleep(if self.queue.is_empty() {
-                    poll.min(Duration::from_millis(50))
-                } else {
+                std::thread::sleep(if !self.queue.is_empty() {
                     until_retry.clamp(Duration::from_millis(1), poll)
+                } else if self.builder.len() > 0 {
+                    // A batch waiting for its delay.
+                    poll.min(Duration::from_millis(50))
+                } else if matches!(self.source, Source::RealTime(_)) {
+                    // Its read already waited for events.
+                    Duration::ZERO
+                } else {
+                    poll
                 });
             }
         }
