@@ -205,6 +205,10 @@ pub fn write_requests(
         "fwd-{}",
         file.file_name().unwrap().to_string_lossy().replace('%', "")
     );
+    // A private session takes every event of the provider in this process: the tests of one
+    // binary write one at a time, or each file would hold the others' events too.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let s = Session::start_private(props(
         SessionProperties::new(&name)
             .log_file(file)
