@@ -121,23 +121,16 @@ fn forward_and_compare(rx: &Receiver, dir: &std::path::Path, protocol: &str, req
     };
     let (outer, inner) = (by_path("/api/item"), by_path("/db"));
     assert_eq!(outer.len() as u32, requests);
-    let mut same_trace = 0;
     for i in &inner {
         let parent = outer
             .iter()
             .find(|o| o["span_id"] == i["parent_span_id"])
             .unwrap_or_else(|| panic!("no parent span for {i:#}"));
-        same_trace += usize::from(parent["trace_id"] == i["trace_id"]);
+        // In its parent's trace even when its buffer came before the parent's Start.
+        assert_eq!(parent["trace_id"], i["trace_id"]);
         assert_eq!(parent["attributes"]["n"], i["attributes"]["n"]);
         assert!(i["start_time_unix_nano"].as_u64() <= i["end_time_unix_nano"].as_u64());
     }
-    // In its parent's trace, unless the writer moved to another processor and that
-    // processor's buffer, with the whole child in it, came first in the file (README).
-    assert!(
-        same_trace * 10 >= inner.len() * 9,
-        "{same_trace} of {} in their parent's trace",
-        inner.len()
-    );
     assert!(outer.iter().all(|o| o["parent_span_id"] == ""));
     // The counts went out too: the final report record and the metrics.
     assert!(got

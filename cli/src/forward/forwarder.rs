@@ -54,12 +54,12 @@ impl Forwarder {
                      is at the last acknowledged one)",
                     self.queue.len()
                 );
-                return self.queue.is_empty() && self.builder.len() == 0;
+                return self.queue.is_empty() && self.builder.is_empty();
             }
             // Read while there is room (or always, when full means dropping the oldest).
             let mut read = 0;
             while read < 4096 && (self.on_full == OnFull::Drop || !self.queue.full()) {
-                let wait = if read == 0 && self.queue.is_empty() && self.builder.len() == 0 {
+                let wait = if read == 0 && self.queue.is_empty() && self.builder.is_empty() {
                     poll
                 } else {
                     Duration::ZERO
@@ -69,7 +69,7 @@ impl Forwarder {
                 };
                 read += 1;
                 let m = self.mapper.map(&rec.item, &rec.id, now_nanos());
-                self.builder.add(m.log, m.span);
+                self.builder.add(m.log, m.spans);
                 if self.builder.len() as u64 >= self.args.batch_records
                     || self.builder.bytes() >= self.args.batch_bytes
                 {
@@ -79,23 +79,32 @@ impl Forwarder {
             let done = self.source.done();
             // In wait mode a full queue takes no batch: the records wait in the builder.
             let room = self.on_full == OnFull::Drop || !self.queue.full();
-            if self.builder.len() > 0
+            if !self.builder.is_empty()
                 && room
                 && (done || self.builder.started().is_some_and(|t| t.elapsed() >= delay))
             {
+                // Nothing more came for a while (or will): spans waiting for a parent go too.
+                let waiting = self.mapper.drain();
+                self.builder.add_spans(waiting);
                 self.seal();
+            } else if done && self.builder.is_empty() && room {
+                let waiting = self.mapper.drain();
+                if !waiting.is_empty() {
+                    self.builder.add_spans(waiting);
+                    self.seal();
+                }
             }
             // Drops are counted as they happen and reported with the next request.
             self.queue.sync_drops(&mut self.counts);
             let sent = self.send_one();
-            if done && self.queue.is_empty() && self.builder.len() == 0 {
+            if done && self.queue.is_empty() && self.builder.is_empty() {
                 return self.finish();
             }
             if read == 0 && !sent {
                 let until_retry = self.next_try.saturating_duration_since(Instant::now());
                 std::thread::sleep(if !self.queue.is_empty() {
                     until_retry.clamp(Duration::from_millis(1), poll)
-                } else if self.builder.len() > 0 {
+                } else if !self.builder.is_empty() {
                     // A batch waiting for its delay.
                     poll.min(Duration::from_millis(50))
                 } else if matches!(self.source, Source::RealTime(_)) {

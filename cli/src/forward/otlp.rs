@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use evtrace_runtime::consume::{filetime_text, Item};
+use evtrace_runtime::consume::{filetime_text, Event, Item};
 use evtrace_runtime::etl::Value;
 use evtrace_runtime::Guid;
 use opentelemetry_proto::tonic::common::v1::{
@@ -123,6 +123,10 @@ struct Open {
 /// parent's.
 const CLOSED_KEPT: usize = 1 << 16;
 
+/// How many further records a span waits for its unseen parent's Start (its trace is its
+/// root's, known only then) before it goes with the trace known so far.
+const WAIT_RECORDS: u64 = 4096;
+
 /// Turns items into log records and Start/Stop pairs into spans.
 #[derive(Default)]
 pub struct Mapper {
@@ -132,14 +136,19 @@ pub struct Mapper {
     /// Parents of closed activities, oldest first out.
     closed: HashMap<Guid, Option<Guid>>,
     closed_order: std::collections::VecDeque<Guid>,
+    /// Spans whose chain of parents ends at an activity not seen yet, by that activity.
+    waiting: HashMap<Guid, Vec<(Guid, Span)>>,
+    /// When each entry of `waiting` began to wait (records mapped), oldest first.
+    waiting_order: std::collections::VecDeque<(u64, Guid)>,
+    mapped: u64,
 }
 
 /// What one item gives: its log record, and a span when it ends an activity.
 pub struct Mapped {
     /// The log record.
     pub log: LogRecord,
-    /// The span of the activity this item stopped.
-    pub span: Option<Span>,
+    /// Spans complete now: the activity this item ended, or ones that waited for it.
+    pub spans: Vec<Span>,
 }
 
 fn nanos(t: Option<i64>) -> u64 {
@@ -159,7 +168,8 @@ impl Mapper {
             observed_time_unix_nano: observed,
             ..Default::default()
         };
-        let mut span = None;
+        let mut spans = Vec::new();
+        self.mapped += 1;
         let a = &mut log.attributes;
         a.push(kv_str("evtrace.record.id", record_id));
         a.push(kv_int("etw.cpu", i64::from(item.cpu())));
@@ -210,14 +220,7 @@ impl Mapper {
                     value: Some(any_value::Value::StringValue(name.clone())),
                 });
                 if e.activity_id != Guid::ZERO {
-                    span = self.activity(
-                        e.activity_id,
-                        e.related_activity_id,
-                        d.opcode,
-                        &name,
-                        &mut log,
-                        record_id,
-                    );
+                    self.activity(e, &name, &mut log, record_id, &mut spans);
                 }
             }
             Item::Message(m) => {
@@ -275,11 +278,13 @@ impl Mapper {
                 });
             }
         }
-        Mapped { log, span }
+        self.release_aged(&mut spans);
+        Mapped { log, spans }
     }
 
-    /// The trace of activity `id`: its root's id, following the parents seen so far.
-    fn trace_of(&self, id: Guid) -> Vec<u8> {
+    /// The root of activity `id` following the parents seen so far, and the parent not seen
+    /// yet where the chain stops, if it stops at one.
+    fn walk(&self, id: Guid) -> (Guid, Option<Guid>) {
         let mut cur = id;
         for _ in 0..64 {
             let parent = match self.open.get(&cur) {
@@ -288,10 +293,65 @@ impl Mapper {
             };
             match parent {
                 Some(p) if self.open.contains_key(&p) || self.closed.contains_key(&p) => cur = p,
-                _ => break,
+                Some(p) => return (cur, Some(p)),
+                None => break,
             }
         }
-        cur.to_bytes().to_vec()
+        (cur, None)
+    }
+
+    /// The trace of activity `id`: its root's id.
+    fn trace_of(&self, id: Guid) -> Vec<u8> {
+        self.walk(id).0.to_bytes().to_vec()
+    }
+
+    /// A complete span of activity `id`: out now, or waiting for an unseen ancestor.
+    fn place(&mut self, id: Guid, mut span: Span, out: &mut Vec<Span>) {
+        let (root, missing) = self.walk(id);
+        span.trace_id = root.to_bytes().to_vec();
+        match missing {
+            Some(m) => {
+                if !self.waiting.contains_key(&m) {
+                    self.waiting_order.push_back((self.mapped, m));
+                }
+                self.waiting.entry(m).or_default().push((id, span));
+            }
+            None => out.push(span),
+        }
+    }
+
+    /// `id`'s Start was seen: what waited for it is placed again.
+    fn seen(&mut self, id: Guid, out: &mut Vec<Span>) {
+        for (a, span) in self.waiting.remove(&id).unwrap_or_default() {
+            self.place(a, span, out);
+        }
+    }
+
+    /// Spans that waited too long go with the trace known so far.
+    fn release_aged(&mut self, out: &mut Vec<Span>) {
+        while let Some(&(since, m)) = self.waiting_order.front() {
+            if since + WAIT_RECORDS > self.mapped {
+                break;
+            }
+            self.waiting_order.pop_front();
+            out.extend(
+                self.waiting
+                    .remove(&m)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(_, s)| s),
+            );
+        }
+    }
+
+    /// Every waiting span, with the trace known so far: at the end of the source, or when a
+    /// batch goes out after its delay (nothing more came meanwhile).
+    pub fn drain(&mut self) -> Vec<Span> {
+        self.waiting_order.clear();
+        self.waiting
+            .drain()
+            .flat_map(|(_, v)| v.into_iter().map(|(_, s)| s))
+            .collect()
     }
 
     fn close(&mut self, id: Guid, parent: Option<Guid>) {
@@ -304,23 +364,22 @@ impl Mapper {
         self.closed_order.push_back(id);
     }
 
-    /// Follows Start/Stop of activity `id` for the event whose record is `log`: a Start opens
+    /// Follows Start/Stop of event `e`'s activity for its record `log`: a Start opens
     /// it, the Stop closes it as a span (in either order, as buffers may come); records
     /// inside an open activity join its span.
     fn activity(
         &mut self,
-        id: Guid,
-        related: Option<Guid>,
-        opcode: u8,
+        e: &Event,
         name: &str,
         log: &mut LogRecord,
         record_id: &str,
-    ) -> Option<Span> {
-        let span = |m: &Self, o: Open, end: u64, stop_id: &str| {
+        out: &mut Vec<Span>,
+    ) {
+        let (id, related, opcode) = (e.activity_id, e.related_activity_id, e.descriptor.opcode);
+        let span = |o: Open, end: u64, stop_id: &str| {
             let mut attributes = o.attributes;
             attributes.push(kv_str("evtrace.record.id", stop_id));
             Span {
-                trace_id: m.trace_of(id),
                 span_id: span_id(id),
                 parent_span_id: o.parent.map(span_id).unwrap_or_default(),
                 name: o.name,
@@ -331,7 +390,7 @@ impl Mapper {
                 ..Default::default()
             }
         };
-        let out = match opcode {
+        match opcode {
             OPCODE_START => {
                 let o = Open {
                     parent: related,
@@ -347,41 +406,39 @@ impl Mapper {
                 match self.early_stops.remove(&id) {
                     Some((end, stop_id)) => {
                         self.close(id, related);
-                        Some(span(self, o, end, &stop_id))
+                        self.place(id, span(o, end, &stop_id), out);
                     }
                     None => {
                         self.open.insert(id, o);
-                        None
                     }
                 }
+                self.seen(id, out);
             }
             OPCODE_STOP => match self.open.remove(&id) {
                 Some(o) => {
                     let parent = o.parent;
                     // Known as closed before the trace is looked up, so it still resolves.
                     self.close(id, parent);
-                    Some(span(self, o, log.time_unix_nano, record_id))
+                    self.place(id, span(o, log.time_unix_nano, record_id), out);
                 }
                 None => {
                     self.early_stops
                         .insert(id, (log.time_unix_nano, record_id.to_string()));
-                    None
                 }
             },
-            _ => None,
-        };
+            _ => {}
+        }
         if self.open.contains_key(&id) || self.closed.contains_key(&id) {
             log.trace_id = self.trace_of(id);
             log.span_id = span_id(id);
         }
-        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evtrace_runtime::consume::{CpuTime, Event};
+    use evtrace_runtime::consume::CpuTime;
     use evtrace_runtime::etl::EventDescriptor;
 
     fn event(opcode: u8, id: u8, related: Option<u8>, time: i64) -> Item {
@@ -433,7 +490,7 @@ mod tests {
         {
             let mapped = m.map(item, &format!("r{i}"), 0);
             assert_eq!(mapped.log.severity_number, 13, "level 3 is WARN");
-            spans.extend(mapped.span);
+            spans.extend(mapped.spans);
         }
         assert_eq!(m.open_activities(), 0);
         let [inner, outer] = &spans[..] else {
@@ -466,5 +523,49 @@ mod tests {
             attr(outer, "n").and_then(|v| v.value),
             Some(any_value::Value::StringValue(u64::MAX.to_string()))
         );
+    }
+
+    /// A whole child activity read before its parent's Start (the parent's buffer came later
+    /// in the file): the child's span waits and then goes in its parent's trace.
+    #[test]
+    fn a_child_read_before_its_parent_waits_for_the_parents_trace() {
+        let mut m = Mapper::default();
+        let mut spans = Vec::new();
+        for (i, item) in [
+            event(OPCODE_START, 2, Some(1), 20),
+            event(OPCODE_STOP, 2, None, 30),
+            event(OPCODE_START, 1, None, 10),
+            event(OPCODE_STOP, 1, None, 40),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mapped = m.map(item, &format!("r{i}"), 0);
+            if i == 1 {
+                assert!(mapped.spans.is_empty(), "the child waits for its parent");
+            }
+            spans.extend(mapped.spans);
+        }
+        assert_eq!(spans.len(), 2);
+        assert!(
+            spans.iter().all(|s| s.trace_id == [1u8; 16].to_vec()),
+            "{spans:?}"
+        );
+        // A parent never seen (started before the file): the child goes when drained.
+        let mut m = Mapper::default();
+        for item in [
+            event(OPCODE_START, 5, Some(4), 1),
+            event(OPCODE_STOP, 5, None, 2),
+        ] {
+            assert!(m.map(&item, "x", 0).spans.is_empty());
+        }
+        let drained = m.drain();
+        assert_eq!(drained.len(), 1);
+        assert_eq!(drained[0].trace_id, [5u8; 16].to_vec());
+        assert_eq!(
+            drained[0].parent_span_id,
+            span_id(Guid::from_bytes([4; 16]))
+        );
+        assert!(m.drain().is_empty());
     }
 }

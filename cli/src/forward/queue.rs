@@ -36,15 +36,28 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Adds a log record and the span it ends, if any.
-    pub fn add(&mut self, log: LogRecord, span: Option<Span>) {
+    /// Adds a log record and the spans complete with it.
+    pub fn add(&mut self, log: LogRecord, spans: Vec<Span>) {
         self.started.get_or_insert_with(Instant::now);
         self.bytes += log.encoded_len() + 4;
         self.logs.push(log);
-        if let Some(s) = span {
+        self.add_spans(spans);
+    }
+
+    /// Adds spans.
+    pub fn add_spans(&mut self, spans: Vec<Span>) {
+        if !spans.is_empty() {
+            self.started.get_or_insert_with(Instant::now);
+        }
+        for s in spans {
             self.bytes += s.encoded_len() + 4;
             self.spans.push(s);
         }
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty() && self.spans.is_empty()
     }
 
     /// Log records so far.
