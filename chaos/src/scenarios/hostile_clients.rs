@@ -246,6 +246,7 @@ fn props(name: &str) -> WireProps {
         flush_timer_s: 0,
         clock: 1,
         enable_flags: 0,
+        kernel_tree_of: None,
     }
 }
 
