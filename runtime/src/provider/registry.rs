@@ -78,9 +78,13 @@ static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
 fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
     let mut guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    let reg = guard.get_or_insert_with(|| Registry {
-        providers: Vec::new(),
-        enables: HashMap::new(),
+    let reg = guard.get_or_insert_with(|| {
+        // Enable state exists from here on, so from here on a stopping session clears its own.
+        crate::session::on_session_stopped(session_stopped);
+        Registry {
+            providers: Vec::new(),
+            enables: HashMap::new(),
+        }
     });
     f(reg)
 }

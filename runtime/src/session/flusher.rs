@@ -681,10 +681,21 @@ fn write_buffer_header(
     .write_to(bytes);
 }
 
+/// What a stopping session tells the providers (their registry installs it when it first holds
+/// enable state): that its slot's bits are to be cleared and its stored enables forgotten.
+static SESSION_STOPPED: std::sync::OnceLock<fn(u8)> = std::sync::OnceLock::new();
+
+/// Installs the hook a stopping session calls with its slot (once; later calls are ignored).
+pub(crate) fn on_session_stopped(hook: fn(u8)) {
+    let _ = SESSION_STOPPED.set(hook);
+}
+
 /// Takes the session off the write path: providers stop sending it events, writers that are
 /// mid-write finish, and every buffer is sealed and completed.
 pub(crate) fn retire(core: &Arc<SessionCore>) {
-    crate::provider::session_stopped(core.slot);
+    if let Some(stopped) = SESSION_STOPPED.get() {
+        stopped(core.slot);
+    }
     let table_ref = core.unpublish();
     core.pool.close();
     quiesce::synchronize();

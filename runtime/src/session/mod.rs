@@ -35,10 +35,9 @@ pub use crate::clock::ClockType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::etl::LogfileHeader;
 pub use crate::model::properties;
-use crate::provider::EnableSettings;
 use crate::sink::LogFile;
 pub use crate::sink::{Outbound, Shipped};
-use crate::Guid;
+pub(crate) use flusher::on_session_stopped;
 use flusher::{Command, Flusher, Outcome};
 pub use properties::{LogFileMode, SessionKind, SessionProperties};
 use region::Region;
@@ -383,56 +382,12 @@ impl Session {
             .clone()
     }
 
-    /// `EnableTrace`: the session wants events of provider `guid` that pass `settings`. Replaces
-    /// earlier settings of this session; stored until the provider registers if it has not yet.
-    pub fn enable_provider(&self, guid: Guid, settings: EnableSettings) -> Result<()> {
+    /// This session's slot in the providers' enable words, for an enable or disable: it must
+    /// be running and hosted in this process (a proxy's providers are the daemon's to enable).
+    pub(crate) fn slot_for_enable(&self) -> Result<u8> {
         self.shared.running()?;
         self.shared.in_process()?;
-        crate::provider::enable_for_session(self.shared.core.slot, guid, settings)
-    }
-
-    /// [`Session::enable_provider`] with an enable filter (EnableTraceEx2's filter
-    /// descriptors): a process the filter does not take is not enabled, and events whose ids it
-    /// drops get no bit of this session in their enable words. Both are decided here, once.
-    pub fn enable_provider_filtered(
-        &self,
-        guid: Guid,
-        settings: EnableSettings,
-        filter: &crate::model::EnableFilter,
-    ) -> Result<()> {
-        self.enable_with(guid, settings, filter, true)
-    }
-
-    /// [`Session::enable_provider`] without telling the provider's enable callback (the Global
-    /// Logger's way: providers learn of it by querying).
-    pub(crate) fn enable_provider_quietly(
-        &self,
-        guid: Guid,
-        settings: EnableSettings,
-        filter: &crate::model::EnableFilter,
-    ) -> Result<()> {
-        self.enable_with(guid, settings, filter, false)
-    }
-
-    fn enable_with(
-        &self,
-        guid: Guid,
-        settings: EnableSettings,
-        filter: &crate::model::EnableFilter,
-        callbacks: bool,
-    ) -> Result<()> {
-        self.shared.running()?;
-        self.shared.in_process()?;
-        let slot = self.shared.core.slot;
-        crate::provider::enable_for_session_with(slot, guid, settings, filter, callbacks)
-    }
-
-    /// The session no longer wants events of provider `guid`.
-    pub fn disable_provider(&self, guid: Guid) -> Result<()> {
-        self.shared.running()?;
-        self.shared.in_process()?;
-        crate::provider::disable_for_session(self.shared.core.slot, guid);
-        Ok(())
+        Ok(self.shared.core.slot)
     }
 
     /// Writes a finished buffer that a producer process filled (the daemon's path for system
