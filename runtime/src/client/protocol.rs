@@ -98,6 +98,10 @@ pub struct WireStats {
     pub enable_flags: u32,
 }
 
+/// The daemon's counter page (the sequence counters shared with producers: the global counter
+/// and one per possible session), which both sides map whole.
+pub(crate) const COUNTER_PAGE: usize = 4096;
+
 /// The provider "GUID" of an enable meaning every provider the processes its filter takes
 /// register (`evtrace record -- COMMAND` records its command's providers this way).
 pub const ANY_PROVIDER: &str = "*";

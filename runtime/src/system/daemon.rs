@@ -42,8 +42,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// System loggers at once: the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions.
 pub const MAX_SYSTEM_LOGGERS: usize = 8;
 
-/// The counter page: the global counter and one per possible session.
-pub(crate) const COUNTER_PAGE: usize = 4096;
+use crate::client::protocol::COUNTER_PAGE;
 
 /// How long a stopping session waits for its producers to hand over their last buffers.
 const DETACH_WAIT: Duration = Duration::from_secs(5);
