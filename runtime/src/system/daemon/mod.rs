@@ -67,6 +67,8 @@ pub struct Daemon {
     max_connections: usize,
 }
 
+/// What the daemon's threads share: its state behind one lock, the counter page, and the
+/// condition that producers' answers signal.
 struct Shared {
     /// Itself, for what must reach the daemon later (the kernel logger's buffers).
     me: std::sync::Weak<Shared>,
@@ -221,10 +223,12 @@ impl Drop for Counted {
 }
 
 impl Shared {
+    /// The state, also after a thread panicked while holding it.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` on session `name` beside the producers, under the lock.
     fn with<T>(
         &self,
         name: &str,

@@ -19,6 +19,8 @@ use crate::Guid;
 /// nil GUID.
 const ANY: Guid = Guid::from_bytes([0; 16]);
 
+/// A producer's share of one session as the daemon holds it: the memfd's mapping here, its
+/// buffer size, and the last EventsLost figure the producer reported.
 pub(super) struct Share {
     region: Region,
     buffer_bytes: usize,

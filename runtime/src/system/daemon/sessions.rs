@@ -339,8 +339,9 @@ impl Shared {
         Ok(Reply::Ok)
     }
 
-    /// FLUSH: producers hand over what their shares hold (waited for at most [`DETACH_WAIT`](super::DETACH_WAIT)),
-    /// then the session writes its buffers (a BUFFERING session saves its ring).
+    /// FLUSH: producers hand over what their shares hold (waited for at most
+    /// [`DETACH_WAIT`](super::DETACH_WAIT)), then the session writes its buffers (a BUFFERING
+    /// session saves its ring).
     pub(super) fn flush(&self, name: &str) -> Result<Reply> {
         let mut st = self.lock();
         let st_ref = &mut *st;

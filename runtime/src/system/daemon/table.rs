@@ -12,12 +12,14 @@ use crate::session::{same_name, LogFileMode, Session, SessionProperties};
 use crate::system::realtime::RealTime;
 use crate::Guid;
 
+/// What the daemon's one lock guards: the session table and the connected producers.
 #[derive(Default)]
 pub(super) struct State {
     pub(super) sessions: Vec<Hosted>,
     pub(super) producers: HashMap<u64, Producer>,
     pub(super) next_id: u64,
-    /// The daemon is ending ([`Stopper::stop_all`](super::Stopper::stop_all)): no session starts any more.
+    /// The daemon is ending ([`Stopper::stop_all`](super::Stopper::stop_all)): no session
+    /// starts any more.
     pub(super) closing: bool,
     /// Stops under way (each until its file is finished), which the daemon's end waits for.
     pub(super) ending: usize,
