@@ -23,8 +23,7 @@ impl Session {
         settings: EnableSettings,
         filter: &EnableFilter,
     ) -> Result<()> {
-        let slot = self.slot_for_enable()?;
-        super::enable_for_session_with(slot, guid, settings, filter, true)
+        self.enable_with(guid, settings, filter, true)
     }
 
     /// [`Session::enable_provider`] without telling the provider's enable callback (the Global
@@ -35,8 +34,19 @@ impl Session {
         settings: EnableSettings,
         filter: &EnableFilter,
     ) -> Result<()> {
+        self.enable_with(guid, settings, filter, false)
+    }
+
+    /// An enable with a filter; `callbacks`: tell the provider's enable callback.
+    fn enable_with(
+        &self,
+        guid: Guid,
+        settings: EnableSettings,
+        filter: &EnableFilter,
+        callbacks: bool,
+    ) -> Result<()> {
         let slot = self.slot_for_enable()?;
-        super::enable_for_session_with(slot, guid, settings, filter, false)
+        super::enable_for_session_with(slot, guid, settings, filter, callbacks)
     }
 
     /// The session no longer wants events of provider `guid`.
