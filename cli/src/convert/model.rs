@@ -138,13 +138,20 @@ impl<S: Sink> Model<S> {
             }
             Item::Classic(c) => {
                 let track = self.track_of(c.process_id, c.thread_id)?;
-                let args = vec![
-                    ("version".to_string(), Value::U64(c.version.into())),
-                    ("payload".to_string(), Value::Str(hex(&c.payload))),
-                ];
+                let args = match &c.fields {
+                    Some(fields) => fields.clone(),
+                    None => vec![
+                        ("version".to_string(), Value::U64(c.version.into())),
+                        ("payload".to_string(), Value::Str(hex(&c.payload))),
+                    ],
+                };
+                let name = c
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("type {}", c.event_type));
                 self.sink.instant(&Slice {
                     track,
-                    name: &format!("type {}", c.event_type),
+                    name: &name,
                     category: &c.source(),
                     time,
                     args: &args,

@@ -1,0 +1,698 @@
+//! Windows' kernel MOF classes as tables: which event types a class covers, in which versions,
+//! and its fields in order (from the classes' documentation and `wmicore.mof`).
+
+use crate::Guid;
+
+/// How one field is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ty {
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    /// A u32 shown in hex (flags, masks, status codes).
+    X32,
+    U64,
+    I64,
+    /// A pointer (`Pointer` qualifier): 4 or 8 bytes as the record says, shown in hex.
+    Ptr,
+    /// A pointer-sized count (sizes that Windows stores as `ULONG_PTR`).
+    PtrCount,
+    /// A FILETIME-like 64-bit time.
+    FileTime,
+    /// A GUID.
+    Guid,
+    /// `IPAddrV4`: 4 bytes in network order.
+    Ipv4,
+    /// `IPAddrV6`: 16 bytes in network order.
+    Ipv6,
+    /// `Port`: a u16 in network order.
+    Port,
+    /// A `TOKEN_USER` (two pointers) followed by the SID it points to; a null SID is 4 bytes.
+    Sid,
+    /// A NUL-terminated 8-bit string.
+    Ansi,
+    /// A NUL-terminated UTF-16LE string.
+    Utf16,
+    /// `TIME_ZONE_INFORMATION`, 172 bytes, read as its bias and names.
+    TimeZone,
+    /// Padding to the next multiple of 8 bytes from the payload's start.
+    Align8,
+}
+
+/// One field: its name and type.
+pub(crate) type Field = (&'static str, Ty);
+
+/// One layout of a class: the event types it covers, the versions it is written in, its fields.
+pub(crate) struct Layout {
+    pub(crate) group: u8,
+    pub(crate) types: &'static [u8],
+    pub(crate) versions: &'static [u16],
+    pub(crate) fields: &'static [Field],
+}
+
+/// `EVENT_TRACE_GROUP_*` values (the HookId's high byte).
+pub(crate) mod group {
+    pub(crate) const HEADER: u8 = 0x00;
+    pub(crate) const IO: u8 = 0x01;
+    pub(crate) const MEMORY: u8 = 0x02;
+    pub(crate) const PROCESS: u8 = 0x03;
+    pub(crate) const THREAD: u8 = 0x05;
+    pub(crate) const TCPIP: u8 = 0x06;
+    pub(crate) const PERFINFO: u8 = 0x0F;
+    pub(crate) const IMAGE: u8 = 0x14;
+}
+
+use group::*;
+use Ty::*;
+
+/// The group names Windows' tools give the kernel classes, by `EVENT_TRACE_GROUP_*`.
+pub(crate) const GROUP_NAMES: [&str; 31] = [
+    "EventTrace",
+    "DiskIo",
+    "PageFault",
+    "Process",
+    "FileIo",
+    "Thread",
+    "TcpIp",
+    "Job",
+    "UdpIp",
+    "Registry",
+    "DbgPrint",
+    "Config",
+    "Spare1",
+    "Wnf",
+    "Pool",
+    "PerfInfo",
+    "Heap",
+    "Object",
+    "Power",
+    "ModBound",
+    "Image",
+    "Dpc",
+    "CcTrace",
+    "CritSec",
+    "StackWalk",
+    "Ums",
+    "ALPC",
+    "SplitIo",
+    "ThreadPool",
+    "Hypervisor",
+    "HypervisorX",
+];
+
+/// Event type names (`EventTypeName` of the MOF classes), by group and type.
+pub(crate) const TYPE_NAMES: &[(u8, u8, &str)] = &[
+    (HEADER, 0, "Header"),
+    (HEADER, 5, "Extension"),
+    (HEADER, 8, "RundownComplete"),
+    (HEADER, 32, "EndExtension"),
+    (HEADER, 80, "PartitionInfoExtension"),
+    (PROCESS, 1, "Start"),
+    (PROCESS, 2, "End"),
+    (PROCESS, 3, "DCStart"),
+    (PROCESS, 4, "DCEnd"),
+    (PROCESS, 39, "Defunct"),
+    (THREAD, 1, "Start"),
+    (THREAD, 2, "End"),
+    (THREAD, 3, "DCStart"),
+    (THREAD, 4, "DCEnd"),
+    (THREAD, 36, "CSwitch"),
+    (IMAGE, 10, "Load"),
+    (IMAGE, 2, "Unload"),
+    (IMAGE, 3, "DCStart"),
+    (IMAGE, 4, "DCEnd"),
+    (IO, 10, "Read"),
+    (IO, 11, "Write"),
+    (IO, 12, "ReadInit"),
+    (IO, 13, "WriteInit"),
+    (IO, 14, "FlushBuffers"),
+    (IO, 15, "FlushInit"),
+    (IO, 55, "OpticalRead"),
+    (IO, 56, "OpticalWrite"),
+    (IO, 57, "OpticalFlushBuffers"),
+    (IO, 58, "OpticalReadInit"),
+    (IO, 59, "OpticalWriteInit"),
+    (IO, 60, "OpticalFlushInit"),
+    (TCPIP, 10, "SendIPV4"),
+    (TCPIP, 11, "RecvIPV4"),
+    (TCPIP, 12, "ConnectIPV4"),
+    (TCPIP, 13, "DisconnectIPV4"),
+    (TCPIP, 14, "RetransmitIPV4"),
+    (TCPIP, 15, "AcceptIPV4"),
+    (TCPIP, 16, "ReconnectIPV4"),
+    (TCPIP, 17, "Fail"),
+    (TCPIP, 18, "TCPCopyIPV4"),
+    (TCPIP, 26, "SendIPV6"),
+    (TCPIP, 27, "RecvIPV6"),
+    (TCPIP, 28, "ConnectIPV6"),
+    (TCPIP, 29, "DisconnectIPV6"),
+    (TCPIP, 30, "RetransmitIPV6"),
+    (TCPIP, 31, "AcceptIPV6"),
+    (TCPIP, 32, "ReconnectIPV6"),
+    (TCPIP, 34, "TCPCopyIPV6"),
+    (MEMORY, 10, "TransitionFault"),
+    (MEMORY, 11, "DemandZeroFault"),
+    (MEMORY, 12, "CopyOnWrite"),
+    (MEMORY, 13, "GuardPageFault"),
+    (MEMORY, 14, "HardPageFault"),
+    (MEMORY, 15, "AccessViolation"),
+    (MEMORY, 32, "HardFault"),
+    (PERFINFO, 46, "SampleProfile"),
+    (PERFINFO, 51, "SysClEnter"),
+    (PERFINFO, 52, "SysClExit"),
+];
+
+/// The class GUIDs of the kernel groups, for relogged files that store kernel events with a
+/// classic (GUID) header.
+pub(crate) const GROUP_GUIDS: &[(Guid, u8)] = &[
+    (
+        guid(0x68fdd900, 0x4a3e, 0x11d1, 0x84f4_0000f80464e3),
+        HEADER,
+    ),
+    (guid(0x3d6fa8d4, 0xfe05, 0x11d0, 0x9dda_00c04fd7ba7c), IO),
+    (
+        guid(0x3d6fa8d3, 0xfe05, 0x11d0, 0x9dda_00c04fd7ba7c),
+        MEMORY,
+    ),
+    (
+        guid(0x3d6fa8d0, 0xfe05, 0x11d0, 0x9dda_00c04fd7ba7c),
+        PROCESS,
+    ),
+    (
+        guid(0x3d6fa8d1, 0xfe05, 0x11d0, 0x9dda_00c04fd7ba7c),
+        THREAD,
+    ),
+    (guid(0x9a280ac0, 0xc8e0, 0x11d1, 0x84e2_00c04fb998a2), TCPIP),
+    (
+        guid(0xce1dbfb4, 0x137e, 0x4da6, 0x87b0_3f59aa102cbc),
+        PERFINFO,
+    ),
+    (guid(0x2cb15d1d, 0x5fc1, 0x11d2, 0xabe1_00a0c911f518), IMAGE),
+];
+
+const fn guid(d1: u32, d2: u16, d3: u16, d4: u64) -> Guid {
+    Guid::from_fields(d1, d2, d3, d4.to_be_bytes())
+}
+
+// Process: V2 (XP/2003), V3 (Vista..7: DirectoryTableBase), V4 (8+: Flags and the package
+// strings); Defunct is V5 in Windows 10 (V4 and the exit time).
+const PROCESS_V2: &[Field] = &[
+    ("UniqueProcessKey", Ptr),
+    ("ProcessId", U32),
+    ("ParentId", U32),
+    ("SessionId", U32),
+    ("ExitStatus", I32),
+    ("UserSID", Sid),
+    ("ImageFileName", Ansi),
+    ("CommandLine", Utf16),
+];
+const PROCESS_V3: &[Field] = &[
+    ("UniqueProcessKey", Ptr),
+    ("ProcessId", U32),
+    ("ParentId", U32),
+    ("SessionId", U32),
+    ("ExitStatus", I32),
+    ("DirectoryTableBase", Ptr),
+    ("UserSID", Sid),
+    ("ImageFileName", Ansi),
+    ("CommandLine", Utf16),
+];
+const PROCESS_V4: &[Field] = &[
+    ("UniqueProcessKey", Ptr),
+    ("ProcessId", U32),
+    ("ParentId", U32),
+    ("SessionId", U32),
+    ("ExitStatus", I32),
+    ("DirectoryTableBase", Ptr),
+    ("Flags", X32),
+    ("UserSID", Sid),
+    ("ImageFileName", Ansi),
+    ("CommandLine", Utf16),
+    ("PackageFullName", Utf16),
+    ("ApplicationId", Utf16),
+];
+const PROCESS_DEFUNCT_V5: &[Field] = &[
+    ("UniqueProcessKey", Ptr),
+    ("ProcessId", U32),
+    ("ParentId", U32),
+    ("SessionId", U32),
+    ("ExitStatus", I32),
+    ("DirectoryTableBase", Ptr),
+    ("Flags", X32),
+    ("UserSID", Sid),
+    ("ImageFileName", Ansi),
+    ("CommandLine", Utf16),
+    ("PackageFullName", Utf16),
+    ("ApplicationId", Utf16),
+    ("ExitTime", FileTime),
+];
+
+const THREAD_V2: &[Field] = &[
+    ("ProcessId", U32),
+    ("TThreadId", U32),
+    ("StackBase", Ptr),
+    ("StackLimit", Ptr),
+    ("UserStackBase", Ptr),
+    ("UserStackLimit", Ptr),
+    ("StartAddr", Ptr),
+    ("Win32StartAddr", Ptr),
+    ("TebBase", Ptr),
+    ("SubProcessTag", X32),
+];
+const THREAD_V3: &[Field] = &[
+    ("ProcessId", U32),
+    ("TThreadId", U32),
+    ("StackBase", Ptr),
+    ("StackLimit", Ptr),
+    ("UserStackBase", Ptr),
+    ("UserStackLimit", Ptr),
+    ("Affinity", Ptr),
+    ("Win32StartAddr", Ptr),
+    ("TebBase", Ptr),
+    ("SubProcessTag", X32),
+    ("BasePriority", U8),
+    ("PagePriority", U8),
+    ("IoPriority", U8),
+    ("ThreadFlags", U8),
+];
+const CSWITCH: &[Field] = &[
+    ("NewThreadId", U32),
+    ("OldThreadId", U32),
+    ("NewThreadPriority", I8),
+    ("OldThreadPriority", I8),
+    ("PreviousCState", U8),
+    ("SpareByte", I8),
+    ("OldThreadWaitReason", I8),
+    ("OldThreadWaitMode", I8),
+    ("OldThreadState", I8),
+    ("OldThreadWaitIdealProcessor", I8),
+    ("NewThreadWaitTime", U32),
+    ("Reserved", U32),
+];
+
+const IMAGE_V2: &[Field] = &[
+    ("ImageBase", Ptr),
+    ("ImageSize", PtrCount),
+    ("ProcessId", U32),
+    ("ImageCheckSum", X32),
+    ("TimeDateStamp", X32),
+    ("Reserved0", U32),
+    ("DefaultBase", Ptr),
+    ("Reserved1", U32),
+    ("Reserved2", U32),
+    ("Reserved3", U32),
+    ("Reserved4", U32),
+    ("FileName", Utf16),
+];
+const IMAGE_V3: &[Field] = &[
+    ("ImageBase", Ptr),
+    ("ImageSize", PtrCount),
+    ("ProcessId", U32),
+    ("ImageCheckSum", X32),
+    ("TimeDateStamp", X32),
+    ("SignatureLevel", U8),
+    ("SignatureType", U8),
+    ("Reserved0", U16),
+    ("DefaultBase", Ptr),
+    ("Reserved1", U32),
+    ("Reserved2", U32),
+    ("Reserved3", U32),
+    ("Reserved4", U32),
+    ("FileName", Utf16),
+];
+
+const DISK_IO_1_V2: &[Field] = &[
+    ("DiskNumber", U32),
+    ("IrpFlags", X32),
+    ("TransferSize", U32),
+    ("Reserved", U32),
+    ("ByteOffset", U64),
+    ("FileObject", Ptr),
+    ("Irp", Ptr),
+    ("HighResResponseTime", U64),
+];
+const DISK_IO_1_V3: &[Field] = &[
+    ("DiskNumber", U32),
+    ("IrpFlags", X32),
+    ("TransferSize", U32),
+    ("Reserved", U32),
+    ("ByteOffset", U64),
+    ("FileObject", Ptr),
+    ("Irp", Ptr),
+    ("HighResResponseTime", U64),
+    ("IssuingThreadId", U32),
+];
+const DISK_IO_2_V2: &[Field] = &[("Irp", Ptr)];
+const DISK_IO_2_V3: &[Field] = &[("Irp", Ptr), ("IssuingThreadId", U32)];
+const DISK_IO_3_V2: &[Field] = &[
+    ("DiskNumber", U32),
+    ("IrpFlags", X32),
+    ("HighResResponseTime", U64),
+    ("Irp", Ptr),
+];
+const DISK_IO_3_V3: &[Field] = &[
+    ("DiskNumber", U32),
+    ("IrpFlags", X32),
+    ("HighResResponseTime", U64),
+    ("Irp", Ptr),
+    ("IssuingThreadId", U32),
+];
+
+const TCP_SEND_V4: &[Field] = &[
+    ("PID", U32),
+    ("size", U32),
+    ("daddr", Ipv4),
+    ("saddr", Ipv4),
+    ("dport", Port),
+    ("sport", Port),
+    ("startime", U32),
+    ("endtime", U32),
+    ("seqnum", U32),
+    ("connid", Ptr),
+];
+const TCP_GROUP1: &[Field] = &[
+    ("PID", U32),
+    ("size", U32),
+    ("daddr", Ipv4),
+    ("saddr", Ipv4),
+    ("dport", Port),
+    ("sport", Port),
+    ("seqnum", U32),
+    ("connid", Ptr),
+];
+const TCP_GROUP2: &[Field] = &[
+    ("PID", U32),
+    ("size", U32),
+    ("daddr", Ipv4),
+    ("saddr", Ipv4),
+    ("dport", Port),
+    ("sport", Port),
+    ("mss", U16),
+    ("sackopt", U16),
+    ("tsopt", U16),
+    ("wsopt", U16),
+    ("rcvwin", U32),
+    ("rcvwinscale", I16),
+    ("sndwinscale", I16),
+    ("seqnum", U32),
+    ("connid", Ptr),
+];
+const TCP_SEND_V6: &[Field] = &[
+    ("PID", U32),
+    ("size", U32),
+    ("daddr", Ipv6),
+    ("saddr", Ipv6),
+    ("dport", Port),
+    ("sport", Port),
+    ("startime", U32),
+    ("endtime", U32),
+    ("seqnum", U32),
+    ("connid", Ptr),
+];
+const TCP_GROUP3: &[Field] = &[
+    ("PID", U32),
+    ("size", U32),
+    ("daddr", Ipv6),
+    ("saddr", Ipv6),
+    ("dport", Port),
+    ("sport", Port),
+    ("seqnum", U32),
+    ("connid", Ptr),
+];
+const TCP_GROUP4: &[Field] = &[
+    ("PID", U32),
+    ("size", U32),
+    ("daddr", Ipv6),
+    ("saddr", Ipv6),
+    ("dport", Port),
+    ("sport", Port),
+    ("mss", U16),
+    ("sackopt", U16),
+    ("tsopt", U16),
+    ("wsopt", U16),
+    ("rcvwin", U32),
+    ("rcvwinscale", I16),
+    ("sndwinscale", I16),
+    ("seqnum", U32),
+    ("connid", Ptr),
+];
+const TCP_FAIL: &[Field] = &[("Proto", U16), ("FailureCode", U16)];
+
+const PAGE_FAULT_1: &[Field] = &[("VirtualAddress", Ptr), ("ProgramCounter", Ptr)];
+const HARD_FAULT: &[Field] = &[
+    ("InitialTime", I64),
+    ("ReadOffset", U64),
+    ("VirtualAddress", Ptr),
+    ("FileObject", Ptr),
+    ("TThreadId", U32),
+    ("ByteCount", U32),
+];
+
+const SAMPLED_PROFILE: &[Field] = &[
+    ("InstructionPointer", Ptr),
+    ("ThreadId", U32),
+    ("Count", U32),
+];
+const SYSCALL_ENTER: &[Field] = &[("SysCallAddress", Ptr)];
+const SYSCALL_EXIT: &[Field] = &[("SysCallNtStatus", X32)];
+
+// TRACE_LOGFILE_HEADER as the header event's MOF data: the two name pointers are
+// pointer-sized, and BootTime is 8-byte aligned after the time zone.
+const HEADER_EVENT: &[Field] = &[
+    ("BufferSize", U32),
+    ("Version", X32),
+    ("ProviderVersion", U32),
+    ("NumberOfProcessors", U32),
+    ("EndTime", FileTime),
+    ("TimerResolution", U32),
+    ("MaximumFileSize", U32),
+    ("LogFileMode", X32),
+    ("BuffersWritten", U32),
+    ("StartBuffers", U32),
+    ("PointerSize", U32),
+    ("EventsLost", U32),
+    ("CPUSpeed", U32),
+    ("LoggerName", Ptr),
+    ("LogFileName", Ptr),
+    ("TimeZoneInformation", TimeZone),
+    ("", Align8),
+    ("BootTime", FileTime),
+    ("PerfFreq", U64),
+    ("StartTime", FileTime),
+    ("ReservedFlags", U32),
+    ("BuffersLost", U32),
+    ("SessionNameString", Utf16),
+    ("LogFileNameString", Utf16),
+];
+const HEADER_EXTENSION: &[Field] = &[
+    ("GroupMask1", X32),
+    ("GroupMask2", X32),
+    ("GroupMask3", X32),
+    ("GroupMask4", X32),
+    ("GroupMask5", X32),
+    ("GroupMask6", X32),
+    ("GroupMask7", X32),
+    ("GroupMask8", X32),
+    ("KernelEventVersion", U32),
+];
+const RUNDOWN_COMPLETE: &[Field] = &[];
+// ETW_TRACE_PARTITION_INFORMATION.
+const PARTITION_INFO: &[Field] = &[
+    ("PartitionId", Ty::Guid),
+    ("ParentId", Ty::Guid),
+    ("QpcOffsetFromRoot", I64),
+    ("PartitionType", U32),
+];
+
+/// Every layout known.
+pub(crate) const LAYOUTS: &[Layout] = &[
+    Layout {
+        group: HEADER,
+        types: &[0],
+        versions: &[1, 2],
+        fields: HEADER_EVENT,
+    },
+    Layout {
+        group: HEADER,
+        types: &[5, 32],
+        versions: &[2],
+        fields: HEADER_EXTENSION,
+    },
+    Layout {
+        group: HEADER,
+        types: &[8],
+        versions: &[2],
+        fields: RUNDOWN_COMPLETE,
+    },
+    Layout {
+        group: HEADER,
+        types: &[80],
+        versions: &[2],
+        fields: PARTITION_INFO,
+    },
+    Layout {
+        group: PROCESS,
+        types: &[1, 2, 3, 4, 39],
+        versions: &[2],
+        fields: PROCESS_V2,
+    },
+    Layout {
+        group: PROCESS,
+        types: &[1, 2, 3, 4, 39],
+        versions: &[3],
+        fields: PROCESS_V3,
+    },
+    Layout {
+        group: PROCESS,
+        types: &[1, 2, 3, 4, 39],
+        versions: &[4],
+        fields: PROCESS_V4,
+    },
+    Layout {
+        group: PROCESS,
+        types: &[39],
+        versions: &[5],
+        fields: PROCESS_DEFUNCT_V5,
+    },
+    Layout {
+        group: THREAD,
+        types: &[1, 2, 3, 4],
+        versions: &[2],
+        fields: THREAD_V2,
+    },
+    Layout {
+        group: THREAD,
+        types: &[1, 2, 3, 4],
+        versions: &[3],
+        fields: THREAD_V3,
+    },
+    Layout {
+        group: THREAD,
+        types: &[36],
+        versions: &[2, 3, 4],
+        fields: CSWITCH,
+    },
+    Layout {
+        group: IMAGE,
+        types: &[10, 2, 3, 4],
+        versions: &[2],
+        fields: IMAGE_V2,
+    },
+    Layout {
+        group: IMAGE,
+        types: &[10, 2, 3, 4],
+        versions: &[3],
+        fields: IMAGE_V3,
+    },
+    Layout {
+        group: IO,
+        types: &[10, 11, 55, 56],
+        versions: &[2],
+        fields: DISK_IO_1_V2,
+    },
+    Layout {
+        group: IO,
+        types: &[10, 11, 55, 56],
+        versions: &[3],
+        fields: DISK_IO_1_V3,
+    },
+    Layout {
+        group: IO,
+        types: &[12, 13, 15, 58, 59, 60],
+        versions: &[2],
+        fields: DISK_IO_2_V2,
+    },
+    Layout {
+        group: IO,
+        types: &[12, 13, 15, 58, 59, 60],
+        versions: &[3],
+        fields: DISK_IO_2_V3,
+    },
+    Layout {
+        group: IO,
+        types: &[14, 57],
+        versions: &[2],
+        fields: DISK_IO_3_V2,
+    },
+    Layout {
+        group: IO,
+        types: &[14, 57],
+        versions: &[3],
+        fields: DISK_IO_3_V3,
+    },
+    Layout {
+        group: TCPIP,
+        types: &[10],
+        versions: &[2],
+        fields: TCP_SEND_V4,
+    },
+    Layout {
+        group: TCPIP,
+        types: &[11, 13, 14, 16, 18],
+        versions: &[2],
+        fields: TCP_GROUP1,
+    },
+    Layout {
+        group: TCPIP,
+        types: &[12, 15],
+        versions: &[2],
+        fields: TCP_GROUP2,
+    },
+    Layout {
+        group: TCPIP,
+        types: &[17],
+        versions: &[2],
+        fields: TCP_FAIL,
+    },
+    Layout {
+        group: TCPIP,
+        types: &[26],
+        versions: &[2],
+        fields: TCP_SEND_V6,
+    },
+    Layout {
+        group: TCPIP,
+        types: &[27, 29, 30, 32, 34],
+        versions: &[2],
+        fields: TCP_GROUP3,
+    },
+    Layout {
+        group: TCPIP,
+        types: &[28, 31],
+        versions: &[2],
+        fields: TCP_GROUP4,
+    },
+    Layout {
+        group: MEMORY,
+        types: &[10, 11, 12, 13, 14, 15],
+        versions: &[2],
+        fields: PAGE_FAULT_1,
+    },
+    Layout {
+        group: MEMORY,
+        types: &[32],
+        versions: &[2],
+        fields: HARD_FAULT,
+    },
+    Layout {
+        group: PERFINFO,
+        types: &[46],
+        versions: &[2],
+        fields: SAMPLED_PROFILE,
+    },
+    Layout {
+        group: PERFINFO,
+        types: &[51],
+        versions: &[2],
+        fields: SYSCALL_ENTER,
+    },
+    Layout {
+        group: PERFINFO,
+        types: &[52],
+        versions: &[2],
+        fields: SYSCALL_EXIT,
+    },
+];
