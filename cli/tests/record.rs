@@ -84,8 +84,8 @@ fn events(file: &Path) -> Vec<Value> {
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &Value| v["type"] == "event")
+        .map(|l| common::kernel_view(serde_json::from_str(l).unwrap()))
+        .filter(|v: &Value| v["type"] == "event" || v["kernel"] == true)
         .collect()
 }
 

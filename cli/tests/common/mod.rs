@@ -138,3 +138,23 @@ pub fn start_nobody_daemon(dir: &Path, owned: &[&Path]) -> Daemon {
         as_nobody,
     )
 }
+
+/// One line of `evtrace fmt --json` as the kernel tests look at it: a kernel record (`type`
+/// "classic", `provider` "kernel/Process", `event` "Process/Start") gets its group as
+/// `provider` and its event type's name as `event` ("Process", "Start"), as the providers'
+/// events have theirs; `kernel` is set true. Anything else is as printed.
+pub fn kernel_view(mut v: serde_json::Value) -> serde_json::Value {
+    if v["type"] == "classic" {
+        let group = v["provider"]
+            .as_str()
+            .and_then(|p| p.strip_prefix("kernel/"));
+        let event = v["event"].as_str().and_then(|e| e.split_once('/'));
+        if let (Some(g), Some((_, name))) = (group.map(str::to_string), event) {
+            let name = name.to_string();
+            v["provider"] = g.into();
+            v["event"] = name.into();
+            v["kernel"] = true.into();
+        }
+    }
+    v
+}

@@ -40,6 +40,10 @@ pub(crate) enum Ty {
     TimeZone,
     /// Padding to the next multiple of 8 bytes from the payload's start.
     Align8,
+    /// What follows is evtrace's own, appended after Windows' fields to keep what Linux says
+    /// and the class cannot hold: read when there, and a payload that ends here, or holds
+    /// something else after Windows' fields, is still whole.
+    Extension,
 }
 
 /// One field: its name and type.
@@ -115,6 +119,8 @@ pub(crate) const TYPE_NAMES: &[(u8, u8, &str)] = &[
     (PROCESS, 3, "DCStart"),
     (PROCESS, 4, "DCEnd"),
     (PROCESS, 39, "Defunct"),
+    // evtrace's own: Linux's exec, which Windows does not have.
+    (PROCESS, 64, "Exec"),
     (THREAD, 1, "Start"),
     (THREAD, 2, "End"),
     (THREAD, 3, "DCStart"),
@@ -153,6 +159,9 @@ pub(crate) const TYPE_NAMES: &[(u8, u8, &str)] = &[
     (TCPIP, 31, "AcceptIPV6"),
     (TCPIP, 32, "ReconnectIPV6"),
     (TCPIP, 34, "TCPCopyIPV6"),
+    // evtrace's own: a TCP state change, the state numbers Linux's.
+    (TCPIP, 64, "StateChange"),
+    (TCPIP, 80, "StateChangeIPV6"),
     (MEMORY, 10, "TransitionFault"),
     (MEMORY, 11, "DemandZeroFault"),
     (MEMORY, 12, "CopyOnWrite"),
@@ -233,6 +242,8 @@ const PROCESS_V4: &[Field] = &[
     ("CommandLine", Utf16),
     ("PackageFullName", Utf16),
     ("ApplicationId", Utf16),
+    ("", Extension),
+    ("TerminationSignal", U32),
 ];
 const PROCESS_DEFUNCT_V5: &[Field] = &[
     ("UniqueProcessKey", Ptr),
@@ -322,6 +333,8 @@ const IMAGE_V3: &[Field] = &[
     ("Reserved3", U32),
     ("Reserved4", U32),
     ("FileName", Utf16),
+    ("", Extension),
+    ("FileOffset", U64),
 ];
 
 const DISK_IO_1_V2: &[Field] = &[
@@ -344,9 +357,18 @@ const DISK_IO_1_V3: &[Field] = &[
     ("Irp", Ptr),
     ("HighResResponseTime", U64),
     ("IssuingThreadId", U32),
+    ("", Extension),
+    ("Error", I32),
 ];
 const DISK_IO_2_V2: &[Field] = &[("Irp", Ptr)];
-const DISK_IO_2_V3: &[Field] = &[("Irp", Ptr), ("IssuingThreadId", U32)];
+const DISK_IO_2_V3: &[Field] = &[
+    ("Irp", Ptr),
+    ("IssuingThreadId", U32),
+    ("", Extension),
+    ("DiskNumber", U32),
+    ("TransferSize", U32),
+    ("ByteOffset", U64),
+];
 const DISK_IO_3_V2: &[Field] = &[
     ("DiskNumber", U32),
     ("IrpFlags", X32),
@@ -359,6 +381,8 @@ const DISK_IO_3_V3: &[Field] = &[
     ("HighResResponseTime", U64),
     ("Irp", Ptr),
     ("IssuingThreadId", U32),
+    ("", Extension),
+    ("Error", I32),
 ];
 
 const TCP_SEND_V4: &[Field] = &[
@@ -382,6 +406,9 @@ const TCP_GROUP1: &[Field] = &[
     ("sport", Port),
     ("seqnum", U32),
     ("connid", Ptr),
+    ("", Extension),
+    ("OldState", U8),
+    ("NewState", U8),
 ];
 const TCP_GROUP2: &[Field] = &[
     ("PID", U32),
@@ -399,6 +426,9 @@ const TCP_GROUP2: &[Field] = &[
     ("sndwinscale", I16),
     ("seqnum", U32),
     ("connid", Ptr),
+    ("", Extension),
+    ("OldState", U8),
+    ("NewState", U8),
 ];
 const TCP_SEND_V6: &[Field] = &[
     ("PID", U32),
@@ -421,6 +451,9 @@ const TCP_GROUP3: &[Field] = &[
     ("sport", Port),
     ("seqnum", U32),
     ("connid", Ptr),
+    ("", Extension),
+    ("OldState", U8),
+    ("NewState", U8),
 ];
 const TCP_GROUP4: &[Field] = &[
     ("PID", U32),
@@ -438,6 +471,9 @@ const TCP_GROUP4: &[Field] = &[
     ("sndwinscale", I16),
     ("seqnum", U32),
     ("connid", Ptr),
+    ("", Extension),
+    ("OldState", U8),
+    ("NewState", U8),
 ];
 const TCP_FAIL: &[Field] = &[("Proto", U16), ("FailureCode", U16)];
 
@@ -449,6 +485,8 @@ const HARD_FAULT: &[Field] = &[
     ("FileObject", Ptr),
     ("TThreadId", U32),
     ("ByteCount", U32),
+    ("", Extension),
+    ("ProgramCounter", Ptr),
 ];
 
 const SAMPLED_PROFILE: &[Field] = &[
@@ -456,8 +494,17 @@ const SAMPLED_PROFILE: &[Field] = &[
     ("ThreadId", U32),
     ("Count", U32),
 ];
-const SYSCALL_ENTER: &[Field] = &[("SysCallAddress", Ptr)];
-const SYSCALL_EXIT: &[Field] = &[("SysCallNtStatus", X32)];
+const SYSCALL_ENTER: &[Field] = &[
+    ("SysCallAddress", Ptr),
+    ("", Extension),
+    ("SysCallNumber", I64),
+];
+const SYSCALL_EXIT: &[Field] = &[
+    ("SysCallNtStatus", X32),
+    ("", Extension),
+    ("SysCallNumber", I64),
+    ("SysCallResult", I64),
+];
 
 // TRACE_LOGFILE_HEADER as the header event's MOF data: the two name pointers are
 // pointer-sized, and BootTime is 8-byte aligned after the time zone.
@@ -547,7 +594,7 @@ pub(crate) const LAYOUTS: &[Layout] = &[
     },
     Layout {
         group: PROCESS,
-        types: &[1, 2, 3, 4, 39],
+        types: &[1, 2, 3, 4, 39, 64],
         versions: &[4],
         fields: PROCESS_V4,
     },
@@ -631,7 +678,7 @@ pub(crate) const LAYOUTS: &[Layout] = &[
     },
     Layout {
         group: TCPIP,
-        types: &[11, 13, 14, 16, 18],
+        types: &[11, 13, 14, 16, 18, 64],
         versions: &[2],
         fields: TCP_GROUP1,
     },
@@ -655,7 +702,7 @@ pub(crate) const LAYOUTS: &[Layout] = &[
     },
     Layout {
         group: TCPIP,
-        types: &[27, 29, 30, 32, 34],
+        types: &[27, 29, 30, 32, 34, 80],
         versions: &[2],
         fields: TCP_GROUP3,
     },

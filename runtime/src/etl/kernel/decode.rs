@@ -133,6 +133,7 @@ impl<'a> Cursor<'a> {
                 self.take(pad, "padding")?;
                 return Ok(None);
             }
+            Ty::Extension => return Ok(None),
         }))
     }
 
@@ -181,10 +182,24 @@ pub(crate) fn read_fields(
         ptr: pointer_size,
     };
     let mut out = Vec::with_capacity(fields.len());
+    // Where evtrace's own fields begin: (fields decoded before them).
+    let mut extension = None;
     for &(name, ty) in fields {
+        if ty == Ty::Extension {
+            if c.at >= payload.len() {
+                break;
+            }
+            extension = Some(out.len());
+        }
         match c.field(name, ty) {
             Ok(Some(v)) => out.push((name.to_string(), v)),
             Ok(None) => {}
+            // Bytes after Windows' fields that are not evtrace's: left alone, as any
+            // trailing bytes are.
+            Err(_) if extension.is_some() => {
+                out.truncate(extension.unwrap_or(0));
+                break;
+            }
             Err(what) => return Err(FieldError { fields: out, what }),
         }
     }

@@ -5,11 +5,14 @@
 //! event type (low byte); its layout by the header's version and pointer size (4 or 8 bytes,
 //! from the header type). The tables are in `classes`; a class, type or version not in them
 //! has no layout, and its payload stays raw ([`decode`] returns `None`), never an error.
+//! [`write_system_record`] and [`Mof`] write such records, as the kernel logger does.
 
 mod classes;
 mod decode;
+mod encode;
 
 pub use decode::FieldError;
+pub use encode::{system_record_size, write_system_record, Mof, SystemHeaderFields};
 
 use crate::etl::Value;
 use crate::Guid;
