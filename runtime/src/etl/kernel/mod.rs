@@ -3,13 +3,14 @@
 //!
 //! A kernel record is named by its HookId: the group (`EVENT_TRACE_GROUP_*`, high byte) and the
 //! event type (low byte); its layout by the header's version and pointer size (4 or 8 bytes,
-//! from the header type). The tables are in `classes`; a class, type or version not in them
-//! has no layout, and its payload stays raw ([`decode`] returns `None`), never an error.
+//! from the header type). The tables are in `classes` and `layouts`; a class, type or version
+//! not in them has no layout, and its payload stays raw ([`decode`] returns `None`), never an error.
 //! [`write_system_record`] and [`Mof`] write such records, as the kernel logger does.
 
 mod classes;
 mod decode;
 mod encode;
+mod layouts;
 
 pub use decode::FieldError;
 pub use encode::{system_record_size, write_system_record, Mof, SystemHeaderFields};
@@ -59,7 +60,7 @@ pub fn decode(
     if pointer_size != 4 && pointer_size != 8 {
         return None;
     }
-    let layout = classes::LAYOUTS.iter().find(|l| {
+    let layout = layouts::LAYOUTS.iter().find(|l| {
         l.group == group && l.types.contains(&event_type) && l.versions.contains(&version)
     })?;
     Some(decode::read_fields(

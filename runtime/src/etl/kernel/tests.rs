@@ -1,4 +1,5 @@
-use super::classes::{Ty, LAYOUTS};
+use super::classes::Ty;
+use super::layouts::LAYOUTS;
 use super::*;
 use crate::etl::Value;
 
