@@ -172,12 +172,33 @@ fn find<'a>(
         .collect()
 }
 
+/// Every kernel record of `all` came out named by its class and decoded in full.
+fn every_kernel_record_decoded(all: &[Value]) {
+    let kernel: Vec<&Value> = all.iter().filter(|e| e["kernel"] == true).collect();
+    assert!(!kernel.is_empty());
+    let bad: Vec<&&Value> = kernel
+        .iter()
+        .filter(|e| {
+            e["event"].as_str().is_none_or(|n| n.starts_with("type "))
+                || !e["fields"].is_object()
+                || !e["decode_error"].is_null()
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} undecoded: {bad:?}",
+        bad.len(),
+        kernel.len()
+    );
+}
+
 /// The independent ETL readers agree with ours on `file`'s kernel records (`all`, as
 /// [`events`] gives them): dissect.etl reads each as a system-header record with the same
 /// HookId, in the same order; etl-parser's own MOF classes decode the Process, Thread and Image
 /// records it knows to the same ids and names. Needs the Python that `.ci/run` sets up
 /// (`EVTRACE_PYTHON`); says why it skips without one, unless CI requires it.
 fn readers_agree(file: &Path, all: &[Value]) {
+    every_kernel_record_decoded(all);
     let Some(py) = readers::python() else {
         return;
     };
@@ -781,6 +802,7 @@ fn disk_io_context_switches_page_faults_system_calls_and_samples_are_recorded() 
     .unwrap();
     let stopped = run_ok(evtrace(&dir).args(["stop", KERNEL]));
     let all = events(&dir, &file);
+    every_kernel_record_decoded(&all);
     let lost = field(&stopped, "Events Lost:");
     let mine = |provider: &str, event: &str| -> Vec<&Value> {
         all.iter()
