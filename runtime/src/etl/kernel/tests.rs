@@ -280,3 +280,49 @@ fn every_layout_survives_hostile_payloads() {
         }
     }
 }
+
+#[test]
+fn the_log_file_header_event_decodes_as_eventtrace_header() {
+    use crate::etl::{write_header_buffer, LogfileHeader, BUFFER_HEADER_SIZE};
+    let h = LogfileHeader {
+        buffer_size: 65536,
+        number_of_processors: 4,
+        perf_freq: 1_000_000_000,
+        logger_name: "Relogged".into(),
+        log_file_name: "/tmp/r.etl".into(),
+        time_zone_bias: -60,
+        ..Default::default()
+    };
+    let mut buf = vec![0u8; 4096];
+    write_header_buffer(&mut buf, &h);
+    let rec = &buf[BUFFER_HEADER_SIZE..];
+    let size = usize::from(u16::from_le_bytes([rec[4], rec[5]]));
+    let payload = &rec[0x20..size];
+    let f = decode(0, 0, 2, 8, payload).unwrap().unwrap();
+    assert_eq!(field(&f, "BufferSize"), &Value::U64(65536));
+    assert_eq!(field(&f, "NumberOfProcessors"), &Value::U64(4));
+    assert_eq!(field(&f, "PointerSize"), &Value::U64(8));
+    assert_eq!(field(&f, "PerfFreq"), &Value::U64(1_000_000_000));
+    assert_eq!(
+        field(&f, "TimeZoneInformation"),
+        &Value::Struct(vec![
+            ("Bias".into(), Value::I64(-60)),
+            ("StandardName".into(), Value::Str(String::new())),
+            ("DaylightName".into(), Value::Str(String::new())),
+        ])
+    );
+    assert_eq!(
+        field(&f, "SessionNameString"),
+        &Value::Str("Relogged".into())
+    );
+    assert_eq!(
+        field(&f, "LogFileNameString"),
+        &Value::Str("/tmp/r.etl".into())
+    );
+    assert_eq!(event_name(0, 0).as_deref(), Some("EventTrace/Header"));
+    assert_eq!(
+        event_name(0, 8).as_deref(),
+        Some("EventTrace/RundownComplete")
+    );
+    assert_eq!(decode(0, 8, 2, 8, &[]), Some(Ok(vec![])));
+}
