@@ -271,13 +271,7 @@ fn this_process_only_keeps_the_kernel_events_of_the_commands_tree_alone() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = events(&dir.join("t.etl"));
-    let kernel: Vec<_> = all
-        .iter()
-        .filter(|e| {
-            ["Process", "Thread", "Image", "DiskIo", "TcpIp"]
-                .contains(&e["provider"].as_str().unwrap_or(""))
-        })
-        .collect();
+    let kernel: Vec<_> = all.iter().filter(|e| e["kernel"] == true).collect();
     // A start is stamped with its creator's pid, and names the new process in its fields.
     let starts: Vec<u64> = kernel
         .iter()

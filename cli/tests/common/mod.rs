@@ -169,13 +169,33 @@ pub fn running(dir: &Path, name: &str) -> bool {
     out.status.success()
 }
 
-/// Every event of `file`, as `fmt --json` gives them.
+/// Every event of `file`, as `fmt --json` gives them, kernel records in [`kernel_view`].
 pub fn events(file: &Path) -> Vec<serde_json::Value> {
     let out = evtrace_out(&["fmt", "--json", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["type"] == "event")
+        .map(|l| kernel_view(serde_json::from_str(l).unwrap()))
+        .filter(|v: &serde_json::Value| v["type"] == "event" || v["kernel"] == true)
         .collect()
+}
+
+/// One line of `evtrace fmt --json` as the kernel tests look at it: a kernel record (`type`
+/// "classic", `provider` "kernel/Process", `event` "Process/Start") gets its group as
+/// `provider` and its event type's name as `event` ("Process", "Start"), as the providers'
+/// events have theirs; `kernel` is set true. Anything else is as printed.
+pub fn kernel_view(mut v: serde_json::Value) -> serde_json::Value {
+    if v["type"] == "classic" {
+        let group = v["provider"]
+            .as_str()
+            .and_then(|p| p.strip_prefix("kernel/"));
+        let event = v["event"].as_str().and_then(|e| e.split_once('/'));
+        if let (Some(g), Some((_, name))) = (group.map(str::to_string), event) {
+            let name = name.to_string();
+            v["provider"] = g.into();
+            v["event"] = name.into();
+            v["kernel"] = true.into();
+        }
+    }
+    v
 }

@@ -73,6 +73,8 @@ pub struct SystemRecord<'a> {
     pub process_id: Option<u32>,
     /// Raw timestamp.
     pub timestamp: i64,
+    /// Pointer size of the writer, 4 or 8, from the header type (32- or 64-bit header).
+    pub pointer_size: u8,
     /// The MOF data after the header.
     pub payload: &'a [u8],
 }
@@ -98,6 +100,8 @@ pub struct ClassicRecord<'a> {
     pub guid: Guid,
     /// Instance records: (InstanceId, ParentInstanceId, ParentGuid).
     pub instance: Option<(u32, u32, Guid)>,
+    /// Pointer size of the writer, 4 or 8, from the header type (32- or 64-bit header).
+    pub pointer_size: u8,
     /// The MOF data after the header.
     pub payload: &'a [u8],
 }
@@ -489,6 +493,11 @@ fn classify(m: &[u8]) -> Option<(RecordKind, usize, usize)> {
 
 fn decode(kind: RecordKind, rec: &[u8], offset: u64) -> Result<Record<'_>, FormatError> {
     let b = Bytes::new(rec, offset);
+    // Each header type has a 32- and a 64-bit form; the pointers in the payload follow it.
+    let pointer_size = match rec[2] {
+        ht::SYSTEM32 | ht::COMPACT32 | ht::PERFINFO32 | ht::FULL32 | ht::INSTANCE32 => 4,
+        _ => 8,
+    };
     Ok(match kind {
         RecordKind::Event => Record::Event(EventRecord::parse(rec, offset)?),
         RecordKind::Message => Record::Message(MessageRecord::parse(rec, offset)?),
@@ -513,6 +522,7 @@ fn decode(kind: RecordKind, rec: &[u8], offset: u64) -> Result<Record<'_>, Forma
                     None
                 },
                 timestamp: b.i64(ts_at, "timestamp")?,
+                pointer_size,
                 payload: &rec[hdr..],
             })
         }
@@ -536,6 +546,7 @@ fn decode(kind: RecordKind, rec: &[u8], offset: u64) -> Result<Record<'_>, Forma
                 timestamp: b.i64(16, "TimeStamp")?,
                 guid: b.guid(24, "Guid")?,
                 instance,
+                pointer_size,
                 payload: &rec[if instance.is_some() {
                     INSTANCE_HEADER_SIZE
                 } else {

@@ -32,6 +32,7 @@
 mod events;
 mod perf;
 mod proc_events;
+mod records;
 mod scope;
 mod sources;
 mod tracefs;
@@ -46,7 +47,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::etl::EventHeaderFields;
 use crate::session::Session;
 use perf::CpuRing;
 use sources::{Decoder, Raw, Source};
@@ -369,20 +369,19 @@ impl Reader {
             let ago = (mono as i128 - o.time as i128).max(0);
             let ts = (now as i128 - ago * freq / 1_000_000_000) as i64;
             self.last = self.last.max(ts);
-            let p = events::prepared(&o.event);
-            let header = EventHeaderFields {
+            let (hook_id, version) = records::hook(&o.event);
+            let header = crate::etl::kernel::SystemHeaderFields {
+                version,
+                hook_id,
                 thread_id: o.tid,
                 process_id: o.pid,
                 timestamp: self.last,
-                provider_id: p.provider_id,
-                descriptor: p.descriptor,
-                activity_id: crate::Guid::default(),
             };
-            events::payload_into(&o.event, &mut self.payload);
+            records::payload_into(&o, freq as i64, &mut self.payload);
             // A failed write is already counted in the session's EventsLost.
             let _ = self
                 .session
-                .write_prepared(o.cpu as usize, &header, &p.ext, &[&self.payload]);
+                .write_system(o.cpu as usize, &header, &[&self.payload]);
         }
     }
 }

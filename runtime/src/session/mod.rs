@@ -253,17 +253,17 @@ impl Session {
         self.shared.core.source
     }
 
-    /// Writes one complete event made outside any provider (the kernel logger's events): its
-    /// header names the process, thread and time stamp, which must not go back from one call to
-    /// the next. It goes into processor `cpu`'s buffer; a failure is counted in EventsLost.
-    pub(crate) fn write_prepared(
+    /// Writes one classic kernel record (a system header and its MOF payload) made outside any
+    /// provider (the kernel logger's): its header names the process, thread and time stamp,
+    /// which must not go back from one call to the next. It goes into processor `cpu`'s buffer;
+    /// a failure is counted in EventsLost.
+    pub(crate) fn write_system(
         &self,
         cpu: usize,
-        header: &crate::etl::EventHeaderFields,
-        ext: &[u8],
+        header: &crate::etl::kernel::SystemHeaderFields,
         payload: &[&[u8]],
     ) -> Result<()> {
-        write::write_prepared(&self.shared.core, cpu, header, ext, payload)
+        write::write_system(&self.shared.core, cpu, header, payload)
     }
 
     /// Adds events that producer processes lost (no free buffer in their share) to EventsLost.

@@ -1,6 +1,6 @@
 //! The write path: a record reserved in each session its enable word names, on the current
 //! processor's buffer, and copied there (events, events with a related activity id, messages,
-//! prepared records from the kernel logger); losses counted where a record cannot be placed.
+//! the kernel logger's system-header records); losses counted where a record cannot be placed.
 
 use std::sync::atomic::Ordering;
 
@@ -239,38 +239,35 @@ fn write_one_with(
     }
 }
 
-/// A record whose header is given whole (the kernel logger's events): its own process, thread
-/// and time stamp rather than the writer's.
-struct PreparedRecord<'a> {
-    header: &'a etl::EventHeaderFields,
-    ext: &'a [u8],
+/// A system-header record (the kernel logger's classic records): its own process, thread and
+/// time stamp rather than the writer's.
+struct SystemRecordW<'a> {
+    header: &'a etl::kernel::SystemHeaderFields,
     payload: &'a [&'a [u8]],
     size: usize,
 }
 
-impl Record for PreparedRecord<'_> {
+impl Record for SystemRecordW<'_> {
     fn size(&self, _core: &SessionCore) -> usize {
         self.size
     }
 
     fn write(&self, _core: &SessionCore, dst: &mut [u8], _tid: u32, _timestamp: i64) {
-        etl::write_event_record(dst, self.header, self.ext, self.payload);
+        etl::kernel::write_system_record(dst, self.header, self.payload);
     }
 }
 
-/// Writes a prepared record into `core`'s buffer for processor `cpu`, stamped with the header's
-/// time stamp (the reservation takes it as its clock reading, so it must not go back).
-pub(crate) fn write_prepared(
+/// Writes a system-header record into `core`'s buffer for processor `cpu`, stamped with the
+/// header's time stamp (the reservation takes it as its clock reading, so it must not go back).
+pub(crate) fn write_system(
     core: &SessionCore,
     cpu: usize,
-    header: &etl::EventHeaderFields,
-    ext: &[u8],
+    header: &etl::kernel::SystemHeaderFields,
     payload: &[&[u8]],
 ) -> Result<()> {
-    let size = etl::event_record_size(ext.len(), payload.iter().map(|p| p.len()).sum());
-    let rec = PreparedRecord {
+    let size = etl::kernel::system_record_size(payload.iter().map(|p| p.len()).sum());
+    let rec = SystemRecordW {
         header,
-        ext,
         payload,
         size,
     };
