@@ -10,6 +10,7 @@
 //! same binary, `evtrace-bench child ...`), so that peak RSS and global state (a global `tracing`
 //! subscriber, LTTng-UST's constructor, Perfetto's muxer) never mix between systems.
 
+mod compare;
 mod drive;
 mod layers;
 mod lossless;
@@ -50,6 +51,13 @@ struct Cli {
     /// Skip the dd measurement of the disk.
     #[arg(long)]
     no_dd: bool,
+    /// Save this run's figures (JSON, with its date and commit), e.g. bench/results/BASELINE.json.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Compare this run with one saved by --save on the same machine: each row's ratio, and the
+    /// rows more than 15% worse flagged (the exit code is then 1).
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -217,6 +225,14 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Read before the run, so a bad file is said at once rather than after minutes.
+    let baseline = match cli.compare.as_deref().map(compare::load).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     if cli.install {
         if let Err(e) = util::install_peers() {
             eprintln!("--install: {e}");
@@ -279,6 +295,20 @@ fn main() -> ExitCode {
         results.push((system, micro, sustain));
     }
     println!("{}", report::table(&opts, &disk, &results, &lossless));
+    let doc = compare::document(&results, &lossless);
+    let mut worse = 0;
+    if let Some(path) = &cli.save {
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        match std::fs::write(path, text + "\n") {
+            Ok(()) => eprintln!("saved this run's figures in {}", path.display()),
+            Err(e) => eprintln!("--save {}: {e}", path.display()),
+        }
+    }
+    if let Some(b) = &baseline {
+        let (text, n) = compare::table(b, &doc);
+        println!("{text}");
+        worse = n;
+    }
     let peers: Vec<layers::Peer> = cli
         .layers
         .iter()
@@ -303,7 +333,11 @@ fn main() -> ExitCode {
             .collect();
         println!("{}", layers::table(&results));
     }
-    ExitCode::SUCCESS
+    if worse > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Runs one phase of one system in a child process and returns its `RESULT` object.
