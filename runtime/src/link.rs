@@ -1,7 +1,7 @@
 //! A process's link to the daemon, the provider side of system sessions: a process that
-//! registers providers connects to the
-//! daemon when one is running, without waiting when none is (it keeps looking, once a second, and
-//! registers when one starts, as LTTng-UST applications do with their session daemon).
+//! registers providers connects to the daemon when one is running, without waiting when none is
+//! (it keeps looking, once a second, and registers when one starts, as LTTng-UST applications do
+//! with their session daemon).
 //!
 //! The daemon answers with shares of the sessions that want this process's providers: a memfd
 //! for each, in which a proxy session (the in-process engine, buffers in that shared memory) takes
