@@ -17,7 +17,7 @@ import sys
 def with_etl_parser(path):
     from etl.etl import IEtlFileObserver, build_from_stream
 
-    out = {"events": [], "messages": [], "errors": []}
+    out = {"events": [], "messages": [], "errors": [], "system": []}
 
     class Obs(IEtlFileObserver):
         def on_event_record(self, event):
@@ -39,7 +39,22 @@ def with_etl_parser(path):
             out["errors"].append("perfinfo record")
 
         def on_system_trace(self, obj):
-            pass
+            # Kernel records: etl-parser's own MOF tables (64-bit layouts only) decode them.
+            h = obj.source.system_header
+            rec = {"group": int(h.header.group), "type": int(h.header.type),
+                   "version": h.marker.version, "marker": int(h.marker.type.enum),
+                   "pid": h.process_id}
+            try:
+                mof = obj.get_mof()
+                rec["class"] = type(mof).__name__
+                rec["fields"] = {k: v for k, v in mof.source.items()
+                                 if not k.startswith("_") and isinstance(v, (int, str))}
+                for getter in ("get_image_file_name", "get_command_line", "get_image_filename"):
+                    if hasattr(mof, getter):
+                        rec[getter[4:]] = getattr(mof, getter)()
+            except Exception as e:  # a class, version or type etl-parser does not know
+                rec["error"] = type(e).__name__
+            out["system"].append(rec)
 
         def on_win_trace(self, obj):
             out["messages"].append({"pid": obj.get_process_id(), "tid": obj.get_thread_id()})
@@ -66,6 +81,8 @@ def with_dissect(path):
         for record in e:
             h = record.header
             rec = {"kind": type(h).__name__, "pid": h.process_id, "tid": h.thread_id}
+            if type(h).__name__ == "SystemHeader":
+                rec["hook_id"] = int(h.hook_id)
             try:
                 rec["time"] = h.timestamp.isoformat()
             except Exception as ex:

@@ -160,32 +160,46 @@ pub fn bursts(
     }
 }
 
-/// Sustained logging: `threads` pinned writers log as fast as they can for `secs`; returns the
-/// events attempted and the time they took. `poll` runs on the calling thread meanwhile.
+/// Sustained logging: `threads` pinned writers log as fast as they can for `secs` (or, with
+/// `pace` > 0, at `pace` events/s in all, each thread its share, catching up after a delay
+/// rather than skipping); returns the events attempted and the time they took. `poll` runs on
+/// the calling thread meanwhile.
 pub fn sustain(
     w: &dyn Workload,
     threads: usize,
     secs: f64,
+    pace: f64,
     poll: &mut dyn FnMut(),
     poll_every: Duration,
 ) -> (u64, Duration) {
     let stop = AtomicBool::new(false);
     let attempted = AtomicU64::new(0);
     let start = Instant::now();
+    let threads = threads.max(1);
+    let per_thread = pace / threads as f64;
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.max(1))
+        let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (stop, attempted) = (&stop, &attempted);
                 s.spawn(move || {
                     pin_to_cpu(t);
-                    // Chunks of 1000 keep the clock check out of the per-event cost.
-                    const CHUNK: u64 = 1000;
+                    // Chunks keep the clock check out of the per-event cost; paced writers take
+                    // smaller ones, so the rate is even within a millisecond.
+                    let chunk: u64 = if per_thread > 0.0 { 100 } else { 1000 };
                     let mut next = t as u64 * (1 << 40);
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        w.write_n(next, CHUNK, t as u32);
-                        next += CHUNK;
-                        n += CHUNK;
+                        if per_thread > 0.0 {
+                            let due = start + Duration::from_secs_f64(n as f64 / per_thread);
+                            let now = Instant::now();
+                            if due > now {
+                                std::thread::sleep(due - now);
+                                continue;
+                            }
+                        }
+                        w.write_n(next, chunk, t as u32);
+                        next += chunk;
+                        n += chunk;
                     }
                     attempted.fetch_add(n, Ordering::Relaxed);
                 })

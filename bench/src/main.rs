@@ -10,8 +10,10 @@
 //! same binary, `evtrace-bench child ...`), so that peak RSS and global state (a global `tracing`
 //! subscriber, LTTng-UST's constructor, Perfetto's muxer) never mix between systems.
 
+mod compare;
 mod drive;
 mod layers;
+mod lossless;
 mod peers;
 mod report;
 mod util;
@@ -49,6 +51,13 @@ struct Cli {
     /// Skip the dd measurement of the disk.
     #[arg(long)]
     no_dd: bool,
+    /// Save this run's figures (JSON, with its date and commit), e.g. bench/results/BASELINE.json.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Compare this run with one saved by --save on the same machine: each row's ratio, and the
+    /// rows more than 15% worse flagged (the exit code is then 1).
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -174,6 +183,17 @@ pub struct Opts {
     /// How often the Perfetto child drains the in-process buffer into its file, in ms.
     #[arg(long, default_value_t = 100)]
     pub perfetto_drain_ms: u64,
+    /// Sustained run at this many events/s in all instead of as fast as possible (the lossless
+    /// search sets it; 0: as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub pace: f64,
+    /// Seconds of each paced run of the lossless-rate search.
+    #[arg(long, default_value_t = 5.0)]
+    pub lossless_secs: f64,
+    /// Paced runs of the lossless-rate search (halving the pace until nothing is lost, then
+    /// bisecting; 0 leaves the rows out).
+    #[arg(long, default_value_t = 8)]
+    pub lossless_steps: u32,
 }
 
 /// A system that cannot run here: said on stderr, and in both of its columns.
@@ -205,6 +225,14 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Read before the run, so a bad file is said at once rather than after minutes.
+    let baseline = match cli.compare.as_deref().map(compare::load).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     if cli.install {
         if let Err(e) = util::install_peers() {
             eprintln!("--install: {e}");
@@ -232,6 +260,7 @@ fn main() -> ExitCode {
     }
 
     let mut results: Vec<(System, report::Outcome, report::Outcome)> = Vec::new();
+    let mut lossless: Vec<(System, report::Outcome)> = Vec::new();
     for &system in &cli.systems {
         if let Err(why) = peers::available(system, &opts) {
             results.push(skipped(system, &why));
@@ -258,11 +287,28 @@ fn main() -> ExitCode {
             run_phase(system, Phase::Micro, &opts)
         };
         let sustain = run_phase(system, Phase::Sustain, &opts);
+        if opts.lossless_steps > 0 {
+            lossless.push((system, lossless::search(system, &sustain, &opts)));
+        }
         // The daemon (if this run started it) stops here, before the next system runs.
         drop(lttng);
         results.push((system, micro, sustain));
     }
-    println!("{}", report::table(&opts, &disk, &results));
+    println!("{}", report::table(&opts, &disk, &results, &lossless));
+    let doc = compare::document(&results, &lossless);
+    let mut worse = 0;
+    if let Some(path) = &cli.save {
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        match std::fs::write(path, text + "\n") {
+            Ok(()) => eprintln!("saved this run's figures in {}", path.display()),
+            Err(e) => eprintln!("--save {}: {e}", path.display()),
+        }
+    }
+    if let Some(b) = &baseline {
+        let (text, n) = compare::table(b, &doc);
+        println!("{text}");
+        worse = n;
+    }
     let peers: Vec<layers::Peer> = cli
         .layers
         .iter()
@@ -287,11 +333,15 @@ fn main() -> ExitCode {
             .collect();
         println!("{}", layers::table(&results));
     }
-    ExitCode::SUCCESS
+    if worse > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Runs one phase of one system in a child process and returns its `RESULT` object.
-fn run_phase(system: System, phase: Phase, opts: &Opts) -> Result<Value, String> {
+pub(crate) fn run_phase(system: System, phase: Phase, opts: &Opts) -> Result<Value, String> {
     eprintln!("{}: {} ...", system.title(), phase.arg());
     let what = format!("{}: {}", system.title(), phase.arg());
     run_child_args(
@@ -340,6 +390,9 @@ fn opts_to_args(o: &Opts) -> Vec<String> {
         format!("--data-dir={}", o.data_dir.display()),
         format!("--perfetto-buffer-kb={}", o.perfetto_buffer_kb),
         format!("--perfetto-drain-ms={}", o.perfetto_drain_ms),
+        format!("--pace={}", o.pace),
+        format!("--lossless-secs={}", o.lossless_secs),
+        format!("--lossless-steps={}", o.lossless_steps),
     ];
     if o.keep {
         v.push("--keep".into());

@@ -49,6 +49,7 @@ pub fn table(
     opts: &Opts,
     disk: &Result<f64, String>,
     results: &[(System, Outcome, Outcome)],
+    lossless: &[(System, Outcome)],
 ) -> String {
     let micro: Vec<(System, Outcome)> = results.iter().map(|(s, m, _)| (*s, m.clone())).collect();
     let sustain: Vec<(System, Outcome)> = results.iter().map(|(s, _, x)| (*s, x.clone())).collect();
@@ -214,6 +215,33 @@ pub fn table(
     row(&mut out, "  reading the output back, s", &sustain, |v| {
         f(v, &["count_secs"]).map(|x| format!("{x:.1}"))
     });
+    let lossless = lossless_by_system(results, lossless);
+    if lossless.iter().any(|(_, o)| o.is_ok()) {
+        let _ = writeln!(
+            out,
+            "lossless: writers paced, {threads} threads, {} s a run, bisection of {} runs",
+            opts.lossless_secs, opts.lossless_steps
+        );
+        row(
+            &mut out,
+            "  highest rate with nothing lost, events/s",
+            &lossless,
+            |v| {
+                let r = rate(f(v, &["rate"])?);
+                Some(if v.get("at_least")?.as_bool()? {
+                    format!(">= {r}")
+                } else {
+                    r
+                })
+            },
+        );
+        row(
+            &mut out,
+            "  lowest rate that lost (or missed its pace)",
+            &lossless,
+            |v| f(v, &["below"]).map(rate),
+        );
+    }
     let _ = writeln!(out, "{}", "-".repeat(LABEL + (CELL + 1) * results.len()));
     match disk {
         Ok(mbs) => {
@@ -233,7 +261,15 @@ pub fn table(
             }
         }
     }
+    for (s, r) in &lossless {
+        if let Err(e) = r {
+            if !e.starts_with("skipped") {
+                let _ = writeln!(out, "{} lossless: {e}", s.title());
+            }
+        }
+    }
     targets(&mut out, results);
+    lossless_targets(&mut out, &lossless);
     let _ = write!(
         out,
         "\
@@ -345,6 +381,63 @@ fn targets(out: &mut String, results: &[(System, Outcome, Outcome)]) {
             out,
             "  losses counted exactly (attempted = recorded + EventsLost, {label}): {}",
             verdict(a == r + l)
+        );
+    }
+}
+
+/// The lossless search's result of each system of the table, in its order.
+fn lossless_by_system(
+    results: &[(System, Outcome, Outcome)],
+    lossless: &[(System, Outcome)],
+) -> Vec<(System, Outcome)> {
+    results
+        .iter()
+        .map(|(s, _, _)| {
+            let found = lossless.iter().find(|(l, _)| l == s);
+            let o = found.map_or_else(|| Err("skipped: not searched".into()), |(_, o)| o.clone());
+            (*s, o)
+        })
+        .collect()
+}
+
+/// Issue 16's goals for the lossless rate, checked against this run's figures.
+fn lossless_targets(out: &mut String, lossless: &[(System, Outcome)]) {
+    let rate = |sys: System| {
+        lossless
+            .iter()
+            .find(|(s, _)| *s == sys)
+            .and_then(|(_, o)| o.as_ref().ok())
+            .and_then(|v| f(v, &["rate"]))
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let m = |r: f64| r / 1e6;
+    let plain = rate(System::Evtrace);
+    if let (Some(e), Some(l)) = (plain, rate(System::Lttng)) {
+        let _ = writeln!(
+            out,
+            "  lossless rate >= LTTng-UST's (plain): {:.2} M/s vs {:.2} M/s, {}",
+            m(e),
+            m(l),
+            verdict(e >= l)
+        );
+        if let Some(c) = rate(System::EvtraceCompressed) {
+            let _ = writeln!(
+                out,
+                "  lossless rate >= 2x LTTng-UST's (compressed): {:.2} M/s vs {:.2} M/s, {}",
+                m(c),
+                m(l),
+                verdict(c >= 2.0 * l)
+            );
+        }
+    }
+    if let (Some(p), Some(s)) = (plain, rate(System::EvtraceSystem)) {
+        let _ = writeln!(
+            out,
+            "  system session's lossless rate >= 80% of the private session's: {:.2} M/s vs {:.2} M/s ({:.0}%), {}",
+            m(s),
+            m(p),
+            100.0 * s / p.max(1.0),
+            verdict(s >= 0.8 * p)
         );
     }
 }

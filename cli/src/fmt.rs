@@ -244,7 +244,23 @@ fn text_line(item: &Item, out: &mut impl Write) -> io::Result<()> {
             if c.guid.is_some() {
                 write!(out, " level={}", c.level)?;
             }
-            writeln!(out, " payload={}", hex(&c.payload))
+            if let Some(name) = &c.name {
+                write!(out, " {name}")?;
+            }
+            match &c.fields {
+                Some(fields) => {
+                    for (n, v) in fields {
+                        write!(out, " {n}={}", text_value(v))?;
+                    }
+                    match &c.decode_error {
+                        Some(err) => {
+                            writeln!(out, " (undecoded: {err}) payload={}", hex(&c.payload))
+                        }
+                        None => writeln!(out),
+                    }
+                }
+                None => writeln!(out, " payload={}", hex(&c.payload)),
+            }
         }
         Item::Loss(l) => writeln!(out, "[{}]::{time} [lost] {}", l.cpu, loss_text(l)),
     }
@@ -296,6 +312,7 @@ fn json_line(item: &Item, multi: bool, out: &mut impl Write) -> io::Result<()> {
         Item::Classic(c) => {
             o.insert("type".into(), json!("classic"));
             o.insert("provider".into(), json!(c.source()));
+            o.insert("event".into(), json!(c.name));
             o.insert("event_type".into(), json!(c.event_type));
         }
         Item::Loss(l) => {
@@ -396,6 +413,14 @@ fn json_line(item: &Item, multi: bool, out: &mut impl Write) -> io::Result<()> {
                 o.insert("parent_instance_id".into(), json!(parent));
                 o.insert("parent_guid".into(), json!(guid(parent_guid)));
             }
+            if let Some(f) = &c.fields {
+                let fields: Map<String, Json> =
+                    f.iter().map(|(n, v)| (n.clone(), json_value(v))).collect();
+                o.insert("fields".into(), Json::Object(fields));
+            }
+            if let Some(err) = &c.decode_error {
+                o.insert("decode_error".into(), json!(err));
+            }
             o.insert("payload".into(), json!(hex(&c.payload)));
         }
         Item::Loss(_) => {}
@@ -449,7 +474,10 @@ fn summary(reader: &mut LogReader, files: &[PathBuf], out: &mut impl Write) -> i
             }
             Item::Classic(c) => {
                 n_events += 1;
-                let name = format!("type {}", c.event_type);
+                let name = c
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("type {}", c.event_type));
                 *events.entry((c.source(), name)).or_default() += 1;
             }
             Item::Loss(_) => {}

@@ -495,9 +495,10 @@ fn a_kernel_logger_and_a_provider_trace_convert_together_with_process_names() {
     assert_eq!(threads_in(&trace), threads_of(&items));
     // The last name the kernel logger gives each process (rundown, start, exec) is its name.
     let mut named = std::collections::BTreeMap::new();
-    for i in &items {
+    for i in items.iter().cloned().map(common::kernel_view) {
         let f = &i["fields"];
-        if i["provider"] == "Process" && f["ImageFileName"].is_string() {
+        let names = ["Start", "DCStart", "Exec"].contains(&i["event"].as_str().unwrap_or(""));
+        if i["provider"] == "Process" && names && f["ImageFileName"].is_string() {
             let image = f["ImageFileName"].as_str().unwrap();
             let base = image.rsplit('/').next().unwrap().to_string();
             named.insert(f["ProcessId"].to_string(), base);

@@ -28,14 +28,19 @@ fn text_output_of_the_samples() {
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     // The kernel's own record after the log-file header (EventTrace group, type 80), with its
-    // header's pid and tid: delivered, not skipped.
-    assert!(
-        lines[0].starts_with(
-            "[0]17E0.1F80::2020-07-14T12:04:31.138736300Z [kernel/EventTrace] type=80 version=2 payload=0x00"
-        ),
-        "{}",
-        lines[0]
+    // header's pid and tid: delivered, not skipped, named and decoded by its class.
+    assert_eq!(
+        lines[0],
+        "[0]17E0.1F80::2020-07-14T12:04:31.138736300Z [kernel/EventTrace] type=80 version=2 \
+         EventTrace/PartitionInfoExtension PartitionId={00000000-0000-0000-0000-000000000000} \
+         ParentId={00000000-0000-0000-0000-000000000000} QpcOffsetFromRoot=0 PartitionType=0"
     );
+    let o = evtrace(&["fmt", "--json", lx.to_str().unwrap()]);
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first["event"], "EventTrace/PartitionInfoExtension");
+    assert_eq!(first["fields"]["PartitionType"], 0);
+    assert_eq!(first["hook_id"], 80);
     assert!(lines[1].starts_with("[5]16F4.0B34::2020-07-14T12:04:36.902651000Z [Microsoft.Windows.Subsystem.LxCore] BreakPoint "), "{}", lines[1]);
     assert!(
         lines[2].contains("Function=\"LxpInstanceStart\" Line=2659"),

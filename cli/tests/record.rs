@@ -17,25 +17,6 @@ use serde_json::Value;
 mod common;
 use common::*;
 
-/// An example program beside the `evtrace` binary, or `None` after saying why.
-fn example(name: &str) -> Option<PathBuf> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_evtrace"));
-    let p = bin.parent().unwrap().join("examples").join(name);
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("EVTRACE_REQUIRE_EXAMPLES").is_none(),
-        "{} is missing and EVTRACE_REQUIRE_EXAMPLES is set",
-        p.display()
-    );
-    skip(&format!(
-        "{} is missing: build the examples (cargo test --workspace, or cargo build --examples)",
-        p.display()
-    ));
-    None
-}
-
 /// Whether tmux runs here; under `EVTRACE_REQUIRE_TMUX` its absence fails.
 fn tmux_or_skip(test: &str) -> bool {
     let here = Command::new("tmux")
@@ -74,21 +55,6 @@ fn record(dir: &Path, args: &[&str], command: &[&Path]) -> Output {
     c.output().unwrap()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Every event of `file`, as `fmt --json` gives them.
-fn events(file: &Path) -> Vec<Value> {
-    let out = evtrace_out(&["fmt", "--json", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &Value| v["type"] == "event")
-        .collect()
-}
-
 /// Counts of `provider`'s events by name.
 fn counts(events: &[Value], provider: &str) -> HashMap<String, u64> {
     let mut m = HashMap::new();
@@ -97,12 +63,6 @@ fn counts(events: &[Value], provider: &str) -> HashMap<String, u64> {
             .or_default() += 1;
     }
     m
-}
-
-/// Whether session `name` runs in the daemon of `dir`.
-fn running(dir: &Path, name: &str) -> bool {
-    let out = evtrace(dir).args(["query", name]).output().unwrap();
-    out.status.success()
 }
 
 const ECHO: &str = "Evtrace-Examples-EchoServer";

@@ -16,6 +16,7 @@ pub mod consume;
 mod error;
 pub mod etl;
 pub mod kernel;
+mod link;
 pub mod model;
 pub mod number;
 pub mod provider;

@@ -478,6 +478,17 @@ fn kernel_and_classic_records_are_delivered_with_their_headers() {
     assert_eq!((sys.thread_id, sys.process_id), (Some(11), Some(22)));
     assert_eq!(sys.payload, b"proc");
     assert_eq!(sys.time, Some(START_NS + 1_000_000));
+    // Process_V2 has a layout; four bytes cannot hold it: named, with the fault and the bytes.
+    assert_eq!(sys.name.as_deref(), Some("Process/Start"));
+    assert!(
+        sys.decode_error
+            .as_deref()
+            .is_some_and(|e| e.contains("UniqueProcessKey")),
+        "{sys:?}"
+    );
+    // Version 0 of SampledProfile is not a layout Windows writes: raw, not an error.
+    assert_eq!(perf.name.as_deref(), Some("PerfInfo/SampleProfile"));
+    assert_eq!((&perf.fields, &perf.decode_error), (&None, &None));
     assert_eq!(
         (perf.source().as_str(), perf.event_type, perf.process_id),
         ("kernel/PerfInfo", 46, None)
@@ -499,7 +510,10 @@ fn kernel_and_classic_records_are_delivered_with_their_headers() {
         "the payload starts after the 0x48-byte header"
     );
     let skipped: Vec<_> = r.diagnostics().counts().collect();
-    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(
+        skipped,
+        [(0, "corrupt record", 1), (0, "undecodable kernel event", 1)]
+    );
 }
 
 /// A file whose header gives no clock rate has no wall-clock times: a time window cannot place
@@ -530,4 +544,69 @@ fn a_time_window_does_not_drop_items_without_a_wall_clock_time() {
         .collect();
     assert_eq!(items.len(), 2, "{items:?}");
     assert!(items.iter().all(|i| i.time().is_none()));
+}
+
+/// Windows' kernel classes in 64- and 32-bit records come out named, with typed fields; a
+/// version without a layout keeps its raw payload and is no error.
+#[test]
+fn kernel_classes_decode_in_both_pointer_sizes() {
+    let scratch = Scratch::new("kernel-classes");
+    let p = scratch.file("kernel.etl", &kernel_file());
+    let mut r = LogReader::open(&[&p]).unwrap();
+    let got: Vec<ClassicEvent> = (&mut r)
+        .map(|it| match it {
+            Item::Classic(c) => c,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got.len(), 12);
+    for ptr in [8u8, 4] {
+        let mine: Vec<_> = got.iter().filter(|c| c.pointer_size == ptr).collect();
+        let names: Vec<_> = mine.iter().map(|c| c.name.as_deref().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "Process/Start",
+                "Thread/CSwitch",
+                "Image/Load",
+                "TcpIp/ConnectIPV4",
+                "Process/End",
+                "Process/Start"
+            ]
+        );
+        assert!(mine.iter().all(|c| c.decode_error.is_none()), "{mine:?}");
+        let (start, cs, image, tcp, end, future) =
+            (mine[0], mine[1], mine[2], mine[3], mine[4], mine[5]);
+        assert_eq!(start.field("ProcessId"), Some(&Value::U64(4242)));
+        assert_eq!(start.field("ParentId"), Some(&Value::U64(1)));
+        assert_eq!(start.field("UserSID"), Some(&Value::Sid("S-1-5-18".into())));
+        assert_eq!(
+            start.field("ImageFileName"),
+            Some(&Value::Str("true".into()))
+        );
+        assert_eq!(
+            start.field("CommandLine"),
+            Some(&Value::Str("/usr/bin/true --x".into()))
+        );
+        assert_eq!(cs.field("NewThreadId"), Some(&Value::U64(200)));
+        assert_eq!(cs.field("OldThreadState"), Some(&Value::I64(5)));
+        assert_eq!(image.field("ImageSize"), Some(&Value::U64(0x3000)));
+        assert_eq!(
+            image.field("FileName"),
+            Some(&Value::Str("/usr/bin/true".into()))
+        );
+        assert_eq!(tcp.field("sport"), Some(&Value::U64(40000)));
+        assert_eq!(tcp.field("dport"), Some(&Value::U64(8080)));
+        assert_eq!(
+            tcp.field("connid"),
+            Some(&Value::Hex {
+                value: 0xC0FFEE,
+                width: ptr
+            })
+        );
+        assert_eq!(end.field("ExitStatus"), Some(&Value::I64(3)));
+        assert_eq!((&future.fields, &future.decode_error), (&None, &None));
+        assert_eq!(future.payload, b"future layout");
+    }
+    assert_eq!(r.diagnostics().counts().count(), 0);
 }

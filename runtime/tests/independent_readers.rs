@@ -309,3 +309,47 @@ fn dissect_events(v: &serde_json::Value) -> (&serde_json::Value, usize) {
         .count();
     (dis, events)
 }
+
+/// Kernel records in Windows' classic layouts: dissect.etl reads them as system-header records
+/// with their hook ids, and etl-parser's own MOF tables decode the 64-bit ones to the same
+/// fields as ours.
+#[test]
+fn independent_readers_decode_our_kernel_class_records() {
+    let scratch = Scratch::new("independent_readers_decode_our_kernel_class_records");
+    let Some(py) = python() else { return };
+    let path = scratch.file("kernel.etl", &kernel_file());
+    let v = run(&py, &path, &[]);
+    let d = &v["dissect"];
+    assert!(d.get("fatal").is_none(), "dissect failed: {d}");
+    let hooks: Vec<u64> = d["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "SystemHeader")
+        .map(|r| r["hook_id"].as_u64().unwrap())
+        .skip(1) // the log-file header (HookId 0)
+        .collect();
+    let one = [0x0301, 0x0524, 0x140A, 0x060C, 0x0302, 0x0301];
+    assert_eq!(hooks, [one, one].concat(), "{d}");
+    let p = &v["etl_parser"];
+    assert!(p.get("fatal").is_none(), "etl-parser failed: {p}");
+    let sys: Vec<_> = p["system"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["marker"] == 2)
+        .collect();
+    assert_eq!(sys.len(), 6, "{p}");
+    let (start, image, end) = (sys[0], sys[2], sys[4]);
+    assert_eq!(start["class"], "Process_V4_TypeGroup1", "{start}");
+    assert_eq!(start["fields"]["ProcessId"], 4242);
+    assert_eq!(start["fields"]["ParentId"], 1);
+    assert_eq!(start["image_file_name"], "true");
+    assert_eq!(start["command_line"], "/usr/bin/true --x");
+    assert_eq!(end["fields"]["ExitStatus"], 3);
+    assert_eq!(image["class"], "ImageLoad", "{image}");
+    assert_eq!(image["fields"]["ImageSize"], 0x3000);
+    assert_eq!(image["image_filename"], "/usr/bin/true");
+    // A version etl-parser has no class for is its own "not found", as ours keeps it raw.
+    assert!(sys[5].get("error").is_some(), "{}", sys[5]);
+}

@@ -239,3 +239,17 @@ fn enable_flags_are_for_system_loggers_only() {
     assert_eq!(e.code(), ErrorCode::NotSupported);
     assert!(e.message().contains("daemon"), "{}", e.message());
 }
+
+/// A kernel process tree restricts kernel events, so a private session refuses it as it
+/// refuses EnableFlags.
+#[test]
+fn a_kernel_process_tree_is_for_system_loggers_only() {
+    let p = props(M::SEQUENTIAL).kernel_tree_of(std::process::id());
+    let e = Session::start_private(p).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidParameter);
+    assert!(
+        e.message().contains("kernel_tree_of") && e.message().contains("only system loggers"),
+        "{}",
+        e.message()
+    );
+}

@@ -13,7 +13,11 @@ use support::*;
 const MUTATIONS_PER_FILE: u64 = 1000;
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let mut files = vec![("generated".to_string(), standard_file(1))];
+    let mut files = vec![
+        ("generated".to_string(), standard_file(1)),
+        ("windows-compressed".to_string(), windows_compressed_file()),
+        ("kernel classes".to_string(), kernel_file()),
+    ];
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
     match std::fs::read_dir(&dir) {
         Ok(entries) => {

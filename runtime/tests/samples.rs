@@ -200,3 +200,35 @@ fn damaged_samples_never_panic_and_keep_intact_buffers() {
         }
     }
 }
+
+/// Each sample's kernel record (the header buffer's second system record) comes out of the
+/// reader named by its class, with its fields, and nothing left undecoded.
+#[test]
+fn kernel_records_come_out_named_with_fields() {
+    use evtrace_runtime::consume::{Item, LogReader};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/etl-samples");
+    for name in ["lxcore_kernel.etl", "primitive-types.etl", "powershell.etl"] {
+        if sample(name).is_none() {
+            return;
+        }
+        let mut r = LogReader::open(&[dir.join(name)]).unwrap();
+        let classic: Vec<_> = (&mut r)
+            .filter_map(|it| match it {
+                Item::Classic(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(classic.len(), 1, "{name}: {classic:?}");
+        let c = &classic[0];
+        assert_eq!(
+            c.name.as_deref(),
+            Some("EventTrace/PartitionInfoExtension"),
+            "{name}"
+        );
+        assert_eq!(c.decode_error, None, "{name}");
+        assert_eq!(c.pointer_size, 8, "{name}");
+        assert_eq!(c.field("PartitionType"), Some(&Value::U64(0)), "{name}");
+        assert_eq!(c.fields.as_ref().map(Vec::len), Some(4), "{name}");
+        assert_eq!(r.diagnostics().counts().count(), 0, "{name}");
+    }
+}

@@ -224,6 +224,7 @@ pub(crate) fn sustain_run(
         &Evtrace,
         opts.sustain_threads,
         opts.sustain_secs,
+        opts.pace,
         &mut || {},
         Duration::from_millis(50),
     );

@@ -352,6 +352,7 @@ pub fn sustain(opts: &Opts) -> Result<Value, String> {
         &l,
         opts.sustain_threads,
         opts.sustain_secs,
+        opts.pace,
         &mut || {},
         Duration::from_millis(50),
     );

@@ -237,6 +237,7 @@ pub fn sustain(opts: &Opts) -> Result<Value, String> {
         &Perfetto,
         opts.sustain_threads,
         opts.sustain_secs,
+        opts.pace,
         &mut || traced.drain(),
         every,
     );

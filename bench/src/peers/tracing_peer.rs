@@ -77,6 +77,7 @@ pub fn sustain(opts: &Opts) -> Result<Value, String> {
         &Tracing,
         opts.sustain_threads,
         opts.sustain_secs,
+        opts.pace,
         &mut || {},
         Duration::from_millis(50),
     );

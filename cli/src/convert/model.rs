@@ -13,13 +13,19 @@ use super::progress::Progress;
 use super::{Sink, Slice, Track};
 use crate::fmt::{hex, loss_text, message_source, provider_label};
 
-/// The kernel logger's Process class (its Start, DCStart and Exec events name processes).
+/// The kernel logger's Process class: its Start, DCStart and Exec events name processes (as
+/// classic records; files from evtrace versions that wrote kernel events as TraceLogging events
+/// under the class GUID carry them that way).
 const PROCESS_CLASS: Guid = Guid::from_fields(
     0x3d6fa8d0,
     0xfe05,
     0x11d0,
     [0x9d, 0xda, 0x00, 0xc0, 0x4f, 0xd7, 0xba, 0x7c],
 );
+/// `EVENT_TRACE_GROUP_PROCESS`, and its event types that name a process: Start, DCStart and
+/// evtrace's Exec.
+const PROCESS_GROUP: u8 = 0x03;
+const NAMING_TYPES: [u8; 3] = [1, 3, 64];
 /// ETW's start and stop opcodes.
 const OPCODE_START: u8 = 1;
 const OPCODE_STOP: u8 = 2;
@@ -137,14 +143,31 @@ impl<S: Sink> Model<S> {
                 })
             }
             Item::Classic(c) => {
+                if c.kernel_group() == Some(PROCESS_GROUP) && NAMING_TYPES.contains(&c.event_type) {
+                    if let (Some(Value::U64(p)), Some(Value::Str(image))) =
+                        (c.field("ProcessId"), c.field("ImageFileName"))
+                    {
+                        if let (Ok(p), false) = (u32::try_from(*p), image.is_empty()) {
+                            self.process(p)?;
+                            self.name_process(p, basename(image))?;
+                        }
+                    }
+                }
                 let track = self.track_of(c.process_id, c.thread_id)?;
-                let args = vec![
-                    ("version".to_string(), Value::U64(c.version.into())),
-                    ("payload".to_string(), Value::Str(hex(&c.payload))),
-                ];
+                let args = match &c.fields {
+                    Some(fields) => fields.clone(),
+                    None => vec![
+                        ("version".to_string(), Value::U64(c.version.into())),
+                        ("payload".to_string(), Value::Str(hex(&c.payload))),
+                    ],
+                };
+                let name = c
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("type {}", c.event_type));
                 self.sink.instant(&Slice {
                     track,
-                    name: &format!("type {}", c.event_type),
+                    name: &name,
                     category: &c.source(),
                     time,
                     args: &args,

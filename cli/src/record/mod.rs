@@ -5,6 +5,7 @@
 pub mod filter_args;
 pub mod profile;
 mod session_set;
+pub mod start;
 pub mod status;
 pub mod top;
 mod wprp;
@@ -64,6 +65,10 @@ pub struct RecordArgs {
     /// No status line.
     #[arg(long)]
     quiet: bool,
+    /// Kernel events of the command's process tree only (the command and what it starts), not
+    /// of the whole machine.
+    #[arg(long, requires = "command")]
+    this_process_only: bool,
     #[command(flatten)]
     filter: FilterArgs,
     /// The command to run and record (after `--`); the recording ends when it does.
@@ -76,6 +81,21 @@ const SYNC_MS: u32 = 2000;
 
 /// Exit code of a recording that a second Ctrl-C cut short.
 const ABORTED: u8 = 130;
+
+/// How long the first Ctrl-C waits for the recorded command to end.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Whether a Ctrl-C typed at the terminal reached the command `pid` itself: it did when the
+/// command is in this process's group and that group is the terminal's foreground group (the
+/// terminal signals the whole group). Otherwise (a `kill` aimed at evtrace alone, no terminal)
+/// it must be passed on.
+fn interrupt_reached(pid: u32) -> bool {
+    // SAFETY: getpgrp, getpgid and tcgetpgrp only read process state; a failure is -1.
+    unsafe {
+        let own = libc::getpgrp();
+        libc::getpgid(pid as libc::pid_t) == own && libc::tcgetpgrp(libc::STDERR_FILENO) == own
+    }
+}
 
 /// Runs `evtrace record`.
 pub fn run(a: RecordArgs) -> ExitCode {
@@ -96,7 +116,12 @@ pub fn run(a: RecordArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let files = output_files(&a.output, &plan.collectors);
-    let set = match SessionSet::start(&plan, &files) {
+    if a.this_process_only && plan.collectors.iter().all(|c| c.kernel.is_empty()) {
+        eprintln!("evtrace record: warning: --this-process-only: no profile or --kernel asks for kernel events, so it changes nothing");
+    }
+    // The command is this process's child: its tree is this process's descendants.
+    let tree = a.this_process_only.then(std::process::id);
+    let set = match SessionSet::start(&plan, &files, tree) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("evtrace record: {e}");
@@ -135,9 +160,42 @@ pub fn run(a: RecordArgs) -> ExitCode {
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut exit = None;
     let mut next_tick = Instant::now();
+    // Set at the first Ctrl-C while the command runs: the recording goes on until it ends (so
+    // its last events are kept), or until this deadline.
+    let mut grace: Option<Instant> = None;
     loop {
-        if interrupts.load(Ordering::SeqCst) > 0 {
-            eprintln!("\nevtrace record: Ctrl-C: stopping (again to leave at once)");
+        let n = interrupts.load(Ordering::SeqCst);
+        if n > 0 && grace.is_none() {
+            match child.as_ref() {
+                Some(c) if n == 1 => {
+                    let pid = c.id();
+                    if !interrupt_reached(pid) {
+                        // SAFETY: kill(2) with a pid this process spawned and has not reaped.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+                    }
+                    if show {
+                        status::clear_line();
+                    }
+                    eprintln!(
+                        "\nevtrace record: Ctrl-C: waiting up to {}s for the command (pid {pid}) to end, recording meanwhile (Ctrl-C again stops now)",
+                        GRACE.as_secs()
+                    );
+                    grace = Some(Instant::now() + GRACE);
+                }
+                _ => {
+                    eprintln!("\nevtrace record: Ctrl-C: stopping (again to leave at once)");
+                    break;
+                }
+            }
+        } else if grace.is_some() && n > 1 {
+            eprintln!("evtrace record: second Ctrl-C: stopping now (again to leave at once)");
+            break;
+        }
+        if grace.is_some_and(|g| Instant::now() >= g) {
+            eprintln!(
+                "evtrace record: the command did not end within {}s: stopping the recording; it keeps running",
+                GRACE.as_secs()
+            );
             break;
         }
         if let Some(c) = child.as_mut() {
@@ -158,7 +216,7 @@ pub fn run(a: RecordArgs) -> ExitCode {
     if show {
         status::clear_line();
     }
-    // A second Ctrl-C while the sessions stop leaves at once; the daemon finishes the stops.
+    // A further Ctrl-C while the sessions stop leaves at once; the daemon finishes the stops.
     let aborting = Arc::clone(&interrupts);
     let before = interrupts.load(Ordering::SeqCst);
     std::thread::spawn(move || loop {
@@ -194,10 +252,7 @@ mod summary;
 /// The plan of the command line: its profiles merged, then `--provider` and `--kernel`, the
 /// filters and the buffer settings.
 fn plan(a: &RecordArgs) -> Result<Plan, String> {
-    let mut plan = Plan::default();
-    for p in &a.profiles {
-        plan.merge(Plan::load(p)?);
-    }
+    let mut plan = Plan::load_all(&a.profiles)?;
     let filter = a.filter.filter().map_err(|e| e.message().to_string())?;
     let mut extra = Collector::new(DEFAULT_SESSION);
     for spec in &a.providers {
@@ -232,14 +287,9 @@ fn plan(a: &RecordArgs) -> Result<Plan, String> {
                 .into(),
         );
     }
+    plan.override_buffers(a.buffer_kb, a.max_buffers);
     let me = std::process::id();
     for c in &mut plan.collectors {
-        if a.buffer_kb.is_some() {
-            c.buffer_kb = a.buffer_kb;
-        }
-        if a.max_buffers.is_some() {
-            c.max_buffers = a.max_buffers;
-        }
         for p in &mut c.providers {
             a.filter.apply_to(&mut p.filter, &filter);
             // `*` with a command: the command's providers, not the machine's.
@@ -252,7 +302,7 @@ fn plan(a: &RecordArgs) -> Result<Plan, String> {
 }
 
 /// The file of each collector: `output` for the first, `STEM.SESSION.EXT` for the others.
-fn output_files(output: &Path, collectors: &[Collector]) -> Vec<PathBuf> {
+pub(crate) fn output_files(output: &Path, collectors: &[Collector]) -> Vec<PathBuf> {
     let output = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
     collectors
         .iter()
@@ -284,7 +334,7 @@ fn output_files(output: &Path, collectors: &[Collector]) -> Vec<PathBuf> {
 
 /// Counts SIGINT, SIGTERM and SIGHUP (a closed terminal) in `n` (the first stops the
 /// recording, the second leaves).
-fn watch_interrupts(n: &Arc<AtomicUsize>) -> std::io::Result<()> {
+pub(crate) fn watch_interrupts(n: &Arc<AtomicUsize>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let n = Arc::clone(n);

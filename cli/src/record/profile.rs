@@ -145,6 +145,27 @@ impl Plan {
         }
     }
 
+    /// The plan of several `--profile` arguments, merged in order as WPR merges them.
+    pub fn load_all(args: &[String]) -> Result<Plan, String> {
+        let mut plan = Plan::default();
+        for a in args {
+            plan.merge(Plan::load(a)?);
+        }
+        Ok(plan)
+    }
+
+    /// Gives every session the command line's BufferSize (KB) and MaximumBuffers, where given.
+    pub fn override_buffers(&mut self, buffer_kb: Option<u32>, max_buffers: Option<u32>) {
+        for c in &mut self.collectors {
+            if buffer_kb.is_some() {
+                c.buffer_kb = buffer_kb;
+            }
+            if max_buffers.is_some() {
+                c.max_buffers = max_buffers;
+            }
+        }
+    }
+
     /// The plan a `--profile` argument names: a built-in profile, a `.toml` file, or a
     /// `.wprp` file (`FILE.wprp!PROFILE` picks one of its profiles, as `wpr -start` does).
     pub fn load(arg: &str) -> Result<Plan, String> {

@@ -19,15 +19,20 @@ pub struct SessionSet {
 
 impl SessionSet {
     /// Starts every collector of `plan` (file `files[i]` for collector `i`) and enables its
-    /// providers. If any of it fails, what had started is stopped and its files removed.
-    pub fn start(plan: &Plan, files: &[PathBuf]) -> Result<SessionSet, String> {
+    /// providers; with `kernel_tree_of`, kernel events are those of that process's descendants
+    /// only. If any of it fails, what had started is stopped and its files removed.
+    pub fn start(
+        plan: &Plan,
+        files: &[PathBuf],
+        kernel_tree_of: Option<u32>,
+    ) -> Result<SessionSet, String> {
         let controller = crate::control::controller().map_err(|e| describe(&e))?;
         let mut set = SessionSet {
             controller,
             started: Vec::new(),
         };
         for (c, file) in plan.collectors.iter().zip(files) {
-            if let Err(e) = set.start_one(c, file) {
+            if let Err(e) = set.start_one(c, file, kernel_tree_of) {
                 let mut why = format!("session {}: {}", c.session, describe(&e));
                 if e.code() == evtrace_runtime::ErrorCode::AlreadyExists {
                     why += &format!(" (`evtrace stop \"{}\"` ends it)", c.session);
@@ -43,7 +48,12 @@ impl SessionSet {
         Ok(set)
     }
 
-    fn start_one(&mut self, c: &Collector, file: &std::path::Path) -> Result<(), Error> {
+    fn start_one(
+        &mut self,
+        c: &Collector,
+        file: &std::path::Path,
+        kernel_tree_of: Option<u32>,
+    ) -> Result<(), Error> {
         let mut mode = LogFileMode::empty();
         if c.memory {
             mode |= LogFileMode::BUFFERING;
@@ -61,6 +71,9 @@ impl SessionSet {
                 mode |= LogFileMode::SYSTEM_LOGGER;
             }
             p = p.enable_flags(c.kernel);
+        }
+        if let Some(pid) = kernel_tree_of.filter(|_| !c.kernel.is_empty() || c.is_kernel_logger()) {
+            p = p.kernel_tree_of(pid);
         }
         p = p.mode(mode);
         self.controller.start(&p)?;

@@ -79,6 +79,8 @@ struct Seen {
 /// The status line of a set of sessions.
 pub struct StatusLine {
     sessions: Vec<(String, FileCounter, Option<Seen>)>,
+    /// The flags that raise MaximumBuffers and BufferSize, named in a loss warning.
+    flags: (&'static str, &'static str),
 }
 
 impl StatusLine {
@@ -97,7 +99,14 @@ impl StatusLine {
                     (n.clone(), counter, None)
                 })
                 .collect(),
+            flags: ("--max-buffers", "-b"),
         }
+    }
+
+    /// The line of `evtrace start --watch`, whose loss warning names `start`'s flags.
+    pub fn for_start(mut self) -> StatusLine {
+        self.flags = ("--max", "-b");
+        self
     }
 
     /// The line for the sessions' figures now (`stats` in the order of `new`'s names).
@@ -136,7 +145,9 @@ impl StatusLine {
             let size = std::fs::metadata(&counter.path)
                 .map(|m| m.len())
                 .unwrap_or(0);
-            let rate = if memory {
+            // A memory ring's events reach no file until it is saved; a real-time session
+            // may have no file at all.
+            let rate = if memory || counter.path.as_os_str().is_empty() {
                 "-".to_string()
             } else {
                 rate_text(ev_rate)
@@ -150,8 +161,8 @@ impl StatusLine {
             ));
             if s.events_lost > 0 {
                 warnings.push(format!(
-                    "{name} LOST {} events: raise MaximumBuffers (--max-buffers, now {}) or BufferSize (-b, now {} KB)",
-                    s.events_lost, s.maximum_buffers, s.buffer_size_kb
+                    "{name} LOST {} events: raise MaximumBuffers ({}, now {}) or BufferSize ({}, now {} KB)",
+                    s.events_lost, self.flags.0, s.maximum_buffers, self.flags.1, s.buffer_size_kb
                 ));
             }
         }

@@ -93,8 +93,11 @@ pub fn run(a: TopArgs) -> ExitCode {
                 }
                 Item::Classic(c) => {
                     t.providers.add(c.source());
-                    t.events
-                        .add(format!("{}/type {}", c.source(), c.event_type));
+                    let name = c
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("type {}", c.event_type));
+                    t.events.add(format!("{}/{name}", c.source()));
                 }
                 Item::Loss(l) => t.lost += l.count.unwrap_or(0),
             }

@@ -2,7 +2,7 @@
 //! daemon that dies with the test, and reading command output.
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -137,4 +137,65 @@ pub fn start_nobody_daemon(dir: &Path, owned: &[&Path]) -> Daemon {
         dir,
         as_nobody,
     )
+}
+
+/// An example program beside the `evtrace` binary, or `None` after saying why.
+pub fn example(name: &str) -> Option<PathBuf> {
+    let bin = Path::new(env!("CARGO_BIN_EXE_evtrace"));
+    let p = bin.parent().unwrap().join("examples").join(name);
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("EVTRACE_REQUIRE_EXAMPLES").is_none(),
+        "{} is missing and EVTRACE_REQUIRE_EXAMPLES is set",
+        p.display()
+    );
+    skip(&format!(
+        "{} is missing: build the examples (cargo test --workspace, or cargo build --examples)",
+        p.display()
+    ));
+    None
+}
+
+/// Command output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Whether session `name` runs in the daemon of `dir`.
+pub fn running(dir: &Path, name: &str) -> bool {
+    let out = evtrace(dir).args(["query", name]).output().unwrap();
+    out.status.success()
+}
+
+/// Every event of `file`, as `fmt --json` gives them, kernel records in [`kernel_view`].
+pub fn events(file: &Path) -> Vec<serde_json::Value> {
+    let out = evtrace_out(&["fmt", "--json", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| kernel_view(serde_json::from_str(l).unwrap()))
+        .filter(|v: &serde_json::Value| v["type"] == "event" || v["kernel"] == true)
+        .collect()
+}
+
+/// One line of `evtrace fmt --json` as the kernel tests look at it: a kernel record (`type`
+/// "classic", `provider` "kernel/Process", `event` "Process/Start") gets its group as
+/// `provider` and its event type's name as `event` ("Process", "Start"), as the providers'
+/// events have theirs; `kernel` is set true. Anything else is as printed.
+pub fn kernel_view(mut v: serde_json::Value) -> serde_json::Value {
+    if v["type"] == "classic" {
+        let group = v["provider"]
+            .as_str()
+            .and_then(|p| p.strip_prefix("kernel/"));
+        let event = v["event"].as_str().and_then(|e| e.split_once('/'));
+        if let (Some(g), Some((_, name))) = (group.map(str::to_string), event) {
+            let name = name.to_string();
+            v["provider"] = g.into();
+            v["event"] = name.into();
+            v["kernel"] = true.into();
+        }
+    }
+    v
 }

@@ -38,6 +38,9 @@ pub struct WireProps {
     /// EnableFlags (the kernel logger's events).
     #[serde(default)]
     pub enable_flags: u32,
+    /// The process whose descendants' kernel events a system logger records (evtrace's own).
+    #[serde(default)]
+    pub kernel_tree_of: Option<u32>,
 }
 
 impl From<&SessionProperties> for WireProps {
@@ -53,6 +56,7 @@ impl From<&SessionProperties> for WireProps {
             flush_timer_s: p.flush_timer_s,
             clock: p.clock.number(),
             enable_flags: p.enable_flags,
+            kernel_tree_of: p.kernel_tree_of,
         }
     }
 }
@@ -72,6 +76,7 @@ impl WireProps {
             flush_timer_s: self.flush_timer_s,
             clock,
             enable_flags: self.enable_flags,
+            kernel_tree_of: self.kernel_tree_of,
         })
     }
 }
@@ -92,6 +97,10 @@ pub struct WireStats {
     /// The kernel logger's enable flags in force (0 for other sessions).
     pub enable_flags: u32,
 }
+
+/// The daemon's counter page (the sequence counters shared with producers: the global counter
+/// and one per possible session), which both sides map whole.
+pub(crate) const COUNTER_PAGE: usize = 4096;
 
 /// The provider "GUID" of an enable meaning every provider the processes its filter takes
 /// register (`evtrace record -- COMMAND` records its command's providers this way).

@@ -329,7 +329,7 @@ pub(crate) fn buffer_items(
                     continue;
                 }
                 last_ts = x.timestamp;
-                out.push(Item::Classic(ClassicEvent {
+                let mut c = ClassicEvent {
                     file: index,
                     cpu,
                     kind: x.kind,
@@ -343,12 +343,21 @@ pub(crate) fn buffer_items(
                     instance: None,
                     timestamp: last_ts,
                     time: h.to_unix_nanos(last_ts),
+                    pointer_size: x.pointer_size,
+                    name: None,
+                    fields: None,
+                    decode_error: None,
                     payload: x.payload.to_vec(),
-                }));
+                };
+                c.decode_kernel_class();
+                if let Some(err) = &c.decode_error {
+                    diag.add(index, r.offset, "undecodable kernel event", err.clone());
+                }
+                out.push(Item::Classic(c));
             }
             Record::Classic(x) => {
                 last_ts = x.timestamp;
-                out.push(Item::Classic(ClassicEvent {
+                let mut c = ClassicEvent {
                     file: index,
                     cpu,
                     kind: x.kind,
@@ -362,8 +371,17 @@ pub(crate) fn buffer_items(
                     instance: x.instance,
                     timestamp: last_ts,
                     time: h.to_unix_nanos(last_ts),
+                    pointer_size: x.pointer_size,
+                    name: None,
+                    fields: None,
+                    decode_error: None,
                     payload: x.payload.to_vec(),
-                }));
+                };
+                c.decode_kernel_class();
+                if let Some(err) = &c.decode_error {
+                    diag.add(index, r.offset, "undecodable kernel event", err.clone());
+                }
+                out.push(Item::Classic(c));
             }
         }
     }

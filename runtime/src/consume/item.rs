@@ -139,10 +139,11 @@ pub struct Message {
 }
 
 /// An event with a kernel header (system, compact or perfinfo: the NT Kernel Logger's) or a
-/// classic one (`EVENT_TRACE_HEADER`, `EVENT_INSTANCE_HEADER`: MOF providers). The file holds no
-/// schema for these (their MOF classes live on the machine that wrote it), so what is delivered
-/// is the header's fields and the payload as recorded.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// classic one (`EVENT_TRACE_HEADER`, `EVENT_INSTANCE_HEADER`: MOF providers). Windows'
+/// documented kernel classes are decoded by their field layouts ([`crate::etl::kernel`]):
+/// [`name`](Self::name) and [`fields`](Self::fields); other classes, and versions without a
+/// known layout, keep only the header's fields and the payload as recorded.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClassicEvent {
     /// File index.
     pub file: usize,
@@ -170,11 +171,29 @@ pub struct ClassicEvent {
     pub timestamp: i64,
     /// Wall-clock time (ns since the Unix epoch), when the header allows it.
     pub time: Option<i64>,
+    /// The writer's pointer size (4 or 8), from the header type.
+    pub pointer_size: u8,
+    /// The event's name for a kernel class, `Group/Type` (`Process/Start`).
+    pub name: Option<String>,
+    /// Decoded fields, when the class, type and version have a known layout.
+    pub fields: Option<Vec<(String, Value)>>,
+    /// Why the payload did not fit its layout, if so (`fields` then holds what came before).
+    pub decode_error: Option<String>,
     /// The MOF payload.
     pub payload: Vec<u8>,
 }
 
 impl ClassicEvent {
+    /// The kernel group (`EVENT_TRACE_GROUP_*` high byte): the HookId's, or the group whose
+    /// class GUID a classic header carries.
+    pub fn kernel_group(&self) -> Option<u8> {
+        match (self.hook_id, self.guid) {
+            (Some(hook), _) => Some((hook >> 8) as u8),
+            (None, Some(g)) => crate::etl::kernel::group_of_guid(&g),
+            (None, None) => None,
+        }
+    }
+
     /// What the event is from: `kernel/Process` for a kernel record (by its HookId's group),
     /// the class GUID in braces for a classic one.
     pub fn source(&self) -> String {
@@ -187,45 +206,43 @@ impl ClassicEvent {
             (None, None) => "classic".into(),
         }
     }
+
+    /// A decoded field by name.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields
+            .as_ref()?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Names and decodes the payload of a kernel class (see [`crate::etl::kernel`]).
+    pub(crate) fn decode_kernel_class(&mut self) {
+        let Some(group) = self.kernel_group() else {
+            return;
+        };
+        self.name = crate::etl::kernel::event_name(group, self.event_type);
+        match crate::etl::kernel::decode(
+            group,
+            self.event_type,
+            self.version,
+            self.pointer_size,
+            &self.payload,
+        ) {
+            None => {}
+            Some(Ok(fields)) => self.fields = Some(fields),
+            Some(Err(e)) => {
+                self.fields = Some(e.fields);
+                self.decode_error = Some(e.what);
+            }
+        }
+    }
 }
 
 /// The kernel event groups (`EVENT_TRACE_GROUP_*`, the high byte of a HookId), by the names
 /// Windows' tools give their event classes.
 pub fn kernel_group_name(group: u8) -> Option<&'static str> {
-    const GROUPS: [&str; 31] = [
-        "EventTrace",
-        "DiskIo",
-        "PageFault",
-        "Process",
-        "FileIo",
-        "Thread",
-        "TcpIp",
-        "Job",
-        "UdpIp",
-        "Registry",
-        "DbgPrint",
-        "Config",
-        "Spare1",
-        "Wnf",
-        "Pool",
-        "PerfInfo",
-        "Heap",
-        "Object",
-        "Power",
-        "ModBound",
-        "Image",
-        "Dpc",
-        "CcTrace",
-        "CritSec",
-        "StackWalk",
-        "Ums",
-        "ALPC",
-        "SplitIo",
-        "ThreadPool",
-        "Hypervisor",
-        "HypervisorX",
-    ];
-    GROUPS.get(usize::from(group)).copied()
+    crate::etl::kernel::group_name(group)
 }
 
 /// Where a loss report came from.

@@ -21,12 +21,14 @@
 //!   second ([`tracelogging_extended_items`]); their encoding is documented in [`tracelogging`].
 //! - Loss markers ([`write_lost_record`]) and TraceMessage (WPP) records ([`write_message_record`]).
 //! - The reader ([`read`]) also recognises the classic system, compact, perfinfo, full and instance
-//!   headers that Windows kernel loggers write, and reports them without decoding their payload.
+//!   headers that Windows kernel loggers write; [`kernel`] decodes the payloads of Windows'
+//!   documented kernel classes by their field layouts.
 
 mod buffer;
 mod error;
 mod event;
 mod header;
+pub mod kernel;
 pub mod layout;
 mod message;
 pub mod message_format;

@@ -32,6 +32,8 @@
 mod events;
 mod perf;
 mod proc_events;
+mod records;
+mod scope;
 mod sources;
 mod tracefs;
 
@@ -45,7 +47,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::etl::EventHeaderFields;
 use crate::session::Session;
 use perf::CpuRing;
 use sources::{Decoder, Raw, Source};
@@ -82,12 +83,28 @@ impl KernelLogger {
     /// events into `session`. Fails, naming the flag and the reason, if any source cannot be
     /// opened.
     pub fn start(flags: KernelFlags, session: Arc<Session>) -> Result<KernelLogger> {
+        KernelLogger::start_in(flags, None, session)
+    }
+
+    /// As [`start`](Self::start), keeping only the events of process `tree_of`'s descendants
+    /// when it is given (followed through the process connector's forks).
+    pub fn start_in(
+        flags: KernelFlags,
+        tree_of: Option<u32>,
+        session: Arc<Session>,
+    ) -> Result<KernelLogger> {
         let flags = flags.checked()?;
         let (plan, fields) =
             sources::plan(flags).map_err(|m| Error::new(ErrorCode::NotSupported, m))?;
+        let process_events = flags.intersects(KernelFlags::PROCESS | KernelFlags::THREAD);
+        // A tree is followed through the forks, whether or not they are recorded.
         let procs =
-            if flags.intersects(KernelFlags::PROCESS | KernelFlags::THREAD) {
-                let flag = (flags & (KernelFlags::PROCESS | KernelFlags::THREAD)).names();
+            if process_events || tree_of.is_some() {
+                let flag = if process_events {
+                    (flags & (KernelFlags::PROCESS | KernelFlags::THREAD)).names()
+                } else {
+                    "a process tree".to_string()
+                };
                 Some(proc_events::ProcEvents::open().map_err(|e| {
                     source_error(format!("{flag}: the netlink process connector"), &e)
                 })?)
@@ -127,6 +144,8 @@ impl KernelLogger {
             rings,
             opened,
             procs,
+            process_events,
+            tree: tree_of.map(|root| scope::ProcessTree::new(root, Path::new("/proc"))),
             decoder: Decoder::new(flags, fields),
             last: i64::MIN,
             held: Vec::new(),
@@ -210,6 +229,10 @@ struct Reader {
     /// By perf event id.
     opened: HashMap<u64, Opened>,
     procs: Option<proc_events::ProcEvents>,
+    /// Whether the process connector's events are recorded (else it only follows the tree).
+    process_events: bool,
+    /// The only processes whose events are written, when the logger is restricted to a tree.
+    tree: Option<scope::ProcessTree>,
     decoder: Decoder,
     /// The last time stamp written: kept rising, as ETW's buffers are.
     last: i64,
@@ -296,11 +319,23 @@ impl Reader {
             let mut stamped = Vec::new();
             lost += p.drain(&mut stamped);
             for s in &stamped {
-                if let proc_events::ProcEvent::Exec { tgid, .. } = s.event {
-                    self.decoder.exec_seen(tgid);
+                match s.event {
+                    proc_events::ProcEvent::Exec { tgid, .. } => self.decoder.exec_seen(tgid),
+                    proc_events::ProcEvent::Fork {
+                        parent_tgid,
+                        child_tgid,
+                        ..
+                    } => {
+                        if let Some(t) = &mut self.tree {
+                            t.fork(parent_tgid, child_tgid);
+                        }
+                    }
+                    proc_events::ProcEvent::Exit { .. } => {}
                 }
             }
-            raw.extend(stamped.into_iter().map(Raw::Proc));
+            if self.process_events {
+                raw.extend(stamped.into_iter().map(Raw::Proc));
+            }
         }
         if lost != 0 {
             self.session.add_events_lost(lost);
@@ -315,7 +350,15 @@ impl Reader {
 
     /// Writes events into the session, each stamped with the session's clock at the moment it
     /// happened (converted from `CLOCK_MONOTONIC`).
-    fn write(&mut self, events: Vec<events::Occurrence>) {
+    fn write(&mut self, mut events: Vec<events::Occurrence>) {
+        if let Some(t) = &self.tree {
+            // A process's start is stamped with its creator's pid: the command's own start
+            // (created by the recorder, outside the tree) is kept by the pid it is about.
+            events.retain(|o| match o.event {
+                events::KernelEvent::ProcessStart { pid, .. } => t.contains(pid),
+                _ => t.contains(o.pid),
+            });
+        }
         if events.is_empty() {
             return;
         }
@@ -326,20 +369,19 @@ impl Reader {
             let ago = (mono as i128 - o.time as i128).max(0);
             let ts = (now as i128 - ago * freq / 1_000_000_000) as i64;
             self.last = self.last.max(ts);
-            let p = events::prepared(&o.event);
-            let header = EventHeaderFields {
+            let (hook_id, version) = records::hook(&o.event);
+            let header = crate::etl::kernel::SystemHeaderFields {
+                version,
+                hook_id,
                 thread_id: o.tid,
                 process_id: o.pid,
                 timestamp: self.last,
-                provider_id: p.provider_id,
-                descriptor: p.descriptor,
-                activity_id: crate::Guid::default(),
             };
-            events::payload_into(&o.event, &mut self.payload);
+            records::payload_into(&o, freq as i64, &mut self.payload);
             // A failed write is already counted in the session's EventsLost.
             let _ = self
                 .session
-                .write_prepared(o.cpu as usize, &header, &p.ext, &[&self.payload]);
+                .write_system(o.cpu as usize, &header, &[&self.payload]);
         }
     }
 }

@@ -235,6 +235,10 @@ pub struct SessionProperties {
     /// ([`KernelFlags`](super::KernelFlags) bits; 0 = tracelog's default set). Other sessions must
     /// leave it 0.
     pub enable_flags: u32,
+    /// evtrace's own: a system logger records the kernel events of this process's descendants
+    /// only (the command `evtrace record --this-process-only` runs), not of the process itself
+    /// nor of the rest of the machine. `None`: the whole machine, as ETW's kernel logger.
+    pub kernel_tree_of: Option<u32>,
 }
 
 impl SessionProperties {
@@ -252,6 +256,7 @@ impl SessionProperties {
             flush_timer_s: 0,
             clock: ClockType::PerfCounter,
             enable_flags: 0,
+            kernel_tree_of: None,
         }
     }
 
@@ -301,6 +306,12 @@ impl SessionProperties {
     /// Sets the kernel logger's enable flags.
     pub fn enable_flags(mut self, flags: super::KernelFlags) -> Self {
         self.enable_flags = flags.bits();
+        self
+    }
+
+    /// Restricts a system logger's kernel events to the descendants of process `pid`.
+    pub fn kernel_tree_of(mut self, pid: u32) -> Self {
+        self.kernel_tree_of = Some(pid);
         self
     }
 
@@ -395,6 +406,11 @@ pub fn validate(mut props: SessionProperties, kind: SessionKind, cpus: usize) ->
             "EnableFlags {:#x} selects kernel events, which only system loggers record (the kernel logger and EVENT_TRACE_SYSTEM_LOGGER_MODE sessions); a private session cannot",
             props.enable_flags
         )));
+    }
+    if kind == SessionKind::Private && props.kernel_tree_of.is_some() {
+        return Err(Error::invalid(
+            "a kernel process tree (kernel_tree_of) restricts kernel events, which only system loggers record; a private session cannot",
+        ));
     }
     if kind == SessionKind::System && m.contains(LogFileMode::PRIVATE_LOGGER) {
         return Err(Error::invalid("EVENT_TRACE_PRIVATE_LOGGER_MODE is for private sessions; start those with Session::start_private"));

@@ -22,6 +22,7 @@
 //! provider if needed; every later call pays nothing for that.
 
 pub use crate::model::filter;
+mod control;
 mod registry;
 pub use crate::model::scope;
 
@@ -426,6 +427,4 @@ impl std::fmt::Debug for Message {
     }
 }
 
-pub(crate) use registry::{
-    disable_for_session, enable_for_session, enable_for_session_with, session_stopped,
-};
+pub(crate) use registry::{disable_for_session, enable_for_session, enable_for_session_with};

@@ -78,9 +78,25 @@ static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
 fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
     let mut guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    let reg = guard.get_or_insert_with(|| Registry {
-        providers: Vec::new(),
-        enables: HashMap::new(),
+    let reg = guard.get_or_insert_with(|| {
+        // Enable state exists from here on, so from here on a stopping session clears its own.
+        crate::session::on_session_stopped(session_stopped);
+        // And the daemon link, which calls back here for what it is told.
+        crate::link::install(crate::link::Registry {
+            registered: || registered_providers().into_iter().map(|(_, g)| g).collect(),
+            enable: |s, guid, settings, filter, notify| {
+                if notify {
+                    s.enable_provider_filtered(guid, settings, filter)
+                } else {
+                    s.enable_provider_quietly(guid, settings, filter)
+                }
+            },
+            disable: |s, guid| s.disable_provider(guid),
+        });
+        Registry {
+            providers: Vec::new(),
+            enables: HashMap::new(),
+        }
     });
     f(reg)
 }
@@ -121,7 +137,7 @@ pub(super) fn register(p: &'static Provider) -> Result<()> {
     if let Some(call) = call {
         notify(call.into_iter().collect());
         // System sessions hear of it too (through the daemon, if one runs).
-        crate::system::producer::registered(p.guid());
+        crate::link::registered(p.guid());
     }
     Ok(())
 }

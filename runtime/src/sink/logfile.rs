@@ -94,6 +94,10 @@ pub(crate) struct LogFile {
     pattern: PathBuf,
     layout: Layout,
     buffer_bytes: u64,
+    /// The header buffer's stored size: the buffer size, but in COMPRESSED mode what Windows
+    /// writes, 1 KB (more, in 1 KB steps, when long names need it), so the first data buffer
+    /// follows at once.
+    header_bytes: u64,
     max_bytes: Option<u64>,
     preallocate: bool,
     header: LogfileHeader,
@@ -146,6 +150,7 @@ impl LogFile {
             pattern: path.to_path_buf(),
             layout,
             buffer_bytes: r.buffer_bytes as u64,
+            header_bytes: r.buffer_bytes as u64,
             max_bytes: r.props.maximum_file_bytes(),
             preallocate: m.contains(LogFileMode::PREALLOCATE),
             header,
@@ -235,7 +240,12 @@ impl LogFile {
         self.written = 0;
         self.inherited = 0;
         self.sequence_base = 0;
-        self.end = self.buffer_bytes;
+        self.header_bytes = if self.compress {
+            compressed_header_bytes(&self.header, self.buffer_bytes)
+        } else {
+            self.buffer_bytes
+        };
+        self.end = self.header_bytes;
         if self.layout == Layout::Append && len > 0 {
             self.adopt_existing(file, path, len)?;
             return Ok(());
@@ -269,6 +279,11 @@ impl LogFile {
                 path.display()
             ))
         })?;
+        // The data follows the header buffer as stored: shorter than the buffer size in a
+        // compressed file written as Windows writes them, and it keeps that size.
+        let stored_header = BufferHeader::parse(&first).map_or(self.buffer_bytes, |b| {
+            u64::from(b.buffer_size).clamp(BUFFER_HEADER_SIZE as u64 + 1, self.buffer_bytes)
+        });
         let mismatch = |what: &str, file_v: u64, ours: u64| {
             Error::invalid(format!(
                 "cannot append to {}: its {what} is {file_v} but the session's is {ours}; EVENT_TRACE_FILE_MODE_APPEND needs them equal",
@@ -316,7 +331,8 @@ impl LogFile {
         // Walk the stored buffers (compressed ones are shorter): count them, find the highest
         // sequence number, and cut a torn tail from a crash at the last whole buffer.
         let mut head = [0u8; BUFFER_HEADER_SIZE];
-        let mut off = self.buffer_bytes;
+        self.header_bytes = stored_header;
+        let mut off = stored_header;
         while off + BUFFER_HEADER_SIZE as u64 <= len {
             if file.read_exact_at(&mut head, off).is_err() {
                 break;
@@ -337,7 +353,7 @@ impl LogFile {
     }
 
     fn write_header(&mut self, file: &File, path: &Path) -> Result<()> {
-        let mut buf = vec![0u8; self.buffer_bytes as usize];
+        let mut buf = vec![0u8; self.header_bytes as usize];
         // As Windows counts it: the header buffer too, and every rewrite of a circular slot.
         self.header.buffers_written = (1 + self.inherited + self.written) as u32;
         etl::write_header_buffer(&mut buf, &self.header);
@@ -495,6 +511,21 @@ impl Drop for LogFile {
     fn drop(&mut self) {
         unclaim(&self.path);
     }
+}
+
+/// Windows' compressed files keep the header buffer at 1 KB before their larger data buffers
+/// (each compressed buffer then stored at its own size, with no padding: the next one starts
+/// at the previous one's offset + BufferSize). Long logger or file names that would not fit
+/// 1 KB get the next multiple of 1 KB rather than being cut; never more than the buffer size.
+pub(crate) fn compressed_header_bytes(h: &LogfileHeader, buffer_bytes: u64) -> u64 {
+    const STEP: u64 = 1024;
+    use crate::etl::layout::{LOGFILE_HEADER_SIZE, SYSTEM_HEADER_SIZE};
+    let utf16z = |s: &str| 2 * (s.encode_utf16().count() as u64 + 1);
+    // The header writer gives each name at most half the room after the fixed part.
+    let names = 2 * utf16z(&h.logger_name).max(utf16z(&h.log_file_name));
+    let record = (SYSTEM_HEADER_SIZE + LOGFILE_HEADER_SIZE) as u64 + names;
+    let used = BUFFER_HEADER_SIZE as u64 + record.next_multiple_of(8);
+    used.next_multiple_of(STEP).min(buffer_bytes)
 }
 
 /// The name of file number `counter`: NEWFILE puts the counter in place of `%d`.

@@ -80,5 +80,5 @@ pub(crate) fn start(
         reported: 0,
     };
     let session = Session::start_proxy(props, region, Box::new(outbound), None)?;
-    KernelLogger::start(flags, Arc::new(session))
+    KernelLogger::start_in(flags, share.kernel_tree_of, Arc::new(session))
 }

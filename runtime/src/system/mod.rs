@@ -7,5 +7,4 @@
 pub use crate::client::{control, paths, protocol, wire};
 pub mod daemon;
 mod kernel_share;
-pub(crate) mod producer;
 pub mod realtime;

@@ -328,3 +328,160 @@ pub fn windows_compressed_file() -> Vec<u8> {
     }
     file
 }
+
+/// A kernel record with a system header (`SYSTEM_TRACE_HEADER`, 32 bytes): 64- or 32-bit
+/// header type, the HookId (group << 8 | type), the class version, and the MOF payload.
+pub fn kernel_record(ptr64: bool, hook: u16, version: u16, pid: u32, ts: i64, mof: &[u8]) -> Rec {
+    let mut r = vec![0u8; 0x20 + mof.len()];
+    r[0..2].copy_from_slice(&version.to_le_bytes());
+    r[2] = if ptr64 { 0x02 } else { 0x01 };
+    r[3] = 0xC0;
+    let size = r.len() as u16;
+    r[4..6].copy_from_slice(&size.to_le_bytes());
+    r[6..8].copy_from_slice(&hook.to_le_bytes());
+    r[8..12].copy_from_slice(&(pid + 1).to_le_bytes());
+    r[12..16].copy_from_slice(&pid.to_le_bytes());
+    r[16..24].copy_from_slice(&ts.to_le_bytes());
+    r[0x20..].copy_from_slice(mof);
+    Rec::Raw(r)
+}
+
+/// MOF payload bytes, little-endian, pointers of the given size.
+pub struct Mof {
+    pub bytes: Vec<u8>,
+    pub ptr: usize,
+}
+
+impl Mof {
+    pub fn new(ptr64: bool) -> Mof {
+        Mof {
+            bytes: Vec::new(),
+            ptr: if ptr64 { 8 } else { 4 },
+        }
+    }
+    pub fn raw(mut self, b: &[u8]) -> Mof {
+        self.bytes.extend_from_slice(b);
+        self
+    }
+    pub fn u16(self, v: u16) -> Mof {
+        self.raw(&v.to_le_bytes())
+    }
+    pub fn u32(self, v: u32) -> Mof {
+        self.raw(&v.to_le_bytes())
+    }
+    pub fn ptr(self, v: u64) -> Mof {
+        let n = self.ptr;
+        self.raw(&v.to_le_bytes()[..n])
+    }
+    pub fn ansi(self, s: &str) -> Mof {
+        self.raw(s.as_bytes()).raw(&[0])
+    }
+    pub fn utf16(self, s: &str) -> Mof {
+        let b: Vec<u8> = s
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        self.raw(&b)
+    }
+}
+
+/// Process_V4 Start (or End with `exit`) for `pid`, with a user SID.
+pub fn process_v4(
+    ptr64: bool,
+    pid: u32,
+    parent: u32,
+    exit: i32,
+    image: &str,
+    cmd: &str,
+) -> Vec<u8> {
+    let m = Mof::new(ptr64)
+        .ptr(0xFFFF_C000_0000_1000 + u64::from(pid))
+        .u32(pid)
+        .u32(parent)
+        .u32(1)
+        .u32(exit as u32)
+        .ptr(0x1AD000)
+        .u32(0);
+    // TOKEN_USER: the SID pointer and its attributes (two pointers), then S-1-5-18.
+    let m = m
+        .ptr(0xFFFF_C000_0000_2000)
+        .ptr(0)
+        .raw(&[1, 1, 0, 0, 0, 0, 0, 5])
+        .u32(18);
+    m.ansi(image).utf16(cmd).utf16("").utf16("").bytes
+}
+
+/// TcpIp ConnectIPV4 (TcpIp_TypeGroup2) from 127.0.0.1:`sport` to 127.0.0.1:`dport`.
+pub fn tcp_connect_v4(ptr64: bool, pid: u32, sport: u16, dport: u16) -> Vec<u8> {
+    Mof::new(ptr64)
+        .u32(pid)
+        .u32(0)
+        .raw(&[127, 0, 0, 1])
+        .raw(&[127, 0, 0, 1])
+        .raw(&dport.to_be_bytes())
+        .raw(&sport.to_be_bytes())
+        .u16(1460)
+        .u16(1)
+        .u16(0)
+        .u16(1)
+        .u32(65535)
+        .u16(7)
+        .u16(7)
+        .u32(0)
+        .ptr(0xC0FFEE)
+        .bytes
+}
+
+/// A file of kernel records in both pointer sizes: Process Start/End, Thread CSwitch, Image
+/// Load, TcpIp Connect, and one Process record of a version without a layout.
+pub fn kernel_file() -> Vec<u8> {
+    let h = header(1, 3);
+    let t = |ms: i64| h.start_timestamp + ms * 1_000_000;
+    let mut file = vec![0u8; BUFFER_SIZE];
+    etl::write_header_buffer(&mut file, &h);
+    for (seq, ptr64) in [(1, true), (2, false)] {
+        let cswitch = [200u32.to_le_bytes(), 100u32.to_le_bytes()].concat();
+        let cswitch = [cswitch, vec![9, 8, 0, 0, 5, 1, 5, 0], vec![0; 8]].concat();
+        let image = Mof::new(ptr64)
+            .ptr(0x5555_0000)
+            .ptr(0x3000)
+            .u32(4242)
+            .raw(&[0; 12])
+            .ptr(0)
+            .raw(&[0; 16])
+            .utf16("/usr/bin/true")
+            .bytes;
+        let recs = [
+            kernel_record(
+                ptr64,
+                0x0301,
+                4,
+                4242,
+                t(1),
+                &process_v4(ptr64, 4242, 1, 0, "true", "/usr/bin/true --x"),
+            ),
+            kernel_record(ptr64, 0x0524, 2, 0, t(2), &cswitch),
+            kernel_record(ptr64, 0x140A, 3, 4242, t(3), &image),
+            kernel_record(
+                ptr64,
+                0x060C,
+                2,
+                4242,
+                t(4),
+                &tcp_connect_v4(ptr64, 4242, 40000, 8080),
+            ),
+            kernel_record(
+                ptr64,
+                0x0302,
+                4,
+                4242,
+                t(5),
+                &process_v4(ptr64, 4242, 1, 3, "true", ""),
+            ),
+            kernel_record(ptr64, 0x0301, 99, 4242, t(6), b"future layout"),
+        ];
+        file.extend(data_buffer(seq, seq as u16 - 1, 0, &recs));
+    }
+    file
+}

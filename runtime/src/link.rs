@@ -1,6 +1,7 @@
-//! The provider side of system sessions: a process that registers providers connects to the
-//! daemon when one is running, without waiting when none is (it keeps looking, once a second, and
-//! registers when one starts, as LTTng-UST applications do with their session daemon).
+//! A process's link to the daemon, the provider side of system sessions: a process that
+//! registers providers connects to the daemon when one is running, without waiting when none is
+//! (it keeps looking, once a second, and registers when one starts, as LTTng-UST applications do
+//! with their session daemon).
 //!
 //! The daemon answers with shares of the sessions that want this process's providers: a memfd
 //! for each, in which a proxy session (the in-process engine, buffers in that shared memory) takes
@@ -12,6 +13,10 @@
 //! registration waits up to N ms until the daemon has answered it (shares attached, enables
 //! applied), so that a recorded program's first events are not written before the sessions
 //! that want them reach it. The wait is in registration (a site's first use), never in a write.
+//!
+//! The link sits below the providers: a registering provider calls [`registered`], and the link
+//! reaches the provider registry back only through the [`Registry`] hooks the registry installs
+//! when it first holds state, before any provider can register.
 
 use std::collections::HashMap;
 use std::io;
@@ -19,18 +24,41 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use super::paths;
-use super::protocol::{Reply, Request, WireProps};
-use super::wire::Channel;
-use crate::provider::{registered_providers, EnableSettings};
+use crate::client::paths;
+use crate::client::protocol::{Reply, Request, WireProps, COUNTER_PAGE};
+use crate::client::wire::Channel;
+use crate::error::Result;
+use crate::model::{EnableFilter, EnableSettings};
 use crate::session::region::Region;
 use crate::session::{Outbound, Session, Shipped};
 use crate::Guid;
 
+/// What the link needs of the provider registry: the providers registered, and enabling or
+/// disabling one in a share of a session as a session's own controller would (`notify`: tell
+/// the provider's enable callback).
+pub(crate) struct Registry {
+    pub(crate) registered: fn() -> Vec<Guid>,
+    pub(crate) enable: fn(&Session, Guid, EnableSettings, &EnableFilter, bool) -> Result<()>,
+    pub(crate) disable: fn(&Session, Guid) -> Result<()>,
+}
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+/// Installs the registry's hooks (once; later calls are ignored).
+pub(crate) fn install(hooks: Registry) {
+    let _ = REGISTRY.set(hooks);
+}
+
+fn registry() -> &'static Registry {
+    // Installed by the registry as it first holds state, and a link starts only from a
+    // registration, which goes through the registry first.
+    REGISTRY
+        .get()
+        .expect("the provider registry installs its hooks before any registration")
+}
+
 /// How often a process without a daemon looks for one.
 const RETRY: Duration = Duration::from_secs(1);
-/// The daemon's counter page, mapped whole.
-use super::daemon::COUNTER_PAGE;
 
 struct Client {
     /// The connection while there is one: what registrations are sent on.
@@ -145,7 +173,7 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
         // Sent under the lock, so that a provider registering meanwhile is sent once, after
         // these, by `registered`.
         let mut slot = client.channel.lock().unwrap_or_else(|e| e.into_inner());
-        for (_, guid) in registered_providers() {
+        for guid in (registry().registered)() {
             ch.send(
                 &Request::Register {
                     guid: guid.to_string(),
@@ -220,17 +248,13 @@ fn serve(client: &'static Client, ch: Channel) -> io::Result<()> {
                 let sh = lock(&shares);
                 if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
                     let e = EnableSettings::from(&settings);
-                    let _ = if notify {
-                        s.enable_provider_filtered(g, e, &settings.filter)
-                    } else {
-                        s.enable_provider_quietly(g, e, &settings.filter)
-                    };
+                    let _ = (registry().enable)(s, g, e, &settings.filter, notify);
                 }
             }
             Reply::Disable { session, guid } => {
                 let sh = lock(&shares);
                 if let (Some(s), Ok(g)) = (sh.sessions.get(&session), guid.parse::<Guid>()) {
-                    let _ = s.disable_provider(g);
+                    let _ = (registry().disable)(s, g);
                 }
             }
             Reply::Taken { session } => {

@@ -8,14 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compressor::{set_priority, Compressor, Encoded};
-use super::core::{SessionCore, SessionState};
+use super::core::{retire, SessionCore, SessionState};
 use super::properties::LogFileMode;
 use super::quiesce;
 use crate::error::{Error, ErrorCode, Result};
-use crate::etl::{
-    self, buffer_flags, buffer_type, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE,
-};
-use crate::sink::{FileStats, LogFile, Outbound, Placed, Shipped};
+use crate::etl::{self, buffer_flags, BufferHeader, LogfileHeader, BUFFER_HEADER_SIZE};
+use crate::sink::{LogFile, Outbound, Placed, Shipped};
+
+mod files;
+mod seal;
+
+use seal::{stamp, write_buffer_header};
 
 /// How often the flusher looks for completed buffers when no writer woke it.
 const IDLE_WAKE: Duration = Duration::from_millis(5);
@@ -494,116 +497,6 @@ impl Flusher {
             }
         }
     }
-
-    fn file_stats(&self) -> FileStats {
-        let c = &self.core.counters;
-        FileStats {
-            events_lost: self.core.events_lost().min(u32::MAX as u64) as u32,
-            buffers_lost: c
-                .log_buffers_lost
-                .load(Ordering::Relaxed)
-                .min(u32::MAX as u64) as u32,
-            end_time: crate::clock::filetime_now(),
-            // The TSC's rate measured over the whole session, finer than the start-up guess.
-            perf_freq: Some(crate::clock::RatePoint::rate_since(
-                self.core.rate_start,
-                self.core.source,
-            )),
-        }
-    }
-
-    fn finish_file(&mut self) {
-        if let Some(mut out) = self.outbound.take() {
-            out.finish(self.core.events_lost());
-        }
-        let stats = self.file_stats();
-        if let Some(file) = self.file.take() {
-            match file.finish(stats) {
-                Ok(files) => self.outcome.files = files,
-                Err(e) => {
-                    self.outcome
-                        .error
-                        .get_or_insert_with(|| format!("finishing the log file: {e}"));
-                }
-            }
-        }
-    }
-
-    fn switch_file(&mut self, path: PathBuf) -> Result<()> {
-        if self.core.mode.contains(LogFileMode::BUFFERING) {
-            return self.snapshot(Some(path));
-        }
-        self.drain();
-        let stats = self.file_stats();
-        match self.file.as_mut() {
-            Some(f) => f.switch(&path, self.core.kind, stats),
-            None => Err(Error::new(
-                ErrorCode::NotSupported,
-                "this session has no log file to switch",
-            )),
-        }
-    }
-
-    /// INCREMENT_FILE: the buffers completed so far go to the current file, the next ones to
-    /// the next file of the NEWFILE series.
-    fn increment_file(&mut self) -> Result<()> {
-        super::properties::may_increment_file(self.core.mode, &self.core.name)?;
-        self.drain_for_flush()?;
-        match self.file.as_mut() {
-            Some(f) => f.increment(),
-            None => Err(Error::new(
-                ErrorCode::NotSupported,
-                "this session has no log file to increment",
-            )),
-        }
-    }
-
-    /// BUFFERING: writes the ring (oldest first) to a file, leaving the ring as it was.
-    fn snapshot(&mut self, to: Option<PathBuf>) -> Result<()> {
-        if let Some(p) = &to {
-            self.snapshot_path = Some(p.clone());
-        }
-        let Some(path) = self.snapshot_path.clone() else {
-            return Err(Error::new(
-                ErrorCode::BadPathname,
-                "a buffering session needs a log file name to save its buffers to: give one at start or in update",
-            ));
-        };
-        // Take the ring out briefly, copy it, put it back in the same order.
-        let mut taken = Vec::new();
-        while let Some(i) = self.core.pool.full.pop() {
-            taken.push(i);
-        }
-        let mut copies: Vec<(i64, Vec<u8>)> = Vec::with_capacity(taken.len());
-        for &i in &taken {
-            if self.core.pool.buffer(i).used() > BUFFER_HEADER_SIZE {
-                let bytes = stamp(&self.core, i);
-                let seq = self.core.pool.buffer(i).sequence.load(Ordering::Relaxed) as i64;
-                copies.push((seq, bytes.to_vec()));
-            }
-        }
-        for &i in &taken {
-            let _ = self.core.pool.full.push(i);
-        }
-        copies.sort_by_key(|(seq, _)| *seq);
-        let resolved = self
-            .core
-            .resolved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut header = self.header.clone();
-        header.log_file_name = path.display().to_string();
-        let mut file = LogFile::open(&resolved, self.core.kind, &path, header)?;
-        for (_, bytes) in &mut copies {
-            file.place(bytes)
-                .map_err(|e| Error::io("cannot write", &path, e))?;
-        }
-        let stats = self.file_stats();
-        file.finish(stats)
-            .map_err(|e| Error::io("cannot finish", &path, e))?;
-        Ok(())
-    }
 }
 
 /// The flusher's scheduling priority follows the losses. When writers lose events for want of
@@ -632,67 +525,6 @@ impl Priority {
             set_priority(want);
             self.raised = want;
         }
-    }
-}
-
-/// Stamps the header and tail of a completed buffer for the file.
-#[allow(clippy::mut_from_ref)]
-fn stamp(core: &SessionCore, index: u32) -> &mut [u8] {
-    let buf = core.pool.buffer(index);
-    let used = buf.used();
-    // SAFETY: `index` was taken off the sealed queue and is complete: a ring pool puts only
-    // counted-complete buffers there, and for a log-file pool `take_sealed` waited a grace
-    // period, so every writer that reserved in it has finished. The flusher owns it until it
-    // releases it.
-    let bytes = unsafe { buf.bytes_mut() };
-    let flags = if etl::starts_with_loss(bytes, used) {
-        buffer_flags::EVENTS_LOST
-    } else {
-        0
-    };
-    let (sequence, cpu) = (
-        buf.sequence.load(Ordering::Relaxed),
-        buf.cpu.load(Ordering::Relaxed),
-    );
-    write_buffer_header(core, bytes, used, sequence, cpu as u16, flags);
-    etl::fill_tail(bytes, used);
-    bytes
-}
-
-/// Writes the header of a buffer of this session that holds `used` bytes.
-fn write_buffer_header(
-    core: &SessionCore,
-    bytes: &mut [u8],
-    used: usize,
-    sequence: u64,
-    cpu: u16,
-    flags: u16,
-) {
-    BufferHeader {
-        buffer_size: bytes.len() as u32,
-        saved_offset: used as u32,
-        timestamp: core.source.now(),
-        sequence_number: sequence as i64,
-        processor_index: cpu,
-        logger_id: core.slot as u16 + 1,
-        flags: flags | buffer_flags::PROCESSOR_INDEX,
-        buffer_type: buffer_type::GENERIC,
-    }
-    .write_to(bytes);
-}
-
-/// Takes the session off the write path: providers stop sending it events, writers that are
-/// mid-write finish, and every buffer is sealed and completed.
-pub(crate) fn retire(core: &Arc<SessionCore>) {
-    crate::provider::session_stopped(core.slot);
-    let table_ref = core.unpublish();
-    core.pool.close();
-    quiesce::synchronize();
-    if quiesce::reclaim_is_safe() {
-        drop(table_ref);
-    } else {
-        // Without membarrier a preempted writer could still hold the session: keep its memory.
-        std::mem::forget(table_ref);
     }
 }
 
