@@ -254,13 +254,35 @@ impl Mapper {
                 if let Some(p) = c.process_id {
                     a.push(kv_int("process.pid", i64::from(p)));
                 }
-                a.push(kv_str("etw.payload", hex(&c.payload)));
+                if let Some(t) = c.thread_id {
+                    a.push(kv_int("thread.id", i64::from(t)));
+                }
+                // Kernel records decoded by their MOF class: named, with typed fields.
+                if let Some(n) = &c.name {
+                    a.push(kv_str("etw.event.name", n.clone()));
+                    log.event_name = n.clone();
+                }
+                match &c.fields {
+                    Some(fields) => {
+                        for (n, v) in fields {
+                            a.push(KeyValue {
+                                key: n.clone(),
+                                value: Some(any(v)),
+                                ..Default::default()
+                            });
+                        }
+                    }
+                    None => a.push(kv_str("etw.payload", hex(&c.payload))),
+                }
+                if let Some(err) = &c.decode_error {
+                    a.push(kv_str("evtrace.decode_error", err.clone()));
+                }
+                let body = c
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{} type {}", c.source(), c.event_type));
                 log.body = Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(format!(
-                        "{} type {}",
-                        c.source(),
-                        c.event_type
-                    ))),
+                    value: Some(any_value::Value::StringValue(body)),
                 });
             }
             Item::Loss(l) => {

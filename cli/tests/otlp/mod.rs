@@ -310,9 +310,13 @@ pub fn key_of_fmt(e: &Value) -> String {
             "severity": severity_of(e["level"].as_u64().unwrap()),
         })
         .to_string(),
-        Some("classic") => {
-            serde_json::json!({"provider": e["provider"], "type": e["event_type"]}).to_string()
-        }
+        Some("classic") => serde_json::json!({
+            "provider": e["provider"],
+            "type": e["event_type"],
+            "event": e["event"],
+            "fields": e.get("fields").map(|_| fields.clone()),
+        })
+        .to_string(),
         other => serde_json::json!({"other": other}).to_string(),
     }
 }
@@ -348,8 +352,24 @@ pub fn key_of_log(r: &Value, fields_of_event: bool) -> String {
         })
         .to_string()
     } else if a.get("etw.event.type").is_some() {
-        serde_json::json!({"provider": a["etw.provider.name"]["string"], "type": a["etw.event.type"]["int"]})
-            .to_string()
+        let fields: serde_json::Map<String, Value> = a
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| {
+                !k.starts_with("etw.")
+                    && !k.starts_with("evtrace.")
+                    && !["process.pid", "thread.id"].contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.clone(), plain(v)))
+            .collect();
+        serde_json::json!({
+            "provider": a["etw.provider.name"]["string"],
+            "type": a["etw.event.type"]["int"],
+            "event": a["etw.event.name"]["string"],
+            "fields": a.get("etw.payload").is_none().then_some(Value::Object(fields)),
+        })
+        .to_string()
     } else {
         let kind = if a.get("etw.message.number").is_some() {
             "message"
