@@ -44,7 +44,7 @@ pub fn update(name: &str, update: SessionUpdate) -> Result<()> {
     find(name)?.update(update)
 }
 
-/// `ControlTrace(STOP)` by name. The controller's [`Session`] handle then reports the same figures.
+/// `ControlTrace(STOP)` by name. The controller's [`Session`](super::Session) handle then reports the same figures.
 pub fn stop(name: &str) -> Result<SessionStats> {
     find(name)?.stop()
 }
