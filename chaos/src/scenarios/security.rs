@@ -316,8 +316,19 @@ fn secure(lab: &Lab, out: &mut Outcome, round: u32) {
         std::thread::sleep(Duration::from_millis(100));
     }
     // What root's producer wrote so far reaches the file; then it goes (a tight loop would
-    // otherwise make a file too big to read back in the bounded run).
-    let flushed = lab.run(&["flush", "Chaos-Secure"]);
+    // otherwise make a file too big to read back in the bounded run). Counted as a producer is
+    // not yet written: on a loaded machine its enable and first buffer take a moment more, so
+    // the flushes go on until a buffer has reached the file (or the deadline).
+    let mut flushed = lab.run(&["flush", "Chaos-Secure"]);
+    let written_by = Instant::now() + Duration::from_secs(10);
+    while flushed.is_ok() && Instant::now() < written_by {
+        let q = lab.run(&["query", "Chaos-Secure"]).unwrap_or_default();
+        if count(&q, "Buffers Written:") > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        flushed = lab.run(&["flush", "Chaos-Secure"]);
+    }
     let (ours_pid, theirs_pid) = (ours.id(), theirs.id());
     for c in [&mut theirs, &mut ours] {
         let _ = c.kill();
