@@ -28,6 +28,27 @@ pub fn scope() -> InstrumentationScope {
     }
 }
 
+/// An event's decoded fields as attributes of their own types, or its payload in hex where
+/// nothing decoded it; and why decoding stopped, if it did.
+fn push_fields(
+    a: &mut Vec<KeyValue>,
+    fields: &Option<Vec<(String, Value)>>,
+    payload: &[u8],
+    decode_error: &Option<String>,
+) {
+    match fields {
+        Some(fields) => a.extend(fields.iter().map(|(n, v)| KeyValue {
+            key: n.clone(),
+            value: Some(any(v)),
+            ..Default::default()
+        })),
+        None => a.push(kv_str("etw.payload", hex(payload))),
+    }
+    if let Some(err) = decode_error {
+        a.push(kv_str("evtrace.decode_error", err.clone()));
+    }
+}
+
 /// A string attribute.
 pub fn kv_str(key: &str, v: impl Into<String>) -> KeyValue {
     kv(key, any_value::Value::StringValue(v.into()))
@@ -197,21 +218,7 @@ impl Mapper {
                 if let Some(r) = e.related_activity_id {
                     a.push(kv_str("etw.related_activity.id", r.to_string()));
                 }
-                match &e.fields {
-                    Some(fields) => {
-                        for (n, v) in fields {
-                            a.push(KeyValue {
-                                key: n.clone(),
-                                value: Some(any(v)),
-                                ..Default::default()
-                            });
-                        }
-                    }
-                    None => a.push(kv_str("etw.payload", hex(&e.payload))),
-                }
-                if let Some(err) = &e.decode_error {
-                    a.push(kv_str("evtrace.decode_error", err.clone()));
-                }
+                push_fields(a, &e.fields, &e.payload, &e.decode_error);
                 let (n, text) = severity(d.level);
                 log.severity_number = n;
                 log.severity_text = text.into();
@@ -262,21 +269,7 @@ impl Mapper {
                     a.push(kv_str("etw.event.name", n.clone()));
                     log.event_name = n.clone();
                 }
-                match &c.fields {
-                    Some(fields) => {
-                        for (n, v) in fields {
-                            a.push(KeyValue {
-                                key: n.clone(),
-                                value: Some(any(v)),
-                                ..Default::default()
-                            });
-                        }
-                    }
-                    None => a.push(kv_str("etw.payload", hex(&c.payload))),
-                }
-                if let Some(err) = &c.decode_error {
-                    a.push(kv_str("evtrace.decode_error", err.clone()));
-                }
+                push_fields(a, &c.fields, &c.payload, &c.decode_error);
                 let body = c
                     .name
                     .clone()

@@ -209,11 +209,7 @@ impl ClassicEvent {
 
     /// A decoded field by name.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields
-            .as_ref()?
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+        field_named(&self.fields, name)
     }
 
     /// Names and decodes the payload of a kernel class (see [`crate::etl::kernel`]).
@@ -349,15 +345,20 @@ impl Event {
 
     /// A field by name (TraceLogging events).
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields
-            .as_ref()?
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+        field_named(&self.fields, name)
     }
 }
 
 /// A FILETIME as RFC 3339 (re-exported for presenting header times).
 pub fn filetime_text(ft: i64) -> String {
     filetime_to_rfc3339(ft)
+}
+
+/// A field of `fields` by name.
+fn field_named<'a>(fields: &'a Option<Vec<(String, Value)>>, name: &str) -> Option<&'a Value> {
+    fields
+        .as_ref()?
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
 }
